@@ -1,0 +1,1 @@
+"""Templates, composing, the outbox, loop and bounce rules, SMTP."""

@@ -1,0 +1,1 @@
+"""Attachment readers and form parsers: bytes in, typed dataclasses out; no database, no network."""

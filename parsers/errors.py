@@ -1,0 +1,9 @@
+"""Exceptions of the parsers package. Every one names the file it is about."""
+
+
+class ParserError(Exception):
+    """Base of every error raised while reading an attachment."""
+
+    def __init__(self, message: str, filename: str | None = None):
+        self.filename = filename
+        super().__init__(f"{filename}: {message}" if filename else message)

@@ -1,0 +1,1 @@
+"""SQLModel tables, sessions, Alembic migrations, the raw archive, the JSON export."""
