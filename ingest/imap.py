@@ -1,0 +1,629 @@
+"""The IMAP source: fetch new messages into an injected sink, then mark them.
+
+Order of effects for every batch (so a crash anywhere loses nothing and stores
+nothing twice):
+
+1. ``UID FETCH <batch> (BODY.PEEK[] INTERNALDATE)`` - PEEK, so \\Seen is never set;
+2. ``sink.store()`` for each message - it archives and COMMITS, and recognises
+   bytes it already holds;
+3. mark on the server: keyword ``$ZxjyckIngested`` and/or MOVE to the processed
+   folder (COPY + UID EXPUNGE of exactly those UIDs without MOVE); never a bare
+   EXPUNGE, never a delete;
+4. ``sink.set_cursor()`` to the last UID of the batch.
+
+The cursor is ``(UIDVALIDITY, last UID)`` per account and folder. When the
+server's UIDVALIDITY differs, the folder is read again from UID 1; the sink's
+byte-level dedupe makes that safe.
+"""
+
+from __future__ import annotations
+
+import enum
+import imaplib
+import ipaddress
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from imapclient import DELETED, IMAPClient
+from imapclient import exceptions as imap_exc
+
+from ingest.imap_errors import (
+    ImapAuthError,
+    ImapConnectionError,
+    ImapError,
+    ImapFolderError,
+    ImapSinkError,
+    ImapTlsError,
+    MessageRejectedError,
+)
+
+log = logging.getLogger(__name__)
+
+INGESTED_KEYWORD = b"$ZxjyckIngested"
+FETCH_ITEMS = (b"BODY.PEEK[]", b"INTERNALDATE")
+DEFAULT_LEASE_TTL_SECONDS = 300
+DEFAULT_MAX_ATTEMPTS = 5
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_CAP_SECONDS = 60.0
+
+# Failures of the line, not of the request: reconnect and carry on from the cursor.
+_TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, imaplib.IMAP4.abort, EOFError)
+
+
+class ImapSettings(Protocol):
+    """The [imap] configuration section (ingest.config builds the real one)."""
+
+    host: str
+    port: int
+    security: str  # "tls" | "starttls" | "none"
+    username: str
+    password: str
+    folder: str
+    processed_folder: str | None
+    batch_size: int
+    timeout_seconds: float
+    idle_seconds: float
+
+
+class IngestSink(Protocol):
+    """Where fetched messages go. The real one is the database (store/)."""
+
+    def get_cursor(self, account: str, folder: str) -> tuple[int, int] | None: ...
+
+    def set_cursor(self, account: str, folder: str, uidvalidity: int, last_uid: int) -> None: ...
+
+    def store(self, raw: bytes, received_at: datetime, source_ref: str) -> bool:
+        """Archive and commit; True if new, False if these bytes were stored before.
+        Raises MessageRejectedError for bytes that can never be stored; anything
+        else it raises is an infrastructure failure."""
+        ...
+
+    def acquire_lease(self, name: str, holder: str, ttl_seconds: int) -> bool: ...
+
+    def release_lease(self, name: str, holder: str) -> None: ...
+
+
+class Clock(Protocol):
+    def monotonic(self) -> float: ...
+
+    def now(self) -> datetime: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """The real clock. Tests inject their own to record sleeps."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+SYSTEM_CLOCK = SystemClock()
+
+Connector = Callable[[ImapSettings], IMAPClient]
+
+
+@dataclass
+class PollResult:
+    fetched: int = 0
+    new: int = 0
+    duplicates: int = 0
+    errors: int = 0
+    skipped: bool = False  # another holder has the lease; nothing was done
+    lease_lost: bool = False  # the lease could not be renewed; stopped early
+    reconnects: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+class WakeReason(enum.Enum):
+    PENDING = "pending"  # unfetched messages were already there
+    NEW = "new"  # the server announced a new message
+    TIMEOUT = "timeout"  # max_wait_seconds passed
+    STOPPED = "stopped"  # the stop event was set
+    CONNECTION_LOST = "connection_lost"  # the connection dropped while waiting
+
+
+def account_name(settings: ImapSettings) -> str:
+    return f"{settings.username}@{settings.host}"
+
+
+def lease_name(settings: ImapSettings) -> str:
+    return f"imap:{account_name(settings)}/{settings.folder}"
+
+
+def source_ref(settings: ImapSettings, uidvalidity: int, uid: int) -> str:
+    """An RFC 5092 IMAP URL naming exactly one message."""
+    user = quote(settings.username, safe="")
+    return f"imap://{user}@{settings.host}/{quote(settings.folder)};UIDVALIDITY={uidvalidity}/;UID={uid}"
+
+
+def backoff_delay(attempt: int, base: float = BACKOFF_BASE_SECONDS, cap: float = BACKOFF_CAP_SECONDS) -> float:
+    """Capped exponential backoff: base, 2*base, 4*base ... never above cap."""
+    return min(cap, base * 2 ** max(0, attempt - 1))
+
+
+# --------------------------------------------------------------------------- connecting
+
+
+def connect(
+    settings: ImapSettings,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    client_class: type[IMAPClient] = IMAPClient,
+) -> IMAPClient:
+    """Open, secure and log in. Certificates are verified unless the caller passes
+    a context that does otherwise. Raises ImapAuthError / ImapTlsError (permanent)
+    or a transient OSError / IMAP abort (retried by the callers)."""
+    where = f"{settings.username}@{settings.host}:{settings.port}"
+    if settings.security not in ("tls", "starttls", "none"):
+        raise ImapTlsError(f"unknown IMAP security {settings.security!r} for {where}")
+    if settings.security == "none" and not _is_loopback(settings.host):
+        log.warning("IMAP %s without TLS: the password travels in clear", where)
+    context = ssl_context or ssl.create_default_context()
+    try:
+        client = client_class(
+            settings.host,
+            settings.port,
+            ssl=settings.security == "tls",
+            ssl_context=context,
+            timeout=settings.timeout_seconds,
+        )
+    except ssl.SSLCertVerificationError as exc:
+        raise ImapTlsError(f"TLS certificate of {where} not trusted: {exc.verify_message}") from exc
+    client.normalise_times = False  # INTERNALDATE as an aware datetime
+    try:
+        if settings.security == "starttls":
+            _starttls(client, context, where)
+        client.login(settings.username, settings.password)
+    except imap_exc.LoginError as exc:
+        _logout_quietly(client)
+        raise ImapAuthError(f"IMAP login refused for {where}: {exc}") from exc
+    except BaseException:
+        _logout_quietly(client)
+        raise
+    log.debug("IMAP logged in to %s", where)
+    return client
+
+
+def _starttls(client: IMAPClient, context: ssl.SSLContext, where: str) -> None:
+    try:
+        client.starttls(context)
+    except imap_exc.CapabilityError as exc:
+        raise ImapTlsError(f"IMAP server {where} does not offer STARTTLS") from exc
+    except ssl.SSLCertVerificationError as exc:
+        raise ImapTlsError(f"TLS certificate of {where} not trusted: {exc.verify_message}") from exc
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _logout_quietly(client: IMAPClient) -> None:
+    try:
+        client.logout()
+    except Exception:  # the line may already be gone; nothing to do
+        try:
+            client.shutdown()
+        except Exception:
+            pass
+
+
+# --------------------------------------------------------------------------- polling
+
+
+class _Lease:
+    """The lease ``imap:<account>/<folder>``, renewed while a long poll runs."""
+
+    def __init__(self, sink: IngestSink, name: str, holder: str, ttl: int, clock: Clock) -> None:
+        self.sink, self.name, self.holder, self.ttl, self.clock = sink, name, holder, ttl, clock
+        self.renewed_at = clock.monotonic()
+
+    def acquire(self) -> bool:
+        self.renewed_at = self.clock.monotonic()
+        return self.sink.acquire_lease(self.name, self.holder, self.ttl)
+
+    def renew_if_due(self) -> bool:
+        if self.clock.monotonic() - self.renewed_at < self.ttl / 3:
+            return True
+        return self.acquire()
+
+    def release(self) -> None:
+        self.sink.release_lease(self.name, self.holder)
+
+
+def poll_once(
+    settings: ImapSettings,
+    sink: IngestSink,
+    *,
+    holder: str,
+    clock: Clock = SYSTEM_CLOCK,
+    connector: Connector | None = None,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    lease_ttl_seconds: int = DEFAULT_LEASE_TTL_SECONDS,
+) -> PollResult:
+    """Fetch every message above the cursor into ``sink``, then mark it on the server.
+
+    Reconnects with capped exponential backoff when the line drops (the attempt
+    count starts again after every batch that got through). Raises ImapAuthError,
+    ImapTlsError, ImapFolderError, ImapSinkError at once, ImapConnectionError
+    after ``max_attempts`` failed connections in a row.
+    """
+    connector = connector or connect
+    lease = _Lease(sink, lease_name(settings), holder, lease_ttl_seconds, clock)
+    if not lease.acquire():
+        log.info("IMAP poll of %s skipped: lease held by another poller", lease.name)
+        return PollResult(skipped=True)
+    result = PollResult()
+    try:
+        _with_reconnect(lambda: _poll_session(settings, sink, connector, result, lease, clock),
+                        settings, result, clock, max_attempts)
+    finally:
+        lease.release()
+    log.info("IMAP poll of %s: fetched=%d new=%d duplicates=%d errors=%d reconnects=%d",
+             lease.name, result.fetched, result.new, result.duplicates, result.errors, result.reconnects)
+    return result
+
+
+def _with_reconnect(session: Callable[[], int], settings: ImapSettings, result: PollResult,
+                    clock: Clock, max_attempts: int) -> None:
+    failures = 0
+    while True:
+        batches_before = _batches_done(result)
+        try:
+            session()
+            return
+        except _TRANSIENT_ERRORS as exc:
+            if _is_permanent_tls_failure(exc):
+                raise ImapTlsError(f"TLS with {account_name(settings)} failed: {exc}") from exc
+            failures = 1 if _batches_done(result) > batches_before else failures + 1
+            if failures >= max_attempts:
+                raise ImapConnectionError(
+                    f"IMAP {account_name(settings)}:{settings.port} unreachable after "
+                    f"{failures} attempts: {exc}") from exc
+            delay = backoff_delay(failures)
+            log.warning("IMAP %s: connection failed (%s); retry %d in %.1fs",
+                        account_name(settings), exc, failures, delay)
+            result.reconnects += 1
+            clock.sleep(delay)
+
+
+def _batches_done(result: PollResult) -> int:
+    return result.fetched + result.errors
+
+
+def _is_permanent_tls_failure(exc: BaseException) -> bool:
+    return isinstance(exc, ssl.SSLCertVerificationError)
+
+
+def _poll_session(settings: ImapSettings, sink: IngestSink, connector: Connector,
+                  result: PollResult, lease: _Lease, clock: Clock) -> int:
+    client = connector(settings)
+    try:
+        return _FolderPoller(client, settings, sink, result, lease, clock).run()
+    finally:
+        _logout_quietly(client)
+
+
+class _Outcome(enum.Enum):
+    NEW = "new"
+    DUPLICATE = "duplicate"
+    SKIPPED = "skipped"
+
+
+class _FolderPoller:
+    """One connection's worth of work on one folder."""
+
+    def __init__(self, client: IMAPClient, settings: ImapSettings, sink: IngestSink,
+                 result: PollResult, lease: _Lease, clock: Clock) -> None:
+        self.client, self.settings, self.sink = client, settings, sink
+        self.result, self.lease, self.clock = result, lease, clock
+        self.account = account_name(settings)
+        self.folder = settings.folder
+        self.uidvalidity = 0
+        self.keywords_allowed = False
+
+    def run(self) -> int:
+        info = self._select()
+        self.uidvalidity = int(info[b"UIDVALIDITY"])
+        self.keywords_allowed = _keywords_allowed(info.get(b"PERMANENTFLAGS", ()))
+        if not self.keywords_allowed:
+            log.warning("IMAP %s/%s: server does not allow keywords; messages will not be flagged",
+                        self.account, self.folder)
+        if self.settings.processed_folder:
+            self._ensure_folder(self.settings.processed_folder)
+        uids = self._uids_above(self._start_uid())
+        batches = 0
+        for batch in _chunks(uids, max(1, self.settings.batch_size)):
+            if not self.lease.renew_if_due():
+                log.warning("IMAP %s/%s: lease lost; stopping this poll", self.account, self.folder)
+                self.result.lease_lost = True
+                break
+            self._ingest_batch(batch)
+            batches += 1
+        return batches
+
+    def _select(self) -> dict[bytes, Any]:
+        try:
+            return self.client.select_folder(self.folder, readonly=False)
+        except imap_exc.IMAPClientAbortError:
+            raise
+        except imap_exc.IMAPClientError as exc:
+            raise ImapFolderError(f"cannot select folder {self.folder!r} of {self.account}: {exc}") from exc
+
+    def _ensure_folder(self, name: str) -> None:
+        try:
+            if not self.client.folder_exists(name):
+                log.info("IMAP %s: creating processed folder %r", self.account, name)
+                self.client.create_folder(name)
+        except imap_exc.IMAPClientAbortError:
+            raise
+        except imap_exc.IMAPClientError as exc:
+            raise ImapFolderError(f"cannot create folder {name!r} on {self.account}: {exc}") from exc
+
+    def _start_uid(self) -> int:
+        cursor = self.sink.get_cursor(self.account, self.folder)
+        if cursor is None:
+            return 0
+        uidvalidity, last_uid = cursor
+        if uidvalidity != self.uidvalidity:
+            log.warning("IMAP %s/%s: UIDVALIDITY changed %d -> %d; reading the whole folder again",
+                        self.account, self.folder, uidvalidity, self.uidvalidity)
+            return 0
+        return last_uid
+
+    def _uids_above(self, last_uid: int) -> list[int]:
+        # "n:*" always matches the highest UID, even when it is below n: filter.
+        found = self.client.search(["UID", f"{last_uid + 1}:*"])
+        return sorted(uid for uid in found if uid > last_uid)
+
+    def _ingest_batch(self, batch: list[int]) -> None:
+        response = self.client.fetch(batch, list(FETCH_ITEMS))
+        to_mark: list[int] = []
+        passed = 0  # last UID fully dealt with (stored, duplicate or skipped)
+        try:
+            for uid in batch:
+                outcome = self._store_one(uid, response.get(uid))
+                if outcome is not _Outcome.SKIPPED:
+                    to_mark.append(uid)
+                passed = uid
+        finally:
+            # Even when a store failed, what committed before it is marked and passed.
+            self._mark(to_mark)
+            if passed:
+                self.sink.set_cursor(self.account, self.folder, self.uidvalidity, passed)
+
+    def _store_one(self, uid: int, data: dict[bytes, Any] | None) -> _Outcome:
+        raw = (data or {}).get(b"BODY[]")
+        if not isinstance(raw, bytes):
+            return self._skip(uid, "the server returned no message body (deleted meanwhile?)")
+        received_at = self._received_at(uid, (data or {}).get(b"INTERNALDATE"))
+        self.result.fetched += 1
+        ref = source_ref(self.settings, self.uidvalidity, uid)
+        try:
+            is_new = self.sink.store(raw, received_at, ref)
+        except MessageRejectedError as exc:
+            return self._skip(uid, f"the store rejected the message: {exc}")
+        except Exception as exc:
+            raise ImapSinkError(f"storing {ref} failed: {exc}") from exc
+        if is_new:
+            self.result.new += 1
+            return _Outcome.NEW
+        self.result.duplicates += 1
+        return _Outcome.DUPLICATE
+
+    def _received_at(self, uid: int, internaldate: object) -> datetime:
+        if isinstance(internaldate, datetime):
+            if internaldate.tzinfo is None:  # only when a caller left normalise_times on
+                return internaldate.astimezone()
+            return internaldate
+        log.warning("IMAP %s/%s UID %d: no INTERNALDATE; using the time of fetching",
+                    self.account, self.folder, uid)
+        return self.clock.now()
+
+    def _skip(self, uid: int, why: str) -> _Outcome:
+        problem = f"IMAP {self.account}/{self.folder} UIDVALIDITY {self.uidvalidity} UID {uid}: {why}"
+        log.error("%s; skipped", problem)
+        self.result.errors += 1
+        self.result.problems.append(problem)
+        return _Outcome.SKIPPED
+
+    def _mark(self, uids: list[int]) -> None:
+        if not uids:
+            return
+        if self.keywords_allowed:
+            self.client.add_flags(uids, [INGESTED_KEYWORD], silent=True)
+        if self.settings.processed_folder:
+            self._move(uids, self.settings.processed_folder)
+
+    def _move(self, uids: list[int], target: str) -> None:
+        if self.client.has_capability("MOVE"):
+            self.client.move(uids, target)
+            return
+        self.client.copy(uids, target)
+        if self.client.has_capability("UIDPLUS"):
+            self.client.add_flags(uids, [DELETED], silent=True)
+            self.client.uid_expunge(uids)
+        else:
+            log.warning("IMAP %s: no MOVE nor UIDPLUS; copied %d message(s) to %r and left the originals",
+                        self.account, len(uids), target)
+
+
+def _keywords_allowed(permanent_flags: Sequence[bytes]) -> bool:
+    wanted = {b"\\*", INGESTED_KEYWORD.lower()}
+    return any(flag.lower() in wanted for flag in permanent_flags)
+
+
+def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+# --------------------------------------------------------------------------- waiting
+
+
+def wait_for_new(
+    settings: ImapSettings,
+    sink: IngestSink,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    connector: Connector | None = None,
+    max_wait_seconds: float | None = None,
+    noop_interval_seconds: float = 30.0,
+    stop: threading.Event | None = None,
+    on_waiting: Callable[[], None] | None = None,
+) -> WakeReason:
+    """Block until the folder has something to fetch.
+
+    Returns PENDING at once when messages above the cursor are already there,
+    otherwise IDLEs (re-issued every ``settings.idle_seconds``, under the
+    29-minute limit) or, without IDLE, sends NOOP every ``noop_interval_seconds``,
+    and returns NEW as soon as the server announces a new message.
+    ``on_waiting`` is called once the wait has begun.
+    """
+    connector = connector or connect
+    client = connector(settings)
+    try:
+        info = client.select_folder(settings.folder, readonly=True)
+        if _has_pending(client, sink, settings, info):
+            return WakeReason.PENDING
+        waiter = _Waiter(client, settings, clock, max_wait_seconds, stop, int(info.get(b"EXISTS", 0)))
+        try:
+            if client.has_capability("IDLE"):
+                return waiter.idle(on_waiting)
+            return waiter.noop(noop_interval_seconds, on_waiting)
+        except _TRANSIENT_ERRORS as exc:
+            log.warning("IMAP %s: connection lost while waiting: %s", account_name(settings), exc)
+            return WakeReason.CONNECTION_LOST
+    except imap_exc.IMAPClientAbortError:
+        raise
+    except imap_exc.IMAPClientError as exc:
+        raise ImapFolderError(f"cannot watch folder {settings.folder!r} of {account_name(settings)}: "
+                              f"{exc}") from exc
+    finally:
+        _logout_quietly(client)
+
+
+def _has_pending(client: IMAPClient, sink: IngestSink, settings: ImapSettings, info: dict) -> bool:
+    cursor = sink.get_cursor(account_name(settings), settings.folder)
+    if cursor is None or cursor[0] != int(info[b"UIDVALIDITY"]):
+        return int(info.get(b"EXISTS", 0)) > 0
+    last_uid = cursor[1]
+    return any(uid > last_uid for uid in client.search(["UID", f"{last_uid + 1}:*"]))
+
+
+class _Waiter:
+    SLICE_SECONDS = 5.0  # how often a stop request is noticed
+
+    def __init__(self, client: IMAPClient, settings: ImapSettings, clock: Clock,
+                 max_wait: float | None, stop: threading.Event | None, exists: int) -> None:
+        self.client, self.settings, self.clock, self.stop = client, settings, clock, stop
+        self.deadline = None if max_wait is None else clock.monotonic() + max_wait
+        self.exists = exists
+
+    def _remaining(self) -> float | None:
+        return None if self.deadline is None else self.deadline - self.clock.monotonic()
+
+    def _grew(self, responses: list[tuple]) -> bool:
+        grew = False
+        for response in responses:
+            if len(response) >= 2 and isinstance(response[0], int):
+                if response[1] == b"EXPUNGE":
+                    self.exists = max(0, self.exists - 1)
+                elif response[1] == b"EXISTS":
+                    grew = grew or response[0] > self.exists
+                    self.exists = response[0]
+        return grew
+
+    def _stopped(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
+
+    def idle(self, on_waiting: Callable[[], None] | None) -> WakeReason:
+        renew_every = min(float(self.settings.idle_seconds), 29 * 60.0)
+        self.client.idle()
+        idle_since = self.clock.monotonic()
+        early_empty = 0
+        if on_waiting:
+            on_waiting()
+        try:
+            while True:
+                if self._stopped():
+                    return WakeReason.STOPPED
+                remaining = self._remaining()
+                if remaining is not None and remaining <= 0:
+                    return WakeReason.TIMEOUT
+                if self.clock.monotonic() - idle_since >= renew_every:
+                    self._grew(self.client.idle_done()[1])
+                    self.client.idle()
+                    idle_since = self.clock.monotonic()
+                slice_ = min(self.SLICE_SECONDS, renew_every, remaining if remaining is not None else 1e9)
+                started = self.clock.monotonic()
+                responses = self.client.idle_check(timeout=max(0.05, slice_))
+                if self._grew(responses):
+                    return WakeReason.NEW
+                # imapclient swallows EOF in idle_check and returns [] at once: detect it.
+                early = not responses and self.clock.monotonic() - started < slice_ / 2
+                early_empty = early_empty + 1 if early else 0
+                if early_empty >= 3:
+                    raise ConnectionResetError("server closed the connection during IDLE")
+        finally:
+            self._end_idle()
+
+    def _end_idle(self) -> None:
+        try:
+            self.client.idle_done()
+        except Exception:  # leaving IDLE on a dead line; logout follows
+            pass
+
+    def noop(self, interval: float, on_waiting: Callable[[], None] | None) -> WakeReason:
+        if on_waiting:
+            on_waiting()
+        while True:
+            if self._grew(self.client.noop()[1]):
+                return WakeReason.NEW
+            remaining = self._remaining()
+            if remaining is not None and remaining <= 0:
+                return WakeReason.TIMEOUT
+            pause = interval if remaining is None else min(interval, remaining)
+            if self.stop is not None:
+                if self.stop.wait(pause):
+                    return WakeReason.STOPPED
+            else:
+                self.clock.sleep(pause)
+
+
+__all__ = [
+    "INGESTED_KEYWORD",
+    "Clock",
+    "Connector",
+    "ImapError",
+    "ImapSettings",
+    "IngestSink",
+    "PollResult",
+    "SystemClock",
+    "WakeReason",
+    "account_name",
+    "backoff_delay",
+    "connect",
+    "lease_name",
+    "poll_once",
+    "source_ref",
+    "wait_for_new",
+]
