@@ -1,0 +1,244 @@
+"""Label normalisation and label/value search shared by the form parsers.
+
+Forms arrive with labels written every way a person can type them: ``网    址``,
+``联 系 人：``, ``备案人数（人）``, full-width letters, newlines inside a cell.
+Everything here works on NFKC-normalised text and never assumes a layout.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+_WS_RE = re.compile(r"\s+")
+_BRACKET_NOTE_RE = re.compile(r"[(\[【〔][^()\[\]【】〔〕]{0,20}[)\]】〕]")
+_LEAD_MARKS_RE = re.compile(r"^[*＊★☆※·•\-—]+")
+_TRAIL_MARKS_RE = re.compile(r"[:：*＊]+$")
+
+
+def nfkc(text: str | None) -> str:
+    """NFKC-normalised text ('' for None): full-width digits, letters, spaces and colons become ASCII."""
+    if not text:
+        return ""
+    return unicodedata.normalize("NFKC", str(text))
+
+
+def squash(text: str | None) -> str:
+    """NFKC text with every whitespace character removed: the key for comparing labels."""
+    return _WS_RE.sub("", nfkc(text))
+
+
+def clean_value(text: str | None) -> str:
+    """A cell value as a person meant it: trimmed, inner runs of whitespace made one space.
+
+    The characters themselves are kept (no NFKC), so a company name keeps its
+    full-width brackets.
+    """
+    if not text:
+        return ""
+    return _WS_RE.sub(" ", str(text).replace("\u3000", " ")).strip()
+
+
+def label_key(text: str | None) -> str:
+    """A header or label cell reduced for matching.
+
+    ``" 备案人数（人）："`` -> ``"备案人数"``; ``"*联 系 人:"`` -> ``"联系人"``;
+    ``"E-mail"`` -> ``"e-mail"``.
+    """
+    key = squash(text).lower()
+    key = _LEAD_MARKS_RE.sub("", key)
+    key = _TRAIL_MARKS_RE.sub("", key)
+    stripped = _BRACKET_NOTE_RE.sub("", key)
+    return (stripped or key).strip(":：")
+
+
+def label_pattern(label: str) -> str:
+    """A regex source matching ``label`` with any whitespace between its characters."""
+    chars = [re.escape(c) for c in squash(label)]
+    return r"\s*".join(chars)
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    """One field of a form and the labels people write for it."""
+
+    key: str
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LabelHit:
+    """A value found for a label."""
+
+    key: str
+    label: str  # the label text as written
+    value: str  # cleaned value text ('' when the label has no value)
+    where: str  # "cell", "right", "below" or "text"
+
+
+class LabelIndex:
+    """Knows every label of a form, finds them in cells and in running text.
+
+    ``specs`` are the fields to extract; ``stop_labels`` are other labels that
+    only end a value (``审核人`` after ``填报人：张三``).
+    """
+
+    def __init__(self, specs: Sequence[LabelSpec], stop_labels: Iterable[str] = ()):
+        self.specs = list(specs)
+        self._exact: dict[str, str] = {}
+        pairs: list[tuple[str, str]] = []
+        for spec in self.specs:
+            for label in spec.labels:
+                self._exact.setdefault(label_key(label), spec.key)
+                pairs.append((label, spec.key))
+        for label in stop_labels:
+            self._exact.setdefault(label_key(label), "")
+            pairs.append((label, ""))
+        pairs.sort(key=lambda p: len(squash(p[0])), reverse=True)
+        self._keys_by_group: list[str] = []
+        parts: list[str] = []
+        for label, key in pairs:
+            parts.append(f"(?P<g{len(parts)}>{label_pattern(label)})")
+            self._keys_by_group.append(key)
+        note = r"(?:\s*[(（][^()（）]{0,12}[)）])?"
+        self._inline_re = re.compile(
+            r"(?:^|(?<=[\s,，;；、|/]))(?:" + "|".join(parts) + r")" + note + r"\s*(?P<colon>[:：])?",
+            re.IGNORECASE,
+        )
+
+    def key_of_cell(self, cell: str) -> str | None:
+        """The field key when the whole cell is a label ('' for a stop label), else None."""
+        key = label_key(cell)
+        if not key:
+            return None
+        return self._exact.get(key)
+
+    def is_label_cell(self, cell: str) -> bool:
+        return self.key_of_cell(cell) is not None
+
+    def _scan(self, text: str) -> tuple[str, list[tuple[int, int, str, str]]]:
+        """(normalised text, [(start, end, key, label)]) for every label occurrence that counts."""
+        norm = nfkc(text)
+        found: list[tuple[int, int, str, str]] = []
+        for m in self._inline_re.finditer(norm):
+            group = next(name for name, val in m.groupdict().items() if val is not None and name != "colon")
+            key = self._keys_by_group[int(group[1:])]
+            if m.group("colon") is None:
+                if norm[: m.start()].strip():
+                    continue
+                after_label = norm[m.end(group) : m.end(group) + 1]
+                if after_label and not after_label.isspace() and after_label not in "(（":
+                    continue
+            found.append((m.start(), m.end(), key, m.group(group)))
+        return norm, found
+
+    def inline_pairs(self, text: str) -> list[LabelHit]:
+        """``"地市名称：广州市   时间：2月17日-2月23日"`` -> one hit per label, value up to the next label.
+
+        A label counts at the start of the text (followed by a colon, a space
+        or nothing) or after a space or separator when a colon follows it.
+        """
+        norm, found = self._scan(text)
+        hits: list[LabelHit] = []
+        for i, (_start, end, key, label) in enumerate(found):
+            stop = found[i + 1][0] if i + 1 < len(found) else len(norm)
+            value = clean_value(norm[end:stop]).strip(" ,，;；、|")
+            if key:
+                hits.append(LabelHit(key, clean_value(label), value, "cell"))
+        return hits
+
+    def starts_with_label(self, text: str) -> bool:
+        """True when the text opens with a label of this form (``"职务：经理"``, ``"审核人:"``)."""
+        norm, found = self._scan(text)
+        return bool(found) and not norm[: found[0][0]].strip()
+
+
+def grid_label_hits(rows: Sequence[Sequence[str]], index: LabelIndex) -> list[LabelHit]:
+    """Every label found in a grid, with its value from the same cell, the right or below.
+
+    Merged ranges repeat their text in every covered cell; a repeat of the
+    label (or of a value already taken) is read once.
+    """
+    hits: list[LabelHit] = []
+    for i, row in enumerate(rows):
+        prev = None
+        for j, cell in enumerate(row):
+            text = cell or ""
+            if text == prev:
+                continue
+            prev = text
+            if not text.strip():
+                continue
+            key = index.key_of_cell(text)
+            if key is None:
+                hits.extend(index.inline_pairs(text))
+                continue
+            if not key:
+                continue
+            value, where = _value_right(rows, i, j, index)
+            if not value:
+                value, where = _value_below(rows, i, j, index)
+            hits.append(LabelHit(key, clean_value(text), value, where))
+    return hits
+
+
+def _value_right(rows: Sequence[Sequence[str]], i: int, j: int, index: LabelIndex) -> tuple[str, str]:
+    row = rows[i]
+    label = row[j]
+    for k in range(j + 1, len(row)):
+        cell = row[k] or ""
+        if cell == label or not cell.strip():
+            continue
+        if index.is_label_cell(cell) or index.starts_with_label(cell):
+            return "", "right"
+        return clean_value(cell), "right"
+    return "", "right"
+
+
+def _value_below(rows: Sequence[Sequence[str]], i: int, j: int, index: LabelIndex) -> tuple[str, str]:
+    label = rows[i][j]
+    for k in range(i + 1, min(i + 3, len(rows))):
+        below = rows[k][j] if j < len(rows[k]) else ""
+        if below == label:
+            continue
+        if not below.strip() or index.is_label_cell(below) or index.starts_with_label(below):
+            return "", "below"
+        # a value below must not belong to a label on its left in that row
+        left = [c for c in rows[k][:j] if c and c.strip() and c != below]
+        if left and index.is_label_cell(left[-1]):
+            return "", "below"
+        return clean_value(below), "below"
+    return "", "below"
+
+
+def text_label_hits(text: str, index: LabelIndex) -> list[LabelHit]:
+    """Labels in running text: ``联系人：张三`` on one line, or a label line followed by its value line."""
+    lines = [ln for ln in (nfkc(t).strip() for t in (text or "").splitlines()) if ln]
+    hits: list[LabelHit] = []
+    for n, line in enumerate(lines):
+        key = index.key_of_cell(line)
+        if key:
+            nxt = lines[n + 1] if n + 1 < len(lines) else ""
+            value = "" if (not nxt or index.is_label_cell(nxt) or index.starts_with_label(nxt)) else clean_value(nxt)
+            hits.append(LabelHit(key, clean_value(line), value, "text"))
+            continue
+        if key is None:
+            hits.extend(LabelHit(h.key, h.label, h.value, "text") for h in index.inline_pairs(line))
+    return hits
+
+
+def first_values(hits: Iterable[LabelHit]) -> dict[str, str]:
+    """The first non-empty value per key; '' for keys whose labels were seen without a value."""
+    out: dict[str, str] = {}
+    for hit in hits:
+        if hit.value and not out.get(hit.key):
+            out[hit.key] = hit.value
+        else:
+            out.setdefault(hit.key, "")
+    return out
+
+
+def row_is_blank(row: Sequence[str]) -> bool:
+    return all(not (c or "").strip() for c in row)

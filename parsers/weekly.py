@@ -1,0 +1,436 @@
+"""The weekly form (附件2 企业职工线上适岗技能提升培训备案情况统计表): Document -> WeeklyReportData.
+
+Cities fill the template every way a spreadsheet allows: blank lead rows,
+merged titles, spaced labels, renamed or reordered columns, a 合计 row, notes
+below, blank rows between data. The header row is found by what its cells
+mean, anywhere in any table; everything else is read relative to it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .cities import normalize_city
+from .dates import parse_date_range, week_problems
+from .document import Document, Table
+from .labels import (
+    LabelHit,
+    LabelIndex,
+    LabelSpec,
+    clean_value,
+    grid_label_hits,
+    label_key,
+    nfkc,
+    row_is_blank,
+    squash,
+    text_label_hits,
+)
+
+log = logging.getLogger(__name__)
+
+ENTERPRISE = "企业名称"
+HEADCOUNT = "备案人数"
+PLATFORM = "培训平台名称"
+_TITLE_WORDS = ("备案情况统计表", "适岗技能提升培训备案", "线上适岗技能")
+
+
+@dataclass
+class WeeklyRowData:
+    row_number: int  # 1-based row index within its table (the spreadsheet row when the sheet starts at A1)
+    enterprise: str
+    headcount: int | None
+    platform: str
+    raw_headcount: str
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class WeeklyReportData:
+    city: str | None
+    week_start: dt.date | None
+    week_end: dt.date | None
+    period_text: str
+    filled_by: str
+    phone: str
+    rows: list[WeeklyRowData] = field(default_factory=list)
+    declared_total: int | None = None
+    problems: list[str] = field(default_factory=list)
+    source: str = ""
+
+
+# --- header -------------------------------------------------------------------------------------
+
+_HEADCOUNT_WORDS = ("人数", "人次", "职工数", "员工数", "人员数", "学员数", "参训数", "备案数")
+_SEQ_KEYS = {"序号", "序", "编号", "no", "no.", "#", "序列"}
+
+
+@dataclass(frozen=True)
+class WeeklyHeader:
+    row: int  # index of the header row in the table
+    seq: int | None
+    enterprise: int
+    headcount: int
+    platform: int | None
+
+
+def _role(key: str) -> str | None:
+    if not key:
+        return None
+    if key in _SEQ_KEYS:
+        return "seq"
+    if any(w in key for w in _HEADCOUNT_WORDS):
+        return "headcount"
+    if "平台" in key:
+        return "platform"
+    if ("企业" in key or "单位" in key) and ("名称" in key or key in ("企业", "单位", "备案企业", "企业全称")):
+        return "enterprise"
+    return None
+
+
+def header_of_row(row: Sequence[str], index: int) -> WeeklyHeader | None:
+    """The column layout when this row is the weekly header (企业名称 and 备案人数 at least)."""
+    columns: dict[str, int] = {}
+    for j, cell in enumerate(row):
+        role = _role(label_key(cell))
+        if role is None:
+            continue
+        if role not in columns or (role == "platform" and "名称" in label_key(cell)
+                                   and "名称" not in label_key(row[columns[role]])):
+            columns[role] = j
+    if "enterprise" not in columns or "headcount" not in columns:
+        return None
+    return WeeklyHeader(index, columns.get("seq"), columns["enterprise"], columns["headcount"],
+                        columns.get("platform"))
+
+
+def find_weekly_header(table: Table) -> WeeklyHeader | None:
+    """The first row of the table that reads as the weekly header, or None."""
+    for i, row in enumerate(table.rows):
+        header = header_of_row(row, i)
+        if header:
+            return header
+    return None
+
+
+# --- cells ----------------------------------------------------------------------------------
+
+_COUNT_SUFFIX_RE = re.compile(r"(?:人次|人|名|位|个)$")
+
+
+def parse_headcount(raw: str) -> tuple[int | None, str | None]:
+    """(value, None) or (None, reason): ``"120"``, ``"120.0"``, ``"１２０"``, ``"120人"``, ``"1,200"``."""
+    text = squash(raw)
+    if not text:
+        return None, "empty"
+    text = _COUNT_SUFFIX_RE.sub("", text).replace(",", "").replace("，", "")
+    if re.fullmatch(r"\d+", text):
+        return int(text), None
+    if re.fullmatch(r"\d+\.0*", text):
+        return int(text.split(".")[0]), None
+    return None, "unreadable"
+
+
+def _cell(row: Sequence[str], col: int | None) -> str:
+    if col is None or col >= len(row):
+        return ""
+    return row[col] or ""
+
+
+_TOTAL_RE = re.compile(r"^(?:合计|总计|小计|共计|总数|累计|汇总|合计数)")
+_NOTE_RE = re.compile(
+    r"^(?:填报人|填表人|填报单位|制表人?|经办人|统计人|审核人?|负责人|单位负责人|联系人|联系电话|电话|"
+    r"备注|说明|注|填报日期|填报时间|报送日期|日期|盖章|单位盖章)(?:[:：\d一二三四五、.(（\s]|$)"
+)
+
+
+def _total_kind(row: Sequence[str], header: WeeklyHeader) -> str | None:
+    """'total' (合计/总计), 'subtotal' (小计) or None."""
+    first = next((c for c in row if c and c.strip()), "")
+    for cell in (_cell(row, header.seq), _cell(row, header.enterprise), first):
+        key = label_key(cell)
+        m = _TOTAL_RE.match(key)
+        if m and len(key) <= 14 and not key.endswith(("公司", "中心", "学校", "医院")):
+            return "subtotal" if m.group(0) == "小计" else "total"
+    return None
+
+
+def _is_note_row(row: Sequence[str]) -> bool:
+    first = next((c for c in row if c and c.strip()), "")
+    return bool(_NOTE_RE.match(squash(first)))
+
+
+def _is_header_repeat(row: Sequence[str], header_row: Sequence[str], header: WeeklyHeader) -> bool:
+    """A second header line (vertical merges, a unit line such as ``（人）``) rather than data."""
+    ent, cnt = _cell(row, header.enterprise), _cell(row, header.headcount)
+    if ent and ent == _cell(header_row, header.enterprise):
+        return True
+    if header_of_row(row, 0):
+        return True
+    unitish = all(re.fullmatch(r"[(（]?(人|个|家|名|人次)?[)）]?", squash(c)) for c in row if c and c.strip())
+    return unitish and not squash(ent) and not re.search(r"\d", squash(cnt))
+
+
+def _total_figure(row: Sequence[str], header: WeeklyHeader) -> int | None:
+    value, _ = parse_headcount(_cell(row, header.headcount))
+    if value is not None:
+        return value
+    for j, cell in enumerate(row):
+        if j in (header.seq, header.enterprise):
+            continue
+        value, _ = parse_headcount(cell)
+        if value is not None:
+            return value
+    return None
+
+
+# --- rows -----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Block:
+    """Rows read from one run of tables that belong together."""
+
+    tables: list[Table]
+    header_row_text: list[str]
+    title_rows: list[list[str]]
+    rows: list[WeeklyRowData] = field(default_factory=list)
+    note_rows: list[list[str]] = field(default_factory=list)
+    declared_total: int | None = None
+    ended: bool = False  # a 合计 row or the notes were reached
+
+
+def _read_rows(table: Table, start: int, header: WeeklyHeader, block: _Block, prefix: str) -> None:
+    for i in range(start, len(table.rows)):
+        row = table.rows[i]
+        if block.ended:
+            block.note_rows.append(row)
+            continue
+        if row_is_blank(row):
+            continue
+        kind = _total_kind(row, header)
+        if kind == "total":
+            block.declared_total = _total_figure(row, header)
+            block.ended = True
+            continue
+        if kind == "subtotal":
+            continue
+        if _is_note_row(row):
+            block.ended = True
+            block.note_rows.append(row)
+            continue
+        if _is_header_repeat(row, block.header_row_text, header):
+            continue
+        data = _row_data(row, i + 1, header, prefix)
+        if data:
+            block.rows.append(data)
+
+
+def _row_data(row: Sequence[str], number: int, header: WeeklyHeader, prefix: str) -> WeeklyRowData | None:
+    enterprise = clean_value(_cell(row, header.enterprise))
+    raw = clean_value(_cell(row, header.headcount))
+    platform = clean_value(_cell(row, header.platform))
+    if not enterprise and not raw and not platform:
+        return None  # a numbered template line left empty
+    problems: list[str] = []
+    where = f"{prefix}第{number}行"
+    headcount, reason = parse_headcount(raw)
+    if reason == "empty":
+        problems.append(f"{where}“{HEADCOUNT}”为空")
+    elif reason:
+        problems.append(f"{where}“{HEADCOUNT}”无法识别：“{raw}”")
+    if not enterprise:
+        problems.append(f"{where}“{ENTERPRISE}”为空")
+    if header.platform is not None and not platform:
+        problems.append(f"{where}“{PLATFORM}”为空")
+    return WeeklyRowData(number, enterprise, headcount, platform, raw, problems)
+
+
+def _continues(table: Table, header: WeeklyHeader) -> bool:
+    """Whether a table without a header carries on the rows of the previous one (a page break)."""
+    for row in table.rows:
+        if row_is_blank(row):
+            continue
+        if len(row) <= max(header.enterprise, header.headcount):
+            return False
+        if _total_kind(row, header) or _is_note_row(row):
+            return True
+        value, _ = parse_headcount(_cell(row, header.headcount))
+        return value is not None
+    return False
+
+
+def _blocks(doc: Document) -> list[tuple[_Block, WeeklyHeader]]:
+    blocks: list[tuple[_Block, WeeklyHeader]] = []
+    current: tuple[_Block, WeeklyHeader] | None = None
+    for table in doc.tables:
+        header = find_weekly_header(table)
+        if current is not None and not current[0].ended:
+            block, first_header = current
+            same_layout = header is not None and header == WeeklyHeader(
+                header.row, first_header.seq, first_header.enterprise, first_header.headcount,
+                first_header.platform)
+            if (header is None and _continues(table, first_header)) or (
+                    same_layout and doc.format == "pdf"):
+                block.tables.append(table)
+                start = header.row + 1 if header else 0
+                _read_rows(table, start, first_header, block, f"（{table.source}）" if table.source else "")
+                continue
+        if header is None:
+            continue
+        block = _Block([table], list(table.rows[header.row]), [list(r) for r in table.rows[: header.row]])
+        _read_rows(table, header.row + 1, header, block, "")
+        current = (block, header)
+        blocks.append((block, header))
+    return blocks
+
+
+# --- metadata -------------------------------------------------------------------------------
+
+_META = LabelIndex(
+    [
+        LabelSpec("city", ("地市名称", "地市", "城市", "市别", "所属地市", "填报单位", "报送单位", "地区")),
+        LabelSpec("period", ("统计时间", "统计周期", "统计时段", "备案时间", "时间段", "时间", "周期",
+                             "填报时间", "报送时间", "日期", "填报日期")),
+        LabelSpec("filled_by", ("填报人", "填表人", "经办人", "制表人", "统计人", "联系人")),
+        LabelSpec("phone", ("联系电话", "电话", "手机", "手机号码", "联系方式", "办公电话")),
+    ],
+    stop_labels=("审核人", "负责人", "单位负责人", "备注", "说明", "盖章", "单位盖章", "审核"),
+)
+_PHONE_IN_TEXT_RE = re.compile(r"[(（]?(?:\+?86)?[\d\-—－ ()（）转]{7,}\d[)）]?")
+
+
+@dataclass
+class _Meta:
+    city: str | None = None
+    period: tuple[dt.date, dt.date] | None = None
+    period_text: str = ""
+    filled_by: str = ""
+    phone: str = ""
+
+
+def _split_name_phone(value: str) -> tuple[str, str]:
+    """``"张三 13800000000"`` -> (``"张三"``, ``"13800000000"``)."""
+    m = _PHONE_IN_TEXT_RE.search(nfkc(value))
+    if not m or len(re.sub(r"\D", "", m.group(0))) < 7:
+        return value, ""
+    name = clean_value(nfkc(value)[: m.start()] + nfkc(value)[m.end():]).strip(" ,，;；、:：-")
+    name = re.sub(r"(?:联系)?(?:电话|手机)$", "", name).strip(" ,，;；、:：")
+    return name, m.group(0).strip(" ()（）")
+
+
+def _apply_hits(meta: _Meta, hits: list[LabelHit], ref: dt.date, seen_period: list[str]) -> None:
+    for hit in hits:
+        if hit.key == "city" and meta.city is None and hit.value:
+            meta.city = normalize_city(hit.value)
+        elif hit.key == "period" and meta.period is None and hit.value:
+            rng = parse_date_range(hit.value, ref)
+            if rng:
+                meta.period, meta.period_text = rng, hit.value
+            else:
+                seen_period.append(hit.value)
+        elif hit.key == "filled_by" and not meta.filled_by and hit.value:
+            name, phone = _split_name_phone(hit.value)
+            meta.filled_by = name
+            if phone and not meta.phone:
+                meta.phone = phone
+        elif hit.key == "phone" and not meta.phone and hit.value:
+            meta.phone = hit.value
+
+
+def _scan_free_cells(meta: _Meta, cells: list[str], ref: dt.date) -> None:
+    """Cities and ranges written without a label: a title ``广州市……统计表（2月17日-2月23日）``."""
+    for text in cells:
+        if meta.city is None:
+            meta.city = normalize_city(text)
+        if meta.period is None:
+            rng = parse_date_range(text, ref)
+            if rng:
+                meta.period, meta.period_text = rng, clean_value(text)
+
+
+def _read_meta(doc: Document, chosen: _Block | None, ref: dt.date) -> _Meta:
+    meta = _Meta()
+    unparsed_periods: list[str] = []
+    grids: list[list[list[str]]] = []
+    if chosen is not None:
+        grids += [chosen.title_rows, chosen.note_rows]
+    chosen_ids = {id(t) for t in chosen.tables} if chosen else set()
+    grids += [t.rows for t in doc.tables if id(t) not in chosen_ids and find_weekly_header(t) is None]
+    for grid in grids:
+        _apply_hits(meta, grid_label_hits(grid, _META), ref, unparsed_periods)
+    _apply_hits(meta, text_label_hits(doc.text, _META), ref, unparsed_periods)
+    free = [c for grid in grids for row in grid for c in dict.fromkeys(row) if c and c.strip()]
+    names = {squash(v) for r in (chosen.rows if chosen else []) for v in (r.enterprise, r.platform) if v}
+    free += [ln for ln in (doc.text or "").splitlines()
+             if ln.strip() and not any(n in squash(ln) for n in names)]
+    _scan_free_cells(meta, free, ref)
+    if meta.city is None and chosen is not None:
+        meta.city = normalize_city(chosen.tables[0].source)
+    if meta.period is None and unparsed_periods:
+        meta.period_text = unparsed_periods[0]
+    return meta
+
+
+# --- entry point ----------------------------------------------------------------------------
+
+
+def _looks_like_weekly_title(doc: Document) -> bool:
+    texts = [doc.text] + [c for t in doc.tables for r in t.rows[:6] for c in r]
+    flat = "".join(squash(t) for t in texts)
+    return any(w in flat for w in _TITLE_WORDS)
+
+
+def _report_problems(report: WeeklyReportData, meta: _Meta, block: _Block | None) -> list[str]:
+    problems: list[str] = []
+    if block is None:
+        problems.append(f"未找到统计表表头（需含“{ENTERPRISE}”“{HEADCOUNT}”列），无法读取备案数据")
+    elif not report.rows:
+        problems.append("统计表中未填写任何企业备案数据")
+    if report.city is None:
+        problems.append("未能识别地市名称，请在表中填写“地市名称：××市”")
+    if report.week_start is None or report.week_end is None:
+        if meta.period_text:
+            problems.append(f"无法识别统计时间“{meta.period_text}”，请按“2月17日-2月23日”格式填写")
+        else:
+            problems.append("未找到统计时间，请在表中填写“时间：×月×日-×月×日”")
+    else:
+        problems += week_problems(report.week_start, report.week_end)
+    counts = [r.headcount for r in report.rows]
+    if report.declared_total is not None and counts and all(c is not None for c in counts):
+        total = sum(c for c in counts if c is not None)
+        if total != report.declared_total:
+            problems.append(f"合计人数{report.declared_total}与各行备案人数之和{total}不一致")
+    return problems
+
+
+def parse_weekly(doc: Document, mail_date: dt.date) -> WeeklyReportData | None:
+    """The weekly report in ``doc``, or None when the document is not a weekly form at all."""
+    blocks = _blocks(doc)
+    if not blocks and not _looks_like_weekly_title(doc):
+        return None
+    chosen, header = max(blocks, key=lambda b: len(b[0].rows)) if blocks else (None, None)
+    meta = _read_meta(doc, chosen, mail_date)
+    report = WeeklyReportData(
+        city=meta.city,
+        week_start=meta.period[0] if meta.period else None,
+        week_end=meta.period[1] if meta.period else None,
+        period_text=meta.period_text,
+        filled_by=meta.filled_by,
+        phone=meta.phone,
+        rows=chosen.rows if chosen else [],
+        declared_total=chosen.declared_total if chosen else None,
+        source=chosen.tables[0].source if chosen else "",
+    )
+    report.problems = _report_problems(report, meta, chosen)
+    if chosen is not None and header is not None and header.platform is None:
+        report.problems.append(f"统计表缺少“{PLATFORM}”列")
+    others = [b.tables[0].source or "?" for b, _ in blocks if b is not chosen and b.rows]
+    if others:
+        report.problems.append(
+            f"文件中另有{len(others)}个表格含备案数据（{'、'.join(others)}），只读取了“{report.source}”")
+    log.debug("weekly report: city=%s rows=%d problems=%d", report.city, len(report.rows), len(report.problems))
+    return report
