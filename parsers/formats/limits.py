@@ -1,0 +1,31 @@
+"""Resource limits for reading one untrusted attachment.
+
+The readers check the limits they can check cheaply (sizes, counts, ratios,
+depth) before they expand anything; the sandbox enforces the rest (address
+space, CPU, wall time, no file writes) on the child process that reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    address_space_mb: int = 1024  # RLIMIT_AS of the reading child
+    cpu_seconds: int = 30  # CPU time per attachment in the child
+    wall_timeout_s: float = 60.0  # the parent kills the child after this
+    max_attachment_bytes: int = 50 * MB  # the raw attachment itself
+    max_unzipped_bytes: int = 200 * MB  # total declared size of everything unpacked from one attachment
+    max_compression_ratio: int = 100  # per archive member (uncompressed / compressed)
+    ratio_check_min_bytes: int = 1 * MB  # members smaller than this are never a bomb, whatever their ratio
+    max_zip_members: int = 1000
+    max_zip_depth: int = 3  # an archive inside an archive inside an archive, no deeper
+    max_rows: int = 100_000  # per sheet / table
+    max_columns: int = 1000  # cells right of this column are ignored
+    max_pdf_pages: int = 300
+    max_text_chars: int = 2_000_000  # running text kept per document
+    conversion_timeout_s: float = 60.0  # LibreOffice conversion of .doc/.et/.wps
+    tasks_per_worker: int = 200  # the sandbox replaces its worker after this many attachments
