@@ -130,7 +130,6 @@ class DovecotServer:
         self.root = Path(tempfile.mkdtemp(prefix="zxjyck-dovecot-"))
         self.root.chmod(0o755)
         self.mail_root = self.root / "mail"
-        self.users_file = self.root / "users"
         self.log_path = self.root / "dovecot.log"
         self.port = free_port()
         self.tls_port = free_port()
@@ -145,7 +144,6 @@ class DovecotServer:
         (self.root / "run").mkdir()
         (self.root / "state").mkdir()
         self.mail_root.mkdir()
-        self.users_file.write_text("")
         mail_user = self._mail_user()
         if os.geteuid() == 0:
             shutil.chown(self.mail_root, mail_user, mail_user)
@@ -217,12 +215,12 @@ default_login_user = {login}
 mail_max_userip_connections = 200
 imap_idle_notify_interval = 2 mins
 passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN {self.users_file}
+  driver = static
+  args = password={PASSWORD}
 }}
 userdb {{
-  driver = passwd-file
-  args = {self.users_file}
+  driver = static
+  args = uid={mail_user} gid={mail_user} home={self.mail_root}/%u
 }}
 service imap-login {{
   inet_listener imap {{
@@ -242,12 +240,11 @@ service anvil {{
 
     # ---- users
 
-    def add_user(self, password: str = PASSWORD) -> str:
+    def add_user(self) -> str:
+        """A user name never used before: the static passdb accepts any name with
+        PASSWORD, and its mailbox is created empty on first login."""
         with self._users_lock:
-            name = f"u{os.getpid()}x{next(self._users)}"
-            with self.users_file.open("a") as users:
-                users.write(f"{name}:{{PLAIN}}{password}::::::\n")
-        return name
+            return f"u{os.getpid()}x{next(self._users)}"
 
     def maildir(self, username: str) -> Path:
         return self.mail_root / username
@@ -318,12 +315,12 @@ class ImapAccount:
     def flags(self, folder: str) -> dict[int, tuple[bytes, ...]]:
         with self.client() as client:
             client.select_folder(folder, readonly=True)
-            return {uid: data[b"FLAGS"] for uid, data in client.fetch("1:*", [b"FLAGS"]).items()}
+            return {uid: data[b"FLAGS"] for uid, data in _fetch_all(client, [b"FLAGS"]).items()}
 
     def bodies(self, folder: str) -> dict[int, bytes]:
         with self.client() as client:
             client.select_folder(folder, readonly=True)
-            return {uid: data[b"BODY[]"] for uid, data in client.fetch("1:*", [b"BODY.PEEK[]"]).items()}
+            return {uid: data[b"BODY[]"] for uid, data in _fetch_all(client, [b"BODY.PEEK[]"]).items()}
 
     def count(self, folder: str) -> int:
         with self.client() as client:
@@ -335,6 +332,11 @@ class ImapAccount:
     def _ensure(client: IMAPClient, folder: str) -> None:
         if folder.upper() != "INBOX" and not client.folder_exists(folder):
             client.create_folder(folder)
+
+
+def _fetch_all(client: IMAPClient, items: list[bytes]) -> dict[int, dict[bytes, object]]:
+    uids = client.search("ALL")
+    return client.fetch(uids, items) if uids else {}
 
 
 def _appenduid(response: bytes) -> int:

@@ -1,0 +1,272 @@
+"""Sinks, clocks and client wrappers for the IMAP tests (tests only).
+
+``ingest_sink`` is the fixture every IMAP test stores through. It is an
+in-memory sink here; the lead parametrises it with the database sink, so the
+tests only use the IngestSink methods and the RecordingSink wrapper around it.
+
+Run as a module it is the worker of the SIGKILL test:
+``python -m tests.imap_helpers --db FILE --settings JSON --holder NAME``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import logging
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+
+import pytest
+from imapclient import IMAPClient
+
+from ingest.imap import SystemClock, connect, poll_once
+from tests.dovecot import ImapTestSettings
+
+# --------------------------------------------------------------------------- messages
+
+
+def make_message(index: int, *, body_bytes: int = 0, date_header: str = "Mon, 01 Jan 2001 00:00:00 +0000",
+                 seed: int = 0) -> bytes:
+    """A CRLF message, unique per (index, seed); ``body_bytes`` of base64 random data attached."""
+    lines = [
+        f"From: city{index}@example.gov.cn",
+        "To: zxjyck@163.com",
+        f"Subject: =?utf-8?b?{base64.b64encode(f'周报 {index}'.encode()).decode()}?=",
+        f"Date: {date_header}",
+        f"Message-ID: <m{index}.s{seed}@example.gov.cn>",
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8",
+        "",
+        f"message {index} seed {seed}",
+    ]
+    raw = "\r\n".join(lines).encode() + b"\r\n"
+    if body_bytes:
+        data = base64.encodebytes(random.Random(index * 7919 + seed).randbytes(body_bytes * 3 // 4))
+        raw += data.replace(b"\n", b"\r\n")
+    return raw
+
+
+def sha256(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+# --------------------------------------------------------------------------- sinks
+
+
+@dataclass
+class MemorySink:
+    """IngestSink in memory: dedupe by sha256 of the bytes, leases with a TTL."""
+
+    messages: dict[str, tuple[bytes, datetime, str]] = field(default_factory=dict)
+    cursors: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    leases: dict[str, tuple[str, float]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get_cursor(self, account: str, folder: str) -> tuple[int, int] | None:
+        return self.cursors.get((account, folder))
+
+    def set_cursor(self, account: str, folder: str, uidvalidity: int, last_uid: int) -> None:
+        self.cursors[(account, folder)] = (uidvalidity, last_uid)
+
+    def store(self, raw: bytes, received_at: datetime, source_ref: str) -> bool:
+        with self.lock:
+            key = sha256(raw)
+            if key in self.messages:
+                return False
+            self.messages[key] = (raw, received_at, source_ref)
+            return True
+
+    def acquire_lease(self, name: str, holder: str, ttl_seconds: int) -> bool:
+        with self.lock:
+            current = self.leases.get(name)
+            now = time.monotonic()
+            if current is not None and current[0] != holder and current[1] > now:
+                return False
+            self.leases[name] = (holder, now + ttl_seconds)
+            return True
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self.lock:
+            if self.leases.get(name, ("", 0.0))[0] == holder:
+                del self.leases[name]
+
+
+class SqliteSink:
+    """IngestSink in a SQLite file, shared by processes (the SIGKILL test)."""
+
+    def __init__(self, path: str, store_delay_seconds: float = 0.0) -> None:
+        self.store_delay_seconds = store_delay_seconds  # stands in for a slow database
+        self.conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.executescript("""
+            CREATE TABLE IF NOT EXISTS messages (sha256 TEXT PRIMARY KEY, raw BLOB, received_at TEXT,
+                                                 source_ref TEXT);
+            CREATE TABLE IF NOT EXISTS cursors (account TEXT, folder TEXT, uidvalidity INTEGER,
+                                                last_uid INTEGER, PRIMARY KEY (account, folder));
+            CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT, expires REAL);
+        """)
+
+    def get_cursor(self, account: str, folder: str) -> tuple[int, int] | None:
+        row = self.conn.execute("SELECT uidvalidity, last_uid FROM cursors WHERE account=? AND folder=?",
+                                (account, folder)).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def set_cursor(self, account: str, folder: str, uidvalidity: int, last_uid: int) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?, ?, ?)",
+                          (account, folder, uidvalidity, last_uid))
+
+    def store(self, raw: bytes, received_at: datetime, source_ref: str) -> bool:
+        if self.store_delay_seconds:
+            time.sleep(self.store_delay_seconds)
+        cursor = self.conn.execute("INSERT OR IGNORE INTO messages VALUES (?, ?, ?, ?)",
+                                   (sha256(raw), raw, received_at.isoformat(), source_ref))
+        return cursor.rowcount == 1
+
+    def acquire_lease(self, name: str, holder: str, ttl_seconds: int) -> bool:
+        now = time.time()
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = self.conn.execute("SELECT holder, expires FROM leases WHERE name=?", (name,)).fetchone()
+            if row is not None and row[0] != holder and row[1] > now:
+                return False
+            self.conn.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?)", (name, holder, now + ttl_seconds))
+            return True
+        finally:
+            self.conn.execute("COMMIT")
+
+    def release_lease(self, name: str, holder: str) -> None:
+        self.conn.execute("DELETE FROM leases WHERE name=? AND holder=?", (name, holder))
+
+    def stored_hashes(self) -> list[str]:
+        return [row[0] for row in self.conn.execute("SELECT sha256 FROM messages")]
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+@dataclass
+class StoreCall:
+    raw: bytes
+    received_at: datetime
+    source_ref: str
+    new: bool | None  # None: store raised
+
+
+class RecordingSink:
+    """Wraps any sink: records store() calls, and can make store() raise."""
+
+    def __init__(self, inner: object, fail: Callable[[bytes], BaseException | None] | None = None) -> None:
+        self.inner = inner
+        self.fail = fail
+        self.calls: list[StoreCall] = []
+
+    def get_cursor(self, account: str, folder: str) -> tuple[int, int] | None:
+        return self.inner.get_cursor(account, folder)  # type: ignore[attr-defined]
+
+    def set_cursor(self, account: str, folder: str, uidvalidity: int, last_uid: int) -> None:
+        self.inner.set_cursor(account, folder, uidvalidity, last_uid)  # type: ignore[attr-defined]
+
+    def store(self, raw: bytes, received_at: datetime, source_ref: str) -> bool:
+        error = self.fail(raw) if self.fail else None
+        if error is not None:
+            self.calls.append(StoreCall(raw, received_at, source_ref, None))
+            raise error
+        new = self.inner.store(raw, received_at, source_ref)  # type: ignore[attr-defined]
+        self.calls.append(StoreCall(raw, received_at, source_ref, new))
+        return new
+
+    def acquire_lease(self, name: str, holder: str, ttl_seconds: int) -> bool:
+        return self.inner.acquire_lease(name, holder, ttl_seconds)  # type: ignore[attr-defined]
+
+    def release_lease(self, name: str, holder: str) -> None:
+        self.inner.release_lease(name, holder)  # type: ignore[attr-defined]
+
+    def new_raws(self) -> list[bytes]:
+        return [call.raw for call in self.calls if call.new]
+
+
+@pytest.fixture
+def ingest_sink() -> MemorySink:
+    return MemorySink()
+
+
+# --------------------------------------------------------------------------- clock, clients
+
+
+class RecordingClock(SystemClock):
+    """Real time, but sleeps are recorded and skipped."""
+
+    def __init__(self) -> None:
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+
+
+@dataclass
+class ClientLog:
+    connections: int = 0
+    fetches: list[tuple[list[int], list[bytes]]] = field(default_factory=list)
+
+    def body_fetches(self) -> list[list[int]]:
+        return [uids for uids, items in self.fetches if any(b"BODY" in item for item in items)]
+
+
+def logging_connector(log: ClientLog, *, hide: frozenset[str] = frozenset(),
+                      before_fetch: Callable[[list[int]], None] | None = None,
+                      **connect_kwargs: object) -> Callable[[ImapTestSettings], IMAPClient]:
+    """A connector whose clients record FETCH commands and can hide capabilities."""
+
+    class LoggingClient(IMAPClient):
+        def fetch(self, messages, data, modifiers=None):  # type: ignore[no-untyped-def]
+            uids = list(messages)
+            log.fetches.append((uids, [d if isinstance(d, bytes) else d.encode() for d in data]))
+            if before_fetch is not None:
+                before_fetch(uids)
+            return super().fetch(messages, data, modifiers)
+
+        def has_capability(self, capability):  # type: ignore[no-untyped-def]
+            if capability.upper() in hide:
+                return False
+            return super().has_capability(capability)
+
+    def connector(settings: ImapTestSettings) -> IMAPClient:
+        log.connections += 1
+        return connect(settings, client_class=LoggingClient, **connect_kwargs)  # type: ignore[arg-type]
+
+    return connector
+
+
+def chunks(items: list[bytes], size: int) -> Iterator[list[bytes]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+# --------------------------------------------------------------------------- SIGKILL worker
+
+
+def _worker(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--settings", required=True, help="ImapTestSettings as JSON")
+    parser.add_argument("--holder", default="kill-test")
+    parser.add_argument("--store-delay", type=float, default=0.0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    settings = ImapTestSettings(**json.loads(args.settings))
+    sink = SqliteSink(args.db, store_delay_seconds=args.store_delay)
+    result = poll_once(settings, sink, holder=args.holder, connector=partial(connect))
+    print(json.dumps({"fetched": result.fetched, "new": result.new, "at": datetime.now(UTC).isoformat()}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_worker())
