@@ -96,7 +96,8 @@ def _document_text(doc: Document) -> str:
 
 
 def _title_lines(text: str, count: int = 3) -> list[str]:
-    return [ln for ln in (line.strip() for line in text.splitlines()) if ln][:count]
+    lines = [ln for ln in (line.strip() for line in text.splitlines()) if ln][:count]
+    return [ln for ln in lines if len(ln) <= 40]
 
 
 def _score_text(flat: str) -> dict[str, tuple[float, list[str]]]:

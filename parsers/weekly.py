@@ -13,6 +13,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import zip_longest
 
 from .cities import normalize_city
 from .dates import parse_date_range, week_problems
@@ -24,6 +25,7 @@ from .labels import (
     clean_value,
     grid_label_hits,
     label_key,
+    label_pattern,
     nfkc,
     row_is_blank,
     squash,
@@ -77,30 +79,36 @@ class WeeklyHeader:
     platform: int | None
 
 
-def _role(key: str) -> str | None:
+def _role(key: str) -> tuple[str, int] | None:
+    """(role, priority) of a header cell; a higher priority wins when two columns claim a role."""
     if not key:
         return None
     if key in _SEQ_KEYS:
-        return "seq"
+        return "seq", 1
     if any(w in key for w in _HEADCOUNT_WORDS):
-        return "headcount"
+        if "备案" in key:
+            return "headcount", 3
+        return "headcount", 2 if any(w in key for w in ("培训", "参训", "学员", "线上")) else 1
     if "平台" in key:
-        return "platform"
-    if ("企业" in key or "单位" in key) and ("名称" in key or key in ("企业", "单位", "备案企业", "企业全称")):
-        return "enterprise"
+        return "platform", 3 if "平台名称" in key else 2
+    if "培训机构" in key:
+        return "platform", 1
+    if "企业" in key or "单位" in key:
+        return "enterprise", 3 if ("企业名称" in key or "单位名称" in key) else 2 if "名称" in key else 1
     return None
 
 
 def header_of_row(row: Sequence[str], index: int) -> WeeklyHeader | None:
     """The column layout when this row is the weekly header (企业名称 and 备案人数 at least)."""
-    columns: dict[str, int] = {}
+    best: dict[str, tuple[int, int]] = {}
     for j, cell in enumerate(row):
-        role = _role(label_key(cell))
-        if role is None:
+        found = _role(squash(cell).lower().strip(":：*"))
+        if found is None:
             continue
-        if role not in columns or (role == "platform" and "名称" in label_key(cell)
-                                   and "名称" not in label_key(row[columns[role]])):
-            columns[role] = j
+        role, priority = found
+        if role not in best or priority > best[role][0]:
+            best[role] = (priority, j)
+    columns = {role: j for role, (_p, j) in best.items()}
     if "enterprise" not in columns or "headcount" not in columns:
         return None
     return WeeklyHeader(index, columns.get("seq"), columns["enterprise"], columns["headcount"],
@@ -108,9 +116,19 @@ def header_of_row(row: Sequence[str], index: int) -> WeeklyHeader | None:
 
 
 def find_weekly_header(table: Table) -> WeeklyHeader | None:
-    """The first row of the table that reads as the weekly header, or None."""
+    """The first row of the table that reads as the weekly header, or None.
+
+    A header written over two lines without merged cells (``备案情况`` above
+    ``备案人数``) is read by joining each column's two cells.
+    """
     for i, row in enumerate(table.rows):
         header = header_of_row(row, i)
+        if header:
+            return header
+    for i in range(len(table.rows) - 1):
+        upper, lower = table.rows[i], table.rows[i + 1]
+        joined = [a if a == b else a + b for a, b in zip_longest(upper, lower, fillvalue="")]
+        header = header_of_row(joined, i + 1)
         if header:
             return header
     return None
@@ -141,11 +159,13 @@ def _cell(row: Sequence[str], col: int | None) -> str:
 
 
 _TOTAL_RE = re.compile(r"^(?:合计|总计|小计|共计|总数|累计|汇总|合计数)")
+_NOTE_WORDS = ("填报人", "填表人", "填报单位", "制表人", "制表", "经办人", "统计人", "审核人", "审核", "负责人",
+               "单位负责人", "联系人", "联系电话", "电话", "备注", "说明", "注释", "注", "填报说明", "填表说明",
+               "填报日期", "填报时间", "报送日期", "日期", "盖章", "单位盖章", "签字", "签名")
 _NOTE_RE = re.compile(
-    r"^(?:填报人|填表人|填报单位|制表人?|经办人|统计人|审核人?|负责人|单位负责人|联系人|联系电话|电话|"
-    r"备注|说明|注|填报日期|填报时间|报送日期|日期|盖章|单位盖章)(?:[:：\d一二三四五、.(（\s]|$)"
+    r"^\s*(?:" + "|".join(label_pattern(w) for w in sorted(_NOTE_WORDS, key=len, reverse=True)) + r")"
+    r"(?:[:：\d一二三四五、.(（\s]|$)"
 )
-
 
 def _total_kind(row: Sequence[str], header: WeeklyHeader) -> str | None:
     """'total' (合计/总计), 'subtotal' (小计) or None."""
@@ -160,7 +180,7 @@ def _total_kind(row: Sequence[str], header: WeeklyHeader) -> str | None:
 
 def _is_note_row(row: Sequence[str]) -> bool:
     first = next((c for c in row if c and c.strip()), "")
-    return bool(_NOTE_RE.match(squash(first)))
+    return bool(_NOTE_RE.match(nfkc(first)))
 
 
 def _is_header_repeat(row: Sequence[str], header_row: Sequence[str], header: WeeklyHeader) -> bool:
@@ -184,6 +204,10 @@ def _total_figure(row: Sequence[str], header: WeeklyHeader) -> int | None:
         value, _ = parse_headcount(cell)
         if value is not None:
             return value
+    for cell in row:  # "合计：1,200人" written in one merged cell
+        m = re.search(r"(?:合计|总计|共计|总数)\D{0,6}?(\d[\d,]*)\s*(?:人|名)", nfkc(cell))
+        if m:
+            return int(m.group(1).replace(",", ""))
     return None
 
 
