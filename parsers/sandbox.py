@@ -1,0 +1,374 @@
+"""Reading untrusted attachments in a child process under hard limits.
+
+``Sandbox.analyze`` sends the attachment's bytes to a worker process and gets
+back a small ``AttachmentAnalysis``. The worker runs under RLIMIT_AS (memory),
+RLIMIT_CPU (armed per attachment), RLIMIT_FSIZE=0 (it can write no file) and
+RLIMIT_CORE=0; the parent kills it when the wall-clock timeout passes. The
+parent never expands an attachment: it holds the raw bytes and the result only,
+and it reads the result with a size cap and an unpickler that accepts nothing
+but the result's own classes (a child subverted by a hostile file cannot make
+the parent run code).
+
+Workers come from a ``forkserver`` context (safe in a process with threads,
+and quick: the server has the parsers imported already). One worker is reused
+across attachments and replaced after a crash, a limit, a timeout or
+``Limits.tasks_per_worker`` attachments.
+
+LibreOffice conversion (.doc/.et/.wps) needs to write files, which the worker
+may not: the worker asks the parent over the pipe, the parent runs soffice in
+its own process group and temp dir with a timeout, and sends the converted
+bytes back.
+
+A Sandbox is not thread-safe: use one per thread.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import multiprocessing
+import pickle
+import resource
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from parsers.analysis import (
+    AttachmentAnalysis,
+    analyze_attachment,
+    internal_error_problem,
+    memory_problem,
+    timeout_problem,
+)
+from parsers.formats.convert import convert_with_soffice, soffice_path
+from parsers.formats.detect import detect_format, extension
+from parsers.formats.errors import FormatError, LimitExceededError, UnsupportedFormatError
+from parsers.formats.limits import MB, Limits
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Limits", "Sandbox", "SandboxStats"]
+
+MAX_RESULT_BYTES = 64 * MB
+Task = Callable[..., AttachmentAnalysis]  # (data, filename, mail_date, limits, converter)
+
+
+# ---------------------------------------------------------------- the child
+class CpuTimeExceeded(BaseException):  # noqa: N818 - BaseException so "except Exception" in libraries lets it pass
+    """Raised in the worker by SIGXCPU when the attachment used up its CPU seconds."""
+
+
+_cpu_armed = False
+
+
+def _on_sigxcpu(_signum, _frame) -> None:
+    global _cpu_armed
+    if _cpu_armed:
+        _cpu_armed = False
+        raise CpuTimeExceeded()
+
+
+def _cpu_used() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _arm_cpu_limit(seconds: int) -> None:
+    global _cpu_armed
+    _cpu_armed = True
+    soft = int(_cpu_used()) + max(1, seconds) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, resource.RLIM_INFINITY))
+
+
+def _disarm_cpu_limit() -> None:
+    global _cpu_armed
+    _cpu_armed = False
+    resource.setrlimit(resource.RLIMIT_CPU, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
+def _apply_process_limits(limits: Limits) -> None:
+    address_space = limits.address_space_mb * MB
+    resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write then fails with EFBIG instead of killing us
+    signal.signal(signal.SIGXCPU, _on_sigxcpu)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
+
+
+class _ParentConverter:
+    """The worker's converter: asks the parent (which may write files) to run LibreOffice."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def __call__(self, data: bytes, filename: str, fmt: str, target: str) -> bytes:
+        self.conn.send_bytes(pickle.dumps(("convert", data, filename, fmt, target)))
+        reply = pickle.loads(self.conn.recv_bytes())
+        if reply[0] == "converted":
+            return reply[1]
+        _kind, problem, message = reply
+        error = FormatError(message, filename, problem)
+        error.fmt = fmt
+        raise error
+
+
+def _worker_main(conn, limits: Limits, task: Task, can_convert: bool) -> None:
+    _apply_process_limits(limits)
+    converter = _ParentConverter(conn) if can_convert else None
+    while True:
+        try:
+            message = pickle.loads(conn.recv_bytes())
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        data, filename, mail_date = message
+        status, result = _run_task(task, data, filename, mail_date, limits, converter)
+        del data, message
+        try:
+            conn.send_bytes(pickle.dumps(("result", status, result)))
+        except MemoryError:
+            conn.send_bytes(pickle.dumps(("result", "memory", None)))
+            return
+        if status != "ok" or (result is not None and _hit_memory_limit(result, limits)):
+            return  # the heap may be in a bad way: let the parent start a fresh worker
+
+
+def _run_task(task: Task, data: bytes, filename: str, mail_date: dt.date, limits: Limits, converter):
+    try:
+        _arm_cpu_limit(limits.cpu_seconds)
+        try:
+            return "ok", task(data, filename, mail_date, limits, converter)
+        finally:
+            _disarm_cpu_limit()
+    except CpuTimeExceeded:
+        return "cpu", None
+    except MemoryError:
+        return "memory", None
+    except Exception as exc:  # noqa: BLE001 - the task is analyze_attachment, which should not raise
+        log.exception("sandbox task failed on %r", filename)
+        return "error", type(exc).__name__
+
+
+def _hit_memory_limit(result: AttachmentAnalysis, limits: Limits) -> bool:
+    marker = memory_problem(result.filename, limits.address_space_mb)
+    return any(marker == problem for problem in result.all_problems)
+
+
+# ---------------------------------------------------------------- the parent
+def _sniff_format(data: bytes, filename: str) -> str:
+    """The format for a result made in the parent, without opening archives (only the first bytes)."""
+    if data.startswith(b"PK"):
+        return {"xlsx": "xlsx", "xlsm": "xlsx", "docx": "docx"}.get(extension(filename), "zip")
+    try:
+        return detect_format(data[:8192], filename) if data else "unknown"
+    except Exception:  # noqa: BLE001 - a guess for a message, never worth a crash
+        return "unknown"
+
+
+class _ResultUnpickler(pickle.Unpickler):
+    """Only the result's own dataclasses and plain values may come back from a worker."""
+
+    SAFE_BUILTINS = frozenset({"list", "dict", "tuple", "set", "frozenset", "str", "bytes", "int", "float",
+                               "bool", "complex", "bytearray"})
+    SAFE_MODULE_PREFIXES = ("parsers.",)
+    SAFE_MODULES = {"datetime": {"date", "datetime", "time", "timedelta", "timezone"},
+                    "decimal": {"Decimal"}, "collections": {"OrderedDict"}}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "builtins" and name in self.SAFE_BUILTINS:
+            return super().find_class(module, name)
+        if name in self.SAFE_MODULES.get(module, ()):
+            return super().find_class(module, name)
+        if module.startswith(self.SAFE_MODULE_PREFIXES) and not name.startswith("_"):
+            value = super().find_class(module, name)
+            if isinstance(value, type):
+                return value
+        raise pickle.UnpicklingError(f"worker sent a forbidden object {module}.{name}")
+
+
+def _load_reply(raw: bytes) -> Any:
+    return _ResultUnpickler(io.BytesIO(raw)).load()
+
+
+@dataclass
+class SandboxStats:
+    analyzed: int = 0
+    workers_started: int = 0
+    timeouts: int = 0
+    memory_kills: int = 0
+    crashes: int = 0
+    conversions: int = 0
+
+
+class _Worker:
+    def __init__(self, ctx, limits: Limits, task: Task, can_convert: bool):
+        self.conn, child_conn = ctx.Pipe(duplex=True)
+        self.process = ctx.Process(
+            target=_worker_main, args=(child_conn, limits, task, can_convert), name="zxjyck-attachment", daemon=True
+        )
+        self.process.start()
+        child_conn.close()
+        self.tasks = 0
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+    def stop(self) -> None:
+        try:
+            self.conn.send_bytes(pickle.dumps(None))
+        except OSError:
+            pass
+        self.process.join(2)
+        self.kill()
+
+
+class Sandbox:
+    """Analyse attachments in a limited, reusable child process (``with Sandbox() as sb: sb.analyze(...)``)."""
+
+    def __init__(self, limits: Limits | None = None, task: Task = analyze_attachment,
+                 convert: bool | None = None):
+        """``task`` is the function the worker runs (tests pass others); it must be importable by name.
+        ``convert``: allow LibreOffice conversion (default: when soffice is on PATH)."""
+        self.limits = limits or Limits()
+        self.task = task
+        self.can_convert = soffice_path() is not None if convert is None else convert
+        self.stats = SandboxStats()
+        self._ctx = multiprocessing.get_context("forkserver")
+        self._ctx.set_forkserver_preload(["parsers.sandbox"])
+        self._worker: _Worker | None = None
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
+
+    def analyze(self, data: bytes, filename: str, mail_date: dt.date) -> AttachmentAnalysis:
+        """Never raises for bad input; a killed or failed worker becomes a problem on the result."""
+        if len(data) > self.limits.max_attachment_bytes:
+            return self._problem(data, filename, LimitExceededError(
+                filename, "attachment_size",
+                f"{len(data) // MB} MB，上限 {self.limits.max_attachment_bytes // MB} MB").problem)
+        self.stats.analyzed += 1
+        worker = self._ensure_worker()
+        try:
+            worker.conn.send_bytes(pickle.dumps((data, filename, mail_date)))
+        except OSError:
+            self._discard_worker()
+            worker = self._ensure_worker()
+            worker.conn.send_bytes(pickle.dumps((data, filename, mail_date)))
+        return self._await_result(worker, data, filename)
+
+    # -- internals
+    def _ensure_worker(self) -> _Worker:
+        if self._worker is not None and (
+            not self._worker.process.is_alive() or self._worker.tasks >= self.limits.tasks_per_worker
+        ):
+            self._discard_worker(graceful=self._worker.process.is_alive())
+        if self._worker is None:
+            self._worker = _Worker(self._ctx, self.limits, self.task, self.can_convert)
+            self.stats.workers_started += 1
+        return self._worker
+
+    def _discard_worker(self, graceful: bool = False) -> None:
+        if self._worker is not None:
+            self._worker.stop() if graceful else self._worker.kill()
+            self._worker = None
+
+    def _await_result(self, worker: _Worker, data: bytes, filename: str) -> AttachmentAnalysis:
+        deadline = time.monotonic() + self.limits.wall_timeout_s
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not worker.conn.poll(remaining):
+                if time.monotonic() < deadline:
+                    continue
+                log.warning("attachment %r: worker over the %.0fs wall timeout, killed", filename,
+                            self.limits.wall_timeout_s)
+                self.stats.timeouts += 1
+                self._discard_worker()
+                return self._problem(data, filename, timeout_problem(filename, self.limits.wall_timeout_s))
+            try:
+                reply = _load_reply(worker.conn.recv_bytes(MAX_RESULT_BYTES))
+            except (EOFError, OSError) as exc:
+                return self._worker_died(data, filename, exc)
+            except (pickle.UnpicklingError, AttributeError, ImportError, ValueError, TypeError) as exc:
+                log.error("attachment %r: worker sent an unacceptable reply: %s", filename, exc)
+                self._discard_worker()
+                return self._problem(data, filename, internal_error_problem(filename, exc))
+            if reply[0] == "convert":
+                self._convert_for_worker(worker, reply)
+                deadline = time.monotonic() + self.limits.wall_timeout_s  # conversion time is not the reader's
+                continue
+            return self._finish(worker, data, filename, reply[1], reply[2])
+
+    def _finish(self, worker: _Worker, data: bytes, filename: str, status: str, result) -> AttachmentAnalysis:
+        worker.tasks += 1
+        if status == "ok" and isinstance(result, AttachmentAnalysis):
+            return result
+        self._discard_worker()
+        if status == "cpu":
+            self.stats.timeouts += 1
+            return self._problem(data, filename, timeout_problem(filename, self.limits.cpu_seconds))
+        if status == "memory":
+            self.stats.memory_kills += 1
+            return self._problem(data, filename, memory_problem(filename, self.limits.address_space_mb))
+        self.stats.crashes += 1
+        return self._problem(data, filename, f"附件“{filename}”无法解析（内部错误：{result}）")
+
+    def _worker_died(self, data: bytes, filename: str, exc: BaseException) -> AttachmentAnalysis:
+        worker = self._worker
+        assert worker is not None
+        worker.process.join(5)
+        code = worker.process.exitcode
+        self._discard_worker()
+        log.warning("attachment %r: worker died (exit code %s, %s)", filename, code, type(exc).__name__)
+        if code == -signal.SIGXCPU:
+            self.stats.timeouts += 1
+            return self._problem(data, filename, timeout_problem(filename, self.limits.cpu_seconds))
+        if code == -signal.SIGKILL:  # nobody here sends SIGKILL but the kernel's OOM killer
+            self.stats.memory_kills += 1
+            return self._problem(data, filename, memory_problem(filename, self.limits.address_space_mb))
+        self.stats.crashes += 1
+        how = f"信号 {signal.Signals(-code).name}" if code and code < 0 else f"退出码 {code}"
+        return self._problem(data, filename, f"附件“{filename}”无法解析（解析进程异常终止：{how}），请检查文件是否损坏后重新发送")
+
+    def _convert_for_worker(self, worker: _Worker, request: tuple) -> None:
+        _kind, payload, name, fmt, target = request
+        self.stats.conversions += 1
+        try:
+            converted = convert_with_soffice(payload, name, fmt, target, timeout=self.limits.conversion_timeout_s,
+                                             max_output_bytes=self.limits.max_attachment_bytes)
+            reply: tuple = ("converted", converted)
+        except FormatError as exc:  # exceptions do not pickle with their own __init__: send the words
+            reply = ("failed", exc.problem, str(exc))
+        except OSError as exc:  # soffice could not be started, temp dir full ...
+            log.warning("conversion of %r failed: %s", name, exc)
+            error = UnsupportedFormatError(name, fmt)
+            reply = ("failed", error.problem, str(error))
+        worker.conn.send_bytes(pickle.dumps(reply))
+
+    @staticmethod
+    def _problem(data: bytes, filename: str, problem: str) -> AttachmentAnalysis:
+        """A result made in the parent, from the name and the magic bytes only."""
+        fmt = _sniff_format(data, filename)
+        analysis = AttachmentAnalysis(filename=filename, format=fmt, problems=[problem])
+        try:
+            from parsers.materials import classify_material
+
+            analysis.material = classify_material(filename, None)
+        except Exception:  # noqa: BLE001 - classification by name is best effort here
+            log.exception("classify_material failed on %r", filename)
+        return analysis
