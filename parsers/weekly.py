@@ -283,7 +283,8 @@ def _continues(table: Table, header: WeeklyHeader) -> bool:
         if _total_kind(row, header) or _is_note_row(row):
             return True
         value, _ = parse_headcount(_cell(row, header.headcount))
-        return value is not None
+        numbered = re.fullmatch(r"\d{1,4}", squash(_cell(row, header.seq))) is not None
+        return value is not None or numbered
     return False
 
 
