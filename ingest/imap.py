@@ -50,6 +50,7 @@ INGESTED_KEYWORD = b"$ZxjyckIngested"
 FETCH_ITEMS = (b"BODY.PEEK[]", b"INTERNALDATE")
 DEFAULT_LEASE_TTL_SECONDS = 300
 DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_MAX_BATCH_BYTES = 64 * 1024 * 1024  # bodies held in memory at once (one bigger message goes alone)
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 60.0
 
@@ -258,8 +259,12 @@ def poll_once(
     connector: Connector | None = None,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     lease_ttl_seconds: int = DEFAULT_LEASE_TTL_SECONDS,
+    max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
 ) -> PollResult:
     """Fetch every message above the cursor into ``sink``, then mark it on the server.
+
+    A batch holds at most ``settings.batch_size`` messages and, by their
+    RFC822.SIZE, at most ``max_batch_bytes`` (a bigger message is fetched alone).
 
     Reconnects with capped exponential backoff when the line drops (the attempt
     count starts again after every batch that got through). Raises ImapAuthError,
@@ -273,7 +278,8 @@ def poll_once(
         return PollResult(skipped=True)
     result = PollResult()
     try:
-        _with_reconnect(lambda: _poll_session(settings, sink, connector, result, lease, clock),
+        limits = _BatchLimits(max(1, settings.batch_size), max(1, max_batch_bytes))
+        _with_reconnect(lambda: _poll_session(settings, sink, connector, result, lease, clock, limits),
                         settings, result, clock, max_attempts)
     finally:
         lease.release()
@@ -313,11 +319,17 @@ def _is_permanent_tls_failure(exc: BaseException) -> bool:
     return isinstance(exc, ssl.SSLCertVerificationError)
 
 
+@dataclass(frozen=True)
+class _BatchLimits:
+    messages: int
+    bytes: int
+
+
 def _poll_session(settings: ImapSettings, sink: IngestSink, connector: Connector,
-                  result: PollResult, lease: _Lease, clock: Clock) -> int:
+                  result: PollResult, lease: _Lease, clock: Clock, limits: _BatchLimits) -> int:
     client = connector(settings)
     try:
-        return _FolderPoller(client, settings, sink, result, lease, clock).run()
+        return _FolderPoller(client, settings, sink, result, lease, clock, limits).run()
     finally:
         _logout_quietly(client)
 
@@ -332,9 +344,9 @@ class _FolderPoller:
     """One connection's worth of work on one folder."""
 
     def __init__(self, client: IMAPClient, settings: ImapSettings, sink: IngestSink,
-                 result: PollResult, lease: _Lease, clock: Clock) -> None:
+                 result: PollResult, lease: _Lease, clock: Clock, limits: _BatchLimits) -> None:
         self.client, self.settings, self.sink = client, settings, sink
-        self.result, self.lease, self.clock = result, lease, clock
+        self.result, self.lease, self.clock, self.limits = result, lease, clock, limits
         self.account = account_name(settings)
         self.folder = settings.folder
         self.uidvalidity = 0
@@ -351,7 +363,7 @@ class _FolderPoller:
             self._ensure_folder(self.settings.processed_folder)
         uids = self._uids_above(self._start_uid())
         batches = 0
-        for batch in _chunks(uids, max(1, self.settings.batch_size)):
+        for batch in self._batches(uids):
             if not self.lease.renew_if_due():
                 log.warning("IMAP %s/%s: lease lost; stopping this poll", self.account, self.folder)
                 self.result.lease_lost = True
@@ -359,6 +371,16 @@ class _FolderPoller:
             self._ingest_batch(batch)
             batches += 1
         return batches
+
+    def _batches(self, uids: list[int]) -> Iterator[list[int]]:
+        """Batches of at most ``limits.messages`` UIDs and ``limits.bytes`` bytes."""
+        for batch in _chunks(uids, self.limits.messages):
+            if len(batch) == 1:
+                yield batch
+                continue
+            sizes = self.client.fetch(batch, [b"RFC822.SIZE"])
+            yield from _split_by_size(batch, {uid: int(d.get(b"RFC822.SIZE", 0)) for uid, d in sizes.items()},
+                                      self.limits.bytes)
 
     def _select(self) -> dict[bytes, Any]:
         try:
@@ -469,6 +491,20 @@ class _FolderPoller:
 def _keywords_allowed(permanent_flags: Sequence[bytes]) -> bool:
     wanted = {b"\\*", INGESTED_KEYWORD.lower()}
     return any(flag.lower() in wanted for flag in permanent_flags)
+
+
+def _split_by_size(uids: list[int], sizes: dict[int, int], max_bytes: int) -> Iterator[list[int]]:
+    batch: list[int] = []
+    total = 0
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        if batch and total + size > max_bytes:
+            yield batch
+            batch, total = [], 0
+        batch.append(uid)
+        total += size
+    if batch:
+        yield batch
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:

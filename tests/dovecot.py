@@ -373,6 +373,12 @@ class CuttingProxy:
         with self._lock:
             self._cut_after = server_bytes
 
+    def cut_all(self) -> None:
+        """Drop every open connection now."""
+        for sock in list(self._sockets):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
     def close(self) -> None:
         self._closed = True
         with contextlib.suppress(OSError):

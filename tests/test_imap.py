@@ -32,6 +32,7 @@ from ingest.imap import (
 from ingest.imap_errors import (
     ImapAuthError,
     ImapConnectionError,
+    ImapFolderError,
     ImapSinkError,
     ImapTlsError,
     MessageRejectedError,
@@ -130,7 +131,28 @@ def test_messages_are_fetched_in_batches(imap_account, ingest_sink, messages, ba
 
     assert counts(result) == (messages, messages, 0, 0)
     assert log.body_fetches() == expected_batches
-    assert all(items == [b"BODY.PEEK[]", b"INTERNALDATE"] for _, items in log.fetches)
+    assert {tuple(items) for _, items in log.fetches} <= {(b"BODY.PEEK[]", b"INTERNALDATE"), (b"RFC822.SIZE",)}
+
+
+def test_batches_are_also_limited_by_bytes(imap_account, ingest_sink):
+    imap_account.append_many("INBOX", [make_message(i, body_bytes=100_000) for i in range(4)]
+                             + [make_message(9, body_bytes=400_000)])
+    log = ClientLog()
+
+    result = poll(imap_account.settings(), ingest_sink, connector=logging_connector(log),
+                  max_batch_bytes=250_000)
+
+    assert counts(result) == (5, 5, 0, 0)
+    assert log.body_fetches() == [[1, 2], [3, 4], [5]]
+
+
+def test_a_missing_folder_is_reported_and_not_retried(imap_account, ingest_sink):
+    clock = RecordingClock()
+
+    with pytest.raises(ImapFolderError, match=rf"'Nope' of {imap_account.username}@127.0.0.1"):
+        poll(imap_account.settings(folder="Nope"), ingest_sink, clock=clock)
+
+    assert clock.sleeps == []
 
 
 def test_internaldate_not_the_date_header_is_received_at(imap_account, ingest_sink):
@@ -397,6 +419,16 @@ def test_waiting_wakes_when_another_connection_appends(imap_account, ingest_sink
     thread.join(90)
 
     assert outcome == [WakeReason.NEW]
+
+
+def test_waiting_reports_a_connection_dropped_during_idle(imap_account, ingest_sink, cutting_proxy):
+    settings = imap_account.settings(port=cutting_proxy.port)
+    thread, outcome = _wait_in_thread(settings, ingest_sink)
+
+    cutting_proxy.cut_all()
+    thread.join(90)
+
+    assert outcome == [WakeReason.CONNECTION_LOST]
 
 
 def test_waiting_returns_at_once_when_unfetched_messages_are_there(imap_account, ingest_sink):
