@@ -101,16 +101,19 @@ def _title_lines(text: str, count: int = 3) -> list[str]:
 
 
 def _score_text(flat: str) -> dict[str, tuple[float, list[str]]]:
+    """Weighted keyword counts per category; a longer keyword masks the shorter ones inside it."""
+    entries = sorted(((w, wt, cat) for cat, words in KEYWORDS.items() for w, wt in words),
+                     key=lambda e: len(e[0]), reverse=True)
+    contributions: dict[str, list[tuple[float, str]]] = {}
+    for word, weight, category in entries:
+        hits = flat.count(word)
+        if hits:
+            flat = flat.replace(word, "\0")
+            contributions.setdefault(category, []).append((weight * min(hits, 5), word))
     scores: dict[str, tuple[float, list[str]]] = {}
-    for category, words in KEYWORDS.items():
-        total, seen = 0.0, []
-        for word, weight in words:
-            hits = flat.count(word)
-            if hits:
-                total += weight * min(hits, 5)
-                seen.append(word)
-        if total:
-            scores[category] = (total, seen)
+    for category, parts in contributions.items():
+        parts.sort(key=lambda p: p[0], reverse=True)
+        scores[category] = (sum(p[0] for p in parts), [p[1] for p in parts])
     return scores
 
 
