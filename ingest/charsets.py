@@ -1,0 +1,105 @@
+"""Charset repairs for real Chinese mail.
+
+Chinese mail clients label GBK (and GB18030) text as ``gb2312`` all the time,
+and GB2312 cannot decode the many characters outside it (e.g. 镕, 喆, 珺, 堃).
+GB18030 is a strict superset of GB2312 and GBK, so decoding any of these labels
+as GB18030 loses nothing and repairs the rest.
+
+Python caches codec look-ups by name, so :func:`install` must run before
+anything decodes a GBK-family label; ``ingest/__init__.py`` calls it on import.
+"""
+
+from __future__ import annotations
+
+import codecs
+import email.charset
+import encodings
+import encodings.aliases
+
+GB_FAMILY = ("gb2312", "gbk", "cp936", "euc_cn", "euccn", "eucgb2312_cn", "gb2312_1980", "gb2312_80",
+             "x_gbk", "chinese", "csgb2312", "ms936", "936", "windows_936", "iso_ir_58", "csiso58gb231280")
+
+_installed = False
+
+
+def install() -> None:
+    """Make every GB-family label decode as GB18030 (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    for label in GB_FAMILY:
+        encodings.aliases.aliases[label] = "gb18030"
+        # The module-level cache of encodings.search_function, if it already saw the label.
+        encodings._cache.pop(label, None)  # type: ignore[attr-defined]
+    for label in ("gb2312", "gbk", "cp936", "euc-cn", "x-gbk", "gb_2312-80"):
+        email.charset.add_charset(label, email.charset.BASE64, email.charset.BASE64, "gb18030")
+        email.charset.CODEC_MAP[label] = "gb18030"
+    _installed = True
+
+
+def codec_for(label: str | None) -> str | None:
+    """The Python codec to use for a MIME charset label, or None when unknown.
+
+    Works whether or not another library looked the label up before
+    :func:`install` ran, because it never relies on the codec cache.
+    """
+    if not label:
+        return None
+    norm = label.strip().strip('"\'').lower().replace("-", "_")
+    if norm in GB_FAMILY or norm.replace("_", "") in {g.replace("_", "") for g in GB_FAMILY}:
+        return "gb18030"
+    if norm in ("utf8", "utf_8", "unicode_1_1_utf_8"):
+        return "utf-8"
+    try:
+        return codecs.lookup(norm).name
+    except LookupError:
+        return None
+
+
+_EIGHT_BIT = ("gb18030", "gbk", "gb2312", "big5", "iso8859", "latin", "cp125", "windows", "koi8", "mac", "cp")
+
+
+def _is_utf8_multibyte(data: bytes) -> bool:
+    if data.isascii():
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def decode_bytes(data: bytes, label: str | None, defects: list[str] | None = None, what: str = "text",
+                 hint: str | None = None) -> str:
+    """Decode bytes with the declared charset, repairing what real mail gets wrong.
+
+    Valid UTF-8 with non-ASCII bytes wins over any 8-bit label: text in a GB or
+    Latin charset is almost never valid UTF-8 by accident, while UTF-8 labelled
+    ``gb2312`` is a common client bug. Otherwise the order is: the declared
+    charset (GB family as GB18030); then UTF-8; then the
+    ``hint`` (the charset the rest of the message declares, which is what an
+    undeclared 8-bit header almost always uses); then GB18030; then Latin-1
+    (never fails). Every fallback is recorded in ``defects``.
+    """
+    codec = codec_for(label)
+    if label and codec is None and defects is not None:
+        defects.append(f"{what}: unknown charset {label!r}")
+    tried: list[str] = []
+    first = "utf-8" if codec not in (None, "utf-8") and _is_utf8_multibyte(data) and codec.startswith(_EIGHT_BIT) \
+        else codec
+    for candidate in (first, codec, "utf-8", codec_for(hint), "gb18030"):
+        if candidate is None or candidate in tried:
+            continue
+        tried.append(candidate)
+        try:
+            text = data.decode(candidate)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        if defects is not None and codec is not None and candidate != codec:
+            defects.append(f"{what}: declared charset {label!r} does not fit, decoded as {candidate}")
+        elif defects is not None and codec is None and label is None and candidate != "utf-8" and not data.isascii():
+            defects.append(f"{what}: no charset declared, decoded as {candidate}")
+        return text
+    if defects is not None:
+        defects.append(f"{what}: undecodable bytes, shown as Latin-1")
+    return data.decode("latin-1")

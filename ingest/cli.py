@@ -1,0 +1,310 @@
+"""The `zxjyck` command line (CONTRACT.md). Each command is a thin shell over one library call.
+
+Exit status: 0 success, 1 handled error (one line on stderr; traceback only
+with --debug), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from rich.console import Console
+from rich.table import Table
+
+from ingest import service
+from ingest.app import App, open_app
+from ingest.config import load_settings
+from ingest.errors import IngestError
+from notify.errors import NotifyError
+from parsers.errors import ParserError
+from store.errors import StoreError
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+HANDLED = (IngestError, StoreError, NotifyError, ParserError)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class UsageError(Exception):
+    """Bad arguments that argparse cannot see (exit 2)."""
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from exc
+
+
+def _monday(text: str) -> date:
+    value = _date(text)
+    if value.weekday() != 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a Monday / 不是星期一")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="zxjyck", description="广东省职业训练局报送邮箱服务 / zxjyck submission mailbox service")
+    p.add_argument("--config", help="config file (default ./config.toml or $ZXJYCK_CONFIG)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    p.add_argument("-v", "--verbose", action="store_true", help="log each event to stderr")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("run", help="the daemon / 常驻服务")
+    sub.add_parser("poll", help="one full cycle and exit / 收取并处理一次")
+    s = sub.add_parser("ingest", help="take messages from disk / 从磁盘导入邮件")
+    s.add_argument("paths", nargs="+", metavar="PATH")
+    s = sub.add_parser("remind", help="late-submission reminders / 催报提醒")
+    s.add_argument("--week", type=_monday, required=True, metavar="YYYY-MM-DD")
+    s = sub.add_parser("digest", help="the staff digest / 每日汇总")
+    s.add_argument("--date", type=_date, metavar="YYYY-MM-DD")
+    s.add_argument("--send", action="store_true")
+    s = sub.add_parser("messages", help="list stored messages / 邮件列表")
+    s.add_argument("--status")
+    s.add_argument("--kind")
+    s.add_argument("--city")
+    s.add_argument("--date", type=_date, metavar="YYYY-MM-DD", help="received on that day (Asia/Shanghai)")
+    s.add_argument("--limit", type=int, default=200)
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s = sub.add_parser("show", help="one message end to end / 查看邮件详情")
+    s.add_argument("id", type=int)
+    s = sub.add_parser("replay", help="process stored messages again / 重新处理")
+    s.add_argument("ids", nargs="*", type=int, metavar="ID")
+    s.add_argument("--status")
+    s = sub.add_parser("export", help="export state / 导出")
+    s.add_argument("--format", choices=("json", "xlsx"), required=True)
+    s.add_argument("--week", type=_monday, metavar="YYYY-MM-DD")
+    s.add_argument("--applications", action="store_true")
+    s.add_argument("--out", metavar="FILE")
+    sub.add_parser("status", help="health / 运行状态")
+    return p
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    level = logging.DEBUG if args.debug else logging.INFO if (args.verbose or args.command == "run") else logging.WARNING
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("mailparser").setLevel(logging.ERROR)
+    for noisy in ("pdfminer", "alembic", "apscheduler.executors", "aiosmtpd"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args)
+    try:
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        err.print(f"zxjyck: {exc}")
+        return 2
+    except HANDLED as exc:
+        if args.debug:
+            err.print_exception()
+        err.print(f"zxjyck: error: {exc}", markup=False)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
+        if args.debug:
+            err.print_exception()
+        err.print(f"zxjyck: internal error: {exc.__class__.__name__}: {exc} (run with --debug for details)",
+                  markup=False)
+        return 1
+
+
+def _app(args: argparse.Namespace) -> App:
+    return open_app(load_settings(args.config))
+
+
+def _summary(report: service.IngestReport) -> None:
+    table = Table(title="本次处理 / This run", show_header=False)
+    table.add_row("读取 Seen", str(report.seen))
+    table.add_row("新邮件 New", str(report.new))
+    table.add_row("重复 Already stored", str(report.duplicates))
+    for status, n in sorted(report.processed.items()):
+        table.add_row(f"{STATUS_LABELS.get(status, status)}", str(n))
+    for problem in report.unreadable[:10]:
+        table.add_row("无法读取 Unreadable", problem)
+    out.print(table)
+
+
+STATUS_LABELS = {"received": "待处理 received", "processed": "已处理 processed",
+                 "needs_review": "待人工 needs_review", "failed": "失败 failed"}
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    app = _app(args)
+    try:
+        service.check_paths(args.paths)
+        if err.is_terminal:
+            from rich.progress import Progress, SpinnerColumn, TextColumn
+
+            with Progress(SpinnerColumn(), TextColumn("导入 ingesting… {task.completed} 封"), console=err,
+                          transient=True) as bar:
+                task = bar.add_task("ingest", total=None)
+                report = service.ingest_paths(app, args.paths, progress=lambda: bar.advance(task))
+        else:
+            report = service.ingest_paths(app, args.paths)
+    finally:
+        app.close()
+    _summary(report)
+    return 0
+
+
+def cmd_poll(args: argparse.Namespace) -> int:
+    app = _app(args)
+    try:
+        report = service.poll(app)
+    finally:
+        app.close()
+    _summary(report)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ingest.daemon import run_daemon
+
+    return run_daemon(load_settings(args.config))
+
+
+def _day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time(0), SHANGHAI)
+    return start, start + timedelta(days=1)
+
+
+def cmd_messages(args: argparse.Namespace) -> int:
+    since, until = _day_bounds(args.date) if args.date else (None, None)
+    app = _app(args)
+    try:
+        rows = service.list_messages(app, service.MessageFilter(args.status, args.kind, args.city, since, until,
+                                                               args.limit))
+    finally:
+        app.close()
+    if args.json:
+        from store.export import iso
+
+        print(json.dumps([{"id": m.id, "received_at": iso(m.received_at), "from": m.from_addr,
+                           "subject": m.subject, "kind": m.kind, "status": m.status, "city": m.city,
+                           "problems": m.problems} for m in rows], ensure_ascii=False, indent=1))
+        return 0
+    table = Table(title=f"邮件 Messages ({len(rows)})")
+    for col in ("ID", "收到时间 Received", "发件人 From", "主题 Subject", "类型 Kind", "状态 Status", "问题 Problems"):
+        table.add_column(col, overflow="fold")
+    for m in rows:
+        table.add_row(str(m.id), m.received_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"), m.from_addr,
+                      m.subject[:60], m.kind or "-", m.status, str(len(m.problems)) if m.problems else "")
+    out.print(table)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    app = _app(args)
+    try:
+        detail = service.message_detail(app, args.id)
+    finally:
+        app.close()
+    from ingest.show import render_detail
+
+    render_detail(out, detail)
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    if bool(args.ids) == bool(args.status):
+        raise UsageError("replay takes message IDs or --status S, not both and not neither")
+    app = _app(args)
+    try:
+        results = service.replay(app, args.ids or None, args.status)
+    finally:
+        app.close()
+    table = Table(title=f"重新处理 Replayed ({len(results)})")
+    table.add_column("ID")
+    table.add_column("状态 Status")
+    for pk, status in results.items():
+        table.add_row(str(pk), STATUS_LABELS.get(status, status))
+    out.print(table)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    if args.format == "json":
+        from store.export import export_state
+
+        app = _app(args)
+        try:
+            doc = export_state(app.engine)
+        finally:
+            app.close()
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+        return 0
+    if not args.out or bool(args.week) == bool(args.applications):
+        raise UsageError("export --format xlsx needs --out FILE and either --week YYYY-MM-DD or --applications")
+    from ingest.reports import export_workbook
+
+    app = _app(args)
+    try:
+        path = export_workbook(app, args.out, week=args.week, applications=args.applications)
+    finally:
+        app.close()
+    out.print(f"已写出 written: {path}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    app = _app(args)
+    try:
+        h = service.health(app)
+    finally:
+        app.close()
+    table = Table(title="运行状态 Status", show_header=False)
+    table.add_row("邮件总数 Messages", str(h.total))
+    for status, n in sorted(h.counts.items()):
+        table.add_row(STATUS_LABELS.get(status, status), str(n))
+    table.add_row("积压 Backlog", str(h.backlog))
+    last = h.last_ok_poll
+    table.add_row("最近成功收取 Last good poll",
+                  last.finished_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S") if last and last.finished_at
+                  else "从未 never")
+    for state, n in sorted(h.outbox.items()):
+        table.add_row(f"发件箱 Outbox {state}", str(n))
+    for problem in h.problems:
+        table.add_row("[red]问题 Problem[/red]", problem)
+    table.add_row("结论 Verdict", "正常 healthy" if h.healthy else "[red]异常 unhealthy[/red]")
+    out.print(table)
+    return 0 if h.healthy else 1
+
+
+def cmd_remind(args: argparse.Namespace) -> int:
+    from ingest.reminders import send_reminders
+
+    app = _app(args)
+    try:
+        result = send_reminders(app, args.week)
+    finally:
+        app.close()
+    out.print(result)
+    return 0
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    from ingest.digest import digest_command
+
+    app = _app(args)
+    try:
+        text = digest_command(app, args.date, send=args.send)
+    finally:
+        app.close()
+    out.print(text, markup=False)
+    return 0
+
+
+COMMANDS = {"ingest": cmd_ingest, "poll": cmd_poll, "run": cmd_run, "messages": cmd_messages, "show": cmd_show,
+            "replay": cmd_replay, "export": cmd_export, "status": cmd_status, "remind": cmd_remind,
+            "digest": cmd_digest}
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,142 @@
+"""The data flow of DESIGN.md: store raw -> decode -> classify -> extract -> entities -> outbox.
+
+Each step is idempotent. Storing commits the raw bytes and the message row
+before anything is acknowledged to the source; processing runs later, from
+the archived bytes, in one transaction per message, so a crash at any point
+and a rerun reach the same end state. A failure stays with its message.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import logging
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import select
+
+from ingest.app import App
+from ingest.decode import RAW_POLICY, decode_header_value, decode_message, message_id_of
+from ingest.local import RawItem, header_time
+from store.archive import sha256_hex
+from store.db import session_scope
+from store.models import FAILED, RECEIVED, Message
+from store.repo import insert_message
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestReport:
+    seen: int = 0
+    new: int = 0
+    duplicates: int = 0
+    unreadable: list[str] = field(default_factory=list)
+    processed: dict[str, int] = field(default_factory=dict)  # status -> count
+
+    def merge_status(self, status: str) -> None:
+        self.processed[status] = self.processed.get(status, 0) + 1
+
+
+def _header_fields(raw: bytes) -> dict:
+    """Cheap header-only decode for the row written at store time (full decode comes later)."""
+    try:
+        head = email.parser.BytesHeaderParser(policy=RAW_POLICY).parsebytes(raw[:256 * 1024])
+    except Exception:
+        return {}
+    sink: list[str] = []
+    refs = str(head.get("references", "") or "")
+    return {
+        "message_id": message_id_of(head.get("message-id")),
+        "subject": decode_header_value(head.get("subject"), sink, "subject")[:2000],
+        "in_reply_to": message_id_of(head.get("in-reply-to")),
+        "references": re.findall(r"<[^<>\s]+>", refs)[:50],
+    }
+
+
+def store_raw(app: App, raw: bytes, *, received_at: datetime | None, received_source: str, source: str,
+              source_ref: str) -> tuple[Message, bool]:
+    """Archive the bytes and commit the message row; (row, created). Same bytes twice: one message."""
+    digest = sha256_hex(raw)
+    if received_at is None:
+        received_at, received_source = header_time(raw)
+    if received_at is None:
+        received_at, received_source = app.now(), "stored-at"
+    app.archive.put(raw)
+    fields = _header_fields(raw)
+    row = Message(sha256=digest, size=len(raw), received_at=received_at, received_source=received_source,
+                  stored_at=app.now(), source=source, source_ref=source_ref[:2000], status=RECEIVED, **fields)
+    stored, created = insert_message(app.engine, row)
+    if created:
+        log.info("stored message id=%s sha256=%s source=%s ref=%s", stored.id, digest[:12], source, source_ref)
+    return stored, created
+
+
+def store_items(app: App, items: Iterable[RawItem], report: IngestReport,
+                progress: Callable[[], None] | None = None) -> None:
+    for item in items:
+        report.seen += 1
+        try:
+            raw = item.load()
+        except Exception as exc:  # an unreadable file is reported and the run goes on
+            log.warning("cannot read %s: %s", item.source_ref, exc)
+            report.unreadable.append(str(exc))
+            continue
+        received_at = item.received_at
+        received_source = item.received_source
+        if item.source == "eml":
+            received_at, received_source = None, ""
+        _row, created = store_raw(app, raw, received_at=received_at, received_source=received_source,
+                                  source=item.source, source_ref=item.source_ref)
+        report.new += created
+        report.duplicates += not created
+        if item.after_commit is not None:
+            item.after_commit()
+        if progress is not None:
+            progress()
+
+
+def pending_ids(app: App, limit: int | None = None) -> list[int]:
+    with session_scope(app.engine) as session:
+        stmt = select(Message.id).where(Message.status == RECEIVED).order_by(Message.id)
+        if limit:
+            stmt = stmt.limit(limit)
+        return list(session.exec(stmt).all())
+
+
+def process_pending(app: App, report: IngestReport | None = None) -> IngestReport:
+    report = report or IngestReport()
+    for pk in pending_ids(app):
+        report.merge_status(process_one(app, pk))
+    return report
+
+
+def process_one(app: App, pk: int) -> str:
+    """Process one stored message from its archived bytes; returns its new status. Never raises."""
+    try:
+        from ingest.processing import process_message
+
+        return process_message(app, pk)
+    except Exception as exc:
+        log.exception("processing message id=%s failed", pk)
+        return _mark_failed(app, pk, exc)
+
+
+def _mark_failed(app: App, pk: int, exc: Exception) -> str:
+    reason = (f"处理失败（内部错误 {exc.__class__.__name__}），已记录，管理员修复后可重放 / "
+              f"processing failed (internal error {exc.__class__.__name__}); an administrator can replay it")
+    with session_scope(app.engine) as session:
+        msg = session.get(Message, pk)
+        if msg is None:
+            return FAILED
+        msg.status = FAILED
+        msg.attempts += 1
+        msg.problems = [*msg.problems, reason] if reason not in msg.problems else msg.problems
+        msg.processed_at = app.now()
+        session.add(msg)
+    return FAILED
+
+
+__all__ = ["IngestReport", "decode_message", "process_one", "process_pending", "store_items", "store_raw"]

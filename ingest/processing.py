@@ -1,0 +1,133 @@
+"""Processing one stored message: decode, analyse attachments, classify, record.
+
+Runs from the archived raw bytes, so replay after a parser fix or a config
+change is the same code path. The expensive part (attachment analysis in the
+sandbox) happens outside the database transaction; everything the message
+decides (attachments, kind, entities, outbox rows) is written in one.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, delete
+
+from ingest.app import App
+from ingest.classify import Classification, classify
+from ingest.decode import DecodedMessage, decode_message
+from store.archive import sha256_hex
+from store.db import session_scope
+from store.models import FAILED, NEEDS_REVIEW, PROCESSED, Attachment, Message
+
+log = logging.getLogger(__name__)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass
+class Context:
+    """Everything decided about one message before it is written."""
+
+    message: Message
+    decoded: DecodedMessage
+    analyses: list  # parsers.analysis.AttachmentAnalysis | None per attachment
+    classification: Classification | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def _mail_date(msg: Message) -> date:
+    return msg.received_at.astimezone(SHANGHAI).date()
+
+
+class InProcessAnalyzer:
+    """Attachment analysis in this process, without the sandbox: for tests of the pipeline logic."""
+
+    def analyze(self, data: bytes, filename: str, mail_date: date):
+        from parsers.analysis import analyze_attachment
+
+        return analyze_attachment(data, filename, mail_date)
+
+
+def default_analyzer():
+    """The production analyser: a child process with resource limits (parsers.sandbox)."""
+    from parsers.sandbox import Sandbox
+
+    return Sandbox()
+
+
+def analyse_attachments(app: App, decoded: DecodedMessage, mail_date: date) -> list:
+    if app.analyzer is None:
+        app.analyzer = default_analyzer()
+    return [app.analyzer.analyze(att.data, att.filename, mail_date) for att in decoded.attachments]
+
+
+def process_message(app: App, pk: int) -> str:
+    with session_scope(app.engine) as session:
+        msg = session.get(Message, pk)
+        if msg is None:
+            raise LookupError(f"message id={pk} not found")
+        session.expunge(msg)
+    raw = app.archive.get(msg.sha256)
+    decoded = decode_message(raw)
+    analyses = analyse_attachments(app, decoded, _mail_date(msg)) if decoded.is_mail else []
+    ctx = Context(message=msg, decoded=decoded, analyses=analyses)
+    ctx.classification = classify(app.settings, msg, decoded, analyses)
+    with session_scope(app.engine) as session:
+        row = session.get(Message, pk, with_for_update=True)
+        _write_message(session, row, ctx)
+        _write_attachments(session, row, ctx)
+        status = _apply_workflows(app, session, row, ctx)
+        row.status = status
+        row.problems = list(dict.fromkeys(ctx.problems))
+        row.processed_at = app.now()
+        row.attempts += 1
+        session.add(row)
+    log.info("processed message id=%s kind=%s status=%s", pk, ctx.classification.kind, status)
+    return status
+
+
+def _write_message(session: Session, row: Message, ctx: Context) -> None:
+    d = ctx.decoded
+    c = ctx.classification
+    row.from_addr = d.from_addr[:320]
+    row.from_name = d.from_name[:500]
+    row.subject = d.subject[:2000]
+    row.message_id = d.message_id or row.message_id
+    row.date_header = d.date
+    row.in_reply_to = d.in_reply_to
+    row.references = d.references[:50]
+    row.defects = d.defects[:200]
+    row.kind = c.kind
+    row.confidence = c.confidence
+    row.reasons = c.reasons
+    row.city = c.city
+    if not d.is_mail:
+        ctx.problems.append(d.defects[0] if d.defects else "not an e-mail message")
+
+
+def _write_attachments(session: Session, row: Message, ctx: Context) -> None:
+    session.exec(delete(Attachment).where(Attachment.message_pk == row.id))
+    for position, (att, analysis) in enumerate(zip(ctx.decoded.attachments, ctx.analyses, strict=False)):
+        problems = list(getattr(analysis, "problems", []) or [])
+        material = getattr(analysis, "material", None)
+        session.add(Attachment(
+            message_pk=row.id, position=position, filename=att.filename[:1000], raw_filename=att.raw_filename[:2000],
+            content_type=att.content_type[:255], size=len(att.data), sha256=sha256_hex(att.data),
+            format=getattr(analysis, "format", None), category=getattr(material, "category", None),
+            evidence=getattr(material, "evidence", "") or "", problems=problems, defects=att.defects,
+        ))
+
+
+def _apply_workflows(app: App, session: Session, row: Message, ctx: Context) -> str:
+    """Turn the classification into records; returns the message status."""
+    c = ctx.classification
+    if not ctx.decoded.is_mail:
+        return FAILED
+    if c.needs_review:
+        ctx.problems.extend(c.review_reasons)
+        return NEEDS_REVIEW
+    from ingest.workflows import apply_workflow
+
+    return apply_workflow(app, session, row, ctx) or PROCESSED

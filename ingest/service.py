@@ -1,0 +1,180 @@
+"""The library functions behind the CLI commands and the scheduler jobs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import func
+from sqlmodel import select
+
+from ingest.app import App
+from ingest.errors import IngestError
+from ingest.local import check_paths, iter_paths, maildir_items  # noqa: F401  (check_paths is used by the CLI)
+from ingest.pipeline import IngestReport, process_one, process_pending, store_items
+from store.db import session_scope
+from store.models import MESSAGE_STATUSES, Attachment, Message, PollRun
+from store.repo import count_by_status
+
+log = logging.getLogger(__name__)
+
+
+class UnknownMessage(IngestError):
+    """A message id given on the command line does not exist."""
+
+
+def holder_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def ingest_paths(app: App, paths: Iterable[str], progress: Callable[[], None] | None = None) -> IngestReport:
+    """`zxjyck ingest`: store every message found under the paths, then process the new ones."""
+    checked = check_paths(paths)
+    report = IngestReport()
+    store_items(app, iter_paths(checked), report, progress)
+    process_pending(app, report)
+    return report
+
+
+def _record_poll(app: App, source: str, started: datetime, report: IngestReport, error: str | None) -> None:
+    with session_scope(app.engine) as session:
+        session.add(PollRun(source=source, started_at=started, finished_at=app.now(), ok=error is None,
+                            fetched=report.seen, new=report.new, error=error))
+
+
+def pickup(app: App) -> IngestReport:
+    """Fetch what is new from the configured source (IMAP, or the local Maildir) and store it."""
+    report = IngestReport()
+    started = app.now()
+    if app.settings.imap is not None:
+        from ingest.imap_sink import poll_imap
+
+        source = f"imap:{app.settings.imap.username}@{app.settings.imap.host}/{app.settings.imap.folder}"
+        try:
+            poll_imap(app, report, holder_name())
+        except IngestError as exc:
+            _record_poll(app, source, started, report, str(exc))
+            raise
+    else:
+        source = f"maildir:{app.settings.maildir}"
+        maildir = app.settings.maildir
+        for sub in ("cur", "new", "tmp"):
+            (maildir / sub).mkdir(parents=True, exist_ok=True)
+        store_items(app, maildir_items(maildir, subdirs=("new",), mark_seen=True), report)
+    _record_poll(app, source, started, report, None)
+    return report
+
+
+def poll(app: App) -> IngestReport:
+    """`zxjyck poll`: one full cycle: pickup, processing, the outbox."""
+    report = pickup(app)
+    process_pending(app, report)
+    send = app.extras.get("send_outbox")
+    if send is not None:
+        send(app)
+    return report
+
+
+def replay(app: App, ids: list[int] | None = None, status: str | None = None) -> dict[int, str]:
+    """Process stored messages again from their archived raw bytes."""
+    with session_scope(app.engine) as session:
+        if ids:
+            found = set(session.exec(select(Message.id).where(Message.id.in_(ids))).all())
+            missing = [i for i in ids if i not in found]
+            if missing:
+                raise UnknownMessage(f"no message with id {', '.join(map(str, missing))} / 找不到该编号的邮件")
+            targets = list(ids)
+        else:
+            if status not in MESSAGE_STATUSES:
+                raise IngestError(f"unknown status {status!r}; one of {', '.join(MESSAGE_STATUSES)}")
+            targets = list(session.exec(select(Message.id).where(Message.status == status).order_by(Message.id)))
+    return {pk: process_one(app, pk) for pk in targets}
+
+
+@dataclass
+class MessageFilter:
+    status: str | None = None
+    kind: str | None = None
+    city: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 200
+
+
+def list_messages(app: App, flt: MessageFilter) -> list[Message]:
+    with session_scope(app.engine) as session:
+        stmt = select(Message)
+        if flt.status:
+            stmt = stmt.where(Message.status == flt.status)
+        if flt.kind:
+            stmt = stmt.where(Message.kind == flt.kind)
+        if flt.city:
+            stmt = stmt.where(Message.city == flt.city)
+        if flt.since:
+            stmt = stmt.where(Message.received_at >= flt.since)
+        if flt.until:
+            stmt = stmt.where(Message.received_at < flt.until)
+        stmt = stmt.order_by(Message.received_at.desc(), Message.id.desc()).limit(flt.limit)
+        return list(session.exec(stmt).all())
+
+
+@dataclass
+class MessageDetail:
+    message: Message
+    attachments: list[Attachment]
+    extra: dict[str, list] = field(default_factory=dict)  # sections added by later features
+
+
+DETAIL_SECTIONS: dict[str, Callable] = {}
+
+
+def message_detail(app: App, pk: int) -> MessageDetail:
+    with session_scope(app.engine) as session:
+        msg = session.get(Message, pk)
+        if msg is None:
+            raise UnknownMessage(f"no message with id {pk} / 找不到编号为 {pk} 的邮件")
+        atts = list(session.exec(select(Attachment).where(Attachment.message_pk == pk).order_by(Attachment.position)))
+        extra = {name: fn(session, msg) for name, fn in DETAIL_SECTIONS.items()}
+        return MessageDetail(msg, atts, extra)
+
+
+@dataclass
+class Health:
+    counts: dict[str, int]
+    total: int
+    backlog: int
+    last_poll: PollRun | None
+    last_ok_poll: PollRun | None
+    outbox: dict[str, int]
+    problems: list[str]
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+
+STATUS_CHECKS: list[Callable] = []
+
+
+def health(app: App) -> Health:
+    with session_scope(app.engine) as session:
+        counts = count_by_status(session)
+        total = session.exec(select(func.count()).select_from(Message)).one()
+        last = session.exec(select(PollRun).order_by(PollRun.started_at.desc()).limit(1)).first()
+        last_ok = session.exec(select(PollRun).where(PollRun.ok).order_by(PollRun.started_at.desc()).limit(1)).first()
+        outbox: dict[str, int] = {}
+        problems: list[str] = []
+        for check in STATUS_CHECKS:
+            check(app, session, outbox, problems)
+    if last is not None and not last.ok:
+        problems.append(f"last poll failed: {last.error}")
+    return Health(counts, total, counts.get("received", 0), last, last_ok, outbox, problems)
+
+
+def maildir_path(app: App) -> Path:
+    return app.settings.maildir

@@ -1,0 +1,55 @@
+"""`zxjyck show`: one message explained end to end, for administrators."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from rich.console import Console
+from rich.table import Table
+
+from ingest.service import MessageDetail
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def render_detail(console: Console, detail: MessageDetail) -> None:
+    m = detail.message
+    head = Table(title=f"邮件 Message #{m.id}", show_header=False)
+    rows = [
+        ("Message-ID", m.message_id or "-"),
+        ("发件人 From", f"{m.from_name} <{m.from_addr}>" if m.from_name else m.from_addr),
+        ("主题 Subject", m.subject),
+        ("收到 Received", f"{m.received_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M:%S %z} ({m.received_source})"),
+        ("来源 Source", f"{m.source} {m.source_ref}"),
+        ("SHA-256", m.sha256),
+        ("大小 Size", f"{m.size} bytes"),
+        ("类型 Kind", f"{m.kind or '-'}" + (f" (confidence {m.confidence:.2f})" if m.confidence is not None else "")),
+        ("状态 Status", m.status),
+        ("地市 City", m.city or "-"),
+    ]
+    if m.same_message_id_as:
+        rows.append(("同一 Message-ID Same Message-ID as", f"#{m.same_message_id_as}"))
+    for label, value in rows:
+        head.add_row(label, value)
+    console.print(head)
+    _list(console, "分类依据 Classification reasons", m.reasons)
+    _list(console, "问题 Problems", m.problems)
+    _list(console, "解码修复与缺陷 Decoding notes", m.defects)
+    if detail.attachments:
+        table = Table(title="附件 Attachments")
+        for col in ("#", "文件名 Filename", "格式 Format", "大小 Size", "类别 Category", "问题 Problems"):
+            table.add_column(col, overflow="fold")
+        for a in detail.attachments:
+            table.add_row(str(a.position + 1), a.filename, a.format or a.content_type, str(a.size),
+                          f"{a.category or '-'} {a.evidence}".strip(), "\n".join(a.problems))
+        console.print(table)
+    for section, lines in detail.extra.items():
+        _list(console, section, lines)
+
+
+def _list(console: Console, title: str, items: list[str]) -> None:
+    if not items:
+        return
+    console.print(f"[bold]{title}[/bold]")
+    for item in items:
+        console.print(f"  • {item}", markup=False)

@@ -1,0 +1,79 @@
+"""The raw archive: every message's bytes, content-addressed by sha256.
+
+Writes are atomic (temp file in the same folder, fsync, rename, fsync of the
+folder), so a crash leaves either the whole file or nothing. The same bytes
+are stored once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+from store.errors import StoreError
+
+
+class ArchiveError(StoreError):
+    """The archive could not be written or read."""
+
+
+class MissingArchiveFile(ArchiveError):
+    """A message row refers to bytes that are not in the archive."""
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Archive:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def path_for(self, digest: str) -> Path:
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise ArchiveError(f"not a sha256 digest: {digest!r}")
+        return self.root / digest[:2] / digest[2:4] / f"{digest}.eml"
+
+    def put(self, data: bytes) -> str:
+        """Store bytes (once) and return their sha256."""
+        digest = sha256_hex(data)
+        target = self.path_for(digest)
+        if target.exists() and target.stat().st_size == len(data):
+            return digest
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".part")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            dir_fd = os.open(target.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            raise ArchiveError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        return digest
+
+    def get(self, digest: str) -> bytes:
+        path = self.path_for(digest)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError as exc:
+            raise MissingArchiveFile(f"archived message {digest} is missing from {self.root}") from exc
+        except OSError as exc:
+            raise ArchiveError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        if sha256_hex(data) != digest:
+            raise ArchiveError(f"archived message {path} is corrupt (sha256 mismatch)")
+        return data
+
+    def has(self, digest: str) -> bool:
+        return self.path_for(digest).exists()

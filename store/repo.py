@@ -1,0 +1,99 @@
+"""Queries and writes the ingest side needs: messages by content, cursors, leases."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from store.db import session_scope
+from store.models import ImapCursor, Lease, Message
+
+
+def message_by_sha(session: Session, digest: str) -> Message | None:
+    return session.exec(select(Message).where(Message.sha256 == digest)).first()
+
+
+def first_with_message_id(session: Session, message_id: str | None) -> Message | None:
+    if not message_id:
+        return None
+    stmt = select(Message).where(Message.message_id == message_id).order_by(Message.id).limit(1)
+    return session.exec(stmt).first()
+
+
+def insert_message(engine: Engine, row: Message) -> tuple[Message, bool]:
+    """Insert a message row unless its bytes are stored already; returns (row, created).
+
+    Safe against a concurrent insert of the same bytes (the unique sha256 wins).
+    """
+    with session_scope(engine) as session:
+        found = message_by_sha(session, row.sha256)
+        if found is not None:
+            return found, False
+        first = first_with_message_id(session, row.message_id)
+        if first is not None:
+            row.same_message_id_as = first.same_message_id_as or first.id
+        session.add(row)
+        try:
+            session.flush()
+        except IntegrityError:
+            session.rollback()
+            found = message_by_sha(session, row.sha256)
+            if found is None:
+                raise
+            return found, False
+    return row, True
+
+
+def get_cursor(engine: Engine, account: str, folder: str) -> tuple[int, int] | None:
+    with session_scope(engine) as session:
+        row = session.exec(select(ImapCursor).where(ImapCursor.account == account,
+                                                    ImapCursor.folder == folder)).first()
+        return (row.uidvalidity, row.last_uid) if row else None
+
+
+def set_cursor(engine: Engine, account: str, folder: str, uidvalidity: int, last_uid: int, now: datetime) -> None:
+    with session_scope(engine) as session:
+        row = session.exec(select(ImapCursor).where(ImapCursor.account == account,
+                                                    ImapCursor.folder == folder)).first()
+        if row is None:
+            row = ImapCursor(account=account, folder=folder, uidvalidity=uidvalidity, last_uid=last_uid,
+                             updated_at=now)
+        else:
+            row.uidvalidity, row.last_uid, row.updated_at = uidvalidity, last_uid, now
+        session.add(row)
+
+
+def acquire_lease(engine: Engine, name: str, holder: str, ttl_seconds: int, now: datetime) -> bool:
+    """Take or renew a named lease; False while another holder's lease is unexpired."""
+    expires = now + timedelta(seconds=ttl_seconds)
+    with session_scope(engine) as session:
+        row = session.exec(select(Lease).where(Lease.name == name).with_for_update()).first()
+        if row is None:
+            session.add(Lease(name=name, holder=holder, expires_at=expires))
+            try:
+                session.flush()
+            except IntegrityError:
+                session.rollback()
+                return False
+            return True
+        if row.holder != holder and row.expires_at > now:
+            return False
+        row.holder, row.expires_at = holder, expires
+        session.add(row)
+        return True
+
+
+def release_lease(engine: Engine, name: str, holder: str) -> None:
+    with session_scope(engine) as session:
+        row = session.exec(select(Lease).where(Lease.name == name, Lease.holder == holder)).first()
+        if row is not None:
+            session.delete(row)
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    rows = session.exec(select(Message.status, func.count()).group_by(Message.status)).all()
+    return {status: n for status, n in rows}

@@ -1,0 +1,114 @@
+"""The CLI through its real entry point (the installed `zxjyck` script) and in-process."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ingest.cli import main
+from tests.conftest import write_config
+
+WEEKLY_SUBJECT = "=?gb2312?B?" + __import__("base64").b64encode("广州市周报".encode("gbk")).decode() + "?="
+MAIL = (f"From: gzrsj@example.gov.cn\r\nTo: zxjyck@163.com\r\nSubject: {WEEKLY_SUBJECT}\r\n"
+        "Message-ID: <cli-1@example.gov.cn>\r\nDate: Mon, 24 Feb 2020 10:02:15 +0800\r\n\r\nsee attachment\r\n").encode()
+
+
+def zxjyck(*args: str, config: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    exe = shutil.which("zxjyck")
+    cmd = [exe] if exe else [sys.executable, "-m", "ingest.cli"]
+    if config is not None:
+        cmd += ["--config", str(config)]
+    return subprocess.run(cmd + list(args), capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> Path:
+    return write_config(tmp_path, "sqlite:///var/zxjyck.db")
+
+
+def test_ingest_messages_show_export_status_through_the_console_script(cfg: Path, tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "one.eml").write_bytes(MAIL)
+    run = zxjyck("ingest", str(tmp_path / "in"), config=cfg)
+    assert run.returncode == 0, run.stderr
+    assert "新邮件 New" in run.stdout and "1" in run.stdout
+    listing = zxjyck("messages", "--json", config=cfg)
+    [row] = json.loads(listing.stdout)
+    assert row["subject"] == "广州市周报"
+    shown = zxjyck("show", str(row["id"]), config=cfg)
+    assert shown.returncode == 0
+    assert "广州市周报" in shown.stdout and "<cli-1@example.gov.cn>" in shown.stdout
+    exported = zxjyck("export", "--format", "json", config=cfg)
+    doc = json.loads(exported.stdout)
+    assert set(doc) >= {"messages", "weekly_reports", "applications", "outbox"}
+    [msg] = doc["messages"]
+    assert msg["from"] == "gzrsj@example.gov.cn"
+    assert msg["received_at"] == "2020-02-24T10:02:15+08:00"
+    assert msg["message_id"] == "<cli-1@example.gov.cn>"
+    status = zxjyck("status", config=cfg)
+    assert "邮件总数 Messages" in status.stdout
+
+
+def test_config_from_environment_variable(cfg: Path, tmp_path: Path) -> None:
+    import os
+
+    env = {**os.environ, "ZXJYCK_CONFIG": str(cfg)}
+    run = zxjyck("messages", env=env)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "var" / "zxjyck.db").exists()
+
+
+def test_missing_path_is_one_line_and_exit_1(cfg: Path, tmp_path: Path) -> None:
+    run = zxjyck("ingest", str(tmp_path / "does-not-exist"), config=cfg)
+    assert run.returncode == 1
+    assert run.stderr.strip().count("\n") == 0
+    assert "does-not-exist" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_unknown_config_key_names_key_and_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[notify]\nreply_window_dayz = 3\n', encoding="utf-8")
+    run = zxjyck("status", config=cfg)
+    assert run.returncode == 1
+    assert "notify.reply_window_dayz" in run.stderr and "bad.toml" in run.stderr
+
+
+def test_wrong_type_names_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[notify]\nreply_window_days = "seven"\n', encoding="utf-8")
+    run = zxjyck("status", config=cfg)
+    assert run.returncode == 1 and "notify.reply_window_days" in run.stderr
+
+
+def test_bad_usage_exits_2(cfg: Path) -> None:
+    assert zxjyck("frobnicate", config=cfg).returncode == 2
+    assert zxjyck("remind", "--week", "2020-02-18", config=cfg).returncode == 2  # not a Monday
+    assert main(["--config", str(cfg), "replay"]) == 2
+
+
+def test_unknown_message_id_is_handled(cfg: Path, capsys) -> None:
+    assert main(["--config", str(cfg), "show", "999"]) == 1
+    assert "999" in capsys.readouterr().err
+
+
+def test_relative_paths_are_relative_to_the_config_folder(cfg: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir("/")
+    (tmp_path / "one.eml").write_bytes(MAIL)
+    assert main(["--config", str(cfg), "ingest", str(tmp_path / "one.eml")]) == 0
+    assert (tmp_path / "var" / "zxjyck.db").exists()
+    assert any((tmp_path / "var" / "archive").rglob("*.eml"))
+
+
+def test_secrets_from_environment_override_the_file(tmp_path: Path) -> None:
+    from ingest.config import load_settings
+
+    cfg = write_config(tmp_path, "sqlite:///var/a.db", extra='[imap]\nhost="127.0.0.1"\nusername="u"\npassword="file"\n')
+    s = load_settings(cfg, environ={"ZXJYCK_IMAP_PASSWORD": "env-secret", "ZXJYCK_STORE_URL": "sqlite:///x.db"})
+    assert s.imap.password.get_secret_value() == "env-secret"
+    assert s.store_url == f"sqlite:///{tmp_path / 'x.db'}"
+    assert "env-secret" not in repr(s)

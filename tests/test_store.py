@@ -1,0 +1,70 @@
+"""The store on both backends: migrations, the archive, the message identity rules, leases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlmodel import SQLModel
+
+from store.archive import Archive, ArchiveError, MissingArchiveFile, sha256_hex
+from store.db import current_revision, head_revision, make_engine, migrate
+from store.repo import acquire_lease, get_cursor, release_lease, set_cursor
+
+
+def test_migrations_reach_head_and_match_the_models(app) -> None:
+    assert current_revision(app.engine) == head_revision()
+    with app.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    assert diff == [], f"models and migrations differ: {diff}"
+
+
+def test_migrate_is_idempotent(app) -> None:
+    migrate(app.engine)
+    migrate(app.engine)
+    assert current_revision(app.engine) == head_revision()
+
+
+def test_sqlite_uses_wal(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    migrate(engine)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_archive_is_content_addressed_and_atomic(tmp_path: Path) -> None:
+    archive = Archive(tmp_path / "a")
+    digest = archive.put(b"raw bytes")
+    assert digest == sha256_hex(b"raw bytes")
+    assert archive.put(b"raw bytes") == digest
+    assert archive.get(digest) == b"raw bytes"
+    files = list((tmp_path / "a").rglob("*"))
+    assert not [f for f in files if f.name.startswith(".tmp-")]
+    archive.path_for(digest).write_bytes(b"tampered")
+    with pytest.raises(ArchiveError, match="corrupt"):
+        archive.get(digest)
+    with pytest.raises(MissingArchiveFile):
+        archive.get(sha256_hex(b"never stored"))
+    with pytest.raises(ArchiveError):
+        archive.path_for("../../etc/passwd")
+
+
+def test_cursor_round_trip_with_large_uidvalidity(app) -> None:
+    now = datetime(2020, 2, 24, tzinfo=UTC)
+    assert get_cursor(app.engine, "u@h", "INBOX") is None
+    set_cursor(app.engine, "u@h", "INBOX", 4294967295, 10, now)
+    set_cursor(app.engine, "u@h", "INBOX", 4294967295, 12, now)
+    assert get_cursor(app.engine, "u@h", "INBOX") == (4294967295, 12)
+
+
+def test_lease_excludes_others_until_expiry(app) -> None:
+    now = datetime(2020, 2, 24, tzinfo=UTC)
+    assert acquire_lease(app.engine, "imap:x", "a", 60, now)
+    assert not acquire_lease(app.engine, "imap:x", "b", 60, now + timedelta(seconds=30))
+    assert acquire_lease(app.engine, "imap:x", "a", 60, now + timedelta(seconds=30))  # renew
+    assert acquire_lease(app.engine, "imap:x", "b", 60, now + timedelta(seconds=91))  # expired
+    release_lease(app.engine, "imap:x", "b")
+    assert acquire_lease(app.engine, "imap:x", "c", 60, now + timedelta(seconds=92))
