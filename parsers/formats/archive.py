@@ -60,11 +60,12 @@ def read_zip(data: bytes, filename: str, limits: Limits, budget: UnzipBudget, de
             name = decode_member_name(info)
             if info.is_dir() or name.startswith(SKIPPED_PREFIXES) or posixpath.basename(name).startswith("._"):
                 continue
-            members.append((name, _read_one(zf, info, name, read_member)))
+            members.append((name, _read_one(zf, info, name, read_member, filename)))
     return Document(format="zip", members=members)
 
 
-def _read_one(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, read_member: MemberReader) -> Document:
+def _read_one(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, read_member: MemberReader,
+              archive_name: str) -> Document:
     if info.flag_bits & ENCRYPTED_FLAG:
         return Document(format="unknown", problems=[f"压缩包内文件“{name}”设置了密码（已加密），无法读取，请去掉密码后重新发送"])
     try:
@@ -75,7 +76,7 @@ def _read_one(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, read_member
         return Document(format="unknown", problems=[f"压缩包内文件“{name}”已损坏，无法解压"])
     try:
         return read_member(content, name)
-    except LimitExceededError:
-        raise  # a bomb anywhere condemns the whole attachment
+    except LimitExceededError as exc:  # a bomb anywhere condemns the whole attachment, named from the outside
+        raise LimitExceededError(archive_name, exc.kind, f"“{name}”{exc.detail}") from exc
     except FormatError as exc:
         return Document(format=getattr(exc, "fmt", "unknown"), problems=[exc.problem])

@@ -79,6 +79,7 @@ class LimitExceededError(FormatError):
 
     def __init__(self, filename: str, kind: str, detail: str):
         self.kind = kind
+        self.detail = detail
         label = self.KINDS.get(kind, kind)
         super().__init__(
             f"limit exceeded ({kind}): {detail}",

@@ -46,7 +46,10 @@ def read_pdf(data: bytes, filename: str, limits: Limits) -> Document:
         pdf.close()
 
 
-def _translate(cause: object, filename: str):
+def _translate(cause: object, filename: str) -> BaseException:
+    """pdfplumber wraps every pdfminer error; unwrap it (a MemoryError stays a MemoryError)."""
+    if isinstance(cause, MemoryError):
+        return cause
     if isinstance(cause, PDFPasswordIncorrect | PDFEncryptionError):
         return EncryptedFileError(filename, "pdf")
     return CorruptFileError(filename, "pdf", f"{type(cause).__name__}: {cause}")
