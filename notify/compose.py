@@ -232,7 +232,9 @@ class LateReminderContext(NoticeContext):
     variant: ClassVar[str] = "weekly_report"
 
     def subject(self) -> str:
-        return f"催报提醒：{_short(self.city, 20)} {cn_week_range(self.week_start, self.week_end)} 周报尚未收到"
+        return (
+            f"催报提醒：{_short(self.city, 20)} {cn_week_range(self.week_start, self.week_end)} 周报尚未收到"
+        )
 
     def default_salutation(self) -> str:
         return city_bureau_salutation(self.city)
@@ -496,7 +498,9 @@ def render(kind: str, context: NoticeContext, *, today: date | None = None) -> t
         text = env.get_template(f"{kind}.txt.j2").render(values)
         html = env.get_template(f"{kind}.html.j2").render(values)
     except jinja2.TemplateNotFound as exc:
-        raise UnknownNoticeKindError(f"notice {kind!r}: template {exc.name} missing in {TEMPLATE_DIR}") from exc
+        raise UnknownNoticeKindError(
+            f"notice {kind!r}: template {exc.name} missing in {TEMPLATE_DIR}"
+        ) from exc
     except (jinja2.UndefinedError, AttributeError, TypeError) as exc:
         raise TemplateContextError(f"notice {kind!r}: the context cannot fill the template: {exc}") from exc
     return subject, text, html
@@ -511,7 +515,7 @@ def new_message_id(domain: str) -> str:
 
 
 def normalise_message_id(value: str | None) -> str | None:
-    """"<a@b>" from "a@b", " <a@b> " or "<a@b> (comment)"; None when it does not look like a Message-ID."""
+    """ "<a@b>" from "a@b", " <a@b> " or "<a@b> (comment)"; None when it does not look like a Message-ID."""
     if not value:
         return None
     match = re.search(r"<([^<>\s]+)>", value)
@@ -535,7 +539,7 @@ def build_references(references: Sequence[str], in_reply_to: str | None) -> list
 
 
 def reply_subject(original: str) -> str:
-    """"Re: <original>" with any stacked Re:/回复:/答复:/Fwd-free prefixes removed first."""
+    """ "Re: <original>" with any stacked Re:/回复:/答复:/Fwd-free prefixes removed first."""
     text = _one_line(original)
     while True:
         stripped = re.sub(r"^(?:re|aw|回复|答复)\s*(?:\[\d+\])?\s*[:：]\s*", "", text, flags=re.IGNORECASE)
@@ -597,7 +601,9 @@ def compose(
         raise InvalidAddressError(f"notice {kind!r} has no recipient")
     submitted = auto_submitted or ("auto-replied" if kind in REPLY_KINDS else "auto-generated")
     if submitted not in AUTO_SUBMITTED_VALUES:
-        raise ValueError(f"compose: Auto-Submitted must be one of {sorted(AUTO_SUBMITTED_VALUES)}, not {submitted!r}")
+        raise ValueError(
+            f"compose: Auto-Submitted must be one of {sorted(AUTO_SUBMITTED_VALUES)}, not {submitted!r}"
+        )
     subject, text, html = render(kind, context, today=to_local(now).date())
     if subject_style == "reply" and context.original_subject and _one_line(context.original_subject):
         subject = reply_subject(context.original_subject)
@@ -618,8 +624,8 @@ def compose(
         msg["References"] = " ".join(thread)
     msg["Auto-Submitted"] = submitted
     msg["X-Auto-Response-Suppress"] = "All"
-    msg["Content-Language"] = "zh-CN"
     msg.set_content(text, subtype="plain", charset="utf-8")
     msg.add_alternative(html, subtype="html", charset="utf-8")
+    msg["Content-Language"] = "zh-CN"  # after set_content, which clears every Content-* header
     log.debug("composed %s notice %s to %d recipient(s)", kind, msg["Message-ID"], len(to))
     return msg
