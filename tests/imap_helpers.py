@@ -214,6 +214,7 @@ class RecordingClock(SystemClock):
 @dataclass
 class ClientLog:
     connections: int = 0
+    idles: int = 0
     fetches: list[tuple[list[int], list[bytes]]] = field(default_factory=list)
 
     def body_fetches(self) -> list[list[int]]:
@@ -232,6 +233,10 @@ def logging_connector(log: ClientLog, *, hide: frozenset[str] = frozenset(),
             if before_fetch is not None:
                 before_fetch(uids)
             return super().fetch(messages, data, modifiers)
+
+        def idle(self):  # type: ignore[no-untyped-def]
+            log.idles += 1
+            return super().idle()
 
         def has_capability(self, capability):  # type: ignore[no-untyped-def]
             if capability.upper() in hide:

@@ -381,6 +381,23 @@ def test_a_held_lease_makes_a_second_poller_skip(imap_account, ingest_sink):
     assert done.skipped is False and counts(done) == (1, 1, 0, 0)
 
 
+def test_a_poll_that_loses_its_lease_stops_after_the_current_batch(imap_account, ingest_sink):
+    imap_account.append_many("INBOX", [make_message(i) for i in range(6)])
+    settings = imap_account.settings(batch_size=2)
+    log = ClientLog()
+
+    def steal_expired_lease(uids: list[int]) -> None:
+        if len(log.body_fetches()) == 1:  # during the first batch's FETCH of bodies
+            assert ingest_sink.acquire_lease(lease_name(settings), "thief", 300)
+
+    result = poll(settings, ingest_sink, connector=logging_connector(log, before_fetch=steal_expired_lease),
+                  lease_ttl_seconds=0)
+
+    assert (result.lease_lost, result.new) == (True, 2)
+    assert log.body_fetches() == [[1, 2]]
+    assert ingest_sink.acquire_lease(lease_name(settings), "third", 300) is False  # the thief's lease stands
+
+
 def test_a_poll_started_while_another_runs_is_skipped(imap_account, ingest_sink):
     imap_account.append("INBOX", make_message(1))
     settings = imap_account.settings()
@@ -411,7 +428,7 @@ def _wait_in_thread(settings, sink, **kwargs):
 @pytest.mark.parametrize("hidden", [frozenset(), frozenset({"IDLE"})], ids=["IDLE", "NOOP"])
 def test_waiting_wakes_when_another_connection_appends(imap_account, ingest_sink, hidden):
     settings = imap_account.settings()
-    poll(settings, ingest_sink)  # empty folder: the cursor is set by nothing; nothing pending
+    poll(settings, ingest_sink)  # an empty folder: nothing pending when the wait begins
     thread, outcome = _wait_in_thread(settings, ingest_sink, noop_interval_seconds=0.2,
                                       connector=logging_connector(ClientLog(), hide=hidden))
 
@@ -419,6 +436,16 @@ def test_waiting_wakes_when_another_connection_appends(imap_account, ingest_sink
     thread.join(90)
 
     assert outcome == [WakeReason.NEW]
+
+
+def test_idle_is_reissued_every_idle_seconds(imap_account, ingest_sink):
+    log = ClientLog()
+
+    outcome = wait_for_new(imap_account.settings(idle_seconds=0.3), ingest_sink, max_wait_seconds=1.5,
+                           connector=logging_connector(log))
+
+    assert outcome is WakeReason.TIMEOUT
+    assert log.idles >= 2
 
 
 def test_waiting_reports_a_connection_dropped_during_idle(imap_account, ingest_sink, cutting_proxy):
