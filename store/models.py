@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
@@ -114,3 +114,156 @@ class PollRun(SQLModel, table=True):
     fetched: int = 0
     new: int = 0
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+# --- weekly reports (附件2) -------------------------------------------------
+
+REPORT_ACCEPTED, REPORT_NEEDS_CORRECTION, REPORT_NEEDS_REVIEW = "accepted", "needs_correction", "needs_review"
+
+
+class WeeklyReport(SQLModel, table=True):
+    """One city's report for one Monday-Sunday week, as one message delivered it."""
+
+    __tablename__ = "weekly_reports"
+    __table_args__ = (Index("ix_weekly_reports_city_week", "city", "week_start"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_pk: int = Field(foreign_key="messages.id", index=True)
+    city: str = Field(max_length=16)
+    week_start: date
+    week_end: date
+    status: str = Field(max_length=20)
+    late: bool = False
+    superseded: bool = False
+    received_at: datetime = _utc()
+    filled_by: str = Field(default="", max_length=200)
+    phone: str = Field(default="", max_length=200)
+    period_text: str = Field(default="", max_length=500)
+    attachment: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    total_headcount: int | None = None
+    declared_total: int | None = None
+    problems: list[str] = _json_list()
+
+
+class WeeklyRow(SQLModel, table=True):
+    __tablename__ = "weekly_rows"
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: int = Field(foreign_key="weekly_reports.id", index=True)
+    position: int
+    enterprise: str = Field(sa_column=Column(Text, nullable=False))
+    headcount: int | None = None
+    platform: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    raw_headcount: str = Field(default="", max_length=200)
+    problems: list[str] = _json_list()
+
+
+# --- applications (附件1 + materials) ----------------------------------------
+
+MATERIAL_KEYS = ("basic_form", "credentials", "construction", "operation", "content")
+
+
+class Application(SQLModel, table=True):
+    """One platform's application, merged over every message that continues it."""
+
+    __tablename__ = "applications"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200, sa_column_kwargs={"unique": True})  # credit code, else sender+platform
+    from_addr: str = Field(default="", max_length=320, index=True)
+    platform_name: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    website: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    organization: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    credit_code: str = Field(default="", max_length=64, index=True)
+    credit_code_valid: bool = False
+    contact: str = Field(default="", max_length=200)
+    contact_title: str = Field(default="", max_length=200)
+    phone: str = Field(default="", max_length=200)
+    email: str = Field(default="", max_length=320)
+    address: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    intro: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    form_problems: list[str] = _json_list()
+    complete: bool = False
+    first_received_at: datetime = _utc()
+    updated_at: datetime = _utc()
+
+
+class ApplicationProject(SQLModel, table=True):
+    __tablename__ = "application_projects"
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: int = Field(foreign_key="applications.id", index=True)
+    position: int
+    name: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    occupation: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    format: str = Field(default="", max_length=200)
+    hours: int | None = None
+    assessment: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    source: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    fee: str = Field(default="", max_length=200)
+
+
+class ApplicationMaterial(SQLModel, table=True):
+    """One piece of evidence that a notice item was supplied."""
+
+    __tablename__ = "application_materials"
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: int = Field(foreign_key="applications.id", index=True)
+    message_pk: int = Field(foreign_key="messages.id", index=True)
+    category: str = Field(max_length=32)
+    filename: str = Field(sa_column=Column(Text, nullable=False))
+    evidence: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class ApplicationMessage(SQLModel, table=True):
+    __tablename__ = "application_messages"
+    __table_args__ = (UniqueConstraint("application_id", "message_pk"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: int = Field(foreign_key="applications.id", index=True)
+    message_pk: int = Field(foreign_key="messages.id", index=True)
+    received_at: datetime = _utc()
+
+
+# --- outgoing mail ---------------------------------------------------------
+
+OUTBOX_PENDING, OUTBOX_SENT, OUTBOX_FAILED, OUTBOX_SUPPRESSED = "pending", "sent", "failed", "suppressed"
+
+
+class Outbox(SQLModel, table=True):
+    """One notice to send, written in the same transaction as the decision that causes it."""
+
+    __tablename__ = "outbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=400, sa_column_kwargs={"unique": True})
+    kind: str = Field(max_length=32, index=True)
+    to: list[str] = _json_list()
+    subject: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    message_id: str = Field(max_length=400, index=True)  # ours, for threading and bounce matching
+    in_reply_to: str | None = Field(default=None, max_length=998)
+    about_message_pk: int | None = Field(default=None, foreign_key="messages.id", index=True)
+    raw: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # the composed message
+    status: str = Field(default=OUTBOX_PENDING, max_length=16, index=True)
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # suppression/failure
+    attempts: int = 0
+    next_attempt_at: datetime | None = _utc(nullable=True, index=True)
+    created_at: datetime = _utc()
+    sent_at: datetime | None = _utc(nullable=True)
+    bounced: bool = False
+    bounce_message_pk: int | None = Field(default=None, foreign_key="messages.id")
+    claimed_by: str | None = Field(default=None, max_length=255)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Every administrative action: who, when, what."""
+
+    __tablename__ = "audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _utc(index=True)
+    actor: str = Field(max_length=255)
+    action: str = Field(max_length=64)
+    message_pk: int | None = Field(default=None, foreign_key="messages.id", index=True)
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
