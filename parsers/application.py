@@ -90,6 +90,9 @@ FIELD_NAMES: dict[str, str] = {
 _PROJECT_HEADER_WORDS = ("序号", "项目名称", "培训项目", "专业", "培训形式", "培训课时", "课时", "学时",
                          "评价形式", "考核方式", "资源来源", "费用", "收费标准")
 
+_PERSON_GROUPS = ("法定代表人", "法人代表", "法定代表人（负责人）", "负责人", "主要负责人", "单位负责人",
+                  "项目负责人", "技术负责人")
+
 LABELS = LabelIndex(
     [
         LabelSpec("platform_name", ("平台名称", "培训平台名称", "线上培训平台名称", "平台全称", "线上平台名称")),
@@ -100,19 +103,24 @@ LABELS = LabelIndex(
                                    "主办单位", "运营企业", "运营机构全称")),
         LabelSpec("credit_code", ("统一社会信用代码", "信用代码", "社会信用代码", "机构统一社会信用代码",
                                   "组织机构代码", "统一信用代码")),
-        LabelSpec("contact", ("联系人", "联系人姓名")),
+        LabelSpec("contact", ("联系人", "联系人姓名", "姓名", "项目联系人", "申报联系人")),
         LabelSpec("contact_title", ("职务", "职位", "联系人职务", "职务/职称")),
         LabelSpec("phone", ("联系电话", "电话", "手机", "手机号码", "手机号", "联系方式", "办公电话", "联系人电话")),
         LabelSpec("email", ("电子邮箱", "邮箱", "E-mail", "Email", "电子邮件", "邮件", "联系邮箱", "邮箱地址",
                             "电子信箱", "电子邮件地址", "邮件地址", "电子邮箱地址")),
         LabelSpec("address", ("通讯地址", "地址", "联系地址", "办公地址", "单位地址", "注册地址", "机构地址",
-                              "通信地址")),
+                              "通信地址", "通讯地址及邮编", "地址及邮编", "通讯地址及邮政编码")),
         LabelSpec("intro", ("平台简介", "简介", "平台介绍", "平台基本情况", "基本情况介绍", "机构简介",
                             "平台情况简介", "平台概况", "平台情况介绍")),
     ],
-    stop_labels=("法定代表人", "法人代表", "传真", "邮编", "邮政编码", "备注", "盖章", "单位盖章", "填表日期",
-                 "申报日期", "填报日期", "成立时间", "注册资本", *_PROJECT_HEADER_WORDS),
+    stop_labels=(*_PERSON_GROUPS, "传真", "邮编", "邮政编码", "备注", "盖章", "单位盖章", "填表日期",
+                 "申报日期", "填报日期", "成立时间", "成立日期", "注册资本", "注册资金", "员工人数", "从业人数",
+                 "单位性质", "机构性质", "企业性质", "所在地区", "所属地区", "QQ", "微信", "开户行", "开户银行",
+                 "账号", "平台类型", "上线时间", "注册用户数", "用户数", "课程数量", "课程数", "资源数量",
+                 "服务对象", "合作机构", "经营范围", "签字", "签名", *_PROJECT_HEADER_WORDS),
 )
+# people other than the contact whose 姓名/电话/职务 sub-rows must not fill the contact fields
+_PERSON_FIELDS = ("contact", "contact_title", "phone", "email")
 _TITLE_WORDS = ("线上培训平台基本情况表", "培训平台基本情况表", "平台基本情况表")
 
 
@@ -249,13 +257,34 @@ def _label_hits(doc: Document) -> list[LabelHit]:
         rows = table.rows
         if header is not None:  # the project grid has no labels; keep its cells out of the search
             rows = rows[: header.row] + [r for r in rows[header.row + 1:] if _is_label_row(r)]
-        hits += grid_label_hits(rows, LABELS)
+        hits += grid_label_hits(rows, LABELS, groups=_PERSON_GROUPS)
     hits += text_label_hits(doc.text, LABELS)
-    return hits
+    return [h for h in hits if not (h.group and h.key in _PERSON_FIELDS)]
 
 
 def _is_label_row(row: Sequence[str]) -> bool:
     return any(c and LABELS.key_of_cell(c) for c in row) or any(c and LABELS.inline_pairs(c) for c in row)
+
+
+_EMAIL_IN_TEXT_RE = re.compile(r"[A-Za-z0-9._%+\-]+\s*[@＠]\s*[A-Za-z0-9\-]+(?:\s*[.．]\s*[A-Za-z0-9\-]+)+")
+_CONTACT_WITH_TITLE_RE = re.compile(r"^([\u4e00-\u9fff·]{2,5})\s*[(（/、,，\s]\s*([^()（）]{2,12}?)[)）]?$")
+
+
+def _repair(values: dict[str, str]) -> dict[str, str]:
+    """Values written together under one label: ``联系电话/邮箱``, ``张三（总经理）``."""
+    out = dict(values)
+    phone = out.get("phone", "")
+    m = _EMAIL_IN_TEXT_RE.search(phone)
+    if m:
+        out["phone"] = clean_value(phone[: m.start()] + " " + phone[m.end():]).strip(" /、,，;；")
+        if not out.get("email"):
+            out["email"] = m.group(0)
+    if not out.get("contact_title"):
+        m = _CONTACT_WITH_TITLE_RE.match(out.get("contact", ""))
+        if m:
+            out["contact"], out["contact_title"] = m.group(1), m.group(2)
+            out.setdefault("contact_title", "")
+    return out
 
 
 def _field_value(key: str, value: str) -> str:
@@ -282,7 +311,7 @@ def _looks_like_application(doc: Document, keys: set[str], has_projects: bool) -
 def parse_application(doc: Document) -> ApplicationData | None:
     """The basic information form in ``doc``, or None when the document is not one."""
     hits = _label_hits(doc)
-    values = first_values(hits)
+    values = _repair(first_values(hits))
     projects, has_project_table = _read_projects(doc)
     if not _looks_like_application(doc, set(values), has_project_table):
         return None

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 _WS_RE = re.compile(r"\s+")
+_CJK = "\u3400-\u9fff\uff08\uff09\u3001\u3002\uff0c"
+_WRAPPED_CJK_RE = re.compile(rf"(?<=[{_CJK}])[ \t\u3000]*[\r\n]+\s*(?=[{_CJK}])")
 _BRACKET_NOTE_RE = re.compile(r"[(\[【〔][^()\[\]【】〔〕]{0,20}[)\]】〕]")
 _LEAD_MARKS_RE = re.compile(r"^[*＊★☆※·•\-—]+")
 _TRAIL_MARKS_RE = re.compile(r"[:：*＊]+$")
@@ -38,7 +40,8 @@ def clean_value(text: str | None) -> str:
     """
     if not text:
         return ""
-    return _WS_RE.sub(" ", str(text).replace("\u3000", " ")).strip()
+    text = _WRAPPED_CJK_RE.sub("", str(text))  # a line wrap inside a Chinese name is not a space
+    return _WS_RE.sub(" ", text.replace("\u3000", " ")).strip()
 
 
 def label_key(text: str | None) -> str:
@@ -76,6 +79,7 @@ class LabelHit:
     label: str  # the label text as written
     value: str  # cleaned value text ('' when the label has no value)
     where: str  # "cell", "right", "below" or "text"
+    group: str = ""  # the group label earlier in the row (法定代表人 | 姓名 | 李四): whose value this is
 
 
 class LabelIndex:
@@ -113,7 +117,12 @@ class LabelIndex:
         key = label_key(cell)
         if not key:
             return None
-        return self._exact.get(key)
+        if key in self._exact:
+            return self._exact[key]
+        parts = [p for p in re.split(r"[/、及和&]", key) if p]
+        if len(parts) > 1 and all(p in self._exact for p in parts):
+            return self._exact[parts[0]]  # 联系电话/邮箱: the caller splits the value
+        return None
 
     def is_label_cell(self, cell: str) -> bool:
         return self.key_of_cell(cell) is not None
@@ -155,15 +164,21 @@ class LabelIndex:
         return bool(found) and not norm[: found[0][0]].strip()
 
 
-def grid_label_hits(rows: Sequence[Sequence[str]], index: LabelIndex) -> list[LabelHit]:
+def grid_label_hits(
+    rows: Sequence[Sequence[str]], index: LabelIndex, groups: Iterable[str] = ()
+) -> list[LabelHit]:
     """Every label found in a grid, with its value from the same cell, the right or below.
 
     Merged ranges repeat their text in every covered cell; a repeat of the
-    label (or of a value already taken) is read once.
+    label (or of a value already taken) is read once. ``groups`` are labels
+    that own the labels after them in the row (``法定代表人 | 姓名 | 李四``):
+    those hits carry the group's label so a caller can set them aside.
     """
+    group_keys = {label_key(g) for g in groups}
     hits: list[LabelHit] = []
     for i, row in enumerate(rows):
         prev = None
+        group = ""
         for j, cell in enumerate(row):
             text = cell or ""
             if text == prev:
@@ -172,26 +187,45 @@ def grid_label_hits(rows: Sequence[Sequence[str]], index: LabelIndex) -> list[La
             if not text.strip():
                 continue
             key = index.key_of_cell(text)
+            if label_key(text) in group_keys:
+                group = label_key(text)
+                continue
             if key is None:
-                hits.extend(index.inline_pairs(text))
+                hits.extend(LabelHit(h.key, h.label, h.value, h.where, group) for h in index.inline_pairs(text))
                 continue
             if not key:
                 continue
             value, where = _value_right(rows, i, j, index)
             if not value:
                 value, where = _value_below(rows, i, j, index)
-            hits.append(LabelHit(key, clean_value(text), value, where))
+            hits.append(LabelHit(key, clean_value(text), value, where, group))
+            if not value:
+                group = ""  # 联系人 | 姓名 | 张三: a label without a value opens its own group
     return hits
+
+
+def _label_like(cell: str, index: LabelIndex) -> bool:
+    """A cell that is a label (known, or an unknown one written ``注册资金：``) rather than a value."""
+    if index.is_label_cell(cell) or index.starts_with_label(cell):
+        return True
+    text = nfkc(cell).strip()
+    return len(text) <= 12 and text.endswith(":")
 
 
 def _value_right(rows: Sequence[Sequence[str]], i: int, j: int, index: LabelIndex) -> tuple[str, str]:
     row = rows[i]
     label = row[j]
+    empties = 0
     for k in range(j + 1, len(row)):
         cell = row[k] or ""
-        if cell == label or not cell.strip():
+        if cell == label:
             continue
-        if index.is_label_cell(cell) or index.starts_with_label(cell):
+        if not cell.strip():
+            empties += 1
+            if empties > 2:
+                break
+            continue
+        if _label_like(cell, index):
             return "", "right"
         return clean_value(cell), "right"
     return "", "right"
@@ -203,7 +237,7 @@ def _value_below(rows: Sequence[Sequence[str]], i: int, j: int, index: LabelInde
         below = rows[k][j] if j < len(rows[k]) else ""
         if below == label:
             continue
-        if not below.strip() or index.is_label_cell(below) or index.starts_with_label(below):
+        if not below.strip() or _label_like(below, index):
             return "", "below"
         # a value below must not belong to a label on its left in that row
         left = [c for c in rows[k][:j] if c and c.strip() and c != below]

@@ -234,3 +234,45 @@ def test_validate_application(changes: dict, expected: list[FieldProblem]) -> No
 )
 def test_parse_hours(raw: str, hours: int | None) -> None:
     assert parse_hours(raw) == hours
+
+
+def test_legal_representative_rows_do_not_fill_the_contact_and_composite_labels_are_split() -> None:
+    grid = [
+        merged(TITLE, 5),
+        ["平台名称", "粤学通", "网址", "www.example.com", ""],
+        ["运营机构", "某某公司", "统一社会信用代码", GOOD_CODE, ""],
+        ["法定代表人", "姓名", "李四", "电话", "13900000000"],
+        ["法定代表人", "职务", "董事长", "", ""],
+        ["联系人", "姓名", "张三", "职务", "总经理"],
+        ["联系人", "联系电话/邮箱", "020-12345678 / zs@example.com", "", ""],
+        ["注册资金：", "100万元", "地址及邮编", "广州市天河区 510000", ""],
+        ["平台简介\n（500字以内）", "面向企业职工的\n线上培训平台", "", "", ""],
+    ]
+    app = parse_application(doc(table(grid, "table 1"), fmt="docx"))
+    assert app is not None
+    assert (app.contact, app.contact_title, app.phone, app.email) == (
+        "张三", "总经理", "020-12345678", "zs@example.com")
+    assert (app.address, app.intro) == ("广州市天河区 510000", "面向企业职工的线上培训平台")
+
+
+@pytest.mark.parametrize(
+    ("value", "contact", "title"),
+    [("王五（运营经理）", "王五", "运营经理"), ("王五/运营经理", "王五", "运营经理"), ("王五 经理", "王五", "经理"),
+     ("欧阳娜娜", "欧阳娜娜", "")],
+)
+def test_contact_and_title_under_one_label(value: str, contact: str, title: str) -> None:
+    grid = [["联系人/职务", value], ["平台名称", "某平台"], ["网址", "www.example.com"]]
+    app = parse_application(doc(table(grid), fmt="docx"))
+    assert app is not None
+    assert (app.contact, app.contact_title) == (contact, title)
+
+
+def test_unknown_label_with_colon_is_not_taken_as_a_value() -> None:
+    grid = [
+        ["平台名称", "某平台", "", ""],
+        ["职务", "", "成立年份：", "2015"],
+        ["联系人", "张三", "网址", "www.example.com"],
+    ]
+    app = parse_application(doc(table(grid), fmt="docx"))
+    assert app is not None
+    assert app.contact_title == ""
