@@ -560,6 +560,13 @@ def make_address(addr: str, display_name: str = "") -> Address:
         raise InvalidAddressError(f"not a usable e-mail address: {addr!r}: {exc}") from exc
 
 
+def _unique_addresses(addresses: list[Address]) -> list[Address]:
+    seen: dict[str, Address] = {}
+    for address in addresses:
+        seen.setdefault(address.addr_spec.lower(), address)
+    return list(seen.values())
+
+
 def _own_message_id(message_id: str | None, domain: str) -> str:
     if not message_id:
         return new_message_id(domain)
@@ -612,7 +619,7 @@ def compose(
 
     msg = EmailMessage()
     msg["From"] = make_address(sender, sender_name if sender_name is not None else context.bureau_name)
-    msg["To"] = [make_address(addr) for addr in to]
+    msg["To"] = _unique_addresses([make_address(addr) for addr in to])
     msg["Subject"] = subject
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = _own_message_id(message_id, msgid_domain)

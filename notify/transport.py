@@ -89,7 +89,8 @@ class SmtpTransport:
 
     ``security``: "tls" (implicit TLS, port 465), "starttls" (port 587/25, STARTTLS
     required) or "none" (plain; for a local relay or tests). Certificates are verified
-    with the system store unless ``ssl_context`` is given.
+    with the system store (plus ``ca_file``, for a self-hosted server) unless
+    ``ssl_context`` is given.
     """
 
     def __init__(
@@ -102,6 +103,7 @@ class SmtpTransport:
         password: str | None = None,
         timeout: float = 30.0,
         ssl_context: ssl.SSLContext | None = None,
+        ca_file: str | os.PathLike[str] | None = None,
         local_hostname: str | None = None,
     ) -> None:
         if security not in SECURITY_MODES:
@@ -115,6 +117,7 @@ class SmtpTransport:
         self._password = password
         self.timeout = timeout
         self.ssl_context = ssl_context
+        self.ca_file = str(ca_file) if ca_file else None
         self.local_hostname = local_hostname
 
     def __repr__(self) -> str:  # never shows the password
@@ -125,7 +128,13 @@ class SmtpTransport:
         return f"{self.host}:{self.port}"
 
     def _context(self) -> ssl.SSLContext:
-        return self.ssl_context or ssl.create_default_context()
+        """The injected context, else a verifying one (system store, plus ``ca_file`` when given)."""
+        if self.ssl_context is not None:
+            return self.ssl_context
+        context = ssl.create_default_context()
+        if self.ca_file:
+            context.load_verify_locations(cafile=self.ca_file)
+        return context
 
     def _connect(self) -> smtplib.SMTP:
         if self.security == "tls":

@@ -413,6 +413,11 @@ def test_auto_submitted_follows_the_kind(kind, context, expected):
     assert msg["References"] is None
 
 
+def test_repeated_recipients_are_written_once():
+    msg = composed(to=["a@example.org", "A@Example.org", "b@example.org"])
+    assert [a.addr_spec for a in msg["To"].addresses] == ["a@example.org", "b@example.org"]
+
+
 def test_explicit_auto_submitted_and_reused_message_id():
     msg = composed(auto_submitted="auto-generated", message_id="outbox-17@zxjyck.example.org")
     assert msg["Auto-Submitted"] == "auto-generated"

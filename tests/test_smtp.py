@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 from datetime import UTC, date, datetime, timedelta, timezone
-from email import policy
+from email import message_from_string, policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
@@ -92,6 +92,20 @@ def test_smtp_delivers_a_receipt_that_decodes_back(smtp_server):  # noqa: F811
     assert "备案人数合计3,456人" in text
     assert "<td" in html and "3,456人" in html
     assert "联系电话：020-12345678" in text
+
+
+def test_smtp_sends_a_message_stored_as_text_and_parsed_back(smtp_server):  # noqa: F811
+    """The outbox keeps msg.as_string(policy=SMTP) and parses it again before sending."""
+    original = receipt_message()
+    stored = original.as_string(policy=policy.SMTP)
+    reloaded = message_from_string(stored, _class=EmailMessage, policy=policy.SMTP)
+    plain_transport(smtp_server).send(reloaded)
+    [got] = smtp_server.handler.received
+    parsed = got.message
+    assert parsed["Message-ID"] == original["Message-ID"]
+    assert parsed["Subject"] == "回执：广州市 2020年2月17日—2月23日 周报已收到"
+    assert "备案人数合计3,456人" in parsed.get_body(("plain",)).get_content()
+    assert got.rcpt_tos == [CITY_ADDR]
 
 
 def test_smtp_bcc_is_delivered_but_not_transmitted(smtp_server):  # noqa: F811
@@ -218,6 +232,15 @@ def test_smtp_implicit_tls_rejects_an_untrusted_certificate_by_default(certifica
             SmtpTransport(HOST, server.port, security="tls", timeout=10).send(receipt_message())
         assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
         assert server.handler.received == []
+
+
+def test_smtp_ca_file_adds_a_trusted_certificate(certificate):  # noqa: F811
+    with running_smtp_server(implicit_tls=certificate.server_context()) as server:
+        transport = SmtpTransport(
+            HOST, server.port, security="tls", timeout=10, ca_file=certificate.cert_file
+        )
+        transport.send(receipt_message())
+        assert len(server.handler.received) == 1
 
 
 def test_smtp_starttls_with_login(certificate):  # noqa: F811
