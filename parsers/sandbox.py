@@ -129,13 +129,18 @@ def _worker_main(conn, limits: Limits, task: Task, can_convert: bool) -> None:
         data, filename, mail_date = message
         status, result = _run_task(task, data, filename, mail_date, limits, converter)
         del data, message
+        # after a limit the heap may be in a bad way: this worker ends and the parent starts a fresh one
+        exiting = status != "ok" or (isinstance(result, AttachmentAnalysis) and _hit_memory_limit(result, limits))
         try:
-            conn.send_bytes(pickle.dumps(("result", status, result)))
+            conn.send_bytes(pickle.dumps(("result", status, result, exiting)))
         except MemoryError:
-            conn.send_bytes(pickle.dumps(("result", "memory", None)))
+            conn.send_bytes(pickle.dumps(("result", "memory", None, True)))
             return
-        if status != "ok" or (result is not None and _hit_memory_limit(result, limits)):
-            return  # the heap may be in a bad way: let the parent start a fresh worker
+        except pickle.PicklingError as exc:
+            conn.send_bytes(pickle.dumps(("result", "error", type(exc).__name__, True)))
+            return
+        if exiting:
+            return
 
 
 def _run_task(task: Task, data: bytes, filename: str, mail_date: dt.date, limits: Limits, converter):
@@ -312,11 +317,17 @@ class Sandbox:
                 self._convert_for_worker(worker, reply)
                 deadline = time.monotonic() + self.limits.wall_timeout_s  # conversion time is not the reader's
                 continue
-            return self._finish(worker, data, filename, reply[1], reply[2])
+            _kind, status, result, exiting = reply
+            if exiting:
+                self._discard_worker(graceful=True)
+            return self._finish(data, filename, status, result)
 
-    def _finish(self, worker: _Worker, data: bytes, filename: str, status: str, result) -> AttachmentAnalysis:
-        worker.tasks += 1
+    def _finish(self, data: bytes, filename: str, status: str, result) -> AttachmentAnalysis:
+        if self._worker is not None:
+            self._worker.tasks += 1
         if status == "ok" and isinstance(result, AttachmentAnalysis):
+            if _hit_memory_limit(result, self.limits):
+                self.stats.memory_kills += 1
             return result
         self._discard_worker()
         if status == "cpu":
