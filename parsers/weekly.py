@@ -136,7 +136,7 @@ def find_weekly_header(table: Table) -> WeeklyHeader | None:
 
 # --- cells ----------------------------------------------------------------------------------
 
-_COUNT_SUFFIX_RE = re.compile(r"(?:人次|人|名|位|个)$")
+_COUNT_SUFFIX_RE = re.compile(r"\(?(?:人次|人|名|位|个)\)?$")
 
 
 def parse_headcount(raw: str) -> tuple[int | None, str | None]:
@@ -242,7 +242,7 @@ def _read_rows(table: Table, start: int, header: WeeklyHeader, block: _Block, pr
             continue
         if kind == "subtotal":
             continue
-        if _is_note_row(row):
+        if _is_note_row(row) or _is_end_marker(row):
             block.ended = True
             block.note_rows.append(row)
             continue
@@ -257,8 +257,8 @@ def _row_data(row: Sequence[str], number: int, header: WeeklyHeader, prefix: str
     enterprise = clean_value(_cell(row, header.enterprise))
     raw = clean_value(_cell(row, header.headcount))
     platform = clean_value(_cell(row, header.platform))
-    if not enterprise and not raw and not platform:
-        return None  # a numbered template line left empty
+    if all(_blankish(v) for v in (enterprise, raw, platform)):
+        return None  # a numbered template line left empty, or struck out with "/"
     problems: list[str] = []
     where = f"{prefix}第{number}行"
     headcount, reason = parse_headcount(raw)
@@ -271,6 +271,16 @@ def _row_data(row: Sequence[str], number: int, header: WeeklyHeader, prefix: str
     if header.platform is not None and not platform:
         problems.append(f"{where}“{PLATFORM}”为空")
     return WeeklyRowData(number, enterprise, headcount, platform, raw, problems)
+
+
+def _blankish(value: str) -> bool:
+    return squash(value) in ("", "/", "\\", "-", "--", "—", "——", "无", "空", "略")
+
+
+def _is_end_marker(row: Sequence[str]) -> bool:
+    """``以下空白`` and friends: the filler people write under the last line of data."""
+    first = next((c for c in row if c and c.strip()), "")
+    return squash(first).strip("()（）。.") in ("以下空白", "以下无内容", "以下为空", "以下无", "此页无正文", "空白")
 
 
 def _continues(table: Table, header: WeeklyHeader) -> bool:
@@ -374,7 +384,8 @@ def _scan_free_cells(meta: _Meta, cells: list[str], ref: dt.date) -> None:
         if meta.period is None:
             rng = parse_date_range(text, ref)
             if rng:
-                meta.period, meta.period_text = rng, clean_value(text)
+                labelled = [h.value for h in _META.inline_pairs(text) if h.key == "period" and h.value]
+                meta.period, meta.period_text = rng, labelled[0] if labelled else clean_value(text)
 
 
 def _read_meta(doc: Document, chosen: _Block | None, ref: dt.date) -> _Meta:
@@ -392,6 +403,8 @@ def _read_meta(doc: Document, chosen: _Block | None, ref: dt.date) -> _Meta:
     names = {squash(v) for r in (chosen.rows if chosen else []) for v in (r.enterprise, r.platform) if v}
     free += [ln for ln in (doc.text or "").splitlines()
              if ln.strip() and not any(n in squash(ln) for n in names)]
+    # a range typed over several cells: 时间 | 2020-02-17 | 至 | 2020-02-23
+    free += [" ".join(dict.fromkeys(c for c in row if c and c.strip())) for grid in grids for row in grid]
     _scan_free_cells(meta, free, ref)
     if meta.city is None and chosen is not None:
         meta.city = normalize_city(chosen.tables[0].source)

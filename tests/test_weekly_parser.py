@@ -361,3 +361,22 @@ def test_report_is_picklable() -> None:
 )
 def test_parse_headcount(raw: str, value: int | None, reason: str | None) -> None:
     assert parse_headcount(raw) == (value, reason)
+
+
+def test_period_over_several_cells_struck_out_lines_and_end_marker() -> None:
+    grid = [
+        ["地市名称", "阳江市", "", ""],
+        ["时间：", "2020-02-17", "至", "2020-02-23"],
+        ["序号", "企业名称", "备案人数", "培训平台名称"],
+        ["1", "阳江甲刀具有限公司", "5（人）", "粤学通"],
+        ["2", "/", "/", "/"],
+        ["以下空白", "", "", ""],
+        ["3", "不应读取的行", "9", "x"],
+        ["填报人：张三", "", "", ""],
+    ]
+    report = parse_weekly(doc(table(grid)), MAIL)
+    assert report is not None
+    assert (report.city, report.week_start, report.week_end) == ("阳江市", dt.date(2020, 2, 17), dt.date(2020, 2, 23))
+    assert report.period_text == "2020-02-17 至 2020-02-23"
+    assert report.rows == [R(4, "阳江甲刀具有限公司", 5, "粤学通", "5（人）")]
+    assert report.filled_by == "张三"
