@@ -35,9 +35,11 @@ _NOREPLY_ANYWHERE = re.compile(r"no[-_.]?reply|do[-_.]?not[-_.]?reply", re.IGNOR
 _ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"\\]+@[^@\s<>()\[\],;:\"\\]+\.[^@\s<>()\[\],;:\"\\.]+$")
 
 # Subject openings of automatic answers, after optional brackets: 163, QQ, Outlook (zh/en), Gmail.
+# Anchored and specific on purpose: the classifier trusts these before it looks at the content, so a
+# city's "休假期间周报补报" or "发送失败重发：周报" must not match.
 _AUTO_REPLY_SUBJECT = re.compile(
     r"""^[\s\[【(（「]*(?:
-        自动回复 | 自动答复 | 自動回覆 | 自动应答 | 休假(?:自动)?(?:回复|通知|中)? | 外出
+        自动回复 | 自动答复 | 自動回覆 | 自动应答 | 休假(?:自动)?(?:回复|答复|通知|中)
         | auto(?:matic)?[-\s]?(?:reply|response|answer)
         | autoreply | out\s+of\s+(?:the\s+)?office | vacation\s+(?:reply|notice|message)
         | abwesenheitsnotiz
@@ -46,7 +48,7 @@ _AUTO_REPLY_SUBJECT = re.compile(
 )
 _BOUNCE_SUBJECT = re.compile(
     r"""^[\s\[【(（「]*(?:
-        系统退信 | 退信 | 邮件退回 | 投递失败 | 发送失败 | 邮件发送失败 | 无法投递 | 未能送达
+        系统退信 | 退信 | 邮件退回 | 投递失败 | 无法投递 | 未能送达
         | undeliverable | undelivered\s+mail | delivery\s+status\s+notification
         | delivery\s+(?:failure|failed|notification|has\s+failed) | mail\s+delivery\s+(?:failed|failure|system|subsystem)
         | returned\s+mail | failure\s+notice | non[-\s]?delivery | message\s+not\s+delivered

@@ -194,6 +194,9 @@ def test_case_insensitive_headers_keep_the_first_value_and_decode_words():
         ({}, "[Out of Office] x", "自动回复：主题“[Out of Office] x”为自动回复"),
         ({}, "休假自动回复", "自动回复：主题“休假自动回复”为自动回复"),
         ({}, "广州市周报（春节休假后第一周）", None),  # 休假 inside a real subject is not an auto reply
+        ({}, "休假期间周报补报", None),
+        ({}, "外出培训周报", None),
+        ({}, "休假通知", "自动回复：主题“休假通知”为自动回复"),
         ({}, "Re: 关于自动回复的问题", None),
         ({"Subject": "Auto Reply"}, None, "自动回复：主题“Auto Reply”为自动回复"),
         ({}, "", None),
@@ -264,6 +267,8 @@ def _msg(raw: bytes):
             "退信：主题“Returned mail: User unknown”为退信通知",
         ),
         (b"From: x@y.org\r\n\r\nx", "x@y.org", "广州市周报", None),
+        (b"From: x@y.org\r\n\r\nx", "x@y.org", "发送失败重发：广州市周报", None),
+        (b"From: x@y.org\r\n\r\nx", "x@y.org", "关于退信的说明", None),
         (
             b'From: x@y.org\r\nContent-Type: multipart/report; report-type=disposition-notification; boundary="b"\r\n\r\n',
             None,
