@@ -19,23 +19,31 @@ byte-level dedupe makes that safe.
 from __future__ import annotations
 
 import enum
-import imaplib
-import ipaddress
 import logging
 import ssl
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import quote
 
 from imapclient import DELETED, IMAPClient
 from imapclient import exceptions as imap_exc
 
+from ingest.imap_connection import (
+    SYSTEM_CLOCK,
+    TRANSIENT_ERRORS,
+    Clock,
+    Connector,
+    ImapSettings,
+    SystemClock,
+    account_name,
+    backoff_delay,
+    connect,
+    logout_quietly,
+)
 from ingest.imap_errors import (
-    ImapAuthError,
     ImapConnectionError,
     ImapError,
     ImapFolderError,
@@ -51,26 +59,6 @@ FETCH_ITEMS = (b"BODY.PEEK[]", b"INTERNALDATE")
 DEFAULT_LEASE_TTL_SECONDS = 300
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_MAX_BATCH_BYTES = 64 * 1024 * 1024  # bodies held in memory at once (one bigger message goes alone)
-BACKOFF_BASE_SECONDS = 1.0
-BACKOFF_CAP_SECONDS = 60.0
-
-# Failures of the line, not of the request: reconnect and carry on from the cursor.
-_TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, imaplib.IMAP4.abort, EOFError)
-
-
-class ImapSettings(Protocol):
-    """The [imap] configuration section (ingest.config builds the real one)."""
-
-    host: str
-    port: int
-    security: str  # "tls" | "starttls" | "none"
-    username: str
-    password: str
-    folder: str
-    processed_folder: str | None
-    batch_size: int
-    timeout_seconds: float
-    idle_seconds: float
 
 
 class IngestSink(Protocol):
@@ -89,32 +77,6 @@ class IngestSink(Protocol):
     def acquire_lease(self, name: str, holder: str, ttl_seconds: int) -> bool: ...
 
     def release_lease(self, name: str, holder: str) -> None: ...
-
-
-class Clock(Protocol):
-    def monotonic(self) -> float: ...
-
-    def now(self) -> datetime: ...
-
-    def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    """The real clock. Tests inject their own to record sleeps."""
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
-
-
-SYSTEM_CLOCK = SystemClock()
-
-Connector = Callable[[ImapSettings], IMAPClient]
 
 
 @dataclass
@@ -137,10 +99,6 @@ class WakeReason(enum.Enum):
     CONNECTION_LOST = "connection_lost"  # the connection dropped while waiting
 
 
-def account_name(settings: ImapSettings) -> str:
-    return f"{settings.username}@{settings.host}"
-
-
 def lease_name(settings: ImapSettings) -> str:
     return f"imap:{account_name(settings)}/{settings.folder}"
 
@@ -149,82 +107,6 @@ def source_ref(settings: ImapSettings, uidvalidity: int, uid: int) -> str:
     """An RFC 5092 IMAP URL naming exactly one message."""
     user = quote(settings.username, safe="")
     return f"imap://{user}@{settings.host}/{quote(settings.folder)};UIDVALIDITY={uidvalidity}/;UID={uid}"
-
-
-def backoff_delay(attempt: int, base: float = BACKOFF_BASE_SECONDS, cap: float = BACKOFF_CAP_SECONDS) -> float:
-    """Capped exponential backoff: base, 2*base, 4*base ... never above cap."""
-    return min(cap, base * 2 ** max(0, attempt - 1))
-
-
-# --------------------------------------------------------------------------- connecting
-
-
-def connect(
-    settings: ImapSettings,
-    *,
-    ssl_context: ssl.SSLContext | None = None,
-    client_class: type[IMAPClient] = IMAPClient,
-) -> IMAPClient:
-    """Open, secure and log in. Certificates are verified unless the caller passes
-    a context that does otherwise. Raises ImapAuthError / ImapTlsError (permanent)
-    or a transient OSError / IMAP abort (retried by the callers)."""
-    where = f"{settings.username}@{settings.host}:{settings.port}"
-    if settings.security not in ("tls", "starttls", "none"):
-        raise ImapTlsError(f"unknown IMAP security {settings.security!r} for {where}")
-    if settings.security == "none" and not _is_loopback(settings.host):
-        log.warning("IMAP %s without TLS: the password travels in clear", where)
-    context = ssl_context or ssl.create_default_context()
-    try:
-        client = client_class(
-            settings.host,
-            settings.port,
-            ssl=settings.security == "tls",
-            ssl_context=context,
-            timeout=settings.timeout_seconds,
-        )
-    except ssl.SSLCertVerificationError as exc:
-        raise ImapTlsError(f"TLS certificate of {where} not trusted: {exc.verify_message}") from exc
-    client.normalise_times = False  # INTERNALDATE as an aware datetime
-    try:
-        if settings.security == "starttls":
-            _starttls(client, context, where)
-        client.login(settings.username, settings.password)
-    except imap_exc.LoginError as exc:
-        _logout_quietly(client)
-        raise ImapAuthError(f"IMAP login refused for {where}: {exc}") from exc
-    except BaseException:
-        _logout_quietly(client)
-        raise
-    log.debug("IMAP logged in to %s", where)
-    return client
-
-
-def _starttls(client: IMAPClient, context: ssl.SSLContext, where: str) -> None:
-    try:
-        client.starttls(context)
-    except imap_exc.CapabilityError as exc:
-        raise ImapTlsError(f"IMAP server {where} does not offer STARTTLS") from exc
-    except ssl.SSLCertVerificationError as exc:
-        raise ImapTlsError(f"TLS certificate of {where} not trusted: {exc.verify_message}") from exc
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _logout_quietly(client: IMAPClient) -> None:
-    try:
-        client.logout()
-    except Exception:  # the line may already be gone; nothing to do
-        try:
-            client.shutdown()
-        except Exception:
-            pass
 
 
 # --------------------------------------------------------------------------- polling
@@ -296,7 +178,7 @@ def _with_reconnect(session: Callable[[], int], settings: ImapSettings, result: 
         try:
             session()
             return
-        except _TRANSIENT_ERRORS as exc:
+        except TRANSIENT_ERRORS as exc:
             if _is_permanent_tls_failure(exc):
                 raise ImapTlsError(f"TLS with {account_name(settings)} failed: {exc}") from exc
             failures = 1 if _batches_done(result) > batches_before else failures + 1
@@ -330,8 +212,13 @@ def _poll_session(settings: ImapSettings, sink: IngestSink, connector: Connector
     client = connector(settings)
     try:
         return _FolderPoller(client, settings, sink, result, lease, clock, limits).run()
+    except imap_exc.IMAPClientAbortError:
+        raise
+    except (imap_exc.IMAPClientError, imap_exc.ProtocolError) as exc:
+        raise ImapFolderError(f"IMAP {account_name(settings)}/{settings.folder}: the server refused a "
+                              f"command: {exc}") from exc
     finally:
-        _logout_quietly(client)
+        logout_quietly(client)
 
 
 class _Outcome(enum.Enum):
@@ -360,6 +247,9 @@ class _FolderPoller:
             log.warning("IMAP %s/%s: server does not allow keywords; messages will not be flagged",
                         self.account, self.folder)
         if self.settings.processed_folder:
+            if self.settings.processed_folder == self.folder:
+                raise ImapFolderError(f"IMAP {self.account}: processed_folder is the polled folder "
+                                      f"{self.folder!r}; messages would be fetched forever")
             self._ensure_folder(self.settings.processed_folder)
         uids = self._uids_above(self._start_uid())
         batches = 0
@@ -401,15 +291,26 @@ class _FolderPoller:
             raise ImapFolderError(f"cannot create folder {name!r} on {self.account}: {exc}") from exc
 
     def _start_uid(self) -> int:
-        cursor = self.sink.get_cursor(self.account, self.folder)
+        cursor = self._sink_call("reading the cursor", self.sink.get_cursor, self.account, self.folder)
         if cursor is None:
             return 0
         uidvalidity, last_uid = cursor
         if uidvalidity != self.uidvalidity:
             log.warning("IMAP %s/%s: UIDVALIDITY changed %d -> %d; reading the whole folder again",
                         self.account, self.folder, uidvalidity, self.uidvalidity)
+            self._set_cursor(0)
             return 0
         return last_uid
+
+    def _set_cursor(self, last_uid: int) -> None:
+        self._sink_call("saving the cursor", self.sink.set_cursor, self.account, self.folder,
+                        self.uidvalidity, last_uid)
+
+    def _sink_call(self, what: str, method: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return method(*args)
+        except Exception as exc:
+            raise ImapSinkError(f"IMAP {self.account}/{self.folder}: {what} failed: {exc}") from exc
 
     def _uids_above(self, last_uid: int) -> list[int]:
         # "n:*" always matches the highest UID, even when it is below n: filter.
@@ -430,7 +331,7 @@ class _FolderPoller:
             # Even when a store failed, what committed before it is marked and passed.
             self._mark(to_mark)
             if passed:
-                self.sink.set_cursor(self.account, self.folder, self.uidvalidity, passed)
+                self._set_cursor(passed)
 
     def _store_one(self, uid: int, data: dict[bytes, Any] | None) -> _Outcome:
         raw = (data or {}).get(b"BODY[]")
@@ -535,7 +436,10 @@ def wait_for_new(
     ``on_waiting`` is called once the wait has begun.
     """
     connector = connector or connect
-    client = connector(settings)
+    try:
+        client = connector(settings)
+    except TRANSIENT_ERRORS as exc:
+        raise ImapConnectionError(f"IMAP {account_name(settings)}:{settings.port} unreachable: {exc}") from exc
     try:
         info = client.select_folder(settings.folder, readonly=True)
         if _has_pending(client, sink, settings, info):
@@ -545,7 +449,7 @@ def wait_for_new(
             if client.has_capability("IDLE"):
                 return waiter.idle(on_waiting)
             return waiter.noop(noop_interval_seconds, on_waiting)
-        except _TRANSIENT_ERRORS as exc:
+        except TRANSIENT_ERRORS as exc:
             log.warning("IMAP %s: connection lost while waiting: %s", account_name(settings), exc)
             return WakeReason.CONNECTION_LOST
     except imap_exc.IMAPClientAbortError:
@@ -554,7 +458,7 @@ def wait_for_new(
         raise ImapFolderError(f"cannot watch folder {settings.folder!r} of {account_name(settings)}: "
                               f"{exc}") from exc
     finally:
-        _logout_quietly(client)
+        logout_quietly(client)
 
 
 def _has_pending(client: IMAPClient, sink: IngestSink, settings: ImapSettings, info: dict) -> bool:

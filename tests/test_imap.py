@@ -155,6 +155,11 @@ def test_a_missing_folder_is_reported_and_not_retried(imap_account, ingest_sink)
     assert clock.sleeps == []
 
 
+def test_the_polled_folder_as_processed_folder_is_refused(imap_account, ingest_sink):
+    with pytest.raises(ImapFolderError, match="processed_folder is the polled folder 'INBOX'"):
+        poll(imap_account.settings(processed_folder="INBOX"), ingest_sink)
+
+
 def test_internaldate_not_the_date_header_is_received_at(imap_account, ingest_sink):
     arrived = datetime(2020, 2, 24, 10, 2, 15, tzinfo=SHANGHAI)
     imap_account.append("INBOX", make_message(1, date_header="Sat, 01 Jan 2000 12:00:00 +0000"), arrived)
@@ -320,6 +325,13 @@ def test_an_unreachable_server_is_retried_with_capped_backoff_then_reported(imap
         poll(settings, ingest_sink, clock=clock, max_attempts=5)
 
     assert clock.sleeps == [1.0, 2.0, 4.0, 8.0]
+
+
+def test_waiting_on_an_unreachable_server_raises_a_connection_error(imap_account, ingest_sink):
+    settings = imap_account.settings(port=free_port())
+
+    with pytest.raises(ImapConnectionError, match="unreachable"):
+        wait_for_new(settings, ingest_sink, max_wait_seconds=1)
 
 
 def test_a_wrong_password_fails_at_once_without_retrying(imap_account, ingest_sink):

@@ -1,0 +1,148 @@
+"""Connecting to IMAP: settings shape, clock, TLS/STARTTLS login, backoff.
+
+Split out of ingest.imap (which re-exports what callers need) to keep each
+module small.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import ipaddress
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Protocol
+
+from imapclient import IMAPClient
+from imapclient import exceptions as imap_exc
+
+from ingest.imap_errors import ImapAuthError, ImapTlsError
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_CAP_SECONDS = 60.0
+
+# Failures of the line, not of the request: reconnect and carry on from the cursor.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, imaplib.IMAP4.abort, EOFError)
+
+
+class ImapSettings(Protocol):
+    """The [imap] configuration section (ingest.config builds the real one)."""
+
+    host: str
+    port: int
+    security: str  # "tls" | "starttls" | "none"
+    username: str
+    password: str
+    folder: str
+    processed_folder: str | None
+    batch_size: int
+    timeout_seconds: float
+    idle_seconds: float
+
+
+class Clock(Protocol):
+    def monotonic(self) -> float: ...
+
+    def now(self) -> datetime: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """The real clock. Tests inject their own to record sleeps."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+SYSTEM_CLOCK = SystemClock()
+
+Connector = Callable[[ImapSettings], IMAPClient]
+
+
+def account_name(settings: ImapSettings) -> str:
+    return f"{settings.username}@{settings.host}"
+
+
+def backoff_delay(attempt: int, base: float = BACKOFF_BASE_SECONDS, cap: float = BACKOFF_CAP_SECONDS) -> float:
+    """Capped exponential backoff: base, 2*base, 4*base ... never above cap."""
+    return min(cap, base * 2 ** max(0, attempt - 1))
+
+
+def connect(
+    settings: ImapSettings,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    client_class: type[IMAPClient] = IMAPClient,
+) -> IMAPClient:
+    """Open, secure and log in. Certificates are verified unless the caller passes
+    a context that does otherwise. Raises ImapAuthError / ImapTlsError (permanent)
+    or a transient OSError / IMAP abort (retried by the callers)."""
+    where = f"{settings.username}@{settings.host}:{settings.port}"
+    if settings.security not in ("tls", "starttls", "none"):
+        raise ImapTlsError(f"unknown IMAP security {settings.security!r} for {where}")
+    if settings.security == "none" and not _is_loopback(settings.host):
+        log.warning("IMAP %s without TLS: the password travels in clear", where)
+    context = ssl_context or ssl.create_default_context()
+    try:
+        client = client_class(
+            settings.host,
+            settings.port,
+            ssl=settings.security == "tls",
+            ssl_context=context,
+            timeout=settings.timeout_seconds,
+        )
+    except ssl.SSLCertVerificationError as exc:
+        raise ImapTlsError(f"TLS certificate of {where} not trusted: {exc.verify_message}") from exc
+    client.normalise_times = False  # INTERNALDATE as an aware datetime
+    try:
+        if settings.security == "starttls":
+            _starttls(client, context, where)
+        client.login(settings.username, settings.password)
+    except imap_exc.LoginError as exc:
+        logout_quietly(client)
+        raise ImapAuthError(f"IMAP login refused for {where}: {exc}") from exc
+    except BaseException:
+        logout_quietly(client)
+        raise
+    log.debug("IMAP logged in to %s", where)
+    return client
+
+
+def _starttls(client: IMAPClient, context: ssl.SSLContext, where: str) -> None:
+    try:
+        client.starttls(context)
+    except imap_exc.CapabilityError as exc:
+        raise ImapTlsError(f"IMAP server {where} does not offer STARTTLS") from exc
+    except ssl.SSLCertVerificationError as exc:
+        raise ImapTlsError(f"TLS certificate of {where} not trusted: {exc.verify_message}") from exc
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def logout_quietly(client: IMAPClient) -> None:
+    try:
+        client.logout()
+    except Exception:  # the line may already be gone; nothing to do
+        try:
+            client.shutdown()
+        except Exception:
+            pass
+
