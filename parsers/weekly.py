@@ -225,6 +225,7 @@ class _Block:
     note_rows: list[list[str]] = field(default_factory=list)
     declared_total: int | None = None
     ended: bool = False  # a 合计 row or the notes were reached
+    wrapped_lines: bool = False  # PDF text: a long name may run onto a line of its own
 
 
 def _read_rows(table: Table, start: int, header: WeeklyHeader, block: _Block, prefix: str) -> None:
@@ -248,9 +249,24 @@ def _read_rows(table: Table, start: int, header: WeeklyHeader, block: _Block, pr
             continue
         if _is_header_repeat(row, block.header_row_text, header):
             continue
+        if block.wrapped_lines and block.rows and _is_wrapped_line(row, header):
+            _join_wrapped_line(block.rows[-1], row, header)
+            continue
         data = _row_data(row, i + 1, header, prefix)
         if data:
             block.rows.append(data)
+
+
+def _is_wrapped_line(row: Sequence[str], header: WeeklyHeader) -> bool:
+    """A PDF line holding only the rest of the name above it: no number, no headcount."""
+    if squash(_cell(row, header.seq)) or squash(_cell(row, header.headcount)):
+        return False
+    return bool(squash(_cell(row, header.enterprise)) or squash(_cell(row, header.platform)))
+
+
+def _join_wrapped_line(previous: WeeklyRowData, row: Sequence[str], header: WeeklyHeader) -> None:
+    previous.enterprise += clean_value(_cell(row, header.enterprise))
+    previous.platform += clean_value(_cell(row, header.platform))
 
 
 def _row_data(row: Sequence[str], number: int, header: WeeklyHeader, prefix: str) -> WeeklyRowData | None:
@@ -305,18 +321,18 @@ def _blocks(doc: Document) -> list[tuple[_Block, WeeklyHeader]]:
         header = find_weekly_header(table)
         if current is not None and not current[0].ended:
             block, first_header = current
-            same_layout = header is not None and header == WeeklyHeader(
-                header.row, first_header.seq, first_header.enterprise, first_header.headcount,
-                first_header.platform)
-            if (header is None and _continues(table, first_header)) or (
-                    same_layout and doc.format == "pdf"):
+            # a PDF repeats the header on every page, and its columns may shift between pages
+            page_with_header = header is not None and doc.format == "pdf"
+            if page_with_header or (header is None and _continues(table, first_header)):
                 block.tables.append(table)
+                use = header or first_header
                 start = header.row + 1 if header else 0
-                _read_rows(table, start, first_header, block, f"（{table.source}）" if table.source else "")
+                _read_rows(table, start, use, block, f"（{table.source}）" if table.source else "")
                 continue
         if header is None:
             continue
         block = _Block([table], list(table.rows[header.row]), [list(r) for r in table.rows[: header.row]])
+        block.wrapped_lines = doc.format == "pdf"
         _read_rows(table, header.row + 1, header, block, "")
         current = (block, header)
         blocks.append((block, header))

@@ -380,3 +380,43 @@ def test_period_over_several_cells_struck_out_lines_and_end_marker() -> None:
     assert report.period_text == "2020-02-17 至 2020-02-23"
     assert report.rows == [R(4, "阳江甲刀具有限公司", 5, "粤学通", "5（人）")]
     assert report.filled_by == "张三"
+
+
+def test_pdf_pages_with_shifted_columns_and_wrapped_names() -> None:
+    page1 = table([
+        ["企业职工线上适岗技能", "提升培", "训备案情况统计表"],
+        ["地市名称：潮州市 时", "间：2020", "年2月17日-2月23日"],
+        [],
+        ["", "序号", "企业名称", "备案人数", "培训平台名称"],
+        ["", "1", "潮州三环（集团）股份", "100", "粤学通"],
+        ["", "", "有限公司", "", ""],
+        ["", "2", "潮州乙陶瓷有限公司", "20", "中国职业培"],
+        ["", "", "", "", "训在线"],
+    ], "page 1 table 1")
+    page2 = table([
+        ["序号", "企业名称", "备案人数", "培训平台名称"],
+        ["3", "潮州丙公司", "30", "粤学通"],
+        ["合计", "", "150"],
+    ], "page 2 table 1")
+    report = parse_weekly(doc(page1, page2, fmt="pdf"), MAIL)
+    assert report is not None
+    assert (report.city, report.week_start, report.week_end) == ("潮州市", dt.date(2020, 2, 17), dt.date(2020, 2, 23))
+    assert report.rows == [
+        R(5, "潮州三环（集团）股份有限公司", 100, "粤学通", "100"),
+        R(7, "潮州乙陶瓷有限公司", 20, "中国职业培训在线", "20"),
+        R(2, "潮州丙公司", 30, "粤学通", "30"),
+    ]
+    assert report.declared_total == 150
+    assert report.problems == []
+
+
+def test_xlsx_line_with_only_a_name_is_a_row_missing_its_headcount() -> None:
+    grid = [
+        ["地市名称：揭阳市  时间：2月17日-2月23日", "", "", ""],
+        ["序号", "企业名称", "备案人数", "培训平台名称"],
+        ["1", "揭阳甲公司", "10", "粤学通"],
+        ["", "揭阳乙公司", "", "粤学通"],
+    ]
+    report = parse_weekly(doc(table(grid)), MAIL)
+    assert report is not None
+    assert report.rows[1] == R(4, "揭阳乙公司", None, "粤学通", "", "第4行“备案人数”为空")
