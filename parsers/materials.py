@@ -152,7 +152,23 @@ def classify_material(filename: str, doc: Document | None) -> MaterialGuess | No
         return MaterialGuess("basic_form", "文件名含“附件1”", 0.5)
     if doc is None:
         return None
+    if doc.members:
+        return _guess_from_members(doc)
     guess = _guess_from_content(doc)
     if guess is None:
         log.debug("no material category for %r", filename)
     return guess
+
+
+def _guess_from_members(archive: Document) -> MaterialGuess | None:
+    """An archive of one kind of material: the category most of its members' names point to."""
+    votes: dict[str, list[str]] = {}
+    for member_name, member in archive.members:
+        guess = classify_material(member_name, member)
+        if guess is not None:
+            votes.setdefault(guess.category, []).append(guess.evidence)
+    if not votes:
+        return None
+    category, evidence = max(votes.items(), key=lambda kv: len(kv[1]))
+    share = len(evidence) / max(len(archive.members), 1)
+    return MaterialGuess(category, f"压缩包内{len(evidence)}个文件：{evidence[0]}", round(0.5 + 0.3 * share, 2))

@@ -100,3 +100,30 @@ def test_table_text_counts_as_content() -> None:
 )
 def test_nothing_matches(filename: str, document) -> None:
     assert classify_material(filename, document) is None
+
+
+def test_archive_takes_the_category_of_most_members() -> None:
+    archive = doc(fmt="zip")
+    archive.members = [
+        ("营业执照.pdf", doc(fmt="pdf")),
+        ("ICP备案截图.png", doc(fmt="image")),
+        ("平台架构.docx", doc(fmt="docx")),
+        ("scan001.jpg", doc(fmt="image")),
+    ]
+    assert classify_material("材料.zip", archive) == MaterialGuess(
+        "credentials", "压缩包内2个文件：文件名含“营业执照”", 0.65)
+
+
+def test_archive_name_beats_members() -> None:
+    archive = doc(fmt="zip")
+    archive.members = [("营业执照.pdf", doc(fmt="pdf"))]
+    assert classify_material("平台建设材料.zip", archive) == MaterialGuess("construction", "文件名含“平台建设”", 0.95)
+
+
+def test_weekly_form_is_not_a_material() -> None:
+    weekly = doc(table([
+        ["企业职工线上适岗技能提升培训备案情况统计表"] * 4,
+        ["序号", "企业名称", "备案人数", "培训平台名称"],
+        ["1", "甲公司", "10", "粤学通"],
+    ]), text="企业职工线上适岗技能提升培训备案情况统计表", fmt="xlsx")
+    assert classify_material("2月17日-2月23日周报.xlsx", weekly) is None
