@@ -423,7 +423,7 @@ def wait_for_new(
     clock: Clock = SYSTEM_CLOCK,
     connector: Connector | None = None,
     max_wait_seconds: float | None = None,
-    noop_interval_seconds: float = 30.0,
+    noop_interval_seconds: float | None = None,
     stop: threading.Event | None = None,
     on_waiting: Callable[[], None] | None = None,
 ) -> WakeReason:
@@ -433,8 +433,11 @@ def wait_for_new(
     otherwise IDLEs (re-issued every ``settings.idle_seconds``, under the
     29-minute limit) or, without IDLE, sends NOOP every ``noop_interval_seconds``,
     and returns NEW as soon as the server announces a new message.
-    ``on_waiting`` is called once the wait has begun.
+    ``on_waiting`` is called once the wait has begun. ``noop_interval_seconds``
+    defaults to ``settings.poll_interval_seconds`` (30 s when it has none).
     """
+    if noop_interval_seconds is None:
+        noop_interval_seconds = float(getattr(settings, "poll_interval_seconds", 30.0))
     connector = connector or connect
     try:
         client = connector(settings)

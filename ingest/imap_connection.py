@@ -13,7 +13,7 @@ import ssl
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from imapclient import IMAPClient
 from imapclient import exceptions as imap_exc
@@ -36,12 +36,28 @@ class ImapSettings(Protocol):
     port: int
     security: str  # "tls" | "starttls" | "none"
     username: str
-    password: str
+    password: Any  # str, or anything with get_secret_value() (pydantic SecretStr)
     folder: str
     processed_folder: str | None
     batch_size: int
     timeout_seconds: float
     idle_seconds: float
+    # Optional, read with getattr: ca_file (extra CA bundle), poll_interval_seconds (NOOP polling).
+
+
+def password_of(settings: ImapSettings) -> str:
+    """The password as text, whether configuration holds a str or a pydantic SecretStr."""
+    reveal = getattr(settings.password, "get_secret_value", None)
+    return reveal() if callable(reveal) else str(settings.password)
+
+
+def default_ssl_context(settings: ImapSettings) -> ssl.SSLContext:
+    """Verifying context: the system's CAs plus ``settings.ca_file`` when it has one."""
+    context = ssl.create_default_context()
+    ca_file = getattr(settings, "ca_file", None)
+    if ca_file:
+        context.load_verify_locations(cafile=ca_file)
+    return context
 
 
 class Clock(Protocol):
@@ -93,7 +109,7 @@ def connect(
         raise ImapTlsError(f"unknown IMAP security {settings.security!r} for {where}")
     if settings.security == "none" and not _is_loopback(settings.host):
         log.warning("IMAP %s without TLS: the password travels in clear", where)
-    context = ssl_context or ssl.create_default_context()
+    context = ssl_context or default_ssl_context(settings)
     try:
         client = client_class(
             settings.host,
@@ -108,7 +124,7 @@ def connect(
     try:
         if settings.security == "starttls":
             _starttls(client, context, where)
-        client.login(settings.username, settings.password)
+        client.login(settings.username, password_of(settings))
     except imap_exc.LoginError as exc:
         logout_quietly(client)
         raise ImapAuthError(f"IMAP login refused for {where}: {exc}") from exc

@@ -377,6 +377,61 @@ def test_an_untrusted_certificate_is_refused_and_not_retried(dovecot, imap_accou
     assert clock.sleeps == []
 
 
+def test_the_ca_file_setting_is_trusted(dovecot, imap_account, ingest_sink):
+    settings = imap_account.settings(security="tls", port=dovecot.tls_port)
+    imap_account.append("INBOX", make_message(1))
+
+    result = poll(_with_ca_file(settings, str(dovecot.ca_path)), ingest_sink)
+
+    assert counts(result) == (1, 1, 0, 0)
+
+
+def test_a_server_without_starttls_is_refused_not_downgraded(imap_account, ingest_sink):
+    clock = RecordingClock()
+
+    with pytest.raises(ImapTlsError, match="does not offer STARTTLS"):
+        poll(imap_account.settings(security="starttls"), ingest_sink, clock=clock,
+             connector=logging_connector(ClientLog(), hide=frozenset({"STARTTLS"})))
+
+    assert clock.sleeps == []
+
+
+def test_the_configuration_object_of_ingest_config_is_accepted(imap_account, ingest_sink):
+    from pydantic import SecretStr
+
+    from ingest.config import ImapSettings
+
+    settings = ImapSettings(host="127.0.0.1", port=imap_account.port, security="none",
+                            username=imap_account.username, password=SecretStr(imap_account.password),
+                            batch_size=2, processed_folder="Done")
+    for i in range(3):
+        imap_account.append("INBOX", make_message(i))
+
+    result = poll(settings, ingest_sink)
+
+    assert counts(result) == (3, 3, 0, 0)
+    assert imap_account.count("Done") == 3
+
+
+@dataclasses.dataclass(frozen=True)
+class _SettingsWithCa:
+    host: str
+    port: int
+    security: str
+    username: str
+    password: str
+    folder: str
+    processed_folder: str | None
+    batch_size: int
+    timeout_seconds: float
+    idle_seconds: float
+    ca_file: str
+
+
+def _with_ca_file(settings, ca_file: str) -> _SettingsWithCa:
+    return _SettingsWithCa(**dataclasses.asdict(settings), ca_file=ca_file)
+
+
 # --------------------------------------------------------------------------- leases
 
 
