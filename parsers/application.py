@@ -121,6 +121,7 @@ LABELS = LabelIndex(
 )
 # people other than the contact whose 姓名/电话/职务 sub-rows must not fill the contact fields
 _PERSON_FIELDS = ("contact", "contact_title", "phone", "email")
+_DISTINCT_KEYS = {"platform_name", "website", "organization", "credit_code"}
 _TITLE_WORDS = ("线上培训平台基本情况表", "培训平台基本情况表", "平台基本情况表")
 
 
@@ -305,7 +306,11 @@ def _looks_like_application(doc: Document, keys: set[str], has_projects: bool) -
         return False
     flat = squash(doc.text) + "".join(squash(c) for t in doc.tables for r in t.rows[:4] for c in r)
     titled = any(w in flat for w in _TITLE_WORDS)
-    return len(keys) >= 3 or (has_projects and len(keys) >= 1) or (titled and len(keys) >= 1)
+    if titled or has_projects:
+        return len(keys) >= 2
+    # without the title or the project table, contact lines alone (联系人/电话/邮箱 under a
+    # company profile) do not make a form: at least two of the platform's own fields must be there
+    return len(keys & _DISTINCT_KEYS) >= 2 and len(keys) >= 4
 
 
 def parse_application(doc: Document) -> ApplicationData | None:

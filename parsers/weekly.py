@@ -85,7 +85,7 @@ def _role(key: str) -> tuple[str, int] | None:
         return None
     if key in _SEQ_KEYS:
         return "seq", 1
-    if any(w in key for w in _HEADCOUNT_WORDS):
+    if any(w in key for w in _HEADCOUNT_WORDS) or "(人" in key:
         if "备案" in key:
             return "headcount", 3
         return "headcount", 2 if any(w in key for w in ("培训", "参训", "学员", "线上")) else 1

@@ -182,6 +182,8 @@ def test_missing_project_table_and_labels_are_reported() -> None:
         ])),
         doc(text="营业执照\n名称：某某有限公司\n统一社会信用代码：91440300708461136T", fmt="pdf"),
         doc(table([["课程目录"], ["1", "电工基础"]]), fmt="docx"),
+        doc(text="平台简介\n本平台创立于2015年……\n联系人：张三\n联系电话：13812345678\n邮箱：zs@example.com\n"
+                 "平台网址：www.example.com", fmt="docx"),
         doc(),
     ],
 )
@@ -261,7 +263,7 @@ def test_legal_representative_rows_do_not_fill_the_contact_and_composite_labels_
      ("欧阳娜娜", "欧阳娜娜", "")],
 )
 def test_contact_and_title_under_one_label(value: str, contact: str, title: str) -> None:
-    grid = [["联系人/职务", value], ["平台名称", "某平台"], ["网址", "www.example.com"]]
+    grid = [["联系人/职务", value], ["平台名称", "某平台"], ["网址", "www.example.com"], ["机构名称", "某公司"]]
     app = parse_application(doc(table(grid), fmt="docx"))
     assert app is not None
     assert (app.contact, app.contact_title) == (contact, title)

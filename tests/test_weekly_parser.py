@@ -420,3 +420,23 @@ def test_xlsx_line_with_only_a_name_is_a_row_missing_its_headcount() -> None:
     report = parse_weekly(doc(table(grid)), MAIL)
     assert report is not None
     assert report.rows[1] == R(4, "揭阳乙公司", None, "粤学通", "", "第4行“备案人数”为空")
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        ["序号", "企业名称", "备案人数", "培训平台名称"],
+        ["编号", "单位名称", "人数", "平台名称"],
+        ["序号", "企业名称（全称）", "培训人数（人）", "培训平台"],
+        ["序号", "用人单位", "参训职工人数", "线上培训平台"],
+        ["NO.", "备案企业", "备案职工（人）", "培训机构（平台）名称"],
+        ["序\u3000号", "企　业　名　称", "备 案 人 数", "培 训 平 台 名 称"],
+        ["序号\n", "企业\n名称", "备案\n人数", "培训平台\n名称"],
+    ],
+)
+def test_header_variants(header: list[str]) -> None:
+    grid = [["地市名称：云浮市  时间：2月17日-2月23日", "", "", ""], header, ["1", "云浮甲公司", "12", "粤学通"]]
+    report = parse_weekly(doc(table(grid)), MAIL)
+    assert report is not None
+    assert report.rows == [R(3, "云浮甲公司", 12, "粤学通", "12")]
+    assert report.problems == []
