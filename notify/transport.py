@@ -168,6 +168,8 @@ class SmtpTransport:
         recipients = envelope_recipients(msg)
         if not recipients:
             raise PermanentDeliveryError(f"message {message_id} has no recipient")
+        if not sender:  # we want bounces back (notify.bounce links them), and 163 wants MAIL FROM = login
+            raise PermanentDeliveryError(f"message {message_id} has no From address")
         try:
             client = self._connect()
         except smtplib.SMTPAuthenticationError as exc:

@@ -108,6 +108,17 @@ def test_smtp_sends_a_message_stored_as_text_and_parsed_back(smtp_server):  # no
     assert got.rcpt_tos == [CITY_ADDR]
 
 
+@pytest.mark.parametrize("missing", ["From", "To"])
+def test_smtp_refuses_a_message_without_sender_or_recipient(smtp_server, missing):  # noqa: F811
+    msg = receipt_message()
+    del msg[missing]
+    with pytest.raises(
+        PermanentDeliveryError, match=f"no {'From address' if missing == 'From' else 'recipient'}"
+    ):
+        plain_transport(smtp_server).send(msg)
+    assert smtp_server.handler.received == []
+
+
 def test_smtp_bcc_is_delivered_but_not_transmitted(smtp_server):  # noqa: F811
     msg = receipt_message()
     msg["Bcc"] = "archive@example.org"
