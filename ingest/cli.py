@@ -279,7 +279,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_remind(args: argparse.Namespace) -> int:
-    from ingest.reminders import send_reminders
+    from ingest.notices import send_reminders
 
     app = _app(args)
     try:

@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, delete
+from sqlmodel import Session, delete, select
 
 from ingest.app import App
 from ingest.classify import Classification, classify
 from ingest.decode import DecodedMessage, decode_message
 from store.archive import sha256_hex
 from store.db import session_scope
-from store.models import FAILED, NEEDS_REVIEW, PROCESSED, Attachment, Message
+from store.models import FAILED, NEEDS_REVIEW, PROCESSED, Application, Attachment, Message, Outbox
 
 log = logging.getLogger(__name__)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -63,6 +63,21 @@ def analyse_attachments(app: App, decoded: DecodedMessage, mail_date: date) -> l
     return [app.analyzer.analyze(att.data, att.filename, mail_date) for att in decoded.attachments]
 
 
+def _history(app: App, decoded: DecodedMessage) -> tuple[set[str], bool]:
+    """Kinds of the messages this one replies to (directly or via our notices); does the sender have an application?"""
+    ids = [i for i in [decoded.in_reply_to, *decoded.references] if i][:50]
+    with session_scope(app.engine) as session:
+        kinds: set[str] = set()
+        if ids:
+            kinds |= {k for k in session.exec(select(Message.kind).where(Message.message_id.in_(ids))) if k}
+            about = [pk for pk in session.exec(select(Outbox.about_message_pk).where(Outbox.message_id.in_(ids))) if pk]
+            if about:
+                kinds |= {k for k in session.exec(select(Message.kind).where(Message.id.in_(about))) if k}
+        known = decoded.from_addr != "" and session.exec(
+            select(Application.id).where(Application.from_addr == decoded.from_addr)).first() is not None
+    return kinds, known
+
+
 def process_message(app: App, pk: int) -> str:
     with session_scope(app.engine) as session:
         msg = session.get(Message, pk)
@@ -73,7 +88,8 @@ def process_message(app: App, pk: int) -> str:
     decoded = decode_message(raw)
     analyses = analyse_attachments(app, decoded, _mail_date(msg)) if decoded.is_mail else []
     ctx = Context(message=msg, decoded=decoded, analyses=analyses)
-    ctx.classification = classify(app.settings, msg, decoded, analyses)
+    thread_kinds, sender_known = _history(app, decoded)
+    ctx.classification = classify(app.settings, msg, decoded, analyses, thread_kinds, sender_known)
     with session_scope(app.engine) as session:
         row = session.get(Message, pk, with_for_update=True)
         _write_message(session, row, ctx)

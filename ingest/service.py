@@ -38,6 +38,9 @@ def ingest_paths(app: App, paths: Iterable[str], progress: Callable[[], None] | 
     report = IngestReport()
     store_items(app, iter_paths(checked), report, progress)
     process_pending(app, report)
+    from ingest.notices import deliver
+
+    deliver(app)
     return report
 
 
@@ -74,9 +77,9 @@ def poll(app: App) -> IngestReport:
     """`zxjyck poll`: one full cycle: pickup, processing, the outbox."""
     report = pickup(app)
     process_pending(app, report)
-    send = app.extras.get("send_outbox")
-    if send is not None:
-        send(app)
+    from ingest.notices import deliver
+
+    deliver(app)
     return report
 
 

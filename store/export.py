@@ -7,7 +7,6 @@ received. Nothing secret is ever part of it (no URLs, no passwords, no bodies).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,13 +15,20 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from store.db import session_scope
-from store.models import Attachment, Message
+from store.models import (
+    MATERIAL_KEYS,
+    Application,
+    ApplicationMaterial,
+    ApplicationMessage,
+    ApplicationProject,
+    Attachment,
+    Message,
+    Outbox,
+    WeeklyReport,
+    WeeklyRow,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-# Sections added by later features register a builder here: name -> f(session) -> list.
-SECTIONS: dict[str, Callable[[Session], list[dict[str, Any]]]] = {}
-
 
 def iso(value: datetime | None) -> str | None:
     return value.astimezone(SHANGHAI).isoformat() if value else None
@@ -54,10 +60,80 @@ def export_messages(session: Session) -> list[dict[str, Any]]:
     return [message_dict(m, by_message.get(m.id, [])) for m in rows]
 
 
+def _message_ids(session: Session) -> dict[int, str | None]:
+    return {pk: mid for pk, mid in session.exec(select(Message.id, Message.message_id))}
+
+
+def export_weekly_reports(session: Session) -> list[dict[str, Any]]:
+    ids = _message_ids(session)
+    rows_by_report: dict[int, list[WeeklyRow]] = defaultdict(list)
+    for r in session.exec(select(WeeklyRow).order_by(WeeklyRow.report_id, WeeklyRow.position)):
+        rows_by_report[r.report_id].append(r)
+    out = []
+    for rep in session.exec(select(WeeklyReport).order_by(WeeklyReport.received_at, WeeklyReport.id)):
+        out.append({
+            "city": rep.city, "week_start": rep.week_start.isoformat(), "week_end": rep.week_end.isoformat(),
+            "status": rep.status, "late": rep.late, "superseded": rep.superseded,
+            "received_at": iso(rep.received_at), "message_id": ids.get(rep.message_pk),
+            "filled_by": rep.filled_by, "phone": rep.phone,
+            "rows": [{"enterprise": r.enterprise, "headcount": r.headcount, "platform": r.platform}
+                     for r in rows_by_report.get(rep.id, [])],
+            "total_headcount": rep.total_headcount,
+            "declared_total": rep.declared_total,
+            "problems": list(rep.problems),
+        })
+    return out
+
+
+def export_applications(session: Session) -> list[dict[str, Any]]:
+    ids = _message_ids(session)
+    projects: dict[int, list[ApplicationProject]] = defaultdict(list)
+    for p in session.exec(select(ApplicationProject).order_by(ApplicationProject.application_id,
+                                                              ApplicationProject.position)):
+        projects[p.application_id].append(p)
+    materials: dict[int, set[str]] = defaultdict(set)
+    for m in session.exec(select(ApplicationMaterial)):
+        materials[m.application_id].add(m.category)
+    messages: dict[int, list[str]] = defaultdict(list)
+    for link in session.exec(select(ApplicationMessage).order_by(ApplicationMessage.received_at,
+                                                                 ApplicationMessage.id)):
+        if ids.get(link.message_pk):
+            messages[link.application_id].append(ids[link.message_pk])
+    out = []
+    for a in session.exec(select(Application).order_by(Application.first_received_at, Application.id)):
+        present = [k for k in MATERIAL_KEYS if k in materials.get(a.id, set())]
+        out.append({
+            "platform_name": a.platform_name, "website": a.website, "organization": a.organization,
+            "credit_code": a.credit_code, "credit_code_valid": a.credit_code_valid, "contact": a.contact,
+            "contact_title": a.contact_title, "phone": a.phone, "email": a.email, "address": a.address,
+            "intro": a.intro,
+            "projects": [{"name": p.name, "occupation": p.occupation, "format": p.format, "hours": p.hours,
+                          "assessment": p.assessment, "source": p.source, "fee": p.fee}
+                         for p in projects.get(a.id, [])],
+            "materials": present,
+            "missing": [k for k in MATERIAL_KEYS if k not in present],
+            "complete": a.complete,
+            "message_ids": messages.get(a.id, []),
+            "problems": list(a.form_problems),
+        })
+    return out
+
+
+def export_outbox(session: Session) -> list[dict[str, Any]]:
+    ids = _message_ids(session)
+    return [{
+        "kind": o.kind, "to": list(o.to), "subject": o.subject, "in_reply_to": o.in_reply_to,
+        "status": o.status, "about_message_id": ids.get(o.about_message_pk) if o.about_message_pk else None,
+        "message_id": o.message_id, "reason": o.reason, "attempts": o.attempts, "bounced": o.bounced,
+        "created_at": iso(o.created_at), "sent_at": iso(o.sent_at),
+    } for o in session.exec(select(Outbox).order_by(Outbox.created_at, Outbox.id))]
+
+
 def export_state(engine: Engine) -> dict[str, Any]:
     with session_scope(engine) as session:
-        doc: dict[str, Any] = {"messages": export_messages(session)}
-        for name in ("weekly_reports", "applications", "outbox"):
-            builder = SECTIONS.get(name)
-            doc[name] = builder(session) if builder else []
-        return doc
+        return {
+            "messages": export_messages(session),
+            "weekly_reports": export_weekly_reports(session),
+            "applications": export_applications(session),
+            "outbox": export_outbox(session),
+        }
