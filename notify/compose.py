@@ -539,7 +539,7 @@ def build_references(references: Sequence[str], in_reply_to: str | None) -> list
 
 
 def reply_subject(original: str) -> str:
-    """ "Re: <original>" with any stacked Re:/回复:/答复:/Fwd-free prefixes removed first."""
+    """ "Re: <original>" after removing stacked Re:/AW:/回复:/答复: prefixes (Fwd: is kept)."""
     text = _one_line(original)
     while True:
         stripped = re.sub(r"^(?:re|aw|回复|答复)\s*(?:\[\d+\])?\s*[:：]\s*", "", text, flags=re.IGNORECASE)
