@@ -111,7 +111,7 @@ LABELS = LabelIndex(
         LabelSpec("address", ("通讯地址", "地址", "联系地址", "办公地址", "单位地址", "注册地址", "机构地址",
                               "通信地址", "通讯地址及邮编", "地址及邮编", "通讯地址及邮政编码")),
         LabelSpec("intro", ("平台简介", "简介", "平台介绍", "平台基本情况", "基本情况介绍", "机构简介",
-                            "平台情况简介", "平台概况", "平台情况介绍")),
+                            "平台情况简介", "平台概况", "平台情况介绍"), multiline=True),
     ],
     stop_labels=(*_PERSON_GROUPS, "传真", "邮编", "邮政编码", "备注", "盖章", "单位盖章", "填表日期",
                  "申报日期", "填报日期", "成立时间", "成立日期", "注册资本", "注册资金", "员工人数", "从业人数",
@@ -288,6 +288,15 @@ def _repair(values: dict[str, str]) -> dict[str, str]:
     return out
 
 
+def _joined_intro(hits: list[LabelHit]) -> str:
+    """简介 written over several rows beside a vertically merged label: every paragraph, once each."""
+    paragraphs: list[str] = []
+    for hit in hits:
+        if hit.key == "intro" and hit.where != "text" and hit.value and hit.value not in paragraphs:
+            paragraphs.append(hit.value)
+    return "\n".join(paragraphs)
+
+
 def _field_value(key: str, value: str) -> str:
     if key == "credit_code":
         code = normalize_credit_code(value)
@@ -317,6 +326,8 @@ def parse_application(doc: Document) -> ApplicationData | None:
     """The basic information form in ``doc``, or None when the document is not one."""
     hits = _label_hits(doc)
     values = _repair(first_values(hits))
+    if values.get("intro"):
+        values["intro"] = _joined_intro(hits) or values["intro"]
     projects, has_project_table = _read_projects(doc)
     if not _looks_like_application(doc, set(values), has_project_table):
         return None

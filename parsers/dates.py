@@ -22,6 +22,9 @@ _RANGE_RE = re.compile(
     + r"(?:(?:" + _Y.format(n="y2") + r")?(?P<m2>\d{1,2})\s*[月./\-]\s*)?(?P<d2>\d{1,2})(?!\d)\s*[日号]?"
 )
 _COMPACT_RANGE_RE = re.compile(r"(?<!\d)((?:19|20)\d{6})\s*" + _SEP + r"\s*((?:19|20)\d{6}|\d{4})(?!\d)")
+# two full dates side by side with nothing between: a period typed as two date cells
+_FULL = r"(?<!\d)((?:19|20)\d{2})\s*[年./\-]\s*(\d{1,2})\s*[月./\-]\s*(\d{1,2})(?!\d)\s*日?"
+_TWO_DATES_RE = re.compile(_FULL + r"\s+" + _FULL)
 _SINGLE_RE = re.compile(r"(?<!\d)(?:" + _Y.format(n="y") + r")?" + _MD.format(m="m", d="d"))
 _COMPACT_SINGLE_RE = re.compile(r"(?<!\d)((?:19|20)\d{2})(\d{2})(\d{2})(?!\d)")
 _NOISE_RE = re.compile(
@@ -101,6 +104,11 @@ def parse_date_range(text: str, ref: dt.date) -> tuple[dt.date, dt.date] | None:
             int(m["y1"]) if m["y1"] else None, int(m["m1"]), int(m["d1"]),
             int(m["y2"]) if m["y2"] else None, int(m["m2"]) if m["m2"] else None, int(m["d2"]), ref,
         )
+        if rng:
+            return rng
+    for m in _TWO_DATES_RE.finditer(norm):
+        y1, m1, d1, y2, m2, d2 = (int(g) for g in m.groups())
+        rng = _build_range(y1, m1, d1, y2, m2, d2, ref)
         if rng:
             return rng
     for m in _COMPACT_RANGE_RE.finditer(norm):

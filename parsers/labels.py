@@ -69,6 +69,7 @@ class LabelSpec:
 
     key: str
     labels: tuple[str, ...]
+    multiline: bool = False  # a long text that may run over several rows below its label (简介)
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class LabelIndex:
 
     def __init__(self, specs: Sequence[LabelSpec], stop_labels: Iterable[str] = ()):
         self.specs = list(specs)
+        self.multiline = {spec.key for spec in self.specs if spec.multiline}
         self._exact: dict[str, str] = {}
         pairs: list[tuple[str, str]] = []
         for spec in self.specs:
@@ -233,18 +235,25 @@ def _value_right(rows: Sequence[Sequence[str]], i: int, j: int, index: LabelInde
 
 def _value_below(rows: Sequence[Sequence[str]], i: int, j: int, index: LabelIndex) -> tuple[str, str]:
     label = rows[i][j]
-    for k in range(i + 1, min(i + 3, len(rows))):
+    multiline = index.key_of_cell(label) in index.multiline
+    parts: list[str] = []
+    for k in range(i + 1, min(i + (30 if multiline else 3), len(rows))):
         below = rows[k][j] if j < len(rows[k]) else ""
-        if below == label:
+        if below == label and not parts:
             continue
         if not below.strip() or _label_like(below, index):
-            return "", "below"
+            break
         # a value below must not belong to a label on its left in that row
         left = [c for c in rows[k][:j] if c and c.strip() and c != below]
         if left and index.is_label_cell(left[-1]):
-            return "", "below"
-        return clean_value(below), "below"
-    return "", "below"
+            break
+        if any(_label_like(c, index) for c in rows[k] if c and c != below):
+            break
+        if below not in parts:
+            parts.append(below)
+        if not multiline:
+            break
+    return "\n".join(clean_value(p) for p in parts), "below"
 
 
 def text_label_hits(text: str, index: LabelIndex) -> list[LabelHit]:

@@ -440,3 +440,18 @@ def test_header_variants(header: list[str]) -> None:
     assert report is not None
     assert report.rows == [R(3, "云浮甲公司", 12, "粤学通", "12")]
     assert report.problems == []
+
+
+def test_period_as_two_date_cells_side_by_side() -> None:
+    grid = [
+        merged(TITLE, 4),
+        ["地市名称：广州市", "时间：", "2020-02-17", "2020-02-23"],
+        ["序号", "企业名称", "备案人数", "培训平台名称"],
+        ["1", "广州甲公司", "3", "粤学通"],
+        ["填报日期", "2020-02-24", "", ""],
+    ]
+    report = parse_weekly(doc(table(grid)), MAIL)
+    assert report is not None
+    assert (report.week_start, report.week_end, report.period_text) == (
+        dt.date(2020, 2, 17), dt.date(2020, 2, 23), "2020-02-17 2020-02-23")
+    assert report.problems == []
