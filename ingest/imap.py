@@ -19,6 +19,7 @@ byte-level dedupe makes that safe.
 from __future__ import annotations
 
 import enum
+import imaplib
 import logging
 import ssl
 import threading
@@ -161,7 +162,8 @@ def poll_once(
     result = PollResult()
     try:
         limits = _BatchLimits(max(1, settings.batch_size), max(1, max_batch_bytes))
-        _with_reconnect(lambda: _poll_session(settings, sink, connector, result, lease, clock, limits),
+        suspects = _Suspects()
+        _with_reconnect(lambda: _poll_session(settings, sink, connector, result, lease, clock, limits, suspects),
                         settings, result, clock, max_attempts)
     finally:
         lease.release()
@@ -207,11 +209,48 @@ class _BatchLimits:
     bytes: int
 
 
+@dataclass
+class _Suspects:
+    """What made the server hang up on a FETCH, kept across the reconnects of one poll.
+
+    Dovecot answers a FETCH of a message it cannot read with ``* BYE`` and closes
+    the line. A batch that got such an answer is fetched again one UID at a time;
+    a UID that gets it POISON_AFTER times on its own is skipped with a problem,
+    so one broken message cannot block the folder. Dropped lines (EOF, reset,
+    timeout) never count: a flaky network must not make us skip mail.
+    """
+
+    ranges: list[tuple[int, int]] = field(default_factory=list)
+    failures: dict[int, tuple[int, str]] = field(default_factory=dict)
+
+    def covers(self, uid: int) -> bool:
+        return any(low <= uid <= high for low, high in self.ranges)
+
+    def is_poison(self, uid: int) -> bool:
+        return self.failures.get(uid, (0, ""))[0] >= POISON_AFTER
+
+    def record(self, uids: list[int], exc: BaseException) -> None:
+        if len(uids) == 1:
+            count = self.failures.get(uids[0], (0, ""))[0]
+            self.failures[uids[0]] = (count + 1, str(exc))
+        else:
+            self.ranges.append((uids[0], uids[-1]))
+
+
+POISON_AFTER = 2
+
+
+def _is_server_hangup(exc: BaseException) -> bool:
+    """The server said BYE to our command (not: the line broke)."""
+    return isinstance(exc, imaplib.IMAP4.abort) and "socket error" not in str(exc)
+
+
 def _poll_session(settings: ImapSettings, sink: IngestSink, connector: Connector,
-                  result: PollResult, lease: _Lease, clock: Clock, limits: _BatchLimits) -> int:
+                  result: PollResult, lease: _Lease, clock: Clock, limits: _BatchLimits,
+                  suspects: _Suspects) -> int:
     client = connector(settings)
     try:
-        return _FolderPoller(client, settings, sink, result, lease, clock, limits).run()
+        return _FolderPoller(client, settings, sink, result, lease, clock, limits, suspects).run()
     except imap_exc.IMAPClientAbortError:
         raise
     except (imap_exc.IMAPClientError, imap_exc.ProtocolError) as exc:
@@ -231,9 +270,11 @@ class _FolderPoller:
     """One connection's worth of work on one folder."""
 
     def __init__(self, client: IMAPClient, settings: ImapSettings, sink: IngestSink,
-                 result: PollResult, lease: _Lease, clock: Clock, limits: _BatchLimits) -> None:
+                 result: PollResult, lease: _Lease, clock: Clock, limits: _BatchLimits,
+                 suspects: _Suspects) -> None:
         self.client, self.settings, self.sink = client, settings, sink
         self.result, self.lease, self.clock, self.limits = result, lease, clock, limits
+        self.suspects = suspects
         self.account = account_name(settings)
         self.folder = settings.folder
         self.uidvalidity = 0
@@ -265,10 +306,10 @@ class _FolderPoller:
     def _batches(self, uids: list[int]) -> Iterator[list[int]]:
         """Batches of at most ``limits.messages`` UIDs and ``limits.bytes`` bytes."""
         for batch in _chunks(uids, self.limits.messages):
-            if len(batch) == 1:
-                yield batch
+            if len(batch) == 1 or any(self.suspects.covers(uid) for uid in batch):
+                yield from ([uid] for uid in batch)  # one at a time: find the one the server chokes on
                 continue
-            sizes = self.client.fetch(batch, [b"RFC822.SIZE"])
+            sizes = self._fetch(batch, [b"RFC822.SIZE"])
             yield from _split_by_size(batch, {uid: int(d.get(b"RFC822.SIZE", 0)) for uid, d in sizes.items()},
                                       self.limits.bytes)
 
@@ -317,8 +358,29 @@ class _FolderPoller:
         found = self.client.search(["UID", f"{last_uid + 1}:*"])
         return sorted(uid for uid in found if uid > last_uid)
 
+    def _fetch(self, uids: list[int], items: list[bytes]) -> dict[int, dict[bytes, Any]]:
+        try:
+            return self.client.fetch(uids, items)
+        except imaplib.IMAP4.abort as exc:
+            if _is_server_hangup(exc):
+                self.suspects.record(uids, exc)
+            raise
+
+    def _fetch_bodies(self, batch: list[int]) -> dict[int, dict[bytes, Any]]:
+        response = self._fetch(batch, list(FETCH_ITEMS))
+        missing = [uid for uid in batch if not isinstance(response.get(uid, {}).get(b"BODY[]"), bytes)]
+        if missing:  # asked once more before a message is called gone
+            response.update(self._fetch(missing, list(FETCH_ITEMS)))
+        return response
+
     def _ingest_batch(self, batch: list[int]) -> None:
-        response = self.client.fetch(batch, list(FETCH_ITEMS))
+        if len(batch) == 1 and self.suspects.is_poison(batch[0]):
+            reason = self.suspects.failures[batch[0]][1]
+            self._skip(batch[0], f"the server closes the connection whenever this message is fetched "
+                                 f"({POISON_AFTER} times: {reason})")
+            self._set_cursor(batch[0])
+            return
+        response = self._fetch_bodies(batch)
         to_mark: list[int] = []
         passed = 0  # last UID fully dealt with (stored, duplicate or skipped)
         try:

@@ -252,6 +252,27 @@ def test_a_message_expunged_between_search_and_fetch_is_skipped(imap_account, in
     assert ingest_sink.get_cursor(account_name(imap_account.settings()), "INBOX")[1] == 3
 
 
+def test_a_message_the_server_cannot_read_is_skipped_and_the_rest_stored(dovecot, imap_account, ingest_sink):
+    raws = [make_message(i) for i in range(5)]
+    imap_account.append_many("INBOX", raws)
+    unreadable = next(path for path in dovecot.maildir(imap_account.username).glob("*/*")
+                      if path.read_bytes() == raws[2].replace(b"\r\n", b"\n"))
+    unreadable.chmod(0)  # Dovecot answers "* BYE FETCH failed: Internal error" and hangs up
+    settings = imap_account.settings()
+    sink = RecordingSink(ingest_sink)
+    clock = RecordingClock()
+
+    first = poll(settings, sink, clock=clock)
+    second = poll(settings, sink, clock=clock)
+
+    assert (first.new, first.errors) == (4, 1)
+    assert "UID 3" in first.problems[0] and "FETCH failed" in first.problems[0]
+    assert sorted(sink.new_raws()) == sorted(raws[:2] + raws[3:])
+    assert counts(second) == (0, 0, 0, 0)
+    assert ingest_sink.get_cursor(account_name(settings), "INBOX")[1] == 5
+    assert (first.reconnects, clock.sleeps) == (3, [1.0, 1.0, 2.0])  # batch, UID 3 alone, UID 3 again
+
+
 @pytest.mark.parametrize("hidden", [frozenset(), frozenset({"MOVE"})], ids=["MOVE", "COPY+UID-EXPUNGE"])
 def test_processed_messages_are_moved_and_nothing_else_is_expunged(imap_account, ingest_sink, hidden):
     settings = imap_account.settings(processed_folder="Processed")
