@@ -1,0 +1,420 @@
+"""Workbooks for staff (openpyxl): the consolidated week and the list of applications.
+
+``export_workbook(app, out, week=MONDAY)`` writes
+  汇总     one row per city of the 21 (status, late, enterprises, 备案人数, received) and a totals row;
+  平台汇总 enterprises and 备案人数 per training platform, most 备案人数 first;
+  <city>   one sheet per city with a current report, laid out like the notice's 附件2.
+``export_workbook(app, out, applications=True)`` writes
+  申报汇总 one row per application with the 附件1 fields and what is missing;
+  培训项目 every project of every application.
+
+Numbers are written as numbers, times as Excel datetimes (Asia/Shanghai wall
+time: Excel has no time zones). The file is written to a temporary name in
+the same folder and renamed, so a reader never sees half a workbook.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+from sqlmodel import Session, select
+
+from ingest.app import App
+from ingest.errors import IngestError
+from parsers.cities import GUANGDONG_CITIES
+from store.db import session_scope
+from store.models import (
+    MATERIAL_KEYS,
+    Application,
+    ApplicationMaterial,
+    ApplicationProject,
+    WeeklyReport,
+    WeeklyRow,
+)
+
+log = logging.getLogger(__name__)
+
+WEEKLY_TITLE = "企业职工线上适岗技能提升培训备案情况统计表"
+STATUS_LABELS = {"accepted": "已收到", "needs_correction": "待更正", "needs_review": "待人工核对",
+                 "missing": "未报送"}
+MATERIAL_LABELS = {"basic_form": "基本情况表", "credentials": "机构资信类材料", "construction": "平台建设材料",
+                   "operation": "平台运行材料", "content": "平台培训内容材料"}
+NO_PLATFORM = "（未填写平台）"
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
+DATE_FORMAT = "yyyy-mm-dd"
+INT_FORMAT = "#,##0"
+MAX_WIDTH, MIN_WIDTH = 60, 6
+SHEET_NAME_BAD = re.compile(r"[\[\]:*?/\\\x00-\x1f]")
+
+_thin = Side(style="thin", color="999999")
+BORDER = Border(left=_thin, right=_thin, top=_thin, bottom=_thin)
+HEADER_FILL = PatternFill("solid", fgColor="EEF2F7")
+BOLD = Font(bold=True)
+TITLE_FONT = Font(bold=True, size=14)
+CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
+WRAP = Alignment(vertical="top", wrap_text=True)
+
+
+class WorkbookError(IngestError):
+    """A workbook could not be produced."""
+
+
+class WorkbookNotWritable(WorkbookError):
+    """The output path cannot be created or written."""
+
+
+class WorkbookRequestInvalid(WorkbookError):
+    """The export was asked for something that does not make sense (no week, a week not on a Monday)."""
+
+
+# ---------------------------------------------------------------- queries shared with the digest
+
+
+def current_reports(session: Session, week_start: date, as_of: datetime | None = None) -> dict[str, WeeklyReport]:
+    """The current report of each city for the week.
+
+    Without ``as_of``: the non-superseded one (the latest received, CONTRACT.md).
+    With ``as_of``: the latest one received before that moment, so a past day
+    is shown as it was, even if a later version superseded it since.
+    """
+    query = select(WeeklyReport).where(WeeklyReport.week_start == week_start)
+    if as_of is None:
+        query = query.where(WeeklyReport.superseded == False)  # noqa: E712 - SQL expression
+    else:
+        query = query.where(WeeklyReport.received_at < as_of)
+    latest: dict[str, WeeklyReport] = {}
+    for report in session.exec(query.order_by(WeeklyReport.received_at, WeeklyReport.id)):
+        latest[report.city] = report
+    return latest
+
+
+def rows_by_report(session: Session, report_ids: Sequence[int]) -> dict[int, list[WeeklyRow]]:
+    found: dict[int, list[WeeklyRow]] = defaultdict(list)
+    if not report_ids:
+        return found
+    query = select(WeeklyRow).where(WeeklyRow.report_id.in_(list(report_ids)))
+    for row in session.exec(query.order_by(WeeklyRow.report_id, WeeklyRow.position)):
+        found[row.report_id].append(row)
+    return found
+
+
+# ---------------------------------------------------------------- cell helpers
+
+
+def display_width(value: Any) -> int:
+    """Columns a value takes in Excel: CJK and full-width characters count two."""
+    if value is None:
+        return 0
+    if isinstance(value, datetime):
+        return 16
+    if isinstance(value, date):
+        return 10
+    text = str(value) if not isinstance(value, int | float) else f"{value:,}"
+    longest = max(text.split("\n"), key=len)
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in longest)
+
+
+def fit_columns(ws: Worksheet, first_row: int = 1, minimum: Sequence[int] = ()) -> None:
+    """Widths from the longest value of each column at or below ``first_row`` (merged titles ignored)."""
+    widths: dict[int, int] = defaultdict(int)
+    for row in ws.iter_rows(min_row=first_row):
+        for cell in row:
+            if cell.value is not None and cell.coordinate not in ws.merged_cells:
+                widths[cell.column] = max(widths[cell.column], display_width(cell.value))
+    for col in range(1, ws.max_column + 1):
+        floor = minimum[col - 1] if col <= len(minimum) else MIN_WIDTH
+        ws.column_dimensions[get_column_letter(col)].width = min(MAX_WIDTH, max(floor, widths[col] + 2))
+
+
+def sheet_title(name: str, taken: set[str]) -> str:
+    """A legal, unique sheet name: no []:*?/\\, not quoted, at most 31 characters."""
+    clean = SHEET_NAME_BAD.sub("_", name).strip().strip("'") or "Sheet"
+    clean = clean[:31]
+    candidate, n = clean, 2
+    while candidate.lower() in {t.lower() for t in taken}:
+        suffix = f"({n})"
+        candidate = clean[: 31 - len(suffix)] + suffix
+        n += 1
+    taken.add(candidate)
+    return candidate
+
+
+def excel_text(value: str | None) -> str:
+    """Text as a cell value: the control characters Excel refuses are dropped."""
+    return re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", "", value or "")
+
+
+def put(ws: Worksheet, row: int, column: int, value: Any) -> Any:
+    """One cell; text is always text (a sender's "=HYPERLINK(...)" never becomes a formula)."""
+    if isinstance(value, str):
+        value = excel_text(value) or None  # an empty string is an empty cell
+    cell = ws.cell(row=row, column=column, value=value)
+    if isinstance(value, str) and cell.data_type == "f":
+        cell.data_type = "s"
+    return cell
+
+
+@dataclass
+class Cells:
+    """Writes rows with styles; ``local`` turns stored UTC times into Excel wall times."""
+
+    ws: Worksheet
+    tz: ZoneInfo
+
+    def local(self, moment: datetime | None) -> datetime | None:
+        return moment.astimezone(self.tz).replace(tzinfo=None) if moment is not None else None
+
+    def row(self, number: int, values: Iterable[Any], *, bold: bool = False, fill: bool = False,
+            wrap: Sequence[int] = ()) -> None:
+        for col, value in enumerate(values, start=1):
+            cell = put(self.ws, number, col, value)
+            cell.border = BORDER
+            if bold:
+                cell.font = BOLD
+            if fill:
+                cell.fill = HEADER_FILL
+                cell.alignment = CENTER
+            elif col in wrap:
+                cell.alignment = WRAP
+            if isinstance(value, datetime):
+                cell.number_format = DATETIME_FORMAT
+            elif isinstance(value, date):
+                cell.number_format = DATE_FORMAT
+            elif isinstance(value, int) and not isinstance(value, bool):
+                cell.number_format = INT_FORMAT if col > 1 else "0"
+
+    def merged(self, number: int, first: int, last: int, value: str, *, font: Font | None = None,
+               align: Alignment | None = None) -> None:
+        put(self.ws, number, first, value)
+        if last > first:
+            self.ws.merge_cells(start_row=number, start_column=first, end_row=number, end_column=last)
+        cell = self.ws.cell(row=number, column=first)
+        if font is not None:
+            cell.font = font
+        cell.alignment = align or Alignment(vertical="center", wrap_text=False)
+
+
+# ---------------------------------------------------------------- the week
+
+
+def week_label(week_start: date) -> str:
+    end = week_start + timedelta(days=6)
+    tail = f"{end.month}月{end.day}日" if end.year == week_start.year else f"{end.year}年{end.month}月{end.day}日"
+    return f"{week_start.year}年{week_start.month}月{week_start.day}日—{tail}"
+
+
+def build_week_workbook(session: Session, week_start: date, tz: ZoneInfo) -> Workbook:
+    reports = current_reports(session, week_start)
+    rows = rows_by_report(session, [r.id for r in reports.values() if r.id is not None])
+    wb = Workbook()
+    taken: set[str] = set()
+    write_week_summary(wb.active, week_start, reports, rows, tz, taken)
+    write_platform_totals(wb.create_sheet(), week_start, reports, rows, taken)
+    ordered = [c for c in GUANGDONG_CITIES if c in reports] + sorted(set(reports) - set(GUANGDONG_CITIES))
+    for city in ordered:
+        report = reports[city]
+        write_city_sheet(wb.create_sheet(), report, rows.get(report.id or 0, []), tz, taken)
+    return wb
+
+
+SUMMARY_HEADER = ("序号", "地市", "状态", "逾期", "企业数", "备案人数", "收到时间", "填报人", "联系电话", "问题")
+
+
+def headcount_of(report: WeeklyReport, lines: list[WeeklyRow]) -> int:
+    if report.total_headcount is not None:
+        return int(report.total_headcount)
+    return sum(line.headcount for line in lines if line.headcount is not None)
+
+
+def write_week_summary(ws: Worksheet, week_start: date, reports: dict[str, WeeklyReport],
+                       rows: dict[int, list[WeeklyRow]], tz: ZoneInfo, taken: set[str]) -> None:
+    """Row 1 title, row 2 header, one row per city of the 21, then 合计."""
+    ws.title = sheet_title("汇总", taken)
+    cells = Cells(ws, tz)
+    cells.merged(1, 1, len(SUMMARY_HEADER), f"{WEEKLY_TITLE}汇总（{week_label(week_start)}）", font=TITLE_FONT,
+                 align=CENTER)
+    cells.row(2, SUMMARY_HEADER, bold=True, fill=True)
+    enterprises = headcount = reported = late = 0
+    for n, city in enumerate(GUANGDONG_CITIES, start=1):
+        report = reports.get(city)
+        if report is None:
+            cells.row(2 + n, (n, city, STATUS_LABELS["missing"], None, None, None, None, None, None, None))
+            continue
+        lines = rows.get(report.id or 0, [])
+        count, total = len(lines), headcount_of(report, lines)
+        enterprises, headcount, reported, late = enterprises + count, headcount + total, reported + 1, late + report.late
+        cells.row(2 + n, (n, city, STATUS_LABELS.get(report.status, report.status), "是" if report.late else "否",
+                          count, total, cells.local(report.received_at), report.filled_by, report.phone,
+                          "；".join(report.problems)), wrap=(10,))
+    total_row = 3 + len(GUANGDONG_CITIES)
+    cells.row(total_row, ("合计", None, f"已报送{reported}/{len(GUANGDONG_CITIES)}", f"逾期{late}", enterprises,
+                          headcount, None, None, None, None), bold=True)
+    ws.merge_cells(start_row=total_row, start_column=1, end_row=total_row, end_column=2)
+    ws.freeze_panes = "C3"
+    fit_columns(ws, 2, minimum=(6, 10, 12, 6, 8, 10, 17, 10, 14))
+    ws.column_dimensions["J"].width = 50
+
+
+def platform_totals(reports: Iterable[WeeklyReport], rows: dict[int, list[WeeklyRow]]) -> list[tuple[str, int, int]]:
+    """(platform, enterprises, 备案人数) over every current report, most 备案人数 first, then by name."""
+    enterprises: dict[str, int] = defaultdict(int)
+    people: dict[str, int] = defaultdict(int)
+    for report in reports:
+        for line in rows.get(report.id or 0, []):
+            name = re.sub(r"\s+", " ", line.platform).strip() or NO_PLATFORM
+            enterprises[name] += 1
+            people[name] += line.headcount or 0
+    return sorted(((name, enterprises[name], people[name]) for name in enterprises), key=lambda t: (-t[2], t[0]))
+
+
+def write_platform_totals(ws: Worksheet, week_start: date, reports: dict[str, WeeklyReport],
+                          rows: dict[int, list[WeeklyRow]], taken: set[str]) -> None:
+    """Row 1 header, one row per platform, then 合计."""
+    ws.title = sheet_title("平台汇总", taken)
+    cells = Cells(ws, ZoneInfo("UTC"))
+    cells.row(1, ("序号", "培训平台名称", "企业数", "备案人数"), bold=True, fill=True)
+    totals = platform_totals(reports.values(), rows)
+    for n, (name, count, people) in enumerate(totals, start=1):
+        cells.row(1 + n, (n, name, count, people))
+    cells.row(2 + len(totals), ("合计", None, sum(t[1] for t in totals), sum(t[2] for t in totals)), bold=True)
+    ws.freeze_panes = "A2"
+    fit_columns(ws, 1, minimum=(6, 20, 8, 10))
+
+
+def write_city_sheet(ws: Worksheet, report: WeeklyReport, lines: list[WeeklyRow], tz: ZoneInfo,
+                     taken: set[str]) -> None:
+    """The notice's 附件2: title, 地市名称/时间, header, rows, 合计, 填报人/联系电话 (and a status note)."""
+    ws.title = sheet_title(report.city, taken)
+    cells = Cells(ws, tz)
+    cells.merged(1, 1, 4, WEEKLY_TITLE, font=TITLE_FONT, align=CENTER)
+    ws.row_dimensions[1].height = 30
+    cells.merged(2, 1, 2, f"地市名称：{report.city}")
+    cells.merged(2, 3, 4, f"时间：{week_label(report.week_start)}")
+    cells.row(3, ("序号", "企业名称", "备案人数", "培训平台名称"), bold=True, fill=True)
+    for n, line in enumerate(lines, start=1):
+        cells.row(3 + n, (n, line.enterprise, line.headcount, line.platform), wrap=(2, 4))
+    total_row = 4 + len(lines)
+    cells.row(total_row, ("合计", None, headcount_of(report, lines), None), bold=True)
+    ws.merge_cells(start_row=total_row, start_column=1, end_row=total_row, end_column=2)
+    cells.merged(total_row + 1, 1, 4, f"填报人：{report.filled_by}    联系电话：{report.phone}")
+    status = STATUS_LABELS.get(report.status, report.status) + ("（逾期）" if report.late else "")
+    note = f"状态：{status}；收到时间：{cells.local(report.received_at):%Y-%m-%d %H:%M}"
+    if report.problems:
+        note += "；问题：" + "；".join(report.problems)
+    cells.merged(total_row + 2, 1, 4, note, align=WRAP)
+    ws.freeze_panes = "A4"
+    fit_columns(ws, 3, minimum=(6, 30, 10, 24))
+
+
+# ---------------------------------------------------------------- applications
+
+APPLICATION_HEADER = ("序号", "平台名称", "网址", "机构名称", "统一社会信用代码", "信用代码校验", "联系人", "职务",
+                      "联系电话", "电子邮箱", "通讯地址", "平台简介", "材料齐全", "缺少材料", "基本情况表问题",
+                      "首次收到", "最近更新", "发件人")
+PROJECT_HEADER = ("平台名称", "序号", "项目名称", "专业（职业/工种/岗位）", "培训形式", "培训课时", "评价形式",
+                  "资源来源", "费用")
+
+
+def credit_check_label(application: Application) -> str:
+    if not application.credit_code:
+        return "未填写"
+    return "正确" if application.credit_code_valid else "有误"
+
+
+def build_applications_workbook(session: Session, tz: ZoneInfo) -> Workbook:
+    applications = list(session.exec(select(Application).order_by(Application.first_received_at, Application.id)))
+    materials: dict[int, set[str]] = defaultdict(set)
+    for app_id, category in session.exec(select(ApplicationMaterial.application_id, ApplicationMaterial.category)):
+        materials[app_id].add(category)
+    wb = Workbook()
+    taken: set[str] = set()
+    ws = wb.active
+    ws.title = sheet_title("申报汇总", taken)
+    cells = Cells(ws, tz)
+    cells.row(1, APPLICATION_HEADER, bold=True, fill=True)
+    for n, a in enumerate(applications, start=1):
+        missing = [MATERIAL_LABELS[k] for k in MATERIAL_KEYS if k not in materials.get(a.id or 0, set())]
+        cells.row(1 + n, (n, a.platform_name, a.website, a.organization, a.credit_code, credit_check_label(a),
+                          a.contact, a.contact_title, a.phone, a.email, a.address, a.intro,
+                          "是" if a.complete else "否", "、".join(missing), "；".join(a.form_problems),
+                          cells.local(a.first_received_at), cells.local(a.updated_at), a.from_addr),
+                  wrap=(11, 12, 15))
+    ws.freeze_panes = "C2"
+    fit_columns(ws, 1)
+    for col, width in (("L", 50), ("K", 30), ("O", 40)):
+        ws.column_dimensions[col].width = width
+    write_projects(wb.create_sheet(), applications, session, tz, taken)
+    return wb
+
+
+def write_projects(ws: Worksheet, applications: list[Application], session: Session, tz: ZoneInfo,
+                   taken: set[str]) -> None:
+    ws.title = sheet_title("培训项目", taken)
+    cells = Cells(ws, tz)
+    cells.row(1, PROJECT_HEADER, bold=True, fill=True)
+    names = {a.id: a.platform_name for a in applications}
+    order = {a.id: i for i, a in enumerate(applications)}
+    projects = sorted(session.exec(select(ApplicationProject)),
+                      key=lambda p: (order.get(p.application_id, len(order)), p.position, p.id or 0))
+    for n, p in enumerate(projects, start=2):
+        cells.row(n, (names.get(p.application_id, ""), p.position, p.name, p.occupation, p.format, p.hours,
+                      p.assessment, p.source, p.fee), wrap=(3, 4))
+    ws.freeze_panes = "B2"
+    fit_columns(ws, 1, minimum=(20, 6, 20, 20, 10, 10, 10, 10, 8))
+
+
+# ---------------------------------------------------------------- writing
+
+
+def save_atomically(wb: Workbook, path: Path) -> Path:
+    """Save to a temporary file beside ``path``, then rename over it."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            raise WorkbookNotWritable(f"{path}: is a folder, not a file / 输出路径是文件夹")
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise WorkbookNotWritable(f"{path}: cannot create the workbook: {exc.strerror or exc} / 无法写出工作簿") from exc
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        wb.save(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise WorkbookNotWritable(f"{path}: cannot write the workbook: {exc.strerror or exc} / 无法写出工作簿") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def export_workbook(app: App, out: str | Path, *, week: date | None, applications: bool) -> Path:
+    """Write the week's workbook (``week``: its Monday) or the applications workbook to ``out``."""
+    if (week is None) == (not applications):
+        raise WorkbookRequestInvalid("give either a week (its Monday) or applications, not both / 请指定周或申报汇总")
+    if week is not None and week.weekday() != 0:
+        raise WorkbookRequestInvalid(f"{week.isoformat()} is not a Monday / 不是星期一")
+    path = Path(out).expanduser().absolute()
+    tz = ZoneInfo(app.settings.schedule.timezone)
+    with session_scope(app.engine) as session:
+        wb = build_applications_workbook(session, tz) if applications else build_week_workbook(session, week, tz)
+    save_atomically(wb, path)
+    log.info("workbook written: %s (%s)", path, "applications" if applications else f"week {week}")
+    return path
