@@ -500,3 +500,38 @@ def test_legacy_format_with_libreoffice(name: str) -> None:
 def test_legacy_format_without_libreoffice() -> None:
     with pytest.raises(UnsupportedFormatError):
         read_fixture("weekly.doc")
+
+
+def test_word_content_controls_are_looked_into() -> None:
+    def wrap_table(xml: str) -> str:
+        start, end = xml.index("<w:tbl>"), xml.index("</w:tbl>") + len("</w:tbl>")
+        return xml[:start] + "<w:sdt><w:sdtContent>" + xml[start:end] + "</w:sdtContent></w:sdt>" + xml[end:]
+
+    data = build._rewrite_zip(fixture_bytes("weekly.docx"), {"word/document.xml": wrap_table})
+    assert read_document(data, "周报.docx").tables[0].rows == WEEKLY_WORD_TABLE
+
+
+@pytest.mark.parametrize(
+    ("mimetype", "name", "fmt", "target"),
+    [
+        (b"application/vnd.oasis.opendocument.spreadsheet", "周报.ods", "odf", "xlsx"),
+        (b"application/vnd.oasis.opendocument.text", "周报.odt", "odf", "docx"),
+    ],
+)
+def test_opendocument_is_converted_to_the_matching_ooxml(mimetype: bytes, name: str, fmt: str, target: str) -> None:
+    data = _zip({"mimetype": mimetype, "content.xml": b"<office:document-content/>"})
+    calls = []
+
+    def fake_converter(data: bytes, filename: str, fmt: str, target: str) -> bytes:
+        calls.append((fmt, target))
+        return fixture_bytes("weekly.xlsx" if target == "xlsx" else "weekly.docx")
+
+    doc = read_document(data, name, converter=fake_converter)
+    assert (calls, doc.format, len(doc.tables)) == ([(fmt, target)], fmt, 1)
+
+
+def test_xlsb_is_detected_and_needs_conversion() -> None:
+    data = _zip({"[Content_Types].xml": b"<Types/>", "xl/workbook.bin": b"\x00"})
+    assert detect_format(data, "周报.xlsb") == "xlsb"
+    with pytest.raises(UnsupportedFormatError):
+        read_document(data, "周报.xlsb", converter=None)

@@ -23,8 +23,8 @@ from parsers.formats.errors import ConversionError, UnsupportedFormatError
 log = logging.getLogger(__name__)
 
 # what each legacy format is converted to
-CONVERSION_TARGET = {"doc": "docx", "wps": "docx", "rtf": "docx", "et": "xlsx", "odf": ""}
-SOURCE_SUFFIX = {"doc": ".doc", "wps": ".doc", "rtf": ".rtf", "et": ".xls"}
+CONVERSION_TARGET = {"doc": "docx", "wps": "docx", "rtf": "docx", "et": "xlsx", "xlsb": "xlsx", "odf": ""}
+SOURCE_SUFFIX = {"doc": ".doc", "wps": ".doc", "rtf": ".rtf", "et": ".xls", "xlsb": ".xlsb"}
 
 # (data, filename, fmt, target extension) -> converted bytes
 Converter = Callable[[bytes, str, str, str], bytes]

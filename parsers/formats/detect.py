@@ -28,7 +28,7 @@ SPREADSHEETML_MARKERS = (b"urn:schemas-microsoft-com:office:spreadsheet", b'prog
 # every format read_document knows; Document.format is one of these
 FORMATS = (
     "xlsx", "xls", "xls-html", "xls-xml", "docx", "pdf", "zip", "doc", "et", "wps",
-    "odf", "rtf", "image", "rar", "7z", "text", "unknown",
+    "odf", "rtf", "xlsb", "image", "rar", "7z", "text", "unknown",
 )
 
 
@@ -67,8 +67,10 @@ def _detect_zip_kind(data: bytes, ext: str) -> str:
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         log.debug("zip directory unreadable (%s); falling back to the extension %r", exc, ext)
         return {"xlsx": "xlsx", "xlsm": "xlsx", "docx": "docx", "et": "xlsx", "wps": "docx"}.get(ext, "zip")
-    if "xl/workbook.xml" in names or "xl/workbook.bin" in names:
+    if "xl/workbook.xml" in names:
         return "xlsx"
+    if "xl/workbook.bin" in names:
+        return "xlsb"
     if "word/document.xml" in names:
         return "docx"
     if "mimetype" in names and any(n == "content.xml" for n in names):

@@ -73,7 +73,7 @@ class _Reading:
                             lambda content, name: self.read(content, name, depth + 1))
         if fmt == "text":
             return read_text(data, filename, limits)
-        if fmt in ("doc", "wps", "et", "rtf", "odf"):
+        if fmt in ("doc", "wps", "et", "rtf", "odf", "xlsb"):
             return self._read_legacy(fmt, data, filename, depth)
         if fmt == "unknown" and extension(filename) in DOCUMENT_EXTENSIONS:
             raise CorruptFileError(filename, extension(filename), "content matches no known format")

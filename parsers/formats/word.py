@@ -27,6 +27,18 @@ from parsers.formats.ooxml import UnzipBudget, check_zip_safety
 log = logging.getLogger(__name__)
 
 W_TBL, W_TR, W_TC, W_P = qn("w:tbl"), qn("w:tr"), qn("w:tc"), qn("w:p")
+W_SDT, W_SDT_CONTENT = qn("w:sdt"), qn("w:sdtContent")
+
+
+def _blocks(container):
+    """The paragraphs and tables of a body or cell in order, looking inside content controls (w:sdt)."""
+    for child in container.iterchildren():
+        if child.tag in (W_P, W_TBL):
+            yield child
+        elif child.tag == W_SDT:
+            content = child.find(W_SDT_CONTENT)
+            if content is not None:
+                yield from _blocks(content)
 
 
 def read_docx(data: bytes, filename: str, limits: Limits, budget: UnzipBudget) -> Document:
@@ -44,7 +56,7 @@ def read_docx(data: bytes, filename: str, limits: Limits, budget: UnzipBudget) -
     body = document.element.body
     lines: list[str] = []
     tables: list[Table] = []
-    for child in body.iterchildren():
+    for child in _blocks(body):
         if child.tag == W_P:
             text = Paragraph(child, document).text.strip()
             if text:
@@ -79,7 +91,7 @@ def _collect_table(tbl, document, out: list[Table], filename: str, limits: Limit
 
 def _cell_text(tc) -> str:
     """The cell's own paragraphs (nested tables are read separately)."""
-    return "\n".join(_paragraph_text(p) for p in tc.iterchildren(W_P)).strip()
+    return "\n".join(_paragraph_text(p) for p in _blocks(tc) if p.tag == W_P).strip()
 
 
 def _paragraph_text(p) -> str:
@@ -111,7 +123,7 @@ def _table_grid(tbl, filename: str, limits: Limits):
                 text = above[col] if col < len(above) else ""
             else:
                 text = _cell_text(tc)
-            nested.extend(tc.iterchildren(W_TBL))
+            nested.extend(b for b in _blocks(tc) if b.tag == W_TBL)
             for _ in range(span):
                 if col >= limits.max_columns:
                     break
