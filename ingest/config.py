@@ -185,12 +185,17 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
     except ValidationError as exc:
         raise ConfigError(_format_errors(cfg_path, exc)) from exc
     base = cfg_path.resolve().parent
+    imap, smtp = parsed.imap, parsed.smtp
+    if imap is not None and imap.ca_file:
+        imap = imap.model_copy(update={"ca_file": str((base / imap.ca_file).resolve())})
+    if smtp is not None and smtp.ca_file:
+        smtp = smtp.model_copy(update={"ca_file": str((base / smtp.ca_file).resolve())})
     return Settings(
         path=cfg_path.resolve(),
         base_dir=base,
         maildir=(base / parsed.source.maildir).resolve(),
-        imap=parsed.imap,
-        smtp=parsed.smtp,
+        imap=imap,
+        smtp=smtp,
         store_url=_resolve_url(parsed.store.url.get_secret_value(), base),
         archive_dir=(base / parsed.store.archive_dir).resolve(),
         outbox_dir=(base / parsed.notify.outbox_dir).resolve(),

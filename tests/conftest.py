@@ -19,6 +19,8 @@ import ingest  # noqa: F401  (installs the charset repair first)
 from ingest.app import App, open_app
 from ingest.config import Settings, load_settings
 
+pytest_plugins = ["tests.dovecot"]  # the Dovecot fixtures, for every module that needs them
+
 PG_URL = os.environ.get("ZXJYCK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REPO = Path(__file__).resolve().parent.parent
 PEER_MAIL = REPO.parent / "shared" / "corpora" / "peer-mail"
