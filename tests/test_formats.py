@@ -150,6 +150,13 @@ def test_weekly_form_tables(name: str, fmt: str, source: str, rows: list[list[st
     assert doc.tables[0].rows == rows
 
 
+def test_unruled_pdf_table_found_by_the_text_strategy() -> None:
+    doc = read_fixture("weekly_unruled.pdf")
+    assert [(t.source, t.rows) for t in doc.tables] == [
+        ("page 1 table 1", [HEADER, *DATA_ROWS, ["合计", "", "245"]])
+    ]
+
+
 def test_weekly_word_text_holds_paragraphs_after_the_table() -> None:
     assert read_fixture("weekly.docx").text == FOOTER
 

@@ -77,12 +77,15 @@ def _read_pages(pdf, filename: str, limits: Limits) -> Document:
 
 def _page_tables(page) -> list[list[list[str]]]:
     found = page.find_tables(LINES_SETTINGS)
-    if not found:
+    by_text = not found
+    if by_text:
         found = page.find_tables(TEXT_SETTINGS)
     grids = []
     for table in found:
         grid = _grid_from_cells(table)
-        if any(any(cell for cell in row) for row in grid):
+        if by_text:  # the gaps between text lines come out as rows of empty cells
+            grid = [row for row in grid if row]
+        if grid:
             grids.append(grid)
     return grids
 
@@ -96,14 +99,21 @@ def _cluster(values: list[float]) -> list[float]:
     return out
 
 
-def _position(lines: list[float], value: float) -> int:
-    for i, line in enumerate(lines):
-        if abs(line - value) <= COORD_TOLERANCE:
-            return i
-    return min(range(len(lines)), key=lambda i: abs(lines[i] - value))
+def _covered(lines: list[float], start: float, end: float) -> range:
+    """Indexes of the grid lines a cell spanning [start, end) begins on."""
+    first = min(range(len(lines)), key=lambda i: abs(lines[i] - start))
+    last = first
+    while last + 1 < len(lines) and lines[last + 1] < end - COORD_TOLERANCE:
+        last += 1
+    return range(first, last + 1)
 
 
 def _grid_from_cells(table) -> list[list[str]]:
+    """Grid lines are where cells *start*: a cell spanning several of them is repeated in each.
+
+    (Using only start edges also keeps the gaps between text rows of the "text" strategy
+    from becoming empty rows.)
+    """
     texts = table.extract()
     placed = []  # (bbox, text)
     for row, row_texts in zip(table.rows, texts, strict=False):
@@ -112,14 +122,11 @@ def _grid_from_cells(table) -> list[list[str]]:
                 placed.append((bbox, (text or "").strip()))
     if not placed:
         return []
-    xs = _cluster([b[0] for b, _ in placed] + [b[2] for b, _ in placed])
-    ys = _cluster([b[1] for b, _ in placed] + [b[3] for b, _ in placed])
-    grid = [[""] * (len(xs) - 1) for _ in range(len(ys) - 1)]
+    xs = _cluster([b[0] for b, _ in placed])
+    ys = _cluster([b[1] for b, _ in placed])
+    grid = [[""] * len(xs) for _ in ys]
     for (x0, top, x1, bottom), text in placed:
-        c0, c1 = _position(xs, x0), _position(xs, x1)
-        r0, r1 = _position(ys, top), _position(ys, bottom)
-        for r in range(r0, max(r1, r0 + 1)):
-            for c in range(c0, max(c1, c0 + 1)):
-                if r < len(grid) and c < len(grid[r]):
-                    grid[r][c] = text
+        for r in _covered(ys, top, bottom):
+            for c in _covered(xs, x0, x1):
+                grid[r][c] = text
     return trim_rows(grid)
