@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import quopri
 import shutil
 import struct
 import zipfile
@@ -542,3 +543,22 @@ def test_xlsb_is_detected_and_needs_conversion() -> None:
     assert detect_format(data, "周报.xlsb") == "xlsb"
     with pytest.raises(UnsupportedFormatError):
         read_document(data, "周报.xlsb", converter=None)
+
+
+def test_mhtml_single_file_web_page_saved_as_xls() -> None:
+    html = fixture_bytes("weekly_html.xls").decode("gbk").replace("charset=gb2312", "")
+
+    body = quopri.encodestring(html.encode("gbk")).decode("ascii")
+    mhtml = (
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/related; boundary="----=_NextPart_01"\r\n\r\n'
+        "------=_NextPart_01\r\n"
+        "Content-Location: file:///C:/sheet.htm\r\n"
+        "Content-Transfer-Encoding: quoted-printable\r\n"
+        'Content-Type: text/html; charset="gb2312"\r\n\r\n'
+        f"{body}\r\n"
+        "------=_NextPart_01--\r\n"
+    ).encode("ascii")
+    assert detect_format(mhtml, "周报.xls") == "xls-html"
+    doc = read_document(mhtml, "周报.xls")
+    assert doc.tables[0].rows == weekly_html_sheet()

@@ -111,6 +111,8 @@ def _detect_text_kind(head: bytes) -> str:
     if b"\x00" in probe[:4096] and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "unknown"
     low = probe[:4096].lower()
+    if low.startswith(b"mime-version:") or (b"multipart/related" in low[:2048] and b"content-type:" in low[:2048]):
+        return "xls-html"  # "single file web page" (MHTML), what Excel/WPS save as .mht or .xls
     if any(m.lower() in low for m in SPREADSHEETML_MARKERS) and b"<workbook" in low:
         return "xls-xml"
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):

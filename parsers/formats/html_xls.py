@@ -8,6 +8,8 @@ its value in every position it covers.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import logging
 import re
 
@@ -46,8 +48,32 @@ def decode_markup(data: bytes) -> str:
         return data.decode("gb18030", errors="replace")
 
 
+def html_from_mhtml(data: bytes) -> str | None:
+    """The first text/html part of an MHTML ("single file web page") file, decoded; None if there is none."""
+    message = email.message_from_bytes(data, policy=email.policy.compat32)
+    for part in message.walk():
+        if part.get_content_type() == "text/html":
+            payload = part.get_payload(decode=True) or b""
+            charset = part.get_content_charset()
+            if charset in ("gb2312", "gbk"):
+                charset = "gb18030"
+            if charset:
+                try:
+                    return payload.decode(charset)
+                except (LookupError, UnicodeDecodeError):
+                    pass
+            return decode_markup(payload)
+    return None
+
+
 def read_html_xls(data: bytes, filename: str, limits: Limits) -> Document:
-    text = decode_markup(data)
+    head = data[:2048].lower()
+    if head.startswith(b"mime-version:") or b"multipart/related" in head:
+        text = html_from_mhtml(data)
+        if text is None:
+            raise CorruptFileError(filename, "xls-html", "MHTML without an HTML part")
+    else:
+        text = decode_markup(data)
     text = re.sub(r"^\s*<\?xml[^>]*\?>", "", text)  # lxml refuses str input with an encoding declaration
     try:
         root = lxml.html.document_fromstring(text)

@@ -18,12 +18,24 @@ from parsers.formats.limits import Limits
 log = logging.getLogger(__name__)
 
 
+def _open_book(data: bytes):
+    """formatting_info=True is what makes xlrd read the MERGEDCELLS records; some writers' formatting
+    records trip it, so a second try reads the values without merges rather than nothing."""
+    logfile = open(os.devnull, "w")  # noqa: SIM115 - xlrd writes warnings to a file object
+    try:
+        return xlrd.open_workbook(file_contents=data, formatting_info=True, on_demand=True, logfile=logfile)
+    except xlrd.biffh.XLRDError as exc:
+        if "encrypted" in str(exc).lower():
+            raise
+        log.info("xlrd with formatting_info failed (%s); reading values only", exc)
+    except (AssertionError, IndexError, KeyError, ValueError, struct.error) as exc:
+        log.info("xlrd with formatting_info failed (%s); reading values only", exc)
+    return xlrd.open_workbook(file_contents=data, formatting_info=False, on_demand=True, logfile=logfile)
+
+
 def read_xls(data: bytes, filename: str, limits: Limits, fmt: str = "xls") -> Document:
     try:
-        # formatting_info=True is what makes xlrd read the MERGEDCELLS records
-        book = xlrd.open_workbook(
-            file_contents=data, formatting_info=True, on_demand=True, logfile=open(os.devnull, "w")  # noqa: SIM115
-        )
+        book = _open_book(data)
     except xlrd.biffh.XLRDError as exc:
         if "encrypted" in str(exc).lower():
             raise EncryptedFileError(filename, fmt) from exc
