@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 
 import pytest
 from imapclient import IMAPClient
@@ -193,9 +194,23 @@ class RecordingSink:
         return [call.raw for call in self.calls if call.new]
 
 
-@pytest.fixture
-def ingest_sink() -> MemorySink:
-    return MemorySink()
+@pytest.fixture(params=["memory", "database"])
+def ingest_sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
+    """The sink the IMAP tests store through: in memory, and the real database sink
+    (ingest.imap_sink.DbSink on a SQLite App; the PostgreSQL run is the lead's to add)."""
+    if request.param == "memory":
+        yield MemorySink()
+        return
+    from ingest.app import open_app
+    from ingest.config import load_settings
+    from ingest.imap_sink import DbSink
+    from tests.conftest import write_config
+
+    app = open_app(load_settings(write_config(tmp_path, "sqlite:///var/zxjyck.db"), environ={}))
+    try:
+        yield DbSink(app)
+    finally:
+        app.close()
 
 
 # --------------------------------------------------------------------------- clock, clients

@@ -37,7 +37,6 @@ from ingest.imap_errors import (
     ImapTlsError,
     MessageRejectedError,
 )
-from tests import dovecot as dovecot_harness
 from tests import imap_helpers
 from tests.dovecot import DovecotServer, ImapAccount, free_port
 from tests.imap_helpers import (
@@ -50,10 +49,8 @@ from tests.imap_helpers import (
     sha256,
 )
 
-# The fixtures this module uses (bound by assignment: pytest finds them by name).
-dovecot = dovecot_harness.dovecot
-imap_account = dovecot_harness.imap_account
-cutting_proxy = dovecot_harness.cutting_proxy
+# dovecot, imap_account and cutting_proxy come from tests.dovecot (a plugin of
+# tests/conftest.py); the sink fixture is bound here by assignment.
 ingest_sink = imap_helpers.ingest_sink
 
 SHANGHAI = timezone(timedelta(hours=8))
