@@ -141,6 +141,17 @@ def fit_columns(ws: Worksheet, first_row: int = 1, minimum: Sequence[int] = ()) 
         ws.column_dimensions[get_column_letter(col)].width = min(MAX_WIDTH, max(floor, widths[col] + 2))
 
 
+def printable(ws: Worksheet, *, landscape: bool = False, title_rows: str | None = None) -> None:
+    """Print on A4, all columns on one page width, the header repeated on every page."""
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.orientation = "landscape" if landscape else "portrait"
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    if title_rows:
+        ws.print_title_rows = title_rows
+
+
 def sheet_title(name: str, taken: set[str]) -> str:
     """A legal, unique sheet name: no []:*?/\\, not quoted, at most 31 characters."""
     clean = SHEET_NAME_BAD.sub("_", name).strip().strip("'") or "Sheet"
@@ -268,6 +279,7 @@ def write_week_summary(ws: Worksheet, week_start: date, reports: dict[str, Weekl
     ws.freeze_panes = "C3"
     fit_columns(ws, 2, minimum=(6, 10, 12, 6, 8, 10, 17, 10, 14))
     ws.column_dimensions["J"].width = 50
+    printable(ws, landscape=True, title_rows="1:2")
 
 
 def platform_totals(reports: Iterable[WeeklyReport], rows: dict[int, list[WeeklyRow]]) -> list[tuple[str, int, int]]:
@@ -294,6 +306,7 @@ def write_platform_totals(ws: Worksheet, week_start: date, reports: dict[str, We
     cells.row(2 + len(totals), ("合计", None, sum(t[1] for t in totals), sum(t[2] for t in totals)), bold=True)
     ws.freeze_panes = "A2"
     fit_columns(ws, 1, minimum=(6, 20, 8, 10))
+    printable(ws, title_rows="1:1")
 
 
 def write_city_sheet(ws: Worksheet, report: WeeklyReport, lines: list[WeeklyRow], tz: ZoneInfo,
@@ -319,6 +332,7 @@ def write_city_sheet(ws: Worksheet, report: WeeklyReport, lines: list[WeeklyRow]
     cells.merged(total_row + 2, 1, 4, note, align=WRAP)
     ws.freeze_panes = "A4"
     fit_columns(ws, 3, minimum=(6, 30, 10, 24))
+    printable(ws, title_rows="1:3")
 
 
 # ---------------------------------------------------------------- applications
@@ -358,6 +372,7 @@ def build_applications_workbook(session: Session, tz: ZoneInfo) -> Workbook:
     fit_columns(ws, 1)
     for col, width in (("L", 50), ("K", 30), ("O", 40)):
         ws.column_dimensions[col].width = width
+    printable(ws, landscape=True, title_rows="1:1")
     write_projects(wb.create_sheet(), applications, session, tz, taken)
     return wb
 
@@ -376,6 +391,7 @@ def write_projects(ws: Worksheet, applications: list[Application], session: Sess
                       p.assessment, p.source, p.fee), wrap=(3, 4))
     ws.freeze_panes = "B2"
     fit_columns(ws, 1, minimum=(20, 6, 20, 20, 10, 10, 10, 10, 8))
+    printable(ws, landscape=True, title_rows="1:1")
 
 
 # ---------------------------------------------------------------- writing
