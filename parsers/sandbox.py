@@ -307,8 +307,13 @@ class Sandbox:
                 return self._problem(data, filename, timeout_problem(filename, self.limits.wall_timeout_s))
             try:
                 reply = _load_reply(worker.conn.recv_bytes(MAX_RESULT_BYTES))
-            except (EOFError, OSError) as exc:
+            except EOFError as exc:
                 return self._worker_died(data, filename, exc)
+            except OSError as exc:  # over MAX_RESULT_BYTES, or the pipe broke
+                log.error("attachment %r: unreadable reply from the worker: %s", filename, exc)
+                self.stats.crashes += 1
+                self._discard_worker()
+                return self._problem(data, filename, internal_error_problem(filename, exc))
             except (pickle.UnpicklingError, AttributeError, ImportError, ValueError, TypeError) as exc:
                 log.error("attachment %r: worker sent an unacceptable reply: %s", filename, exc)
                 self._discard_worker()
@@ -342,7 +347,7 @@ class Sandbox:
     def _worker_died(self, data: bytes, filename: str, exc: BaseException) -> AttachmentAnalysis:
         worker = self._worker
         assert worker is not None
-        worker.process.join(5)
+        worker.process.join(2)
         code = worker.process.exitcode
         self._discard_worker()
         log.warning("attachment %r: worker died (exit code %s, %s)", filename, code, type(exc).__name__)

@@ -80,3 +80,8 @@ def task_forbidden_result(data, filename, mail_date, limits, converter):
 
 def task_raise(data, filename, mail_date, limits, converter):
     raise RuntimeError("boom")
+
+
+def task_huge_result(data, filename, mail_date, limits, converter) -> AttachmentAnalysis:
+    """A result over the parent's size cap for replies."""
+    return AttachmentAnalysis(filename=filename, format="text", text_excerpt="字" * (30 * 1024 * 1024))

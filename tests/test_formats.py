@@ -431,6 +431,19 @@ def test_broken_files_raise_a_specific_error(name: str, error: type, problem: st
     assert info.value.filename == name
 
 
+@pytest.mark.parametrize(
+    ("name", "keep", "fmt"),
+    [("weekly.xls", 0.5, "xls"), ("weekly.xls", 0.05, "xls"), ("application.docx", 0.9, "docx"),
+     ("weekly_gbk_names.zip", 0.5, "zip")],
+)
+def test_truncated_files_of_other_formats(name: str, keep: float, fmt: str) -> None:
+    data = build.truncated(fixture_bytes(name), keep)
+    target = f"截断.{name.rsplit('.', 1)[1]}"
+    with pytest.raises(CorruptFileError) as info:
+        read_document(data, target)
+    assert info.value.problem == f"附件“{target}”已损坏或不完整，无法作为 {fmt} 文件打开，请重新保存后发送"
+
+
 def test_openpyxl_uses_defusedxml() -> None:
     assert openpyxl.DEFUSEDXML is True
 

@@ -83,6 +83,7 @@ def test_oversized_attachment_is_refused_without_a_worker() -> None:
          "附件“x.xlsx”无法解析（解析进程异常终止：信号 SIGSEGV），请检查文件是否损坏后重新发送", "crashes"),
         (support.task_raise, Limits(), "附件“x.xlsx”无法解析（内部错误：RuntimeError）", "crashes"),
         (support.task_forbidden_result, Limits(), "附件“x.xlsx”无法解析（内部错误：UnpicklingError）", None),
+        (support.task_huge_result, Limits(), "附件“x.xlsx”无法解析（内部错误：OSError）", "crashes"),
     ],
 )
 def test_each_failure_becomes_its_problem_and_a_fresh_worker(task, limits: Limits, problem: str, stat) -> None:
