@@ -311,8 +311,6 @@ def _field_value(key: str, value: str) -> str:
 
 
 def _looks_like_application(doc: Document, keys: set[str], has_projects: bool) -> bool:
-    if any(find_weekly_header(t) for t in doc.tables):
-        return False
     flat = squash(doc.text) + "".join(squash(c) for t in doc.tables for r in t.rows[:4] for c in r)
     titled = any(w in flat for w in _TITLE_WORDS)
     if titled or has_projects:
@@ -324,6 +322,8 @@ def _looks_like_application(doc: Document, keys: set[str], has_projects: bool) -
 
 def parse_application(doc: Document) -> ApplicationData | None:
     """The basic information form in ``doc``, or None when the document is not one."""
+    if any(find_weekly_header(t) for t in doc.tables):
+        return None  # the weekly form (企业名称/备案人数) is never an application
     hits = _label_hits(doc)
     values = _repair(first_values(hits))
     if values.get("intro"):
