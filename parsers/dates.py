@@ -98,6 +98,12 @@ def parse_date_range(text: str, ref: dt.date) -> tuple[dt.date, dt.date] | None:
     returned as written: checking that it is a Monday-to-Sunday week is the
     caller's business.
     """
+    found = find_date_range(text, ref)
+    return (found[0], found[1]) if found else None
+
+
+def find_date_range(text: str, ref: dt.date) -> tuple[dt.date, dt.date, str] | None:
+    """Like ``parse_date_range``, plus the (normalised) text of the range as it was found."""
     norm = _prepare(text)
     for m in _RANGE_RE.finditer(norm):
         rng = _build_range(
@@ -105,19 +111,19 @@ def parse_date_range(text: str, ref: dt.date) -> tuple[dt.date, dt.date] | None:
             int(m["y2"]) if m["y2"] else None, int(m["m2"]) if m["m2"] else None, int(m["d2"]), ref,
         )
         if rng:
-            return rng
+            return rng[0], rng[1], m.group(0).strip()
     for m in _TWO_DATES_RE.finditer(norm):
         y1, m1, d1, y2, m2, d2 = (int(g) for g in m.groups())
         rng = _build_range(y1, m1, d1, y2, m2, d2, ref)
         if rng:
-            return rng
+            return rng[0], rng[1], m.group(0).strip()
     for m in _COMPACT_RANGE_RE.finditer(norm):
         first, second = m.group(1), m.group(2)
         y2 = int(second[:4]) if len(second) == 8 else None
         rng = _build_range(int(first[:4]), int(first[4:6]), int(first[6:8]),
                            y2, int(second[-4:-2]), int(second[-2:]), ref)
         if rng:
-            return rng
+            return rng[0], rng[1], m.group(0).strip()
     return None
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from itertools import zip_longest
 
 from .cities import normalize_city
-from .dates import parse_date_range, week_problems
+from .dates import find_date_range, parse_date_range, week_problems
 from .document import Document, Table
 from .labels import (
     LabelHit,
@@ -31,6 +31,7 @@ from .labels import (
     squash,
     text_label_hits,
 )
+from .validators import normalize_phone
 
 log = logging.getLogger(__name__)
 
@@ -388,9 +389,9 @@ def _apply_hits(meta: _Meta, hits: list[LabelHit], ref: dt.date, seen_period: li
             name, phone = _split_name_phone(hit.value)
             meta.filled_by = name
             if phone and not meta.phone:
-                meta.phone = phone
+                meta.phone = normalize_phone(phone)
         elif hit.key == "phone" and not meta.phone and hit.value:
-            meta.phone = hit.value
+            meta.phone = normalize_phone(hit.value)
 
 
 def _scan_free_cells(meta: _Meta, cells: list[str], ref: dt.date) -> None:
@@ -399,10 +400,11 @@ def _scan_free_cells(meta: _Meta, cells: list[str], ref: dt.date) -> None:
         if meta.city is None:
             meta.city = normalize_city(text)
         if meta.period is None:
-            rng = parse_date_range(text, ref)
-            if rng:
+            found = find_date_range(text, ref)
+            if found:
                 labelled = [h.value for h in _META.inline_pairs(text) if h.key == "period" and h.value]
-                meta.period, meta.period_text = rng, labelled[0] if labelled else clean_value(text)
+                meta.period = (found[0], found[1])
+                meta.period_text = labelled[0] if labelled else clean_value(found[2])
 
 
 def _read_meta(doc: Document, chosen: _Block | None, ref: dt.date) -> _Meta:

@@ -144,7 +144,7 @@ def test_signature_table_below_in_docx() -> None:
     report = parse_weekly(doc(data, signature, text="江门市人力资源和社会保障局", fmt="docx"), MAIL)
     assert report is not None
     assert (report.city, report.filled_by, report.phone) == ("江门市", "赵六", "0750-3456789")
-    assert report.period_text == f"{TITLE}（2月17日—2月23日）"
+    assert report.period_text == "2月17日—2月23日"
     assert (report.week_start, report.week_end) == (dt.date(2020, 2, 17), dt.date(2020, 2, 23))
     assert report.rows == [R(3, "江门某摩托车有限公司", 88, "粤学通", "88")]
 
