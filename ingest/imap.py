@@ -369,8 +369,8 @@ class _FolderPoller:
     def _ingest_batch(self, batch: list[int]) -> None:
         if len(batch) == 1 and self.suspects.is_poison(batch[0]):
             reason = self.suspects.failures[batch[0]][1]
-            self._skip(batch[0], f"the server closes the connection whenever this message is fetched "
-                                 f"({POISON_AFTER} times: {reason})")
+            self._skip(batch[0], f"服务器每次读取这封邮件都断开连接（已试 {POISON_AFTER} 次），已跳过，"
+                                 f"请在邮箱中查看原件：{reason}")
             self._set_cursor(batch[0])
             return
         response = self._fetch_bodies(batch)
@@ -391,14 +391,14 @@ class _FolderPoller:
     def _store_one(self, uid: int, data: dict[bytes, Any] | None) -> _Outcome:
         raw = (data or {}).get(b"BODY[]")
         if not isinstance(raw, bytes):
-            return self._skip(uid, "the server returned no message body (deleted meanwhile?)")
+            return self._skip(uid, "服务器没有返回邮件内容（可能已被删除），已跳过")
         received_at = self._received_at(uid, (data or {}).get(b"INTERNALDATE"))
         self.result.fetched += 1
         ref = source_ref(self.settings, self.uidvalidity, uid)
         try:
             is_new = self.sink.store(raw, received_at, ref)
         except MessageRejectedError as exc:
-            return self._skip(uid, f"the store rejected the message: {exc}")
+            return self._skip(uid, f"存储拒收这封邮件，已跳过：{exc}")
         except Exception as exc:
             raise ImapSinkError(f"storing {ref} failed: {exc}") from exc
         if is_new:
@@ -417,8 +417,8 @@ class _FolderPoller:
         return self.clock.now()
 
     def _skip(self, uid: int, why: str) -> _Outcome:
-        problem = f"IMAP {self.account}/{self.folder} UIDVALIDITY {self.uidvalidity} UID {uid}: {why}"
-        log.error("%s; skipped", problem)
+        problem = f"邮箱 {self.account} 文件夹“{self.folder}”UID {uid}（UIDVALIDITY {self.uidvalidity}）：{why}"
+        log.error("%s", problem)
         self.result.errors += 1
         self.result.problems.append(problem)
         return _Outcome.SKIPPED

@@ -224,7 +224,8 @@ def test_a_rejected_message_is_skipped_with_a_problem_and_does_not_block_the_fol
     second = poll(settings, sink)
 
     assert counts(first) == (3, 2, 0, 1)
-    assert len(first.problems) == 1 and "UID 2" in first.problems[0] and "unreadable" in first.problems[0]
+    assert first.problems == [f"邮箱 {account_name(settings)} 文件夹“INBOX”UID 2（UIDVALIDITY "
+                              f"{imap_account.uidvalidity('INBOX')}）：存储拒收这封邮件，已跳过：unreadable"]
     assert counts(second) == (0, 0, 0, 0)
     assert INGESTED_KEYWORD not in imap_account.flags("INBOX")[2]
 
@@ -245,7 +246,8 @@ def test_a_message_expunged_between_search_and_fetch_is_skipped(imap_account, in
                   connector=logging_connector(log, before_fetch=expunge_uid_2_elsewhere))
 
     assert (result.new, result.errors) == (2, 1)
-    assert "UID 2" in result.problems[0]
+    assert result.problems == [f"邮箱 {imap_account.username}@127.0.0.1 文件夹“INBOX”UID 2（UIDVALIDITY "
+                               f"{imap_account.uidvalidity('INBOX')}）：服务器没有返回邮件内容（可能已被删除），已跳过"]
     assert ingest_sink.get_cursor(account_name(imap_account.settings()), "INBOX")[1] == 3
 
 
@@ -263,7 +265,10 @@ def test_a_message_the_server_cannot_read_is_skipped_and_the_rest_stored(dovecot
     second = poll(settings, sink, clock=clock)
 
     assert (first.new, first.errors) == (4, 1)
-    assert "UID 3" in first.problems[0] and "FETCH failed" in first.problems[0]
+    assert len(first.problems) == 1
+    assert first.problems[0].startswith(f"邮箱 {account_name(settings)} 文件夹“INBOX”UID 3（UIDVALIDITY ")
+    assert "服务器每次读取这封邮件都断开连接（已试 2 次）" in first.problems[0]
+    assert "FETCH failed" in first.problems[0]
     assert sorted(sink.new_raws()) == sorted(raws[:2] + raws[3:])
     assert counts(second) == (0, 0, 0, 0)
     assert ingest_sink.get_cursor(account_name(settings), "INBOX")[1] == 5
