@@ -156,11 +156,18 @@ def _project_role(key: str) -> str | None:
     return None
 
 
+def _name_priority(key: str) -> int:
+    return 3 if "项目名称" in key else 2 if "名称" in key else 1
+
+
 def _project_header_of_row(row: Sequence[str], index: int) -> _ProjectHeader | None:
     columns: dict[str, int] = {}
     for j, cell in enumerate(row):
-        role = _project_role(label_key(cell))
-        if role and role not in columns:
+        key = label_key(cell)
+        role = _project_role(key)
+        if role is None or cell in row[:j]:
+            continue  # a merged header cell repeats: its first column counts
+        if role not in columns or (role == "name" and _name_priority(key) > _name_priority(label_key(row[columns[role]]))):
             columns[role] = j
     if "name" in columns and len(set(columns) - {"name", "seq"}) >= 2:
         return _ProjectHeader(index, columns)

@@ -176,6 +176,8 @@ def _total_kind(row: Sequence[str], header: WeeklyHeader) -> str | None:
         m = _TOTAL_RE.match(key)
         if m and len(key) <= 14 and not key.endswith(("公司", "中心", "学校", "医院")):
             return "subtotal" if m.group(0) == "小计" else "total"
+        if len(key) <= 12 and re.search(r"(?:合计|小计|总计|共计)$", key):
+            return "subtotal"  # 天河区小计 / 天河区合计: a part, the report goes on
     return None
 
 

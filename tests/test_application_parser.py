@@ -278,3 +278,20 @@ def test_unknown_label_with_colon_is_not_taken_as_a_value() -> None:
     app = parse_application(doc(table(grid), fmt="docx"))
     assert app is not None
     assert app.contact_title == ""
+
+
+def test_project_rows_beside_a_vertically_merged_section_label() -> None:
+    grid = [
+        merged(TITLE, 9),
+        ["平台名称", "粤学通", "粤学通", "网址", "www.example.com", "www.example.com", "机构名称", "某公司", "某公司"],
+        ["培训项目", *HEADER],
+        ["培训项目", "1", "电工", "电工", "线上", "48", "考试", "自有", "免费"],
+        ["培训项目", "2", "焊工", "焊工", "线上", "24学时", "考试", "自有", "免费"],
+        ["培训项目", "", "", "", "", "", "", "", ""],
+        ["平台简介", "简介文字", "简介文字", "简介文字", "简介文字", "简介文字", "简介文字", "简介文字", "简介文字"],
+    ]
+    app = parse_application(doc(table(grid, "table 1"), fmt="docx"))
+    assert app is not None
+    assert [(p.name, p.occupation, p.hours) for p in app.projects] == [("电工", "电工", 48), ("焊工", "焊工", 24)]
+    assert (app.platform_name, app.website, app.organization, app.intro) == (
+        "粤学通", "www.example.com", "某公司", "简介文字")

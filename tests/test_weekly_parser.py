@@ -455,3 +455,20 @@ def test_period_as_two_date_cells_side_by_side() -> None:
     assert (report.week_start, report.week_end, report.period_text) == (
         dt.date(2020, 2, 17), dt.date(2020, 2, 23), "2020-02-17 2020-02-23")
     assert report.problems == []
+
+
+def test_district_subtotals_do_not_end_the_table() -> None:
+    grid = [
+        ["地市名称：广州市  时间：2月17日-2月23日", "", "", "", ""],
+        ["序号", "所属区", "企业名称", "备案人数", "培训平台名称"],
+        ["1", "天河区", "甲公司", "10", "粤学通"],
+        ["", "天河区小计", "天河区小计", "10", ""],
+        ["2", "越秀区", "乙公司", "20", "粤学通"],
+        ["", "越秀区合计", "", "20", ""],
+        ["总计", "", "", "30", ""],
+    ]
+    report = parse_weekly(doc(table(grid)), MAIL)
+    assert report is not None
+    assert [(r.enterprise, r.headcount) for r in report.rows] == [("甲公司", 10), ("乙公司", 20)]
+    assert report.declared_total == 30
+    assert report.problems == []
