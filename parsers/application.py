@@ -28,6 +28,8 @@ from .labels import (
 from .validators import (
     credit_code_problem,
     email_valid,
+    find_email,
+    find_url,
     normalize_credit_code,
     normalize_email,
     normalize_phone,
@@ -385,9 +387,9 @@ def validate_application(app: ApplicationData) -> list[FieldProblem]:
             message = phone_problem(value)
             if message:
                 problems.append(FieldProblem(key, message))
-        elif key == "email" and not email_valid(value):
+        elif key == "email" and not (email_valid(value) or find_email(value)):
             problems.append(FieldProblem(key, f"电子邮箱“{value}”格式不正确，请填写如 name@example.com 的邮箱地址"))
-        elif key == "website" and not url_valid(value):
+        elif key == "website" and not (url_valid(value) or find_url(value)):
             problems.append(FieldProblem(
                 key, f"平台网址“{value}”不是有效网址，请填写如 https://www.example.com 的网址"))
     problems += _project_problems(app.projects)

@@ -82,7 +82,8 @@ def _phone_parts(s: str | None) -> list[str]:
 
 def _normalize_one_phone(part: str) -> str | None:
     """One number in canonical form, or None when it is not a mainland number."""
-    text = re.sub(r"^(?:电话|手机|座机|固话|tel|mobile|phone)\s*[:：]?\s*", "", part, flags=re.IGNORECASE)
+    text = re.sub(r"[(（][^()（）\d]*[)）]", "", part)  # （工作日） / (张三)
+    text = re.sub(r"^(?:电话|手机|座机|固话|tel|mobile|phone)\s*[:：]?\s*", "", text, flags=re.IGNORECASE)
     text, had_country = _COUNTRY_RE.subn("", text.strip())
     if had_country and not _MOBILE_RE.match(re.sub(r"[\s\-]", "", text)) and not text.lstrip("(（").startswith("0"):
         text = "0" + text.lstrip("(（").replace(")", "-", 1).replace("）", "-", 1)  # +86 20 ... -> 020 ...
@@ -190,3 +191,30 @@ def url_valid(s: str | None) -> bool:
     if len(labels) < 2 or not _TLD_RE.match(labels[-1]):
         return False
     return all(_HOST_LABEL_RE.match(label) for label in labels)
+
+
+_URL_TOKEN_RE = re.compile(r"(?:https?://)?[A-Za-z0-9\u4e00-\u9fff\-]+(?:\.[A-Za-z0-9\u4e00-\u9fff\-]+)+(?::\d+)?(?:/[^\s，,；;、（）()]*)?",
+                           re.IGNORECASE)
+_EMAIL_TOKEN_RE = re.compile(r"[^\s，,；;、（）()<>:：]+@[^\s，,；;、（）()<>]+")
+
+
+def find_url(s: str | None) -> str | None:
+    """The first valid URL inside a longer value (``"www.example.com（PC端）"``), or None."""
+    text = normalize_url_text(s)
+    for m in _URL_TOKEN_RE.finditer(text):
+        if url_valid(m.group(0)):
+            return m.group(0)
+    return None
+
+
+def find_email(s: str | None) -> str | None:
+    """The first valid e-mail address inside a longer value, or None."""
+    text = unicodedata.normalize("NFKC", s or "").replace("。", ".")
+    for m in _EMAIL_TOKEN_RE.finditer(text):
+        if email_valid(m.group(0)):
+            return normalize_email(m.group(0))
+    return None
+
+
+def normalize_url_text(s: str | None) -> str:
+    return unicodedata.normalize("NFKC", s or "").replace("。", ".")

@@ -9,6 +9,8 @@ from parsers.validators import (
     credit_code_problem,
     credit_code_valid,
     email_valid,
+    find_email,
+    find_url,
     normalize_credit_code,
     normalize_email,
     normalize_phone,
@@ -121,6 +123,8 @@ def test_n_y_a_prefixed_codes_with_right_check_char_are_valid(prefix: str) -> No
         ("13812345678/13912345678", "13812345678、13912345678"),
         ("13812345678；020-87654321", "13812345678、020-87654321"),
         ("手机：13812345678", "13812345678"),
+        ("020-12345678（工作日）", "020-12345678"),
+        ("13812345678(张三)", "13812345678"),
     ],
 )
 def test_phone_valid_and_normalized(raw: str, normal: str) -> None:
@@ -196,3 +200,30 @@ def test_normalize_email() -> None:
 )
 def test_url_valid(raw: str, valid: bool) -> None:
     assert url_valid(raw) is valid
+
+
+@pytest.mark.parametrize(
+    ("raw", "url"),
+    [
+        ("www.example.com（PC端）；APP：粤学通", "www.example.com"),
+        ("PC端：https://a.example.cn/x 小程序：粤学通", "https://a.example.cn/x"),
+        ("ｗｗｗ．ｅｘａｍｐｌｅ．ｃｏｍ", "www.example.com"),
+        ("粤学通APP", None),
+        ("请见附件", None),
+    ],
+)
+def test_find_url(raw: str, url: str | None) -> None:
+    assert find_url(raw) == url
+
+
+@pytest.mark.parametrize(
+    ("raw", "email"),
+    [
+        ("zs@example.com（备用：ls@example.org）", "zs@example.com"),
+        ("邮箱：zs＠example.com", "zs@example.com"),
+        ("zs@example", None),
+        ("无", None),
+    ],
+)
+def test_find_email(raw: str, email: str | None) -> None:
+    assert find_email(raw) == email
