@@ -22,10 +22,6 @@ from store.errors import StoreError
 log = logging.getLogger(__name__)
 LOCAL_POLL_SECONDS = 5
 
-# Jobs added by later features: name -> (add_job callable taking (scheduler, app, guarded)).
-EXTRA_JOBS: dict[str, Callable] = {}
-
-
 def guarded(name: str, fn: Callable[[App], object], app: App) -> Callable[[], None]:
     """A job body that logs a failure and lets the schedule go on."""
 
@@ -40,6 +36,28 @@ def guarded(name: str, fn: Callable[[App], object], app: App) -> Callable[[], No
     return job
 
 
+def reminder_job(app: App) -> None:
+    """At the deadline: late reminders for the reporting week that just ended (idempotent per city and week)."""
+    from ingest.notices import deliver, last_deadline_week, queue_reminders
+
+    week = last_deadline_week(app.settings, app.now())
+    result = queue_reminders(app, week)
+    log.info("late reminders for week %s: queued=%d already=%d", week, len(result.queued), len(result.already))
+    deliver(app)
+
+
+def catch_up(app: App) -> None:
+    """A deadline missed while the daemon was down still gets its reminders, within a day, and only once."""
+    from datetime import timedelta
+
+    from ingest.notices import deadline_for, last_deadline_week
+
+    week = last_deadline_week(app.settings, app.now())
+    deadline = deadline_for(app.settings, week)
+    if deadline <= app.now() < deadline + timedelta(days=1) and app.settings.cities:
+        reminder_job(app)
+
+
 def build_scheduler(app: App) -> BackgroundScheduler:
     from ingest.service import poll
 
@@ -48,8 +66,15 @@ def build_scheduler(app: App) -> BackgroundScheduler:
                                                                "misfire_grace_time": 3600})
     interval = app.settings.imap.poll_interval_seconds if app.settings.imap else LOCAL_POLL_SECONDS
     scheduler.add_job(guarded("poll", poll, app), "interval", seconds=interval, id="poll")
-    for add in EXTRA_JOBS.values():
-        add(scheduler, app, guarded)
+    hh, mm = app.settings.schedule.deadline_time.split(":")
+    days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    if app.settings.cities:
+        scheduler.add_job(guarded("reminders", reminder_job, app), "cron", id="reminders",
+                          day_of_week=days[app.settings.schedule.deadline_weekday], hour=int(hh), minute=int(mm))
+    if app.settings.staff.digest_to:
+        from ingest.digest import add_digest_job
+
+        add_digest_job(scheduler, app, guarded)
     return scheduler
 
 
@@ -69,6 +94,7 @@ def run_daemon(settings: Settings, stop: threading.Event | None = None) -> int:
 
     log.info("zxjyck started; source=%s", "imap" if settings.imap else f"maildir {settings.maildir}")
     guarded("poll", poll, app)()  # first cycle at once, then on the schedule
+    guarded("catch-up", catch_up, app)()
     scheduler.start()
     try:
         stop.wait()

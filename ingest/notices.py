@@ -60,6 +60,18 @@ def deadline_for(settings: Settings, week_start: date) -> datetime:
     return datetime.combine(week_end + timedelta(days=days_after), time(hh, mm), tz)
 
 
+def last_deadline_week(settings: Settings, now: datetime) -> date:
+    """The Monday of the reporting week whose deadline is the latest one at or before ``now``."""
+    tz = ZoneInfo(settings.schedule.timezone)
+    local = now.astimezone(tz).date()
+    monday = local - timedelta(days=local.weekday())
+    for back in range(0, 3):
+        week = monday - timedelta(days=7 * (back + 1))
+        if deadline_for(settings, week) <= now:
+            return week
+    return monday - timedelta(days=21)
+
+
 @dataclass
 class ReminderResult:
     week_start: date
