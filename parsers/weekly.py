@@ -229,6 +229,14 @@ class _Block:
     declared_total: int | None = None
     ended: bool = False  # a 合计 row or the notes were reached
     wrapped_lines: bool = False  # PDF text: a long name may run onto a line of its own
+    subtotals: int = 0
+    trailing_subtotal: int | None = None  # the figure of a 小计 row with no data after it
+
+    def total(self) -> int | None:
+        """The 合计/总计 figure; a single 小计 closing the table stands for it."""
+        if self.declared_total is not None:
+            return self.declared_total
+        return self.trailing_subtotal if self.subtotals == 1 else None
 
 
 def _read_rows(table: Table, start: int, header: WeeklyHeader, block: _Block, prefix: str) -> None:
@@ -245,6 +253,8 @@ def _read_rows(table: Table, start: int, header: WeeklyHeader, block: _Block, pr
             block.ended = True
             continue
         if kind == "subtotal":
+            block.subtotals += 1
+            block.trailing_subtotal = _total_figure(row, header)
             continue
         if _is_note_row(row) or _is_end_marker(row):
             block.ended = True
@@ -258,6 +268,7 @@ def _read_rows(table: Table, start: int, header: WeeklyHeader, block: _Block, pr
         data = _row_data(row, i + 1, header, prefix)
         if data:
             block.rows.append(data)
+            block.trailing_subtotal = None
 
 
 def _is_wrapped_line(row: Sequence[str], header: WeeklyHeader) -> bool:
@@ -481,7 +492,7 @@ def parse_weekly(doc: Document, mail_date: dt.date) -> WeeklyReportData | None:
         filled_by=meta.filled_by,
         phone=meta.phone,
         rows=chosen.rows if chosen else [],
-        declared_total=chosen.declared_total if chosen else None,
+        declared_total=chosen.total() if chosen else None,
         source=chosen.tables[0].source if chosen else "",
     )
     report.problems = _report_problems(report, meta, chosen)

@@ -472,3 +472,17 @@ def test_district_subtotals_do_not_end_the_table() -> None:
     assert [(r.enterprise, r.headcount) for r in report.rows] == [("甲公司", 10), ("乙公司", 20)]
     assert report.declared_total == 30
     assert report.problems == []
+
+
+def test_a_single_closing_subtotal_is_the_declared_total() -> None:
+    grid = [
+        ["地市名称：汕尾市  时间：2月17日-2月23日", "", "", ""],
+        ["序号", "企业名称", "备案人数", "培训平台名称"],
+        ["1", "汕尾甲公司", "10", "粤学通"],
+        ["2", "汕尾乙公司", "5", "粤学通"],
+        ["小计", "", "15", ""],
+    ]
+    report = parse_weekly(doc(table(grid)), MAIL)
+    assert report is not None
+    assert report.declared_total == 15
+    assert len(report.rows) == 2
