@@ -110,7 +110,7 @@ class LabelIndex:
             self._keys_by_group.append(key)
         note = r"(?:\s*[(（][^()（）]{0,12}[)）])?"
         self._inline_re = re.compile(
-            r"(?:^|(?<=[\s,，;；、|/]))(?:" + "|".join(parts) + r")" + note + r"\s*(?P<colon>[:：])?",
+            r"(?<![A-Za-z0-9])(?:" + "|".join(parts) + r")" + note + r"\s*(?P<colon>[:：])?",
             re.IGNORECASE,
         )
 
@@ -149,7 +149,8 @@ class LabelIndex:
         """``"地市名称：广州市   时间：2月17日-2月23日"`` -> one hit per label, value up to the next label.
 
         A label counts at the start of the text (followed by a colon, a space
-        or nothing) or after a space or separator when a colon follows it.
+        or nothing) or anywhere else when a colon follows it
+        (``填报人：张三联系电话：138…``: cities type the pairs without spaces).
         """
         norm, found = self._scan(text)
         hits: list[LabelHit] = []

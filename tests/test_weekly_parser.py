@@ -486,3 +486,16 @@ def test_a_single_closing_subtotal_is_the_declared_total() -> None:
     assert report is not None
     assert report.declared_total == 15
     assert len(report.rows) == 2
+
+
+def test_pairs_typed_without_spaces() -> None:
+    grid = [
+        ["地市名称：肇庆市时间：2月17日-2月23日", "", "", ""],
+        ["序号", "企业名称", "备案人数", "培训平台名称"],
+        ["1", "肇庆甲公司", "4", "粤学通"],
+        ["填报人：黄九联系电话：0758-2223333", "", "", ""],
+    ]
+    report = parse_weekly(doc(table(grid)), MAIL)
+    assert report is not None
+    assert (report.city, report.period_text, report.filled_by, report.phone) == (
+        "肇庆市", "2月17日-2月23日", "黄九", "0758-2223333")
