@@ -24,7 +24,7 @@ from parsers.formats.convert import Converter
 from parsers.formats.detect import detect_format
 from parsers.formats.errors import FormatError
 from parsers.formats.limits import Limits
-from parsers.formats.reader import _UNSET, read_document
+from parsers.formats.reader import DEFAULT_CONVERTER, read_document
 
 if TYPE_CHECKING:
     from parsers.application import ApplicationData
@@ -71,7 +71,7 @@ def timeout_problem(filename: str, seconds: float) -> str:
 
 
 def analyze_attachment(data: bytes, filename: str, mail_date: dt.date, limits: Limits | None = None,
-                       converter: Converter | None | object = _UNSET) -> AttachmentAnalysis:
+                       converter: Converter | None | object = DEFAULT_CONVERTER) -> AttachmentAnalysis:
     """Read ``data`` and run every form parser on it; never raises for bad input."""
     limits = limits or Limits()
     try:

@@ -46,7 +46,7 @@ from parsers.analysis import (
 from parsers.formats.convert import convert_with_soffice, soffice_path
 from parsers.formats.detect import detect_format, extension
 from parsers.formats.errors import FormatError, LimitExceededError, UnsupportedFormatError
-from parsers.formats.limits import MB, Limits
+from parsers.formats.limits import MB, Limits, human_size
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +266,7 @@ class Sandbox:
         if len(data) > self.limits.max_attachment_bytes:
             return self._problem(data, filename, LimitExceededError(
                 filename, "attachment_size",
-                f"{len(data) // MB} MB，上限 {self.limits.max_attachment_bytes // MB} MB").problem)
+                f"{human_size(len(data))}，上限 {human_size(self.limits.max_attachment_bytes)}").problem)
         self.stats.analyzed += 1
         worker = self._ensure_worker()
         try:

@@ -64,10 +64,10 @@ def test_arguments_reach_the_worker() -> None:
 
 
 def test_oversized_attachment_is_refused_without_a_worker() -> None:
-    with Sandbox(Limits(max_attachment_bytes=100), task=support.task_echo) as sb:
-        result = sb.analyze(b"x" * 101, "大文件.pdf", MAIL_DATE)
+    with Sandbox(Limits(max_attachment_bytes=1000), task=support.task_echo) as sb:
+        result = sb.analyze(b"x" * 1001, "大文件.pdf", MAIL_DATE)
         assert sb.stats.workers_started == 0
-    assert result.problems == ["附件“大文件.pdf”文件过大（0 MB，上限 0 MB），未予读取，请精简或拆分后重新发送"]
+    assert result.problems == ["附件“大文件.pdf”文件过大（1 KB，上限 1 KB），未予读取，请精简或拆分后重新发送"]
 
 
 @pytest.mark.parametrize(

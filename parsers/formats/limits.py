@@ -12,6 +12,13 @@ from dataclasses import dataclass
 MB = 1024 * 1024
 
 
+def human_size(nbytes: int) -> str:
+    """12.5 MB / 300 KB, for messages to senders."""
+    if nbytes >= MB:
+        return f"{nbytes / MB:.1f} MB".replace(".0 MB", " MB")
+    return f"{max(1, round(nbytes / 1024))} KB"
+
+
 @dataclass(frozen=True)
 class Limits:
     address_space_mb: int = 1024  # RLIMIT_AS of the reading child

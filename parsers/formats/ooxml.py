@@ -5,7 +5,7 @@ from __future__ import annotations
 import zipfile
 
 from parsers.formats.errors import EncryptedFileError, LimitExceededError
-from parsers.formats.limits import MB, Limits
+from parsers.formats.limits import Limits, human_size
 
 
 class UnzipBudget:
@@ -19,7 +19,7 @@ class UnzipBudget:
         self.remaining -= nbytes
         if self.remaining < 0:
             raise LimitExceededError(
-                filename, "unzipped_size", f"解压后超过 {self.limits.max_unzipped_bytes // MB} MB"
+                filename, "unzipped_size", f"解压后超过 {human_size(self.limits.max_unzipped_bytes)}"
             )
 
 

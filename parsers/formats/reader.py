@@ -7,8 +7,9 @@ import io
 import logging
 import zipfile
 
-from parsers.document import Document
+from parsers.document import Document, Table
 from parsers.formats.archive import read_zip
+from parsers.formats.cells import trim_rows
 from parsers.formats.convert import CONVERSION_TARGET, Converter, default_converter
 from parsers.formats.detect import detect_format, extension
 from parsers.formats.errors import (
@@ -19,7 +20,7 @@ from parsers.formats.errors import (
     UnsupportedFormatError,
 )
 from parsers.formats.html_xls import decode_markup, read_html_xls
-from parsers.formats.limits import MB, Limits
+from parsers.formats.limits import Limits, human_size
 from parsers.formats.ooxml import UnzipBudget
 from parsers.formats.pdf import read_pdf
 from parsers.formats.word import read_docx
@@ -29,10 +30,9 @@ from parsers.formats.xml_xls import read_xml_xls
 
 log = logging.getLogger(__name__)
 
-NOT_PARSED = ("image", "rar", "7z", "unknown")
 # a file that carries one of these names but whose bytes are none of our formats is a broken document
 DOCUMENT_EXTENSIONS = ("xlsx", "xlsm", "xls", "et", "docx", "doc", "wps", "pdf", "zip")
-_UNSET = object()
+DEFAULT_CONVERTER = object()  # read_document's default: LibreOffice when installed
 
 
 class _Reading:
@@ -48,7 +48,8 @@ class _Reading:
             raise EmptyFileError(filename)
         if len(data) > self.limits.max_attachment_bytes:
             raise LimitExceededError(
-                filename, "attachment_size", f"{len(data) // MB} MB，上限 {self.limits.max_attachment_bytes // MB} MB"
+                filename, "attachment_size",
+                f"{human_size(len(data))}，上限 {human_size(self.limits.max_attachment_bytes)}",
             )
         fmt = detect_format(data, filename)
         log.debug("reading %r as %s (%d bytes, depth %d)", filename, fmt, len(data), depth)
@@ -119,15 +120,12 @@ def read_text(data: bytes, filename: str, limits: Limits) -> Document:
             if i >= limits.max_rows:
                 raise LimitExceededError(filename, "rows", f"超过 {limits.max_rows} 行")
             rows.append([c.strip() for c in row[: limits.max_columns]])
-        from parsers.document import Table
-        from parsers.formats.cells import trim_rows
-
         tables.append(Table(rows=trim_rows(rows), source="csv"))
     return Document(format="text", tables=tables, text=text)
 
 
 def read_document(data: bytes, filename: str, limits: Limits | None = None,
-                  converter: Converter | None | object = _UNSET) -> Document:
+                  converter: Converter | None | object = DEFAULT_CONVERTER) -> Document:
     """Read one attachment into a Document.
 
     Raises a FormatError subclass (a ParserError) when the file cannot be read:
@@ -137,7 +135,7 @@ def read_document(data: bytes, filename: str, limits: Limits | None = None,
     ``converter`` defaults to LibreOffice when installed; pass None to refuse legacy formats.
     """
     limits = limits or Limits()
-    if converter is _UNSET:
+    if converter is DEFAULT_CONVERTER:
         converter = default_converter(limits.conversion_timeout_s)
     try:
         return _Reading(limits, converter).read(data, filename, depth=0)
