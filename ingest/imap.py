@@ -82,6 +82,8 @@ class IngestSink(Protocol):
 
 @dataclass
 class PollResult:
+    """What one poll did. ``problems`` are for the staff: one line per skipped message."""
+
     fetched: int = 0
     new: int = 0
     duplicates: int = 0
@@ -90,7 +92,6 @@ class PollResult:
     lease_lost: bool = False  # the lease could not be renewed; stopped early
     reconnects: int = 0
     problems: list[str] = field(default_factory=list)
-
 
 
 def lease_name(settings: ImapSettings) -> str:
@@ -115,7 +116,10 @@ class _Lease:
 
     def acquire(self) -> bool:
         self.renewed_at = self.clock.monotonic()
-        return self.sink.acquire_lease(self.name, self.holder, self.ttl)
+        try:
+            return self.sink.acquire_lease(self.name, self.holder, self.ttl)
+        except Exception as exc:
+            raise ImapSinkError(f"taking the lease {self.name} failed: {exc}") from exc
 
     def renew_if_due(self) -> bool:
         if self.clock.monotonic() - self.renewed_at < self.ttl / 3:
@@ -123,7 +127,10 @@ class _Lease:
         return self.acquire()
 
     def release(self) -> None:
-        self.sink.release_lease(self.name, self.holder)
+        try:
+            self.sink.release_lease(self.name, self.holder)
+        except Exception as exc:  # it expires by itself; do not hide the poll's own outcome
+            log.warning("releasing the lease %s failed: %s", self.name, exc)
 
 
 def poll_once(
