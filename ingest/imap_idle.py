@@ -75,15 +75,12 @@ def wait_for_new(
         if _has_pending(client, sink, settings, info):
             return WakeReason.PENDING
         waiter = _Waiter(client, settings, clock, max_wait_seconds, stop, int(info.get(b"EXISTS", 0)))
-        try:
-            if client.has_capability("IDLE"):
-                return waiter.idle(on_waiting)
-            return waiter.noop(noop_interval_seconds, on_waiting)
-        except TRANSIENT_ERRORS as exc:
-            log.warning("IMAP %s: connection lost while waiting: %s", account_name(settings), exc)
-            return WakeReason.CONNECTION_LOST
-    except imap_exc.IMAPClientAbortError:
-        raise
+        if client.has_capability("IDLE"):
+            return waiter.idle(on_waiting)
+        return waiter.noop(noop_interval_seconds, on_waiting)
+    except TRANSIENT_ERRORS as exc:  # includes imapclient's AbortError
+        log.warning("IMAP %s: connection lost while waiting: %s", account_name(settings), exc)
+        return WakeReason.CONNECTION_LOST
     except imap_exc.IMAPClientError as exc:
         raise ImapFolderError(f"cannot watch folder {settings.folder!r} of {account_name(settings)}: "
                               f"{exc}") from exc
