@@ -366,7 +366,8 @@ class Sandbox:
         self.stats.conversions += 1
         try:
             converted = convert_with_soffice(payload, name, fmt, target, timeout=self.limits.conversion_timeout_s,
-                                             max_output_bytes=self.limits.max_attachment_bytes)
+                                             max_output_bytes=self.limits.max_attachment_bytes,
+                                             address_space_mb=self.limits.conversion_address_space_mb)
             reply: tuple = ("converted", converted)
         except FormatError as exc:  # exceptions do not pickle with their own __init__: send the words
             reply = ("failed", exc.problem, str(exc))

@@ -13,6 +13,7 @@ import pytest
 
 from parsers.document import Document
 from parsers.formats import (
+    ConversionError,
     CorruptFileError,
     EmptyFileError,
     EncryptedFileError,
@@ -575,3 +576,10 @@ def test_mhtml_single_file_web_page_saved_as_xls() -> None:
     assert detect_format(mhtml, "周报.xls") == "xls-html"
     doc = read_document(mhtml, "周报.xls")
     assert doc.tables[0].rows == weekly_html_sheet()
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="branch for machines with LibreOffice")
+def test_libreoffice_timeout_is_a_conversion_problem() -> None:
+    with pytest.raises(ConversionError) as info:
+        read_fixture("weekly.doc", limits=Limits(conversion_timeout_s=0.01))
+    assert info.value.problem == "附件“weekly.doc”（.doc）转换失败，请另存为 xlsx/docx/pdf 后重新发送"

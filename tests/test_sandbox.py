@@ -146,6 +146,14 @@ def test_conversion_happens_in_the_parent_for_the_worker() -> None:
     assert result.weekly is not None
 
 
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="branch for machines with LibreOffice")
+def test_conversion_failure_in_the_parent_reaches_the_worker_as_a_problem() -> None:
+    with Sandbox(Limits(conversion_timeout_s=0.01)) as sb:
+        result = sb.analyze(fixture_bytes("weekly.doc"), "周报.doc", MAIL_DATE)
+        assert (sb.stats.conversions, sb.stats.workers_started) == (1, 1)
+    assert (result.format, result.problems) == ("doc", ["附件“周报.doc”（.doc）转换失败，请另存为 xlsx/docx/pdf 后重新发送"])
+
+
 @pytest.mark.skipif(shutil.which("soffice") is not None, reason="branch for machines without LibreOffice")
 def test_legacy_format_refused_in_the_sandbox_without_libreoffice() -> None:
     with Sandbox() as sb:

@@ -34,8 +34,17 @@ def soffice_path() -> str | None:
     return shutil.which("soffice") or shutil.which("libreoffice")
 
 
+def _prlimit_prefix(address_space_mb: int, cpu_seconds: float, max_file_bytes: int) -> list[str]:
+    """util-linux prlimit puts LibreOffice under memory/CPU/file-size limits too (when it is installed)."""
+    prlimit = shutil.which("prlimit")
+    if prlimit is None:
+        return []
+    return [prlimit, f"--as={address_space_mb * 1024 * 1024}", f"--cpu={max(1, int(cpu_seconds))}",
+            f"--fsize={max_file_bytes}", "--"]
+
+
 def convert_with_soffice(data: bytes, filename: str, fmt: str, target: str, timeout: float = 60.0,
-                         max_output_bytes: int = 50 * 1024 * 1024) -> bytes:
+                         max_output_bytes: int = 50 * 1024 * 1024, address_space_mb: int = 2048) -> bytes:
     """Bytes of ``data`` converted to ``target`` (xlsx/docx); ConversionError on failure or timeout."""
     soffice = soffice_path()
     if soffice is None:
@@ -46,7 +55,7 @@ def convert_with_soffice(data: bytes, filename: str, fmt: str, target: str, time
         source.write_bytes(data)
         out_dir = work / "out"
         out_dir.mkdir()
-        command = [
+        command = _prlimit_prefix(address_space_mb, timeout, 2 * max_output_bytes) + [
             soffice, f"-env:UserInstallation=file://{work / 'profile'}", "--headless", "--norestore",
             "--nolockcheck", "--convert-to", target, "--outdir", str(out_dir), str(source),
         ]
@@ -74,12 +83,14 @@ def _run(command: list[str], filename: str, fmt: str, timeout: float, cwd: str) 
         raise ConversionError(filename, fmt, f"LibreOffice exit status {proc.returncode}")
 
 
-def default_converter(timeout: float) -> Converter | None:
+def default_converter(timeout: float, max_output_bytes: int = 50 * 1024 * 1024,
+                      address_space_mb: int = 2048) -> Converter | None:
     """The in-process converter: LibreOffice when on PATH, else None (legacy formats are then refused)."""
     if soffice_path() is None:
         return None
 
     def convert(data: bytes, filename: str, fmt: str, target: str) -> bytes:
-        return convert_with_soffice(data, filename, fmt, target, timeout=timeout)
+        return convert_with_soffice(data, filename, fmt, target, timeout=timeout,
+                                    max_output_bytes=max_output_bytes, address_space_mb=address_space_mb)
 
     return convert

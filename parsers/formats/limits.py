@@ -35,4 +35,5 @@ class Limits:
     max_pdf_pages: int = 300
     max_text_chars: int = 2_000_000  # running text kept per document
     conversion_timeout_s: float = 60.0  # LibreOffice conversion of .doc/.et/.wps
+    conversion_address_space_mb: int = 2048  # RLIMIT_AS of LibreOffice (through prlimit)
     tasks_per_worker: int = 200  # the sandbox replaces its worker after this many attachments

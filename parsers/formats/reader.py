@@ -136,7 +136,8 @@ def read_document(data: bytes, filename: str, limits: Limits | None = None,
     """
     limits = limits or Limits()
     if converter is DEFAULT_CONVERTER:
-        converter = default_converter(limits.conversion_timeout_s)
+        converter = default_converter(limits.conversion_timeout_s, limits.max_attachment_bytes,
+                                      limits.conversion_address_space_mb)
     try:
         return _Reading(limits, converter).read(data, filename, depth=0)
     except RecursionError as exc:
