@@ -109,8 +109,11 @@ class LabelIndex:
             parts.append(f"(?P<g{len(parts)}>{label_pattern(label)})")
             self._keys_by_group.append(key)
         note = r"(?:\s*[(（][^()（）]{0,12}[)）])?"
-        self._inline_re = re.compile(
-            r"(?<![A-Za-z0-9])(?:" + "|".join(parts) + r")" + note + r"\s*(?P<colon>[:：])?",
+        firsts = {c for label, _key in pairs for c in (squash(label)[:1].lower(), squash(label)[:1].upper()) if c}
+        first_class = "[" + "".join(re.escape(c) for c in sorted(firsts)) + "]"
+        self._inline_re = re.compile(  # the look-ahead lets the scan skip most positions at once
+            r"(?=" + first_class + r")(?<![A-Za-z0-9])(?:" + "|".join(parts) + r")" + note
+            + r"\s*(?P<colon>[:：])?",
             re.IGNORECASE,
         )
 
@@ -163,7 +166,7 @@ class LabelIndex:
 
     def starts_with_label(self, text: str) -> bool:
         """True when the text opens with a label of this form (``"职务：经理"``, ``"审核人:"``)."""
-        norm, found = self._scan(text)
+        norm, found = self._scan(text[:80])  # a label is short: the head of a long text is enough
         return bool(found) and not norm[: found[0][0]].strip()
 
 
