@@ -256,7 +256,7 @@ def _read_rows(table: Table, start: int, header: WeeklyHeader, block: _Block, pr
             block.subtotals += 1
             block.trailing_subtotal = _total_figure(row, header)
             continue
-        if _is_note_row(row) or _is_end_marker(row):
+        if _is_note_row(row) or _is_end_marker(row) or _is_merged_remark(row, header):
             block.ended = True
             block.note_rows.append(row)
             continue
@@ -311,6 +311,12 @@ def _is_end_marker(row: Sequence[str]) -> bool:
     """``以下空白`` and friends: the filler people write under the last line of data."""
     first = next((c for c in row if c and c.strip()), "")
     return squash(first).strip("()（）。.") in ("以下空白", "以下无内容", "以下为空", "以下无", "此页无正文", "空白")
+
+
+def _is_merged_remark(row: Sequence[str], header: WeeklyHeader) -> bool:
+    """One text merged across the name and headcount columns (``本周无新增备案企业``): a remark, not data."""
+    name, count = _cell(row, header.enterprise), _cell(row, header.headcount)
+    return bool(name.strip()) and name == count
 
 
 def _continues(table: Table, header: WeeklyHeader) -> bool:

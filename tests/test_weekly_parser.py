@@ -499,3 +499,17 @@ def test_pairs_typed_without_spaces() -> None:
     assert report is not None
     assert (report.city, report.period_text, report.filled_by, report.phone) == (
         "肇庆市", "2月17日-2月23日", "黄九", "0758-2223333")
+
+
+def test_week_without_filings_written_across_the_table() -> None:
+    grid = [
+        ["地市名称：云浮市  时间：2月17日-2月23日", "", "", ""],
+        ["序号", "企业名称", "备案人数", "培训平台名称"],
+        merged("本周无新增备案企业", 4),
+        ["填报人：李十", "", "", ""],
+    ]
+    report = parse_weekly(doc(table(grid)), MAIL)
+    assert report is not None
+    assert report.rows == []
+    assert report.filled_by == "李十"
+    assert report.problems == ["统计表中未填写任何企业备案数据"]
