@@ -213,6 +213,9 @@ first_valid_uid = {min(uid, 500)}
 default_internal_user = {internal}
 default_login_user = {login}
 mail_max_userip_connections = 200
+# Wrong-password tests must not slow down the logins after them: no failure
+# delay, and no anvil auth penalty (disabled as Dovecot's documentation says).
+auth_failure_delay = 0
 imap_idle_notify_interval = 2 mins
 passdb {{
   driver = static
@@ -235,6 +238,9 @@ service imap-login {{
 }}
 service anvil {{
   chroot =
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
 }}
 """
 
