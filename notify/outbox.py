@@ -12,7 +12,7 @@ from __future__ import annotations
 import email
 import email.policy
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -21,8 +21,9 @@ from sqlalchemy import func, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from notify.bounce import BounceReport
 from notify.compose import NoticeContext, compose
-from notify.errors import DeliveryError, NotifyError
+from notify.errors import DeliveryError, NotifyError, SmtpConnectionError, SmtpLoginError
 from notify.rules import reply_block_reason
 from notify.transport import FileTransport, RetryPolicy, SmtpTransport, Transport
 from store.db import session_scope
@@ -133,6 +134,30 @@ def enqueue(
     return row
 
 
+def earlier_copy_notice(session: Session, about: Message, kind: str) -> Outbox | None:
+    """A notice of ``kind`` already going to another stored copy of ``about`` (same Message-ID, other bytes).
+
+    The same mail reaches us twice with different bytes when a relay adds a Received line, when it
+    is both in INBOX and in another folder, or when an export is imported again; each copy is its
+    own message (its own sha256, hence its own dedupe key), but the sender must get one notice.
+    """
+    if not about.message_id:
+        return None
+    stmt = (
+        select(Outbox)
+        .join(Message, Message.id == Outbox.about_message_pk)
+        .where(
+            Message.message_id == about.message_id,
+            Message.from_addr == about.from_addr,
+            Message.id != about.id,
+            Outbox.kind == kind,
+            Outbox.status != OUTBOX_SUPPRESSED,
+        )
+        .order_by(Outbox.id)
+    )
+    return session.exec(stmt).first()
+
+
 def reply(
     session: Session,
     cfg: OutboxSettings,
@@ -156,6 +181,12 @@ def reply(
         sent_today_to_sender=sent_recently_to(session, about.from_addr, now),
         max_per_sender_per_day=cfg.max_per_sender_per_day,
     )
+    if reason is None and find_by_key(session, dedupe_key) is None:
+        earlier = earlier_copy_notice(session, about, kind)
+        if earlier is not None:
+            reason = (
+                f"不自动回复：同一封邮件（{about.message_id}）的另一份副本已有通知 #{earlier.id}，不重复发送"
+            )
     return enqueue(
         session,
         cfg,
@@ -170,11 +201,11 @@ def reply(
     )
 
 
-def build_transport(settings) -> Transport:
-    """SMTP when configured, else .eml files in the outbox folder."""
+def build_transport(settings, clock: Callable[[], datetime] | None = None) -> Transport:
+    """SMTP when configured, else .eml files in the outbox folder (named by ``clock``'s time)."""
     smtp = settings.smtp
     if smtp is None:
-        return FileTransport(settings.outbox_dir)
+        return FileTransport(settings.outbox_dir, clock=clock)
     import ssl
 
     context = ssl.create_default_context(cafile=smtp.ca_file) if smtp.ca_file else None
@@ -219,6 +250,14 @@ def deliver_due(
     On PostgreSQL the row stays locked while it is sent, so another daemon
     skips it; the FileTransport is idempotent per Message-ID and SMTP servers
     deduplicate nothing, so the lock is what keeps a notice from going twice.
+
+    The row is marked sent in the transaction that sent it. A crash after the
+    server accepted the message and before that commit leaves the row pending
+    (its attempt uncounted), so the next run sends it again with the same
+    Message-ID: the one duplicate this design allows (at least once, never lost).
+
+    When the server cannot be reached or refuses our login, the round stops
+    after that row: the other notices would only wait for the same timeout.
     """
     report = DeliveryReport()
     while True:
@@ -227,19 +266,23 @@ def deliver_due(
             if not batch:
                 return report
             row = batch[0]
-            _send_one(row, transport, retry, now, report)
+            server_down = _send_one(row, transport, retry, now, report)
             session.add(row)
+        if server_down:
+            log.warning("outbox: the mail server is unreachable or refuses our login; the rest waits")
+            return report
         if report.sent + report.retried + report.failed >= limit:
             return report
 
 
 def _send_one(
     row: Outbox, transport: Transport, retry: RetryPolicy, now: datetime, report: DeliveryReport
-) -> None:
+) -> bool:
+    """Try one row and record the outcome on it; True when the server itself is unusable right now."""
     msg = email.message_from_string(row.raw, _class=EmailMessage, policy=email.policy.SMTP)
     row.attempts += 1
     try:
-        transport.send(msg)
+        result = transport.send(msg)
     except DeliveryError as exc:
         if retry.should_retry(row.attempts, exc):
             row.next_attempt_at = retry.next_attempt_at(row.attempts, now)
@@ -259,32 +302,64 @@ def _send_one(
             row.reason = f"发送失败 / delivery failed: {exc}"
             report.failed += 1
             log.error("outbox id=%s failed permanently: %s", row.id, exc)
-        return
+        return isinstance(exc, SmtpConnectionError | SmtpLoginError)
     except NotifyError as exc:
         row.status = OUTBOX_FAILED
         row.reason = f"发送失败 / delivery failed: {exc}"
         report.failed += 1
-        return
+        return False
     row.status = OUTBOX_SENT
     row.sent_at = now
-    row.reason = ""
+    row.reason = refused_reason(result.refused) if result is not None else ""
     report.sent += 1
     log.info("outbox id=%s sent kind=%s to=%s", row.id, row.kind, ",".join(row.to))
+    return False
 
 
-def mark_bounced(session: Session, original_ids: list[str], bounce: Message) -> list[Outbox]:
-    """A DSN for our notices: mark those outbox rows undeliverable."""
+def refused_reason(refused: Mapping[str, str]) -> str:
+    """What the row keeps when the server took the message for some recipients and refused others."""
+    if not refused:
+        return ""
+    details = "；".join(f"{addr}: {text}" for addr, text in refused.items())
+    return f"部分收件人被拒收 / refused for some recipients: {details}"
+
+
+def mark_bounced(
+    session: Session, original_ids: list[str], bounce: Message, report: BounceReport | None = None
+) -> list[Outbox]:
+    """A DSN for our notices: mark those outbox rows undeliverable (status failed, ``bounced``).
+
+    With the parsed ``report`` (``notify.bounce.parse_bounce``) the reason names the recipients and the
+    server's words, and a report that only says delivery is *delayed* (every recipient "delayed" /
+    4.x.x: the remote server keeps trying) leaves the row as it is, with a note in its reason.
+    """
     if not original_ids:
         return []
     rows = list(session.exec(select(Outbox).where(Outbox.message_id.in_(original_ids))))
+    if report is not None and only_delayed(report):
+        for row in rows:
+            row.reason = f"延迟投递通知 / delivery delayed (message #{bounce.id}): {report.summary}"[:2000]
+            session.add(row)
+        return []
+    detail = report.summary if report is not None and report.summary else bounce.subject[:120]
     for row in rows:
         row.bounced = True
         row.bounce_message_pk = bounce.id
         if row.status != OUTBOX_SUPPRESSED:
             row.status = OUTBOX_FAILED
-        row.reason = f"退信 / bounced (message #{bounce.id}): {bounce.subject[:120]}"
+        row.reason = f"退信 / bounced (message #{bounce.id}): {detail}"
         session.add(row)
     return rows
+
+
+def only_delayed(report: BounceReport) -> bool:
+    """True for a "still trying" DSN: recipients listed, none failed for good, at least one delayed."""
+    recipients = report.recipients
+    return (
+        bool(recipients)
+        and not any(r.permanent for r in recipients)
+        and any(r.action == "delayed" or r.status.startswith("4") for r in recipients)
+    )
 
 
 def outbox_counts(session: Session) -> dict[str, int]:
