@@ -47,7 +47,7 @@ def outbox_settings(settings: Settings) -> OutboxSettings:
 def deliver(app: App) -> DeliveryReport:
     """Send what is due in the outbox (SMTP, or .eml files when there is no [smtp])."""
     if app.transport is None:
-        app.transport = build_transport(app.settings)
+        app.transport = build_transport(app.settings, clock=app.clock)
     return deliver_due(app.engine, app.transport, outbox_settings(app.settings).retry, app.now())
 
 
@@ -96,6 +96,9 @@ def queue_reminders(app: App, week_start: date) -> ReminderResult:
     cfg = outbox_settings(app.settings)
     deadline = deadline_for(app.settings, week_start)
     now = app.now()
+    if now < deadline:  # the letter would say "not received by <deadline>" before that moment
+        raise ReminderError(f"the deadline of the week {week_start} is {deadline:%Y-%m-%d %H:%M %z}, not reached "
+                            f"yet / 该周报送截止时间 {deadline:%Y-%m-%d %H:%M} 未到，不能催报")
     result = ReminderResult(week_start)
     with session_scope(app.engine) as session:
         accepted = set(session.exec(select(WeeklyReport.city).where(
