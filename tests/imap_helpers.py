@@ -103,8 +103,7 @@ class MemorySink:
 class SqliteSink:
     """IngestSink in a SQLite file, shared by processes (the SIGKILL test)."""
 
-    def __init__(self, path: str, store_delay_seconds: float = 0.0) -> None:
-        self.store_delay_seconds = store_delay_seconds  # stands in for a slow database
+    def __init__(self, path: str) -> None:
         self.conn = sqlite3.connect(path, timeout=30, isolation_level=None)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.executescript("""
@@ -125,8 +124,6 @@ class SqliteSink:
                           (account, folder, uidvalidity, last_uid))
 
     def store(self, raw: bytes, received_at: datetime, source_ref: str) -> bool:
-        if self.store_delay_seconds:
-            time.sleep(self.store_delay_seconds)
         cursor = self.conn.execute("INSERT OR IGNORE INTO messages VALUES (?, ?, ?, ?)",
                                    (sha256(raw), raw, received_at.isoformat(), source_ref))
         return cursor.rowcount == 1
@@ -273,17 +270,39 @@ def chunks(items: list[bytes], size: int) -> Iterator[list[bytes]]:
 # --------------------------------------------------------------------------- SIGKILL worker
 
 
+class SlowSink(RecordingSink):
+    """Any sink, with a pause before each store (stands in for a slow database)."""
+
+    def __init__(self, inner: object, delay_seconds: float) -> None:
+        super().__init__(inner)
+        self.delay_seconds = delay_seconds
+
+    def store(self, raw: bytes, received_at: datetime, source_ref: str) -> bool:
+        time.sleep(self.delay_seconds)
+        return super().store(raw, received_at, source_ref)
+
+
 def _worker(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--db", required=True)
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--db", help="a SqliteSink file")
+    where.add_argument("--config", help="a zxjyck config.toml: store through ingest.imap_sink.DbSink")
     parser.add_argument("--settings", required=True, help="ImapTestSettings as JSON")
     parser.add_argument("--holder", default="kill-test")
     parser.add_argument("--store-delay", type=float, default=0.0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     settings = ImapTestSettings(**json.loads(args.settings))
-    sink = SqliteSink(args.db, store_delay_seconds=args.store_delay)
-    result = poll_once(settings, sink, holder=args.holder, connector=partial(connect))
+    if args.db:
+        sink: object = SqliteSink(args.db)
+    else:
+        from ingest.app import open_app
+        from ingest.config import load_settings
+        from ingest.imap_sink import DbSink
+
+        sink = DbSink(open_app(load_settings(Path(args.config), environ={})))
+    slow = SlowSink(sink, args.store_delay)
+    result = poll_once(settings, slow, holder=args.holder, connector=partial(connect))  # type: ignore[arg-type]
     print(json.dumps({"fetched": result.fetched, "new": result.new, "at": datetime.now(UTC).isoformat()}))
     return 0
 

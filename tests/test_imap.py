@@ -38,6 +38,7 @@ from ingest.imap_errors import (
     MessageRejectedError,
 )
 from tests import imap_helpers
+from tests.conftest import write_config
 from tests.dovecot import DovecotServer, ImapAccount, free_port
 from tests.imap_helpers import (
     ClientLog,
@@ -568,33 +569,56 @@ def test_waiting_stops_when_asked(imap_account, ingest_sink):
 # --------------------------------------------------------------------------- crashes
 
 
-def test_polls_killed_at_random_points_end_with_every_message_stored_once(imap_account, tmp_path):
+@pytest.mark.parametrize("sink_kind", ["sqlite-test-sink", "database"])
+def test_polls_killed_at_random_points_end_with_every_message_stored_once(imap_account, tmp_path, sink_kind):
     total = 200
     raws = [make_message(i, body_bytes=2_000, seed=7) for i in range(total)]
     imap_account.append_many("INBOX", raws)
     settings = imap_account.settings(batch_size=7, processed_folder="Processed")
-    db = tmp_path / "sink.sqlite"
     root = Path(__file__).parent.parent
-    command = [sys.executable, "-m", "tests.imap_helpers", "--db", str(db), "--store-delay", "0.01",
+    if sink_kind == "database":
+        where = ["--config", str(write_config(tmp_path, "sqlite:///var/zxjyck.db"))]
+        stored_hashes = partial(_database_hashes, tmp_path / "config.toml")
+    else:
+        where = ["--db", str(tmp_path / "sink.sqlite")]
+        stored_hashes = partial(_stored_hashes, tmp_path / "sink.sqlite")
+    delay = "0.02"  # per message: a run lasts ~4 s plus start-up, so several kills land mid-poll
+    startup = 1.0 if sink_kind == "database" else 0.3  # imports (and migrations) before the first fetch
+    command = [sys.executable, "-m", "tests.imap_helpers", *where, "--store-delay", delay,
                "--settings", json.dumps(dataclasses.asdict(settings))]
     env = {**os.environ, "PYTHONPATH": str(root)}
     rng = random.Random(20200224)
     stored_after_kills: list[int] = []
-    for _ in range(40):  # a run takes ~2.5 s; kills land at random points until one finishes
+    for _ in range(40):  # a run takes a few seconds; kills land at random points until one finishes
         worker = subprocess.Popen(command, cwd=root, stdout=subprocess.DEVNULL, env=env)
         try:
-            worker.wait(timeout=rng.uniform(0.3, 1.5))
+            worker.wait(timeout=startup + rng.uniform(0.0, 1.2))
             break
         except subprocess.TimeoutExpired:
             worker.send_signal(signal.SIGKILL)
             worker.wait()
-            stored_after_kills.append(_stored_count(db))
+            stored_after_kills.append(len(stored_hashes()))
     subprocess.run(command, cwd=root, stdout=subprocess.DEVNULL, env=env, check=True)
 
     assert any(0 < n < total for n in stored_after_kills), stored_after_kills
-    assert sorted(_stored_hashes(db)) == sorted(sha256(raw) for raw in raws)
+    assert sorted(stored_hashes()) == sorted(sha256(raw) for raw in raws)
     assert imap_account.count("INBOX") == 0
     assert sorted(imap_account.bodies("Processed").values()) == sorted(raws)
+
+
+def _database_hashes(config: Path) -> list[str]:
+    from sqlmodel import Session, select
+
+    from ingest.app import open_app
+    from ingest.config import load_settings
+    from store.models import Message
+
+    app = open_app(load_settings(config, environ={}))
+    try:
+        with Session(app.engine) as session:
+            return list(session.exec(select(Message.sha256)))
+    finally:
+        app.close()
 
 
 def _stored_hashes(db: Path) -> list[str]:
@@ -605,10 +629,6 @@ def _stored_hashes(db: Path) -> list[str]:
         return sink.stored_hashes()
     finally:
         sink.close()
-
-
-def _stored_count(db: Path) -> int:
-    return len(_stored_hashes(db))
 
 
 def test_the_sqlite_sink_used_by_the_kill_test_dedupes_and_leases(tmp_path):
