@@ -361,6 +361,8 @@ class CuttingProxy:
 
     ``cut_after(n)`` arms a one-shot cut: the next connection that has passed
     ``n`` bytes from the server to the client is closed on both sides.
+    ``stall_after(n)`` arms a one-shot stall: that connection stays open but the
+    server's bytes stop arriving (what a dead NAT or a hung server looks like).
     """
 
     def __init__(self, target_port: int) -> None:
@@ -369,7 +371,9 @@ class CuttingProxy:
         self.port = self.listener.getsockname()[1]
         self.connections = 0
         self.cuts = 0
+        self.stalls = 0
         self._cut_after: int | None = None
+        self._stall_after: int | None = None
         self._lock = threading.Lock()
         self._closed = False
         self._sockets: list[socket.socket] = []
@@ -378,6 +382,10 @@ class CuttingProxy:
     def cut_after(self, server_bytes: int) -> None:
         with self._lock:
             self._cut_after = server_bytes
+
+    def stall_after(self, server_bytes: int) -> None:
+        with self._lock:
+            self._stall_after = server_bytes
 
     def cut_all(self) -> None:
         """Drop every open connection now."""
@@ -412,15 +420,19 @@ class CuttingProxy:
 
     def _pump(self, source: socket.socket, sink: socket.socket, from_server: bool) -> None:
         passed = 0
+        stalled = False
         try:
             while True:
                 data = source.recv(65536)
                 if not data:
                     break
+                if stalled:
+                    continue  # swallowed until the client gives up and closes
                 sink.sendall(data)
                 passed += len(data)
                 if from_server and self._should_cut(passed):
                     break
+                stalled = from_server and self._should_stall(passed)
         except OSError:
             pass
         finally:
@@ -429,6 +441,14 @@ class CuttingProxy:
                     sock.shutdown(socket.SHUT_RDWR)
                 with contextlib.suppress(OSError):
                     sock.close()
+
+    def _should_stall(self, passed: int) -> bool:
+        with self._lock:
+            if self._stall_after is not None and passed >= self._stall_after:
+                self._stall_after = None
+                self.stalls += 1
+                return True
+            return False
 
     def _should_cut(self, passed: int) -> bool:
         with self._lock:

@@ -340,6 +340,21 @@ def test_a_connection_dropped_mid_fetch_is_reconnected_and_finished(imap_account
     assert sorted(sink.new_raws()) == sorted(raws)
 
 
+def test_a_server_that_stops_answering_times_out_and_the_poll_finishes(imap_account, ingest_sink, cutting_proxy):
+    raws = [make_message(i, body_bytes=200_000) for i in range(6)]
+    imap_account.append_many("INBOX", raws)
+    settings = imap_account.settings(port=cutting_proxy.port, batch_size=3, timeout_seconds=1)
+    sink = RecordingSink(ingest_sink)
+    clock = RecordingClock()
+    cutting_proxy.stall_after(300_000)  # the first batch's FETCH response stops half way
+
+    result = poll(settings, sink, clock=clock)
+
+    assert cutting_proxy.stalls == 1
+    assert (result.new, result.reconnects, clock.sleeps) == (6, 1, [1.0])
+    assert sorted(sink.new_raws()) == sorted(raws)
+
+
 def test_an_unreachable_server_is_retried_with_capped_backoff_then_reported(imap_account, ingest_sink):
     closed_port = free_port()  # bound then closed at once: nothing listens
     settings = imap_account.settings(port=closed_port, timeout_seconds=2)
