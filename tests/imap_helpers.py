@@ -235,8 +235,10 @@ class ClientLog:
 
 def logging_connector(log: ClientLog, *, hide: frozenset[str] = frozenset(),
                       before_fetch: Callable[[list[int]], None] | None = None,
+                      no_keywords: bool = False,
                       **connect_kwargs: object) -> Callable[[ImapTestSettings], IMAPClient]:
-    """A connector whose clients record FETCH commands and can hide capabilities."""
+    """A connector whose clients record FETCH commands and can hide capabilities,
+    or (no_keywords) report a PERMANENTFLAGS without ``\\*`` as some servers do."""
 
     class LoggingClient(IMAPClient):
         def fetch(self, messages, data, modifiers=None):  # type: ignore[no-untyped-def]
@@ -245,6 +247,12 @@ def logging_connector(log: ClientLog, *, hide: frozenset[str] = frozenset(),
             if before_fetch is not None:
                 before_fetch(uids)
             return super().fetch(messages, data, modifiers)
+
+        def select_folder(self, folder, readonly=False):  # type: ignore[no-untyped-def]
+            info = super().select_folder(folder, readonly)
+            if no_keywords:
+                info[b"PERMANENTFLAGS"] = tuple(f for f in info.get(b"PERMANENTFLAGS", ()) if f != b"\\*")
+            return info
 
         def idle(self):  # type: ignore[no-untyped-def]
             log.idles += 1

@@ -100,6 +100,19 @@ def test_fetching_does_not_mark_messages_seen_and_sets_the_keyword(imap_account,
         assert b"\\Seen" not in uid_flags
 
 
+def test_a_server_that_allows_no_keywords_gets_no_keyword_and_the_cursor_still_works(imap_account, ingest_sink):
+    for i in range(2):
+        imap_account.append("INBOX", make_message(i))
+    connector = logging_connector(ClientLog(), no_keywords=True)
+
+    first = poll(imap_account.settings(), ingest_sink, connector=connector)
+    second = poll(imap_account.settings(), ingest_sink, connector=connector)
+
+    assert counts(first) == (2, 2, 0, 0)
+    assert counts(second) == (0, 0, 0, 0)
+    assert all(INGESTED_KEYWORD not in f for f in imap_account.flags("INBOX").values())
+
+
 def test_only_messages_above_the_cursor_are_fetched(imap_account, ingest_sink):
     imap_account.append("INBOX", make_message(1))
     settings = imap_account.settings()
