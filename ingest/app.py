@@ -7,6 +7,7 @@ Everything with a side effect outside the process is held here and injected
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ class App:
     transport: Any = None  # notify transport (SMTP or files); built lazily
     analyzer: Any = None  # attachment analyser (parsers sandbox); built lazily
     extras: dict[str, Any] = field(default_factory=dict)
+    stopping: threading.Event = field(default_factory=threading.Event)  # set on SIGTERM: stop between messages
 
     def now(self) -> datetime:
         return self.clock()

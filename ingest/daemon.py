@@ -1,8 +1,14 @@
 """`zxjyck run`: the long-running service.
 
-One APScheduler (in Asia/Shanghai time) runs the jobs; none overlaps itself
-(max_instances=1, coalesce). SIGTERM/SIGINT stop it cleanly: the job in hand
-finishes (each message is its own transaction), connections close, exit 0.
+One APScheduler (in Asia/Shanghai time by default) runs the jobs, none
+overlapping itself (max_instances=1, coalesce): the pickup-process-send cycle
+on an interval, the late reminders at the deadline, the daily digest. With
+IMAP, a watcher thread holds an IDLE (or NOOP-polls when the server has no
+IDLE) and runs the cycle at once when mail arrives, so a message is picked up
+within seconds; the interval cycle is the safety net.
+
+SIGTERM/SIGINT stop it cleanly: the message in hand finishes (each is its own
+transaction; the rest wait for the next start), connections close, exit 0.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -21,6 +29,8 @@ from store.errors import StoreError
 
 log = logging.getLogger(__name__)
 LOCAL_POLL_SECONDS = 5
+WATCHER_MAX_BACKOFF = 60.0
+
 
 def guarded(name: str, fn: Callable[[App], object], app: App) -> Callable[[], None]:
     """A job body that logs a failure and lets the schedule go on."""
@@ -48,8 +58,6 @@ def reminder_job(app: App) -> None:
 
 def catch_up(app: App) -> None:
     """A deadline missed while the daemon was down still gets its reminders, within a day, and only once."""
-    from datetime import timedelta
-
     from ingest.notices import deadline_for, last_deadline_week
 
     week = last_deadline_week(app.settings, app.now())
@@ -58,14 +66,28 @@ def catch_up(app: App) -> None:
         reminder_job(app)
 
 
-def build_scheduler(app: App) -> BackgroundScheduler:
-    from ingest.service import poll
+class Cycle:
+    """The pickup-process-send cycle, with an event the IDLE watcher waits on."""
 
+    def __init__(self, app: App):
+        self.app = app
+        self.done = threading.Event()
+
+    def __call__(self) -> None:
+        from ingest.service import poll
+
+        try:
+            guarded("poll", poll, self.app)()
+        finally:
+            self.done.set()
+
+
+def build_scheduler(app: App, cycle: Cycle) -> BackgroundScheduler:
     tz = app.settings.schedule.timezone
     scheduler = BackgroundScheduler(timezone=tz, job_defaults={"max_instances": 1, "coalesce": True,
                                                                "misfire_grace_time": 3600})
     interval = app.settings.imap.poll_interval_seconds if app.settings.imap else LOCAL_POLL_SECONDS
-    scheduler.add_job(guarded("poll", poll, app), "interval", seconds=interval, id="poll")
+    scheduler.add_job(cycle, "interval", seconds=interval, id="poll")
     hh, mm = app.settings.schedule.deadline_time.split(":")
     days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
     if app.settings.cities:
@@ -78,28 +100,67 @@ def build_scheduler(app: App) -> BackgroundScheduler:
     return scheduler
 
 
+def watch_imap(app: App, scheduler: BackgroundScheduler, cycle: Cycle, stop: threading.Event) -> None:
+    """Wait for new mail with IDLE and run the cycle at once when it comes."""
+    from ingest.imap import WakeReason, wait_for_new
+    from ingest.imap_errors import ImapAuthError
+    from ingest.imap_sink import DbSink
+
+    sink = DbSink(app)
+    tz = ZoneInfo(app.settings.schedule.timezone)
+    failures = 0
+    while not stop.is_set():
+        try:
+            reason = wait_for_new(app.settings.imap, sink, stop=stop,
+                                  max_wait_seconds=float(app.settings.imap.idle_seconds))
+            failures = 0
+        except ImapAuthError as exc:
+            log.error("IMAP watcher stops: %s (the interval cycle goes on and reports it)", exc)
+            return
+        except Exception as exc:  # the line dropped, the server restarted...: back off and watch again
+            failures += 1
+            delay = min(WATCHER_MAX_BACKOFF, 2.0 ** failures)
+            log.warning("IMAP watcher: %s; watching again in %.0f s", exc, delay)
+            stop.wait(delay)
+            continue
+        if reason in (WakeReason.NEW, WakeReason.PENDING):
+            log.info("IMAP watcher: %s, running the cycle now", reason.value)
+            cycle.done.clear()
+            scheduler.modify_job("poll", next_run_time=datetime.now(tz))
+            cycle.done.wait(timeout=600)
+
+
 def run_daemon(settings: Settings, stop: threading.Event | None = None) -> int:
     app = open_app(settings)
     stop = stop or threading.Event()
 
     def on_signal(signum, _frame) -> None:
         log.info("signal %s received, stopping", signum)
+        app.stopping.set()
         stop.set()
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-    scheduler = build_scheduler(app)
-    from ingest.service import poll
-
-    log.info("zxjyck started; source=%s", "imap" if settings.imap else f"maildir {settings.maildir}")
-    guarded("poll", poll, app)()  # first cycle at once, then on the schedule
+    cycle = Cycle(app)
+    scheduler = build_scheduler(app, cycle)
+    log.info("zxjyck started; source=%s", f"imap {settings.imap.username}@{settings.imap.host}/{settings.imap.folder}"
+             if settings.imap else f"maildir {settings.maildir}")
+    cycle()  # the first cycle at once, then on the schedule
     guarded("catch-up", catch_up, app)()
     scheduler.start()
+    watcher = None
+    if settings.imap is not None:
+        watcher = threading.Thread(target=watch_imap, args=(app, scheduler, cycle, stop), name="imap-idle",
+                                   daemon=True)
+        watcher.start()
     try:
         stop.wait()
     finally:
+        app.stopping.set()
         scheduler.shutdown(wait=True)
+        if watcher is not None:
+            watcher.join(timeout=30)
         app.close()
         log.info("zxjyck stopped")
     return 0

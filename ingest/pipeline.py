@@ -11,7 +11,8 @@ from __future__ import annotations
 import email.parser
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -77,6 +78,8 @@ def store_raw(app: App, raw: bytes, *, received_at: datetime | None, received_so
 def store_items(app: App, items: Iterable[RawItem], report: IngestReport,
                 progress: Callable[[], None] | None = None) -> None:
     for item in items:
+        if app.stopping.is_set():
+            break
         report.seen += 1
         try:
             raw = item.load()
@@ -106,19 +109,49 @@ def pending_ids(app: App, limit: int | None = None) -> list[int]:
         return list(session.exec(stmt).all())
 
 
+PROCESSING_LOCK = 74240002  # PostgreSQL advisory lock namespace for "a worker is processing message N"
+
+
+@contextmanager
+def claim(app: App, pk: int) -> Iterator[bool]:
+    """Claim one message for processing across processes and hosts sharing a PostgreSQL store.
+
+    A session-level advisory lock held while the message is processed: another
+    daemon skips the message instead of analysing it a second time. SQLite is
+    single-host: processing is idempotent, so no claim is needed there.
+    """
+    if app.engine.dialect.name != "postgresql":
+        yield True
+        return
+    with app.engine.connect() as conn:
+        got = conn.exec_driver_sql("SELECT pg_try_advisory_lock(%s, %s)", (PROCESSING_LOCK, pk)).scalar()
+        try:
+            yield bool(got)
+        finally:
+            if got:
+                conn.exec_driver_sql("SELECT pg_advisory_unlock(%s, %s)", (PROCESSING_LOCK, pk))
+            conn.commit()
+
+
 def process_pending(app: App, report: IngestReport | None = None) -> IngestReport:
+    """Process every received message once; stops between messages when the service is stopping."""
     report = report or IngestReport()
     for pk in pending_ids(app):
-        report.merge_status(process_one(app, pk))
+        if app.stopping.is_set():
+            log.info("stopping: %d message(s) left for the next start", len(pending_ids(app)))
+            break
+        with claim(app, pk) as mine:
+            if mine:
+                report.merge_status(process_one(app, pk, only_if_received=True))
     return report
 
 
-def process_one(app: App, pk: int) -> str:
+def process_one(app: App, pk: int, only_if_received: bool = False) -> str:
     """Process one stored message from its archived bytes; returns its new status. Never raises."""
     try:
         from ingest.processing import process_message
 
-        return process_message(app, pk)
+        return process_message(app, pk, only_if_received=only_if_received)
     except Exception as exc:
         log.exception("processing message id=%s failed", pk)
         return _mark_failed(app, pk, exc)

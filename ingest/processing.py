@@ -20,7 +20,7 @@ from ingest.classify import Classification, classify
 from ingest.decode import DecodedMessage, decode_message
 from store.archive import sha256_hex
 from store.db import session_scope
-from store.models import FAILED, NEEDS_REVIEW, PROCESSED, Application, Attachment, Message, Outbox
+from store.models import FAILED, NEEDS_REVIEW, PROCESSED, RECEIVED, Application, Attachment, Message, Outbox
 
 log = logging.getLogger(__name__)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -78,12 +78,14 @@ def _history(app: App, decoded: DecodedMessage) -> tuple[set[str], bool]:
     return kinds, known
 
 
-def process_message(app: App, pk: int) -> str:
+def process_message(app: App, pk: int, only_if_received: bool = False) -> str:
     with session_scope(app.engine) as session:
         msg = session.get(Message, pk)
         if msg is None:
             raise LookupError(f"message id={pk} not found")
         session.expunge(msg)
+    if only_if_received and msg.status != RECEIVED:
+        return msg.status  # another worker got there first
     raw = app.archive.get(msg.sha256)
     decoded = decode_message(raw)
     analyses = analyse_attachments(app, decoded, _mail_date(msg)) if decoded.is_mail else []

@@ -7,7 +7,7 @@ import os
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func
@@ -161,21 +161,30 @@ class Health:
         return not self.problems
 
 
-STATUS_CHECKS: list[Callable] = []
+def poll_interval(app: App) -> timedelta:
+    from ingest.daemon import LOCAL_POLL_SECONDS
+
+    return timedelta(seconds=app.settings.imap.poll_interval_seconds if app.settings.imap else LOCAL_POLL_SECONDS)
 
 
 def health(app: App) -> Health:
+    """Counts and the verdict of `zxjyck status`: unhealthy when pickup has stalled or notices failed."""
+    from notify.outbox import outbox_counts
+
     with session_scope(app.engine) as session:
         counts = count_by_status(session)
         total = session.exec(select(func.count()).select_from(Message)).one()
         last = session.exec(select(PollRun).order_by(PollRun.started_at.desc()).limit(1)).first()
         last_ok = session.exec(select(PollRun).where(PollRun.ok).order_by(PollRun.started_at.desc()).limit(1)).first()
-        outbox: dict[str, int] = {}
-        problems: list[str] = []
-        for check in STATUS_CHECKS:
-            check(app, session, outbox, problems)
+        outbox = outbox_counts(session)
+    problems: list[str] = []
     if last is not None and not last.ok:
-        problems.append(f"last poll failed: {last.error}")
+        problems.append(f"最近一次收取失败 last poll failed: {last.error}")
+    stale_after = 3 * poll_interval(app)
+    if last is not None and (last_ok is None or last_ok.finished_at < app.now() - stale_after):
+        problems.append(f"超过 {int(stale_after.total_seconds())} 秒没有成功收取 no successful poll for 3 intervals")
+    if outbox.get("failed"):
+        problems.append(f"{outbox['failed']} 封通知发送失败 outbox failures (see zxjyck digest)")
     return Health(counts, total, counts.get("received", 0), last, last_ok, outbox, problems)
 
 

@@ -78,7 +78,7 @@ CITIES_TOML = """
 """
 
 
-def write_config(folder: Path, store_url: str, extra: str = "", cities: str = CITIES_TOML) -> Path:
+def write_config(folder: Path, store_url: str, extra: str = "", cities: str = CITIES_TOML, notify: str = "") -> Path:
     path = folder / "config.toml"
     path.write_text(
         f"""
@@ -92,6 +92,7 @@ archive_dir = "var/archive"
 [notify]
 reply_window_days = 7
 outbox_dir = "var/outbox"
+{notify}
 
 [staff]
 digest_to = ["staff@example.org"]
