@@ -428,6 +428,24 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
+def proc_pss_kb(pid: int) -> int:
+    """Proportional set size (shared pages split between their users), from smaps_rollup; 0 when unknown."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def parent_pid(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def child_pids(pid: int) -> list[int]:
     """Direct and indirect children of a process (from /proc/<pid>/task/*/children)."""
     found: list[int] = []
