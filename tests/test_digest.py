@@ -264,7 +264,7 @@ def test_text_shows_grid_totals_applications_review_and_health(week_app: App) ->
         "四、发送失败与退信（2件）",
         "1. 被退信：gzrsj@example.gov.cn《回执：广州市 2020年2月17日—2月23日 周报已收到》，550 用户不存在",
         "2. 发送失败：zhrsj@example.gov.cn《更正通知：珠海市 周报需更正后重新报送》，已尝试8次，554 内容被拒绝",
-        "当日收到邮件 9 封；最近一次收取：2020年2月25日 08:20；待处理 1 封；处理失败 1 封；待发送 1 封；发送失败 1 封。",
+        "近24小时收到邮件 9 封；最近一次收取：2020年2月25日 08:20；待处理 1 封；处理失败 1 封；待发送 1 封；发送失败 1 封。",
     ]:
         assert line in text, line
     assert text.count("：未报送") == 17

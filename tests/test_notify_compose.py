@@ -291,7 +291,7 @@ def test_digest_grid_totals_and_sections():
     assert "　　1. [42] x@example.org：无法判断是周报还是申报" in lines
     assert "　　1. 被退信：gone@example.gov.cn《回执》，550 用户不存在" in lines
     assert (
-        "　　当日收到邮件 9 封；最近一次收取：2020年2月24日 10:05；待处理 2 封；处理失败 1 封；"
+        "　　近24小时收到邮件 9 封；最近一次收取：2020年2月24日 10:05；待处理 2 封；处理失败 1 封；"
         "待发送 3 封；发送失败 1 封。"
     ) in lines
     assert "&lt;b&gt;技能网&lt;/b&gt;" in html
