@@ -248,6 +248,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     app = _app(args)
     try:
         path = export_workbook(app, args.out, week=args.week, applications=args.applications)
+        service.audit(app, service.actor_name(), "export", f"xlsx {'applications' if args.applications else args.week}"
+                      f" -> {path}")
     finally:
         app.close()
     out.print(f"已写出 written: {path}")
@@ -284,6 +286,7 @@ def cmd_remind(args: argparse.Namespace) -> int:
     app = _app(args)
     try:
         result = send_reminders(app, args.week)
+        service.audit(app, service.actor_name(), "remind", f"week {args.week}: queued {', '.join(result.queued) or '-'}")
     finally:
         app.close()
     out.print(result)
@@ -296,6 +299,8 @@ def cmd_digest(args: argparse.Namespace) -> int:
     app = _app(args)
     try:
         text = digest_command(app, args.date, send=args.send)
+        if args.send:
+            service.audit(app, service.actor_name(), "digest", f"sent digest for {args.date or 'today'}")
     finally:
         app.close()
     out.print(text, markup=False)

@@ -18,7 +18,7 @@ from ingest.errors import IngestError
 from ingest.local import check_paths, iter_paths, maildir_items  # noqa: F401  (check_paths is used by the CLI)
 from ingest.pipeline import IngestReport, process_one, process_pending, store_items
 from store.db import session_scope
-from store.models import MESSAGE_STATUSES, Attachment, Message, PollRun
+from store.models import MESSAGE_STATUSES, Attachment, AuditEntry, Message, Outbox, PollRun
 from store.repo import count_by_status
 
 log = logging.getLogger(__name__)
@@ -83,8 +83,26 @@ def poll(app: App) -> IngestReport:
     return report
 
 
-def replay(app: App, ids: list[int] | None = None, status: str | None = None) -> dict[int, str]:
-    """Process stored messages again from their archived raw bytes."""
+def audit(app: App, actor: str, action: str, detail: str = "", message_pk: int | None = None) -> None:
+    """Write one administrative action to the audit table (who, when, what)."""
+    with session_scope(app.engine) as session:
+        session.add(AuditEntry(at=app.now(), actor=actor[:255], action=action[:64], message_pk=message_pk,
+                               detail=detail[:2000]))
+
+
+def actor_name() -> str:
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid{os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
+
+
+def replay(app: App, ids: list[int] | None = None, status: str | None = None,
+           actor: str | None = None) -> dict[int, str]:
+    """Process stored messages again from their archived raw bytes; each replay is audited."""
     with session_scope(app.engine) as session:
         if ids:
             found = set(session.exec(select(Message.id).where(Message.id.in_(ids))).all())
@@ -96,7 +114,14 @@ def replay(app: App, ids: list[int] | None = None, status: str | None = None) ->
             if status not in MESSAGE_STATUSES:
                 raise IngestError(f"unknown status {status!r}; one of {', '.join(MESSAGE_STATUSES)}")
             targets = list(session.exec(select(Message.id).where(Message.status == status).order_by(Message.id)))
-    return {pk: process_one(app, pk) for pk in targets}
+    actor = actor or actor_name()
+    results: dict[int, str] = {}
+    for pk in targets:
+        with session_scope(app.engine) as session:
+            before = session.get(Message, pk).status
+        results[pk] = process_one(app, pk)
+        audit(app, actor, "replay", f"{before} -> {results[pk]}", pk)
+    return results
 
 
 @dataclass
@@ -133,7 +158,36 @@ class MessageDetail:
     extra: dict[str, list] = field(default_factory=dict)  # sections added by later features
 
 
-DETAIL_SECTIONS: dict[str, Callable] = {}
+def _notices_section(session, msg: Message) -> list[str]:
+    rows = session.exec(select(Outbox).where(Outbox.about_message_pk == msg.id).order_by(Outbox.id))
+    return [f"{o.kind} → {', '.join(o.to)}: {o.status}" + (f" ({o.reason})" if o.reason else "") for o in rows]
+
+
+def _audit_section(session, msg: Message) -> list[str]:
+    rows = session.exec(select(AuditEntry).where(AuditEntry.message_pk == msg.id).order_by(AuditEntry.at))
+    return [f"{a.at.isoformat(timespec='seconds')} {a.actor} {a.action} {a.detail}" for a in rows]
+
+
+def _records_section(session, msg: Message) -> list[str]:
+    from store.models import Application, ApplicationMessage, WeeklyReport
+
+    lines = [f"周报 weekly report: {r.city} {r.week_start}–{r.week_end} {r.status}"
+             + (" 逾期 late" if r.late else "") + (" 已被替代 superseded" if r.superseded else "")
+             + f", {r.total_headcount if r.total_headcount is not None else '-'} 人"
+             for r in session.exec(select(WeeklyReport).where(WeeklyReport.message_pk == msg.id))]
+    links = session.exec(select(ApplicationMessage).where(ApplicationMessage.message_pk == msg.id))
+    for link in links:
+        a = session.get(Application, link.application_id)
+        lines.append(f"平台申报 application: {a.platform_name or '-'} ({a.credit_code or '-'}) "
+                     f"{'材料齐全 complete' if a.complete else '未齐 incomplete'}")
+    return lines
+
+
+DETAIL_SECTIONS: dict[str, Callable] = {
+    "提取结果 Extracted records": _records_section,
+    "通知 Notices": _notices_section,
+    "审计 Audit": _audit_section,
+}
 
 
 def message_detail(app: App, pk: int) -> MessageDetail:

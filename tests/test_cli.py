@@ -112,3 +112,16 @@ def test_secrets_from_environment_override_the_file(tmp_path: Path) -> None:
     assert s.imap.password.get_secret_value() == "env-secret"
     assert s.store_url == f"sqlite:///{tmp_path / 'x.db'}"
     assert "env-secret" not in repr(s)
+
+
+def test_replay_is_audited_and_show_explains_the_message(cfg: Path, tmp_path: Path, capsys) -> None:
+    (tmp_path / "one.eml").write_bytes(MAIL)
+    assert main(["--config", str(cfg), "ingest", str(tmp_path / "one.eml")]) == 0
+    assert main(["--config", str(cfg), "replay", "1"]) == 0
+    assert main(["--config", str(cfg), "replay", "--status", "needs_review"]) == 0  # no form attached: held
+    capsys.readouterr()
+    assert main(["--config", str(cfg), "show", "1"]) == 0
+    shown = capsys.readouterr().out
+    assert "审计 Audit" in shown
+    assert shown.count(" replay ") == 2
+    assert "分类依据 Classification reasons" in shown and "发件人是登记的地市邮箱（广州市）" in shown
