@@ -210,3 +210,41 @@ def test_late_reminders_once_per_city_and_week(app, tmp_path: Path) -> None:
     reminders = [m for m in app.transport.sent if "Auto-Submitted" in m and m["Auto-Submitted"] == "auto-generated"]
     assert sorted(m["To"] for m in reminders) == ["szrsj@example.gov.cn, sz-backup@example.gov.cn",
                                                  "zhrsj@example.gov.cn"]
+
+
+class BrokenAnalyzer:
+    """A parser bug: every attachment analysis raises."""
+
+    def analyze(self, data: bytes, filename: str, mail_date):
+        raise RuntimeError("parser bug")
+
+
+def test_a_message_that_failed_before_a_fix_is_processed_by_replay(app, tmp_path: Path) -> None:
+    app.analyzer = BrokenAnalyzer()
+    doc = run(app, tmp_path, "01-guangzhou-weekly.eml")
+    [failed] = doc["messages"]
+    assert failed["status"] == "failed"
+    assert failed["problems"] == ["处理失败（内部错误 RuntimeError），已记录，管理员修复后可重放 / processing failed "
+                                  "(internal error RuntimeError); an administrator can replay it"]
+    assert doc["outbox"] == [] and app.transport.sent == []
+    app.analyzer = InProcessAnalyzer()  # the fix
+    assert replay(app, status="failed") == {failed["id"]: "processed"}
+    deliver(app)
+    doc = export_state(app.engine)
+    assert doc["messages"][0]["problems"] == []
+    assert doc["weekly_reports"][0]["status"] == "accepted"
+    assert len(app.transport.sent) == 1
+
+
+def test_a_missed_deadline_is_caught_up_once_at_start(app, tmp_path: Path, clock) -> None:
+    from ingest.daemon import catch_up
+
+    run(app, tmp_path, "01-guangzhou-weekly.eml")
+    clock.value = datetime(2020, 2, 24, 9, 0, tzinfo=UTC)  # Monday 17:00 Asia/Shanghai: the deadline has passed
+    catch_up(app)
+    catch_up(app)  # a second start the same evening
+    reminders = outbox(export_state(app.engine), "late_reminder")
+    assert sorted(o["to"][0] for o in reminders) == ["szrsj@example.gov.cn", "zhrsj@example.gov.cn"]
+    clock.value = datetime(2020, 2, 27, 9, 0, tzinfo=UTC)  # days later: no longer relevant
+    catch_up(app)
+    assert len(outbox(export_state(app.engine), "late_reminder")) == 2
