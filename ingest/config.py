@@ -108,6 +108,7 @@ def _check_hhmm(value: str) -> str:
 class _File(_Section):
     source: SourceSettings = SourceSettings()
     imap: ImapSettings | None = None
+    mailboxes: list[ImapSettings] = []  # more IMAP mailboxes/folders, each as [imap] ([[mailboxes]] tables)
     smtp: SmtpSettings | None = None
     store: StoreSettings = StoreSettings()
     notify: NotifySettings = NotifySettings()
@@ -132,13 +133,19 @@ class Settings:
     staff: StaffSettings
     schedule: ScheduleSettings
     cities: Mapping[str, tuple[str, ...]]
+    mailboxes: tuple[ImapSettings, ...] = ()
+
+    def imap_accounts(self) -> list[ImapSettings]:
+        """Every IMAP mailbox to read: [imap] first, then each [[mailboxes]] entry."""
+        return [m for m in (self.imap, *self.mailboxes) if m is not None]
 
     def our_addresses(self) -> set[str]:
         found = {self.notify.sender.lower()}
         if self.smtp:
             found.add(self.smtp.sender.lower())
-        if self.imap and "@" in self.imap.username:
-            found.add(self.imap.username.lower())
+        for account in self.imap_accounts():
+            if "@" in account.username:
+                found.add(account.username.lower())
         return found
 
     def city_of_address(self, address: str) -> str | None:
@@ -185,11 +192,9 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
     except ValidationError as exc:
         raise ConfigError(_format_errors(cfg_path, exc)) from exc
     base = cfg_path.resolve().parent
-    imap, smtp = parsed.imap, parsed.smtp
-    if imap is not None and imap.ca_file:
-        imap = imap.model_copy(update={"ca_file": str((base / imap.ca_file).resolve())})
-    if smtp is not None and smtp.ca_file:
-        smtp = smtp.model_copy(update={"ca_file": str((base / smtp.ca_file).resolve())})
+    imap, smtp = _with_ca(parsed.imap, base), _with_ca(parsed.smtp, base)
+    if imap is None and parsed.mailboxes:
+        raise ConfigError(f"{cfg_path}: [[mailboxes]] needs an [imap] section first / 请先配置 [imap]")
     return Settings(
         path=cfg_path.resolve(),
         base_dir=base,
@@ -203,7 +208,15 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
         staff=parsed.staff,
         schedule=parsed.schedule,
         cities={city: tuple(a.strip().lower() for a in addrs) for city, addrs in parsed.cities.items()},
+        mailboxes=tuple(_with_ca(m, base) for m in parsed.mailboxes),
     )
+
+
+def _with_ca(section, base: Path):
+    """The section with its ca_file made absolute (relative to the config file's folder)."""
+    if section is None or not section.ca_file:
+        return section
+    return section.model_copy(update={"ca_file": str((base / section.ca_file).resolve())})
 
 
 def _merge_secrets(data: dict, env: Mapping[str, str]) -> dict:

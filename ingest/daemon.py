@@ -86,8 +86,9 @@ def build_scheduler(app: App, cycle: Cycle) -> BackgroundScheduler:
     tz = app.settings.schedule.timezone
     scheduler = BackgroundScheduler(timezone=tz, job_defaults={"max_instances": 1, "coalesce": True,
                                                                "misfire_grace_time": 3600})
-    interval = app.settings.imap.poll_interval_seconds if app.settings.imap else LOCAL_POLL_SECONDS
-    scheduler.add_job(cycle, "interval", seconds=interval, id="poll")
+    from ingest.service import poll_interval
+
+    scheduler.add_job(cycle, "interval", seconds=poll_interval(app).total_seconds(), id="poll")
     hh, mm = app.settings.schedule.deadline_time.split(":")
     days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
     if app.settings.cities:
@@ -100,8 +101,8 @@ def build_scheduler(app: App, cycle: Cycle) -> BackgroundScheduler:
     return scheduler
 
 
-def watch_imap(app: App, scheduler: BackgroundScheduler, cycle: Cycle, stop: threading.Event) -> None:
-    """Wait for new mail with IDLE and run the cycle at once when it comes."""
+def watch_imap(app: App, account, scheduler: BackgroundScheduler, cycle: Cycle, stop: threading.Event) -> None:
+    """Wait for new mail in one mailbox with IDLE and run the cycle at once when it comes."""
     from ingest.imap import WakeReason, wait_for_new
     from ingest.imap_errors import ImapAuthError
     from ingest.imap_sink import DbSink
@@ -111,8 +112,7 @@ def watch_imap(app: App, scheduler: BackgroundScheduler, cycle: Cycle, stop: thr
     failures = 0
     while not stop.is_set():
         try:
-            reason = wait_for_new(app.settings.imap, sink, stop=stop,
-                                  max_wait_seconds=float(app.settings.imap.idle_seconds))
+            reason = wait_for_new(account, sink, stop=stop, max_wait_seconds=float(account.idle_seconds))
             failures = 0
         except ImapAuthError as exc:
             log.error("IMAP watcher stops: %s (the interval cycle goes on and reports it)", exc)
@@ -144,22 +144,22 @@ def run_daemon(settings: Settings, stop: threading.Event | None = None) -> int:
         signal.signal(signal.SIGINT, on_signal)
     cycle = Cycle(app)
     scheduler = build_scheduler(app, cycle)
-    log.info("zxjyck started; source=%s", f"imap {settings.imap.username}@{settings.imap.host}/{settings.imap.folder}"
-             if settings.imap else f"maildir {settings.maildir}")
+    sources = [f"imap {a.username}@{a.host}/{a.folder}" for a in settings.imap_accounts()]
+    log.info("zxjyck started; sources=%s", ", ".join(sources) or f"maildir {settings.maildir}")
     cycle()  # the first cycle at once, then on the schedule
     guarded("catch-up", catch_up, app)()
     scheduler.start()
-    watcher = None
-    if settings.imap is not None:
-        watcher = threading.Thread(target=watch_imap, args=(app, scheduler, cycle, stop), name="imap-idle",
-                                   daemon=True)
+    watchers = [threading.Thread(target=watch_imap, args=(app, account, scheduler, cycle, stop),
+                                 name=f"imap-idle-{n}", daemon=True)
+                for n, account in enumerate(settings.imap_accounts())]
+    for watcher in watchers:
         watcher.start()
     try:
         stop.wait()
     finally:
         app.stopping.set()
         scheduler.shutdown(wait=True)
-        if watcher is not None:
+        for watcher in watchers:
             watcher.join(timeout=30)
         app.close()
         log.info("zxjyck stopped")

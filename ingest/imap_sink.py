@@ -37,9 +37,9 @@ class DbSink:
         repo.release_lease(self.app.engine, name, holder)
 
 
-def poll_imap(app: App, report: IngestReport, holder: str) -> None:
-    """Fetch what is new over IMAP into the store (processing happens afterwards)."""
-    result = poll_once(app.settings.imap, DbSink(app), holder=holder)
+def poll_imap(app: App, account, report: IngestReport, holder: str) -> None:
+    """Fetch what is new in one IMAP mailbox into the store (processing happens afterwards)."""
+    result = poll_once(account, DbSink(app), holder=holder)
     report.seen += result.fetched
     report.new += result.new
     report.duplicates += result.duplicates

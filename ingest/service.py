@@ -51,25 +51,42 @@ def _record_poll(app: App, source: str, started: datetime, report: IngestReport,
 
 
 def pickup(app: App) -> IngestReport:
-    """Fetch what is new from the configured source (IMAP, or the local Maildir) and store it."""
-    report = IngestReport()
-    started = app.now()
-    if app.settings.imap is not None:
-        from ingest.imap_sink import poll_imap
+    """Fetch what is new from the configured sources (every IMAP mailbox, or the local Maildir) and store it.
 
-        source = f"imap:{app.settings.imap.username}@{app.settings.imap.host}/{app.settings.imap.folder}"
-        try:
-            poll_imap(app, report, holder_name())
-        except IngestError as exc:
-            _record_poll(app, source, started, report, str(exc))
-            raise
-    else:
-        source = f"maildir:{app.settings.maildir}"
+    A mailbox that fails is recorded (status shows it) and the others are still read; the first
+    failure is raised after all were tried.
+    """
+    report = IngestReport()
+    accounts = app.settings.imap_accounts()
+    if not accounts:
+        started = app.now()
         maildir = app.settings.maildir
         for sub in ("cur", "new", "tmp"):
             (maildir / sub).mkdir(parents=True, exist_ok=True)
         store_items(app, maildir_items(maildir, subdirs=("new",), mark_seen=True), report)
-    _record_poll(app, source, started, report, None)
+        _record_poll(app, f"maildir:{maildir}", started, report, None)
+        return report
+    from ingest.imap_sink import poll_imap
+
+    first_error: IngestError | None = None
+    for account in accounts:
+        started = app.now()
+        source = f"imap:{account.username}@{account.host}/{account.folder}"
+        part = IngestReport()
+        try:
+            poll_imap(app, account, part, holder_name())
+        except IngestError as exc:
+            log.error("pickup from %s failed: %s", source, exc)
+            _record_poll(app, source, started, part, str(exc))
+            first_error = first_error or exc
+        else:
+            _record_poll(app, source, started, part, None)
+        report.seen += part.seen
+        report.new += part.new
+        report.duplicates += part.duplicates
+        report.unreadable.extend(part.unreadable)
+    if first_error is not None:
+        raise first_error
     return report
 
 
@@ -218,7 +235,8 @@ class Health:
 def poll_interval(app: App) -> timedelta:
     from ingest.daemon import LOCAL_POLL_SECONDS
 
-    return timedelta(seconds=app.settings.imap.poll_interval_seconds if app.settings.imap else LOCAL_POLL_SECONDS)
+    accounts = app.settings.imap_accounts()
+    return timedelta(seconds=min(a.poll_interval_seconds for a in accounts) if accounts else LOCAL_POLL_SECONDS)
 
 
 def health(app: App) -> Health:

@@ -60,3 +60,24 @@ def test_zxjyck_poll_over_imap_processes_and_queues(tmp_path: Path, store_url: s
     assert report["late"] is True  # INTERNALDATE 16:30, after the Monday 16:00 deadline
     flags = imap_account.flags("INBOX")
     assert all(b"$ZxjyckIngested" in f for f in flags.values())
+
+
+def test_several_mailboxes_are_read_in_one_cycle(tmp_path: Path, imap_account) -> None:
+    imap_account.create_folder("Cities")
+    extra = (f'[imap]\nhost = "127.0.0.1"\nport = {imap_account.port}\nsecurity = "none"\n'
+             f'username = "{imap_account.username}"\npassword = "{imap_account.password}"\n'
+             f'[[mailboxes]]\nhost = "127.0.0.1"\nport = {imap_account.port}\nsecurity = "none"\n'
+             f'username = "{imap_account.username}"\npassword = "{imap_account.password}"\nfolder = "Cities"\n')
+    cfg = write_config(tmp_path, "sqlite:///var/zxjyck.db", extra=extra)
+    imap_account.append("INBOX", (FIXTURES / "mail" / "08-question.eml").read_bytes(), INTERNALDATE)
+    imap_account.append("Cities", (FIXTURES / "mail" / "01-guangzhou-weekly.eml").read_bytes(), INTERNALDATE)
+    assert main(["--config", str(cfg), "poll"]) == 0
+    from ingest.app import open_app
+
+    app = open_app(load_settings(cfg, environ={}))
+    try:
+        with Session(app.engine) as s:
+            folders = sorted(m.source_ref.split("/")[3].split(";")[0] for m in s.exec(select(Message)))
+    finally:
+        app.close()
+    assert folders == ["Cities", "INBOX"]
