@@ -3,8 +3,9 @@
 Each row has a dedupe key (``receipt:<sha256>``, ``late_reminder:<city>:<week>``
 …) with a unique constraint, so a replay or a crash between commit and send
 never makes a second notice for one reason. Delivery claims rows (``FOR
-UPDATE SKIP LOCKED`` on PostgreSQL, so several daemons share the work), sends
-them, retries temporary failures with capped backoff, and marks permanent ones.
+UPDATE SKIP LOCKED`` on PostgreSQL, and a compare-and-set lease on both backends, so
+several processes share the work), sends them outside any transaction, retries
+temporary failures with capped backoff, and marks permanent ones.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from __future__ import annotations
 import email
 import email.policy
 import logging
+import os
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
-from sqlalchemy import func, or_
+from sqlalchemy import func, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -25,7 +28,7 @@ from notify.bounce import BounceReport
 from notify.compose import NoticeContext, compose
 from notify.errors import DeliveryError, NotifyError, SmtpConnectionError, SmtpLoginError
 from notify.rules import reply_block_reason
-from notify.transport import FileTransport, RetryPolicy, SmtpTransport, Transport
+from notify.transport import DeliveryResult, FileTransport, RetryPolicy, SmtpTransport, Transport
 from store.db import session_scope
 from store.models import (
     OUTBOX_FAILED,
@@ -220,7 +223,25 @@ def build_transport(settings, clock: Callable[[], datetime] | None = None) -> Tr
     )
 
 
-def _claim(session: Session, now: datetime, limit: int) -> list[Outbox]:
+CLAIM_LEASE = timedelta(minutes=10)  # longer than any SMTP conversation (timeouts are 30 s per step)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"[:255]
+
+
+@dataclass(frozen=True)
+class ClaimedNotice:
+    """A row claimed for one delivery attempt (a detached copy: no transaction stays open while sending)."""
+
+    id: int
+    kind: str
+    to: tuple[str, ...]
+    raw: str
+    attempts: int  # including this attempt
+
+
+def _due(session: Session, now: datetime) -> Outbox | None:
     stmt = (
         select(Outbox)
         .where(
@@ -228,11 +249,35 @@ def _claim(session: Session, now: datetime, limit: int) -> list[Outbox]:
             or_(Outbox.next_attempt_at.is_(None), Outbox.next_attempt_at <= now),
         )
         .order_by(Outbox.id)
-        .limit(limit)
+        .limit(1)
     )
     if session.bind.dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
-    return list(session.exec(stmt).all())
+    return session.exec(stmt).first()
+
+
+def claim_next(engine: Engine, now: datetime, worker: str) -> ClaimedNotice | None:
+    """Take the oldest due notice: count the attempt and lease it for ``CLAIM_LEASE``, committed at once.
+
+    The update only matches the row as it was read (status and attempts), so of two
+    processes sharing the store (two daemons on PostgreSQL, or `zxjyck poll` beside the
+    daemon on SQLite) exactly one gets it; the other sees it leased and not due.
+    """
+    for _race in range(10):
+        with session_scope(engine) as session:
+            row = _due(session, now)
+            if row is None:
+                return None
+            taken = session.execute(
+                update(Outbox)
+                .where(Outbox.id == row.id, Outbox.status == OUTBOX_PENDING, Outbox.attempts == row.attempts)
+                .values(attempts=row.attempts + 1, claimed_by=worker, next_attempt_at=now + CLAIM_LEASE)
+                .execution_options(synchronize_session=False)
+            )
+            if taken.rowcount == 1:
+                return ClaimedNotice(row.id, row.kind, tuple(row.to), row.raw, row.attempts + 1)
+        log.debug("outbox id=%s was claimed by another worker, trying the next", row.id)
+    return None
 
 
 @dataclass
@@ -243,77 +288,83 @@ class DeliveryReport:
 
 
 def deliver_due(
-    engine: Engine, transport: Transport, retry: RetryPolicy, now: datetime, limit: int = 100
+    engine: Engine,
+    transport: Transport,
+    retry: RetryPolicy,
+    now: datetime,
+    limit: int = 100,
+    worker: str | None = None,
 ) -> DeliveryReport:
-    """Send every due pending notice, one transaction per notice (a crash re-sends at most that one).
+    """Send every due pending notice: claim it (committed), send it, record the outcome.
 
-    On PostgreSQL the row stays locked while it is sent, so another daemon
-    skips it; the FileTransport is idempotent per Message-ID and SMTP servers
-    deduplicate nothing, so the lock is what keeps a notice from going twice.
-
-    The row is marked sent in the transaction that sent it. A crash after the
-    server accepted the message and before that commit leaves the row pending
-    (its attempt uncounted), so the next run sends it again with the same
+    No database transaction or lock is held while the server is talked to. A notice
+    is claimed with its attempt counted and a lease (``next_attempt_at = now +
+    CLAIM_LEASE``) before it is sent, and marked sent after the server accepted it.
+    A crash in between leaves it pending and leased: it is tried again once the lease
+    has run out, so a notice is never lost and never retried without end. If the
+    server had already accepted it, that retry is a second copy with the same
     Message-ID: the one duplicate this design allows (at least once, never lost).
 
-    When the server cannot be reached or refuses our login, the round stops
-    after that row: the other notices would only wait for the same timeout.
+    When the server cannot be reached or refuses our login, the round stops after that
+    notice: the others would only wait for the same timeout.
     """
     report = DeliveryReport()
-    while True:
+    worker = worker or worker_name()
+    for _ in range(limit):
+        notice = claim_next(engine, now, worker)
+        if notice is None:
+            break
+        outcome = _attempt(notice, transport)
         with session_scope(engine) as session:
-            batch = _claim(session, now, 1)
-            if not batch:
-                return report
-            row = batch[0]
-            server_down = _send_one(row, transport, retry, now, report)
+            row = session.get(Outbox, notice.id)
+            if row is None:  # deleted meanwhile by an administrator
+                continue
+            _record(row, notice, outcome, retry, now, report)
             session.add(row)
-        if server_down:
+        if isinstance(outcome, SmtpConnectionError | SmtpLoginError):
             log.warning("outbox: the mail server is unreachable or refuses our login; the rest waits")
-            return report
-        if report.sent + report.retried + report.failed >= limit:
-            return report
+            break
+    return report
 
 
-def _send_one(
-    row: Outbox, transport: Transport, retry: RetryPolicy, now: datetime, report: DeliveryReport
-) -> bool:
-    """Try one row and record the outcome on it; True when the server itself is unusable right now."""
-    msg = email.message_from_string(row.raw, _class=EmailMessage, policy=email.policy.SMTP)
-    row.attempts += 1
+def _attempt(notice: ClaimedNotice, transport: Transport) -> DeliveryResult | NotifyError:
+    msg = email.message_from_string(notice.raw, _class=EmailMessage, policy=email.policy.SMTP)
     try:
-        result = transport.send(msg)
-    except DeliveryError as exc:
-        if retry.should_retry(row.attempts, exc):
-            row.next_attempt_at = retry.next_attempt_at(row.attempts, now)
-            row.reason = (
-                f"第{row.attempts}次发送失败，将重试 / attempt {row.attempts} failed, will retry: {exc}"
-            )
-            report.retried += 1
-            log.warning(
-                "outbox id=%s attempt %d failed, retry at %s: %s",
-                row.id,
-                row.attempts,
-                row.next_attempt_at,
-                exc,
-            )
-        else:
-            row.status = OUTBOX_FAILED
-            row.reason = f"发送失败 / delivery failed: {exc}"
-            report.failed += 1
-            log.error("outbox id=%s failed permanently: %s", row.id, exc)
-        return isinstance(exc, SmtpConnectionError | SmtpLoginError)
+        return transport.send(msg)
     except NotifyError as exc:
+        return exc
+
+
+def _record(
+    row: Outbox,
+    notice: ClaimedNotice,
+    outcome: DeliveryResult | NotifyError,
+    retry: RetryPolicy,
+    now: datetime,
+    report: DeliveryReport,
+) -> None:
+    """Write one attempt's outcome on its row."""
+    attempts = notice.attempts
+    if isinstance(outcome, DeliveryError) and retry.should_retry(attempts, outcome):
+        row.next_attempt_at = retry.next_attempt_at(attempts, now)
+        row.reason = f"第{attempts}次发送失败，将重试 / attempt {attempts} failed, will retry: {outcome}"
+        report.retried += 1
+        log.warning(
+            "outbox id=%s attempt %d failed, retry at %s: %s", row.id, attempts, row.next_attempt_at, outcome
+        )
+    elif isinstance(outcome, NotifyError):
         row.status = OUTBOX_FAILED
-        row.reason = f"发送失败 / delivery failed: {exc}"
+        row.next_attempt_at = None
+        row.reason = f"发送失败 / delivery failed: {outcome}"
         report.failed += 1
-        return False
-    row.status = OUTBOX_SENT
-    row.sent_at = now
-    row.reason = refused_reason(result.refused) if result is not None else ""
-    report.sent += 1
-    log.info("outbox id=%s sent kind=%s to=%s", row.id, row.kind, ",".join(row.to))
-    return False
+        log.error("outbox id=%s failed permanently: %s", row.id, outcome)
+    else:
+        row.status = OUTBOX_SENT
+        row.sent_at = now
+        row.next_attempt_at = None
+        row.reason = refused_reason(outcome.refused) if outcome is not None else ""
+        report.sent += 1
+        log.info("outbox id=%s sent kind=%s to=%s", row.id, notice.kind, ",".join(notice.to))
 
 
 def refused_reason(refused: Mapping[str, str]) -> str:
