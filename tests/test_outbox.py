@@ -29,7 +29,7 @@ from ingest.processing import InProcessAnalyzer
 from ingest.service import ingest_paths, replay
 from notify.bounce import parse_bounce
 from notify.compose import DigestOutboxRow
-from notify.outbox import DeliveryReport, build_transport, mark_bounced
+from notify.outbox import CLAIM_LEASE, DeliveryReport, build_transport, mark_bounced
 from notify.transport import FileTransport, SmtpTransport, Transport
 from store.db import session_scope
 from store.export import export_state
@@ -421,13 +421,16 @@ class DiesAfterTheServerAccepts:
         raise ProcessDied
 
 
-def test_crash_after_the_server_accepted_sends_the_same_message_again(service, smtp, tmp_path, monkeypatch) -> None:
-    """The one duplicate window, documented: ``deliver_due`` marks a row sent in the same database
-    transaction that sends it. If the process dies after the SMTP server accepted the message but
-    before that transaction commits, the row is still ``pending`` with its attempt uncounted, and the
-    next run sends it again. The second copy is byte-for-byte the stored message, with the same
-    Message-ID, so mail clients that thread or deduplicate by Message-ID show it once. The other
-    choice (mark first, send after) would lose notices instead of repeating one.
+def test_crash_after_the_server_accepted_sends_the_same_message_again(
+    service, smtp, tmp_path, clock, monkeypatch
+) -> None:
+    """The one duplicate window, documented. ``deliver_due`` claims a notice first (attempt counted,
+    leased for ``CLAIM_LEASE``, committed), then talks to the server with no transaction open, then
+    marks it sent. If the process dies after the server accepted the message and before it is marked
+    sent, the row stays ``pending`` and leased: nobody retries it before the lease runs out (10 min),
+    then the next run sends it again. The second copy is byte-for-byte the stored message, with the
+    same Message-ID, so clients that thread or deduplicate by Message-ID show it once. The other
+    choice (mark sent first, send after) would lose notices instead of repeating one.
     """
     app = service()
     monkeypatch.setattr("ingest.notices.deliver", lambda _app: None)
@@ -438,15 +441,46 @@ def test_crash_after_the_server_accepted_sends_the_same_message_again(service, s
     with pytest.raises(ProcessDied):
         deliver(app)
     [row] = outbox_rows(app)
-    assert (row.status, row.attempts, len(smtp.handler.received)) == ("pending", 0, 1)
+    assert (row.status, row.attempts, len(smtp.handler.received)) == ("pending", 1, 1)
+    assert as_utc(row.next_attempt_at) == PROCESSED_AT + CLAIM_LEASE
     restarted = service()
-    assert deliver(restarted).sent == 1
-    assert deliver(restarted).sent == 0
+    assert deliver(restarted) == DeliveryReport()  # leased: not retried at once
+    clock.advance(minutes=10)
+    assert deliver(restarted) == DeliveryReport(sent=1)
+    assert deliver(restarted) == DeliveryReport()
     first, second = smtp.handler.received
     assert first.data == second.data
     assert first.message["Message-ID"] == second.message["Message-ID"] == row.message_id
     [row] = outbox_rows(restarted)
-    assert (row.status, row.attempts) == ("sent", 1)
+    assert (row.status, row.attempts) == ("sent", 2)
+
+
+class DeliversFromAnotherProcessMidSend:
+    """The configured SMTP transport; while it talks to the server, a second service on the same
+    store runs its own delivery round (as `zxjyck poll` beside the daemon would)."""
+
+    def __init__(self, real: Transport, other: App) -> None:
+        self.real = real
+        self.other = other
+        self.other_reports: list[DeliveryReport] = []
+
+    def send(self, msg: EmailMessage):
+        self.other_reports.append(deliver(self.other))
+        return self.real.send(msg)
+
+
+def test_two_processes_never_send_one_notice_twice(service, smtp, tmp_path, monkeypatch) -> None:
+    app = service()
+    monkeypatch.setattr("ingest.notices.deliver", lambda _app: None)
+    ingest(app, tmp_path / "in", sample(WEEKLY, "02-shenzhen-weekly-late.eml"))
+    monkeypatch.undo()
+    other = service()
+    app.transport = DeliversFromAnotherProcessMidSend(build_transport(app.settings), other)
+    assert deliver(app) == DeliveryReport(sent=1)
+    # while the first process sent notice 1, the other one took notice 2 (and only that)
+    assert app.transport.other_reports == [DeliveryReport(sent=1)]
+    assert sorted(r.rcpt_tos[0] for r in smtp.handler.received) == ["gzrsj@example.gov.cn", "szrsj@example.gov.cn"]
+    assert [(r.status, r.attempts) for r in outbox_rows(app)] == [("sent", 1), ("sent", 1)]
 
 
 # --------------------------------------------------------------------------- 4. retries and failures
