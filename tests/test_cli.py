@@ -36,6 +36,7 @@ def test_ingest_messages_show_export_status_through_the_console_script(cfg: Path
     (tmp_path / "in" / "one.eml").write_bytes(MAIL)
     run = zxjyck("ingest", str(tmp_path / "in"), config=cfg)
     assert run.returncode == 0, run.stderr
+    assert run.stderr == ""  # no progress bar and no log noise when stderr is a pipe
     assert "新邮件 New" in run.stdout and "1" in run.stdout
     listing = zxjyck("messages", "--json", config=cfg)
     [row] = json.loads(listing.stdout)
@@ -125,3 +126,31 @@ def test_replay_is_audited_and_show_explains_the_message(cfg: Path, tmp_path: Pa
     assert "审计 Audit" in shown
     assert shown.count(" replay ") == 2
     assert "分类依据 Classification reasons" in shown and "发件人是登记的地市邮箱（广州市）" in shown
+
+
+def test_ingest_shows_progress_on_a_terminal(cfg: Path, tmp_path: Path) -> None:
+    import os
+    import pty
+
+    (tmp_path / "in").mkdir()
+    for n in range(30):
+        (tmp_path / "in" / f"{n}.eml").write_bytes(MAIL.replace(b"cli-1@", f"cli-{n}-p@".encode()))
+    leader, follower = pty.openpty()
+    exe = shutil.which("zxjyck")
+    cmd = ([exe] if exe else [sys.executable, "-m", "ingest.cli"]) + ["--config", str(cfg), "ingest",
+                                                                      str(tmp_path / "in")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=follower, env={**os.environ, "TERM": "xterm"})
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    proc.wait(timeout=120)
+    os.close(leader)
+    assert proc.returncode == 0
+    assert "导入 ingesting" in seen.decode("utf-8", "replace")
