@@ -25,8 +25,15 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from notify.bounce import BounceReport
-from notify.compose import NoticeContext, compose
-from notify.errors import DeliveryError, NotifyError, SmtpConnectionError, SmtpLoginError
+from notify.compose import NoticeContext, compose, new_message_id
+from notify.errors import (
+    DeliveryError,
+    InvalidAddressError,
+    NotifyError,
+    OutboxWriteError,
+    SmtpConnectionError,
+    SmtpLoginError,
+)
 from notify.rules import reply_block_reason
 from notify.transport import DeliveryResult, FileTransport, RetryPolicy, SmtpTransport, Transport
 from store.db import session_scope
@@ -98,32 +105,36 @@ def enqueue(
     refs = [*(references or []), *([in_reply_to] if in_reply_to else [])]
     if about is not None and not context.original_subject:
         context.original_subject = about.subject or None
-    msg = compose(
-        kind,
-        context,
-        to=to,
-        sender=cfg.sender,
-        in_reply_to=in_reply_to,
-        references=refs[-20:],
-        auto_submitted=auto_submitted,
-        msgid_domain=cfg.msgid_domain,
-        now=now,
-        sender_name=cfg.sender_name,
-    )
-    row = Outbox(
-        dedupe_key=dedupe_key,
-        kind=kind,
-        to=list(to),
-        subject=str(msg.get("Subject", "")),
-        message_id=str(msg["Message-ID"]),
-        in_reply_to=in_reply_to,
-        about_message_pk=about.id if about is not None else None,
-        raw=msg.as_string(policy=email.policy.SMTP),
-        created_at=now,
-        next_attempt_at=now,
-        status=OUTBOX_SUPPRESSED if block_reason else OUTBOX_PENDING,
-        reason=block_reason or "",
-    )
+    try:
+        msg = compose(
+            kind,
+            context,
+            to=to,
+            sender=cfg.sender,
+            in_reply_to=in_reply_to,
+            references=refs[-20:],
+            auto_submitted=auto_submitted,
+            msgid_domain=cfg.msgid_domain,
+            now=now,
+            sender_name=cfg.sender_name,
+        )
+    except InvalidAddressError as exc:  # a stranger's broken From must not abort processing the message
+        row = _unsendable_row(cfg, kind, context, to, dedupe_key, now, about, in_reply_to, block_reason, exc)
+    else:
+        row = Outbox(
+            dedupe_key=dedupe_key,
+            kind=kind,
+            to=list(to),
+            subject=str(msg.get("Subject", "")),
+            message_id=str(msg["Message-ID"]),
+            in_reply_to=in_reply_to,
+            about_message_pk=about.id if about is not None else None,
+            raw=msg.as_string(policy=email.policy.SMTP),
+            created_at=now,
+            next_attempt_at=now,
+            status=OUTBOX_SUPPRESSED if block_reason else OUTBOX_PENDING,
+            reason=block_reason or "",
+        )
     session.add(row)
     session.flush()
     log.info(
@@ -135,6 +146,40 @@ def enqueue(
         f" ({block_reason})" if block_reason else "",
     )
     return row
+
+
+def _unsendable_row(
+    cfg: OutboxSettings,
+    kind: str,
+    context: NoticeContext,
+    to: list[str],
+    dedupe_key: str,
+    now: datetime,
+    about: Message | None,
+    in_reply_to: str | None,
+    block_reason: str | None,
+    error: InvalidAddressError,
+) -> Outbox:
+    """The row for a notice that cannot be composed because an address is unusable: kept (so `show`
+    and the digest tell why nobody was answered), never sent."""
+    try:
+        subject = context.subject()
+    except NotImplementedError:
+        subject = kind
+    return Outbox(
+        dedupe_key=dedupe_key,
+        kind=kind,
+        to=list(to),
+        subject=subject,
+        message_id=new_message_id(cfg.msgid_domain),
+        in_reply_to=in_reply_to,
+        about_message_pk=about.id if about is not None else None,
+        raw="",
+        created_at=now,
+        next_attempt_at=None,
+        status=OUTBOX_SUPPRESSED if block_reason else OUTBOX_FAILED,
+        reason=block_reason or f"收件人地址无效，无法发送 / unusable recipient address: {error}",
+    )
 
 
 def earlier_copy_notice(session: Session, about: Message, kind: str) -> Outbox | None:
@@ -321,10 +366,22 @@ def deliver_due(
                 continue
             _record(row, notice, outcome, retry, now, report)
             session.add(row)
-        if isinstance(outcome, SmtpConnectionError | SmtpLoginError):
+        if server_unusable(outcome):
             log.warning("outbox: the mail server is unreachable or refuses our login; the rest waits")
             break
     return report
+
+
+def server_unusable(outcome: DeliveryResult | NotifyError) -> bool:
+    """The server itself failed (login refused; connection refused, timed out, TLS failed), not this message.
+
+    An outbox folder that cannot be written (disk full, permissions) fails every notice alike.
+    A connection that broke in the middle of one message (or a server that cannot take its
+    non-ASCII address) says nothing about the next one, so it does not stop the round.
+    """
+    if isinstance(outcome, SmtpLoginError | OutboxWriteError):
+        return True
+    return isinstance(outcome, SmtpConnectionError) and isinstance(outcome.__cause__, OSError)
 
 
 def _attempt(notice: ClaimedNotice, transport: Transport) -> DeliveryResult | NotifyError:
