@@ -301,6 +301,37 @@ def test_robots_questions_and_foreign_bounces_get_no_row_and_no_mail(service, sm
     assert smtp.handler.received == []
 
 
+EMPTY_SENDER = "不自动回复：发件人地址为空或无效“（空）”"
+UNUSABLE_SENDERS = [
+    # (case, change to the sample, From as stored, row status, row reason)
+    ("no From header", {"drop": ("From",)}, "", "suppressed", EMPTY_SENDER),
+    ("From without an address", {"From": "not an address"}, "", "suppressed", EMPTY_SENDER),
+    ("From with a non-ASCII local part", {"From": "用户@例子.中国"}, "用户@例子.中国", "failed",
+     "收件人地址无效，无法发送 / unusable recipient address: not a usable e-mail address: '用户@例子.中国': "
+     "local-part contains non-ASCII characters)"),
+]
+
+
+@pytest.mark.parametrize(("case", "change", "sender", "status", "reason"), UNUSABLE_SENDERS,
+                         ids=[c[0] for c in UNUSABLE_SENDERS])
+def test_an_unusable_sender_address_is_recorded_not_a_processing_failure(
+    service, smtp, tmp_path, case, change, sender, status, reason
+) -> None:
+    """Before, composing the notice raised InvalidAddressError inside the processing transaction:
+    the message was marked failed and its application material was lost."""
+    app = service()
+    doc = ingest(app, tmp_path / "in", {"m.eml": variant(APPLICATION, message_id="<u@ydt-edu.example.com>", **change)})
+    [message] = doc["messages"]
+    assert (message["kind"], message["status"], message["from"]) == ("application", "processed", sender)
+    [application] = doc["applications"]
+    assert application["complete"] is True  # the material was kept
+    [row] = doc["outbox"]
+    assert (row["status"], row["attempts"], row["reason"]) == (status, 0, reason)
+    assert smtp.handler.received == []
+    deliver(app)
+    assert smtp.handler.received == []
+
+
 def _weekly_from_guangzhou(n: int, when: datetime) -> bytes:
     return variant(WEEKLY, message_id=f"<gz-{n}@example.gov.cn>", date=when)
 
@@ -556,6 +587,13 @@ def test_an_unreachable_server_stops_the_round_after_one_try(service, smtp, tmp_
     first, second = outbox_rows(app)
     assert (first.status, first.attempts) == ("pending", 1) and "unreachable" in first.reason
     assert (second.status, second.attempts) == ("pending", 0)  # not tried against the dead server
+
+
+def test_a_4xx_for_one_message_does_not_stop_the_round(service, smtp, tmp_path) -> None:
+    app = service()
+    smtp.handler.data_reply = "451 4.3.0 Mailbox temporarily unavailable"
+    ingest(app, tmp_path / "in", sample(WEEKLY, "02-shenzhen-weekly-late.eml"))
+    assert [(r.status, r.attempts) for r in outbox_rows(app)] == [("pending", 1), ("pending", 1)]
 
 
 def test_a_recipient_refused_among_several_is_recorded_on_the_sent_row(service, smtp, tmp_path) -> None:
