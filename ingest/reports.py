@@ -15,10 +15,9 @@ the same folder and renamed, so a reader never sees half a workbook.
 
 from __future__ import annotations
 
+import io
 import logging
-import os
 import re
-import tempfile
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -38,6 +37,7 @@ from ingest.app import App
 from ingest.errors import IngestError
 from parsers.cities import GUANGDONG_CITIES
 from store.db import session_scope
+from store.files import write_atomically
 from store.models import (
     MATERIAL_KEYS,
     Application,
@@ -398,27 +398,19 @@ def write_projects(ws: Worksheet, applications: list[Application], session: Sess
 
 
 def save_atomically(wb: Workbook, path: Path) -> Path:
-    """Save to a temporary file beside ``path``, then rename over it."""
+    """Save the workbook so that a crash leaves the old file or the new one, never half of one."""
+    if path.is_dir():
+        raise WorkbookNotWritable(f"{path}: is a folder, not a file / 输出路径是文件夹")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        if path.is_dir():
-            raise WorkbookNotWritable(f"{path}: is a folder, not a file / 输出路径是文件夹")
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise WorkbookNotWritable(f"{path}: cannot create the workbook: {exc.strerror or exc} / 无法写出工作簿") from exc
-    os.close(fd)
-    tmp = Path(tmp_name)
+    buffer = io.BytesIO()
+    wb.save(buffer)
     try:
-        wb.save(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        return write_atomically(path, buffer.getvalue(), mode=0o644)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise WorkbookNotWritable(f"{path}: cannot write the workbook: {exc.strerror or exc} / 无法写出工作簿") from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
 
 
 def export_workbook(app: App, out: str | Path, *, week: date | None, applications: bool) -> Path:

@@ -15,7 +15,6 @@ import logging
 import os
 import smtplib
 import ssl
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,6 +32,7 @@ from notify.errors import (
     SmtpLoginError,
     TemporaryDeliveryError,
 )
+from store.files import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -297,17 +297,7 @@ class FileTransport:
         moment = self._clock().astimezone(UTC)
         name = f"{moment:%Y%m%dT%H%M%S}{moment.microsecond:06d}Z-{self.id_hash(message_id)}.eml"
         final = self.outbox_dir / name
-        data = msg.as_bytes(policy=policy.SMTP)
-        fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".eml", dir=self.outbox_dir)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp_name, final)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
+        write_atomically(final, msg.as_bytes(policy=policy.SMTP))
         return final
 
 
