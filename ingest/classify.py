@@ -39,12 +39,10 @@ class Classification:
 
 
 def flatten(analyses: Iterable) -> Iterator:
-    """Every analysis, zip members included."""
+    """Every analysis, zip members included (AttachmentAnalysis.walk over a list)."""
     for analysis in analyses:
-        if analysis is None:
-            continue
-        yield analysis
-        yield from flatten(getattr(analysis, "members", []) or [])
+        if analysis is not None:
+            yield from analysis.walk()
 
 
 def _has_words(text: str, words: Iterable[str]) -> list[str]:
