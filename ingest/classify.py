@@ -90,6 +90,9 @@ def _score(settings: Settings, decoded: DecodedMessage, analyses: list, thread_k
         s.add("application", 0.6, f"附件含平台基本情况表（附件1）：{forms[0].filename}")
     if materials:
         s.add("application", 0.2, f"附件含申报佐证材料：{materials[0].filename}（{materials[0].material.category}）")
+        categories = {a.material.category for a in materials}
+        if len(categories) >= 2:
+            s.add("application", 0.2, f"附件含{len(categories)}类申报材料")
     subject_body = f"{decoded.subject}\n{decoded.text[:3000]}"
     if words := _has_words(subject_body, WEEKLY_WORDS):
         s.add("weekly", 0.25, f"主题或正文含“{words[0]}”")

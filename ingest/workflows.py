@@ -210,11 +210,11 @@ def _find_application(session: Session, row: Message, form: ApplicationData | No
                                                            Application.platform_name == form.platform_name)).first()
             if found is not None:
                 return found
-    if form is None:  # a supplement from the same sender: their latest incomplete application
-        return session.exec(select(Application).where(Application.from_addr == row.from_addr,
-                                                      Application.complete.is_(False))
-                            .order_by(Application.updated_at.desc())).first()
-    return None
+    stmt = select(Application).where(Application.from_addr == row.from_addr, Application.complete.is_(False))
+    if form is not None:  # the form after the materials: the same sender's application that has no form yet
+        stmt = stmt.where(Application.platform_name == "", Application.credit_code == "")
+    # a supplement from the same sender: their latest incomplete application
+    return session.exec(stmt.order_by(Application.updated_at.desc())).first()
 
 
 def _key_for(row: Message, form: ApplicationData | None) -> str:

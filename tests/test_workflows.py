@@ -248,3 +248,29 @@ def test_a_missed_deadline_is_caught_up_once_at_start(app, tmp_path: Path, clock
     clock.value = datetime(2020, 2, 27, 9, 0, tzinfo=UTC)  # days later: no longer relevant
     catch_up(app)
     assert len(outbox(export_state(app.engine), "late_reminder")) == 2
+
+
+def test_materials_first_then_the_form_make_one_application(app, tmp_path: Path) -> None:
+    def mail(msgid: str, subject: str, files: list[tuple[str, bytes]], hour: int) -> bytes:
+        m = EmailMessage()
+        m["From"], m["To"], m["Subject"], m["Message-ID"] = "apply@ydt-edu.example.com", "zxjyck@163.com", subject, msgid
+        m["Date"] = format_datetime(datetime(2020, 2, 24, hour, 0, tzinfo=UTC))
+        m.set_content("见附件")
+        for name, data in files:
+            m.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
+        return m.as_bytes()
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "1.eml").write_bytes(mail("<m1@ydt>", "线上培训平台申报材料（一）", [
+        ("营业执照.pdf", (ATT / "营业执照.pdf").read_bytes()),
+        ("平台架构说明.docx", (ATT / "平台架构说明.docx").read_bytes())], 1))
+    (tmp_path / "m" / "2.eml").write_bytes(mail("<m2@ydt>", "线上培训平台申报材料（二）", [
+        ("附件1 基本情况表.docx", (ATT / "application.docx").read_bytes())], 2))
+    ingest_paths(app, [tmp_path / "m"])
+    doc = export_state(app.engine)
+    assert [m["kind"] for m in doc["messages"]] == ["application", "application"]
+    [application] = doc["applications"]
+    assert application["platform_name"] == "粤技通在线学习平台"
+    assert application["materials"] == ["basic_form", "credentials", "construction"]
+    assert application["missing"] == ["operation", "content"]
+    assert application["message_ids"] == ["<m1@ydt>", "<m2@ydt>"]
