@@ -112,7 +112,7 @@ def enqueue(
             to=to,
             sender=cfg.sender,
             in_reply_to=in_reply_to,
-            references=refs[-20:],
+            references=refs,  # compose keeps the thread's root and the latest ones
             auto_submitted=auto_submitted,
             msgid_domain=cfg.msgid_domain,
             now=now,
