@@ -128,6 +128,16 @@ def test_notices_arrive_over_smtp_threaded_marked_and_in_both_parts(service, smt
     assert len({m["Message-ID"] for m in got.values()}) == 3
 
 
+def test_a_long_thread_keeps_its_root_and_the_latest_references(service, smtp, tmp_path) -> None:
+    app = service()
+    thread = [f"<t{n}@example.gov.cn>" for n in range(30)]
+    ingest(app, tmp_path / "in", {"gz.eml": variant(WEEKLY, References=" ".join(thread))})
+    [got] = smtp.handler.received
+    references = got.message["References"].split()
+    assert references == [thread[0], *thread[-18:], "<gz-0224@example.gov.cn>"]
+    assert got.message["In-Reply-To"] == "<gz-0224@example.gov.cn>"
+
+
 def test_reminders_are_auto_generated_and_thread_nothing(service, smtp, tmp_path) -> None:
     app = service()
     ingest(app, tmp_path / "in", sample("01-guangzhou-weekly.eml"))
