@@ -28,11 +28,15 @@ OUR_ADDRESS = "zxjyck@163.com"
 PROCESSED_AT = datetime(2020, 2, 25, 1, 0, tzinfo=UTC)  # Tue 09:00 in Guangzhou: the sample mail is 1-2 days old
 
 
-def outbox_config(folder: Path, store_url: str, *, smtp_port: int | None, notify: str = "") -> Path:
-    """A config like the conftest's, with an [smtp] section for the listener and extra [notify] keys."""
+def outbox_config(
+    folder: Path, store_url: str, *, smtp_port: int | None, notify: str = "", security: str = "none",
+    smtp_extra: str = "",
+) -> Path:
+    """A config like the conftest's, with an [smtp] section for the listener (none when ``smtp_port``
+    is None), extra [notify] keys and extra [smtp] keys (username, password, ca_file)."""
     smtp = (
-        f'[smtp]\nhost = "127.0.0.1"\nport = {smtp_port}\nsecurity = "none"\nsender = "{OUR_ADDRESS}"\n'
-        "timeout_seconds = 10\n"
+        f'[smtp]\nhost = "127.0.0.1"\nport = {smtp_port}\nsecurity = "{security}"\nsender = "{OUR_ADDRESS}"\n'
+        f"timeout_seconds = 10\n{smtp_extra}\n"
         if smtp_port is not None
         else ""
     )

@@ -52,7 +52,7 @@ from tests.outbox_support import (
     sample,
     variant,
 )
-from tests.smtp_server import SmtpServer, free_port, running_smtp_server
+from tests.smtp_server import SmtpServer, free_port, make_certificate, running_smtp_server
 
 
 @pytest.fixture
@@ -66,8 +66,8 @@ def service(tmp_path: Path, store_url: str, make_app, clock, smtp: SmtpServer) -
     """Open the service on the test config (as many times as a test needs: one per "process")."""
     clock.value = PROCESSED_AT
 
-    def open_service(notify: str = "", port: int | None = None) -> App:
-        cfg = outbox_config(tmp_path, store_url, smtp_port=port or smtp.port, notify=notify)
+    def open_service(notify: str = "", port: int | None = None, **smtp_settings: str) -> App:
+        cfg = outbox_config(tmp_path, store_url, smtp_port=port or smtp.port, notify=notify, **smtp_settings)
         app = make_app(load_settings(cfg, environ={}))
         app.analyzer = InProcessAnalyzer()
         return app
@@ -488,6 +488,34 @@ def test_an_unreachable_server_stops_the_round_after_one_try(service, smtp, tmp_
     first, second = outbox_rows(app)
     assert (first.status, first.attempts) == ("pending", 1) and "unreachable" in first.reason
     assert (second.status, second.attempts) == ("pending", 0)  # not tried against the dead server
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+def test_a_refused_login_keeps_the_notices_and_stops_the_round(service, tmp_path) -> None:
+    with running_smtp_server(auth=(OUR_ADDRESS, "the-right-one")) as server:
+        app = service(port=server.port, smtp_extra=f'username = "{OUR_ADDRESS}"\npassword = "a-wrong-one"')
+        ingest(app, tmp_path / "in", sample(WEEKLY, "02-shenzhen-weekly-late.eml"))
+        first, second = outbox_rows(app)
+        assert (first.status, first.attempts, second.status, second.attempts) == ("pending", 1, "pending", 0)
+        assert "refused the login of zxjyck@163.com: 535" in first.reason
+        assert "a-wrong-one" not in first.reason
+        assert set(server.authenticator.attempts) == {OUR_ADDRESS} and server.handler.received == []
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+def test_tls_and_login_from_the_config(service, tmp_path, security) -> None:
+    """[smtp] security, username, password and ca_file (a self-signed certificate) reach the transport."""
+    cert = make_certificate(tmp_path)
+    tls = {"implicit_tls" if security == "tls" else "starttls": cert.server_context()}
+    with running_smtp_server(auth=(OUR_ADDRESS, "s3cret"), **tls) as server:
+        extra = f'username = "{OUR_ADDRESS}"\npassword = "s3cret"\nca_file = "{cert.cert_file}"'
+        app = service(port=server.port, security=security, smtp_extra=extra)
+        ingest(app, tmp_path / "in", sample(WEEKLY))
+        [got] = server.handler.received
+    assert (got.login, got.rcpt_tos) == (OUR_ADDRESS, ["gzrsj@example.gov.cn"])
+    assert got.message["In-Reply-To"] == "<gz-0224@example.gov.cn>"
+    assert outbox_rows(app)[0].status == "sent"
 
 
 def test_a_4xx_for_one_message_does_not_stop_the_round(service, smtp, tmp_path) -> None:
