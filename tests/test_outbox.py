@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import select
@@ -643,3 +644,13 @@ def test_reminders_before_the_deadline_are_refused(service, smtp, clock) -> None
     assert outbox_rows(app) == []
     clock.advance(minutes=1)
     assert sorted(queue_reminders(app, date(2020, 2, 17)).queued) == ["广州市", "深圳市", "珠海市"]
+
+
+def test_cli_remind_for_the_running_week_is_a_handled_error(service, smtp, capsys) -> None:
+    app = service()
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    this_monday = today - timedelta(days=today.weekday())  # its deadline is next Monday 16:00
+    assert main(["--config", str(app.settings.path), "remind", "--week", this_monday.isoformat()]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("zxjyck: error: ") and "不能催报" in err and "Traceback" not in err
+    assert outbox_rows(app) == [] and smtp.handler.received == []
