@@ -109,7 +109,10 @@ def pending_ids(app: App, limit: int | None = None) -> list[int]:
         return list(session.exec(stmt).all())
 
 
-PROCESSING_LOCK = 74240002  # PostgreSQL advisory lock namespace for "a worker is processing message N"
+# PostgreSQL advisory locks are database-wide: the first key names this schema's processing claims,
+# so installations (or test runs) in other schemas of the same database never block each other.
+CLAIM_SQL = "SELECT pg_try_advisory_lock(hashtext(current_schema() || ':zxjyck-processing'), %s)"
+UNCLAIM_SQL = "SELECT pg_advisory_unlock(hashtext(current_schema() || ':zxjyck-processing'), %s)"
 
 
 @contextmanager
@@ -124,12 +127,12 @@ def claim(app: App, pk: int) -> Iterator[bool]:
         yield True
         return
     with app.engine.connect() as conn:
-        got = conn.exec_driver_sql("SELECT pg_try_advisory_lock(%s, %s)", (PROCESSING_LOCK, pk)).scalar()
+        got = conn.exec_driver_sql(CLAIM_SQL, (pk,)).scalar()
         try:
             yield bool(got)
         finally:
             if got:
-                conn.exec_driver_sql("SELECT pg_advisory_unlock(%s, %s)", (PROCESSING_LOCK, pk))
+                conn.exec_driver_sql(UNCLAIM_SQL, (pk,))
             conn.commit()
 
 

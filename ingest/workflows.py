@@ -16,7 +16,7 @@ from sqlmodel import Session, delete, select
 
 from ingest.classify import flatten
 from ingest.notices import deadline_for, outbox_settings
-from notify.bounce import bounced_message_ids
+from notify.bounce import parse_bounce
 from notify.compose import (
     ApplicationReceiptContext,
     CorrectionRequestContext,
@@ -323,8 +323,10 @@ def _application_notice(app, session, row, ctx, application, present, missing, f
 
 
 def bounce_workflow(app, session: Session, row: Message, ctx) -> str:
-    ids = bounced_message_ids(ctx.decoded.message) if ctx.decoded.message is not None else []
-    marked = mark_bounced(session, ids, row)
+    if ctx.decoded.message is None:
+        return PROCESSED
+    report = parse_bounce(ctx.decoded.message)
+    marked = mark_bounced(session, report.message_ids, row, report)
     if marked:
         ctx.classification.reasons.append(f"退信对应本系统发出的 {len(marked)} 封通知")
     return PROCESSED

@@ -56,14 +56,20 @@ def _years_around(ref: dt.date) -> list[int]:
 
 
 def _closest(candidates: list[tuple[dt.date, dt.date]], ref: dt.date) -> tuple[dt.date, dt.date] | None:
-    """The candidate range nearest ``ref``; a range already over by ``ref`` wins a tie."""
+    """The candidate range nearest ``ref``; a range already over by ``ref`` wins a tie.
 
-    def distance(rng: tuple[dt.date, dt.date]) -> tuple[int, int]:
+    A report is about the past: a range starting more than two weeks after the mail
+    is taken only when no year puts it before (a November mail's "2月17日-23日" is
+    last February, not next).
+    """
+
+    def distance(rng: tuple[dt.date, dt.date]) -> tuple[int, int, int]:
         start, end = rng
         if start <= ref <= end:
-            return (0, 0)
+            return (0, 0, 0)
+        future = 1 if (start - ref).days > 14 else 0
         gap = (start - ref).days if ref < start else (ref - end).days
-        return (gap, 1 if ref < start else 0)
+        return (future, gap, 1 if ref < start else 0)
 
     valid = [c for c in candidates if c[0] <= c[1]]
     return min(valid, key=distance) if valid else None

@@ -127,3 +127,10 @@ def test_december_single_date_in_january_mail() -> None:
 )
 def test_week_problems(start: dt.date, end: dt.date, problems: list[str]) -> None:
     assert week_problems(start, end) == problems
+
+
+def test_a_period_without_a_year_is_taken_in_the_past_of_the_mail() -> None:
+    # mailed in November: last February, not next February (which would be nearer)
+    assert parse_date_range("2月17日——2月23日", dt.date(2026, 11, 25)) == (dt.date(2026, 2, 17), dt.date(2026, 2, 23))
+    # a week that is only days ahead of the mail is still taken as written
+    assert parse_date_range("2月17日——2月23日", dt.date(2020, 2, 10)) == (dt.date(2020, 2, 17), dt.date(2020, 2, 23))

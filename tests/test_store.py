@@ -68,3 +68,32 @@ def test_lease_excludes_others_until_expiry(app) -> None:
     assert acquire_lease(app.engine, "imap:x", "b", 60, now + timedelta(seconds=91))  # expired
     release_lease(app.engine, "imap:x", "b")
     assert acquire_lease(app.engine, "imap:x", "c", 60, now + timedelta(seconds=92))
+
+
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+def test_processing_claims_are_per_schema(app, store_url: str) -> None:
+    """Advisory locks are database-wide; a claim in one schema must not block another schema's message 1."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    from ingest.pipeline import claim
+    from tests.conftest import PG_URL, _pg_schema_url
+
+    other_schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{other_schema}"'))
+    other = make_engine(_pg_schema_url(other_schema))
+    try:
+        from types import SimpleNamespace
+
+        with claim(app, 1) as first, claim(SimpleNamespace(engine=other), 1) as second:
+            assert (first, second) == (True, True)
+            with claim(app, 1) as again:
+                assert again is False  # the same schema's claim is exclusive
+    finally:
+        other.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{other_schema}" CASCADE'))
+        admin.dispose()
