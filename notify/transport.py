@@ -225,6 +225,10 @@ class SmtpTransport:
             text = _decode(exc.smtp_error)
             message = f"SMTP {self.where} refused {message_id}: {exc.smtp_code} {text}"
             raise _error_for_code(exc.smtp_code, message, text) from exc
+        except (smtplib.SMTPNotSupportedError, UnicodeEncodeError) as exc:
+            # a non-ASCII address the server cannot take (no SMTPUTF8): retrying cannot help
+            raise PermanentDeliveryError(
+                f"SMTP {self.where} cannot carry {message_id} to a non-ASCII address: {exc}") from exc
         except (smtplib.SMTPException, OSError) as exc:  # disconnects, timeouts
             raise SmtpConnectionError(f"SMTP {self.where} failed while sending {message_id}: {exc}") from exc
         return {addr: f"{code} {_decode(text)}" for addr, (code, text) in refused.items()}

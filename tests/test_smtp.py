@@ -370,3 +370,28 @@ def test_retry_policy_gives_up_after_max_attempts_and_on_permanent_errors():
         retry.next_attempt_delay(0)
     with pytest.raises(ValueError):
         RetryPolicy(max_attempts=0)
+
+
+def test_a_non_ascii_address_the_server_cannot_take_is_permanent() -> None:
+    from email.message import EmailMessage
+
+    from aiosmtpd.controller import Controller
+
+    from notify.errors import PermanentDeliveryError
+    from notify.transport import SmtpTransport
+    from tests.smtp_server import RecordingHandler, free_port
+
+    handler = RecordingHandler()
+    controller = Controller(handler, hostname=HOST, port=free_port(), enable_SMTPUTF8=False)
+    controller.start()
+    try:
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = "zxjyck@163.com", "张三@例子.中国", "x"
+        msg["Message-ID"] = "<x@163.com>"
+        msg.set_content("正文")
+        transport = SmtpTransport(HOST, controller.port, security="none")
+        with pytest.raises(PermanentDeliveryError, match="non-ASCII"):
+            transport.send(msg)
+    finally:
+        controller.stop()
+    assert handler.received == []
