@@ -105,6 +105,13 @@ def enqueue(
     refs = [*(references or []), *([in_reply_to] if in_reply_to else [])]
     if about is not None and not context.original_subject:
         context.original_subject = about.subject or None
+    if block_reason:  # never sent: record why, without rendering and serialising the notice
+        row = _row_without_message(cfg, kind, context, to, dedupe_key, now, about, in_reply_to,
+                                   OUTBOX_SUPPRESSED, block_reason)
+        session.add(row)
+        session.flush()
+        log.info("outbox suppressed id=%s kind=%s key=%s (%s)", row.id, kind, dedupe_key, block_reason)
+        return row
     try:
         msg = compose(
             kind,
@@ -119,7 +126,8 @@ def enqueue(
             sender_name=cfg.sender_name,
         )
     except InvalidAddressError as exc:  # a stranger's broken From must not abort processing the message
-        row = _unsendable_row(cfg, kind, context, to, dedupe_key, now, about, in_reply_to, block_reason, exc)
+        row = _row_without_message(cfg, kind, context, to, dedupe_key, now, about, in_reply_to, OUTBOX_FAILED,
+                                   f"收件人地址无效，无法发送 / unusable recipient address: {exc}")
     else:
         row = Outbox(
             dedupe_key=dedupe_key,
@@ -132,23 +140,17 @@ def enqueue(
             raw=msg.as_string(policy=email.policy.SMTP),
             created_at=now,
             next_attempt_at=now,
-            status=OUTBOX_SUPPRESSED if block_reason else OUTBOX_PENDING,
-            reason=block_reason or "",
+            status=OUTBOX_PENDING,
+            reason="",
         )
     session.add(row)
     session.flush()
-    log.info(
-        "outbox %s id=%s kind=%s key=%s%s",
-        row.status,
-        row.id,
-        kind,
-        dedupe_key,
-        f" ({block_reason})" if block_reason else "",
-    )
+    log.info("outbox %s id=%s kind=%s key=%s%s", row.status, row.id, kind, dedupe_key,
+             f" ({row.reason})" if row.reason else "")
     return row
 
 
-def _unsendable_row(
+def _row_without_message(
     cfg: OutboxSettings,
     kind: str,
     context: NoticeContext,
@@ -157,11 +159,11 @@ def _unsendable_row(
     now: datetime,
     about: Message | None,
     in_reply_to: str | None,
-    block_reason: str | None,
-    error: InvalidAddressError,
+    status: str,
+    reason: str,
 ) -> Outbox:
-    """The row for a notice that cannot be composed because an address is unusable: kept (so `show`
-    and the digest tell why nobody was answered), never sent."""
+    """The row for a notice that is never sent (suppressed by a rule, or an address is unusable):
+    kept, so `show` and the digest tell why nobody was answered, but not rendered."""
     try:
         subject = context.subject()
     except NotImplementedError:
@@ -177,8 +179,8 @@ def _unsendable_row(
         raw="",
         created_at=now,
         next_attempt_at=None,
-        status=OUTBOX_SUPPRESSED if block_reason else OUTBOX_FAILED,
-        reason=block_reason or f"收件人地址无效，无法发送 / unusable recipient address: {error}",
+        status=status,
+        reason=reason,
     )
 
 
@@ -217,18 +219,21 @@ def reply(
     dedupe_key: str,
     now: datetime,
 ) -> Outbox:
-    """A notice answering ``about``; the RFC 3834 loop rules decide whether it may go out."""
-    reason = reply_block_reason(
-        from_addr=about.from_addr,
-        headers=headers,
-        kind=about.kind or "other",
-        received_at=about.received_at,
-        now=now,
-        window_days=cfg.reply_window_days,
-        our_addresses=set(cfg.our_addresses),
-        sent_today_to_sender=sent_recently_to(session, about.from_addr, now),
-        max_per_sender_per_day=cfg.max_per_sender_per_day,
-    )
+    """A notice answering ``about``; the RFC 3834 loop rules decide whether it may go out.
+
+    The per-sender count is only looked up once every other rule lets the notice through.
+    """
+
+    def block_reason(sent_today: int) -> str | None:
+        return reply_block_reason(
+            from_addr=about.from_addr, headers=headers, kind=about.kind or "other",
+            received_at=about.received_at, now=now, window_days=cfg.reply_window_days,
+            our_addresses=set(cfg.our_addresses), sent_today_to_sender=sent_today,
+            max_per_sender_per_day=cfg.max_per_sender_per_day)
+
+    reason = block_reason(0)
+    if reason is None:
+        reason = block_reason(sent_recently_to(session, about.from_addr, now))
     if reason is None and find_by_key(session, dedupe_key) is None:
         earlier = earlier_copy_notice(session, about, kind)
         if earlier is not None:
