@@ -72,6 +72,13 @@ def _pick_weekly(analyses: list):
     return max(found, key=lambda a: len(a.weekly.rows)) if found else None
 
 
+def about_file(filename: str, reason: str) -> str:
+    """A problem sentence naming its file once (the parsers' own sentences often name it already)."""
+    if not filename or f"“{filename}”" in reason:
+        return reason
+    return f"附件“{filename}”：{reason}"
+
+
 def _attachment_problems(analyses: list) -> list[FileProblem]:
     out = []
     for analysis in flatten(analyses):
@@ -98,7 +105,7 @@ def weekly_workflow(app, session: Session, row: Message, ctx) -> str:
     if data is None:
         file_problems = _attachment_problems(ctx.analyses) or [
             FileProblem(reason="邮件中没有找到《企业职工线上适岗技能提升培训备案情况统计表》附件")]
-        problems.extend(f"附件“{p.filename}”：{p.reason}" if p.filename else p.reason for p in file_problems)
+        problems.extend(about_file(p.filename, p.reason) for p in file_problems)
     else:
         problems.extend(data.problems)
         problems.extend(week_problems(*week))
@@ -297,7 +304,7 @@ def application_workflow(app, session: Session, row: Message, ctx) -> str:
     session.add(application)
     ctx.problems.extend(field_problems)
     for analysis in found:
-        ctx.problems.extend(f"附件“{analysis.filename}”：{p}" for p in analysis.problems)
+        ctx.problems.extend(about_file(analysis.filename, p) for p in analysis.problems)
     _application_notice(app, session, row, ctx, application, present, missing, field_problems)
     return PROCESSED
 

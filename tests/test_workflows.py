@@ -274,3 +274,11 @@ def test_materials_first_then_the_form_make_one_application(app, tmp_path: Path)
     assert application["materials"] == ["basic_form", "credentials", "construction"]
     assert application["missing"] == ["operation", "content"]
     assert application["message_ids"] == ["<m1@ydt>", "<m2@ydt>"]
+
+
+def test_problem_sentences_name_their_file_once() -> None:
+    from ingest.workflows import about_file
+
+    assert about_file("周报.xlsx", "附件“周报.xlsx”含有不安全的内容") == "附件“周报.xlsx”含有不安全的内容"
+    assert about_file("周报.xlsx", "第3行“备案人数”为空") == "附件“周报.xlsx”：第3行“备案人数”为空"
+    assert about_file("", "邮件中没有附件") == "邮件中没有附件"
