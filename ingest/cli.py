@@ -20,6 +20,7 @@ from ingest import service
 from ingest.app import App, open_app
 from ingest.config import load_settings
 from ingest.errors import IngestError
+from ingest.local import check_paths
 from notify.errors import NotifyError
 from parsers.errors import ParserError
 from store.errors import StoreError
@@ -139,7 +140,7 @@ STATUS_LABELS = {"received": "待处理 received", "processed": "已处理 proce
 def cmd_ingest(args: argparse.Namespace) -> int:
     app = _app(args)
     try:
-        service.check_paths(args.paths)
+        check_paths(args.paths)
         if err.is_terminal:
             from rich.progress import Progress, SpinnerColumn, TextColumn
 

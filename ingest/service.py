@@ -8,14 +8,13 @@ import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import func
 from sqlmodel import select
 
 from ingest.app import App
 from ingest.errors import IngestError
-from ingest.local import check_paths, iter_paths, maildir_items  # noqa: F401  (check_paths is used by the CLI)
+from ingest.local import check_paths, iter_paths, maildir_items
 from ingest.pipeline import IngestReport, process_one, process_pending, store_items
 from store.db import session_scope
 from store.models import MESSAGE_STATUSES, Attachment, AuditEntry, Message, Outbox, PollRun
@@ -258,7 +257,3 @@ def health(app: App) -> Health:
     if outbox.get("failed"):
         problems.append(f"{outbox['failed']} 封通知发送失败 outbox failures (see zxjyck digest)")
     return Health(counts, total, counts.get("received", 0), last, last_ok, outbox, problems)
-
-
-def maildir_path(app: App) -> Path:
-    return app.settings.maildir

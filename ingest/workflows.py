@@ -168,7 +168,7 @@ def _weekly_notice(app, session: Session, row: Message, ctx, report: WeeklyRepor
     now = app.now()
     if report.status == REPORT_ACCEPTED:
         context = WeeklyReceiptContext(city=report.city, week_start=report.week_start, week_end=report.week_end,
-                                       enterprise_count=len(ctx_rows(session, report)),
+                                       enterprise_count=len(report_rows(session, report)),
                                        total_headcount=report.total_headcount or 0, received_at=row.received_at,
                                        late=report.late, deadline=deadline)
         reply(session, cfg, about=row, headers=ctx.decoded.headers, kind="receipt", context=context,
@@ -181,7 +181,7 @@ def _weekly_notice(app, session: Session, row: Message, ctx, report: WeeklyRepor
               dedupe_key=f"correction_request:{row.sha256}", now=now)
 
 
-def ctx_rows(session: Session, report: WeeklyReport) -> list[WeeklyRow]:
+def report_rows(session: Session, report: WeeklyReport) -> list[WeeklyRow]:
     return list(session.exec(select(WeeklyRow).where(WeeklyRow.report_id == report.id)))
 
 
