@@ -97,3 +97,16 @@ def test_processing_claims_are_per_schema(app, store_url: str) -> None:
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{other_schema}" CASCADE'))
         admin.dispose()
+
+
+def test_concurrent_first_starts_on_one_sqlite_file_migrate_once(tmp_path: Path) -> None:
+    """A daemon and a CLI command starting together on a new database must not both create the tables."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    code = f"from store.db import make_engine, migrate; migrate(make_engine({url!r}))"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE) for _ in range(6)]
+    errors = [p.communicate(timeout=120)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, errors
+    assert current_revision(make_engine(url)) == head_revision()
