@@ -20,7 +20,7 @@ from notify.transport import Transport
 from store.db import session_scope
 from store.export import export_state
 from store.models import Outbox
-from tests.conftest import CITIES_TOML, FIXTURES
+from tests.conftest import FIXTURES, write_config
 from tests.smtp_server import SmtpServer
 
 MAIL = FIXTURES / "mail"
@@ -40,30 +40,7 @@ def outbox_config(
         if smtp_port is not None
         else ""
     )
-    path = folder / "config.toml"
-    path.write_text(
-        f"""
-[source]
-maildir = "mailbox"
-
-[store]
-url = "{store_url}"
-archive_dir = "var/archive"
-
-[notify]
-reply_window_days = 7
-outbox_dir = "var/outbox"
-{notify}
-
-[staff]
-digest_to = ["staff@example.org"]
-
-{smtp}
-{CITIES_TOML}
-""",
-        encoding="utf-8",
-    )
-    return path
+    return write_config(folder, store_url, extra=smtp, notify=notify)
 
 
 APPLICATION = "05-application-complete.eml"
