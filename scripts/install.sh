@@ -6,10 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 if [ "${1:-}" = "--dev" ]; then
-  if ! command -v dovecot >/dev/null 2>&1; then
+  # Dovecot for the IMAP tests; LibreOffice (optional for the service) so the .doc/.wps/.rtf conversion
+  # branch is tested too.
+  if ! command -v dovecot >/dev/null 2>&1 || ! command -v soffice >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq dovecot-imapd >/dev/null
+    apt-get install -y -qq --no-install-recommends dovecot-imapd libreoffice-calc-nogui \
+      libreoffice-writer-nogui >/dev/null
   fi
   # Debian starts the packaged dovecot; the tests run their own on a loopback port.
   if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then

@@ -154,8 +154,8 @@ def test_conversion_failure_in_the_parent_reaches_the_worker_as_a_problem() -> N
     assert (result.format, result.problems) == ("doc", ["附件“周报.doc”（.doc）转换失败，请另存为 xlsx/docx/pdf 后重新发送"])
 
 
-@pytest.mark.skipif(shutil.which("soffice") is not None, reason="branch for machines without LibreOffice")
-def test_legacy_format_refused_in_the_sandbox_without_libreoffice() -> None:
+def test_legacy_format_refused_in_the_sandbox_without_libreoffice(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # a machine without soffice, whatever this one has
     with Sandbox() as sb:
         result = sb.analyze(fixture_bytes("weekly.doc"), "weekly.doc", MAIL_DATE)
     assert result.problems == [
