@@ -154,3 +154,42 @@ def test_ingest_shows_progress_on_a_terminal(cfg: Path, tmp_path: Path) -> None:
     os.close(leader)
     assert proc.returncode == 0
     assert "导入 ingesting" in seen.decode("utf-8", "replace")
+
+
+def squash(table: str) -> str:
+    """A rich table's text without borders and wrapping."""
+    import re
+
+    return re.sub(r"[\s│┃┌┐└┘├┤─┬┴┼]+", "", table)
+
+
+def test_status_exits_1_when_pickup_stalled_or_notices_failed(cfg: Path, capsys) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from ingest.app import open_app
+    from ingest.config import load_settings
+    from store.db import session_scope
+    from store.models import Outbox, PollRun
+
+    assert main(["--config", str(cfg), "status"]) == 0  # nothing has ever run: not unhealthy
+    app = open_app(load_settings(cfg, environ={}))
+    try:
+        old = datetime.now(UTC) - timedelta(hours=1)
+        with session_scope(app.engine) as s:
+            s.add(PollRun(source="maildir:x", started_at=old, finished_at=old, ok=True))
+    finally:
+        app.close()
+    capsys.readouterr()
+    assert main(["--config", str(cfg), "status"]) == 1  # no successful poll for three intervals
+    assert "nosuccessfulpollfor3intervals" in squash(capsys.readouterr().out)
+    app = open_app(load_settings(cfg, environ={}))
+    try:
+        now = datetime.now(UTC)
+        with session_scope(app.engine) as s:
+            s.add(PollRun(source="maildir:x", started_at=now, finished_at=now, ok=True))
+            s.add(Outbox(dedupe_key="k", kind="receipt", to=["a@b.c"], message_id="<m@163.com>", status="failed",
+                         created_at=now))
+    finally:
+        app.close()
+    assert main(["--config", str(cfg), "status"]) == 1
+    assert "outboxfailures" in squash(capsys.readouterr().out)
