@@ -82,8 +82,7 @@ def _score(settings: Settings, decoded: DecodedMessage, analyses: list, thread_k
     found = list(flatten(analyses))
     weekly = [a for a in found if getattr(a, "weekly", None) is not None]
     forms = [a for a in found if getattr(a, "application", None) is not None]
-    materials = [a for a in found if getattr(getattr(a, "material", None), "category", None)
-                 not in (None, "basic_form")]
+    materials = [a for a in found if getattr(getattr(a, "material", None), "category", None) is not None]
     if weekly:
         s.add("weekly", 0.6, f"附件含周报表（附件2）：{weekly[0].filename}")
     if forms:

@@ -263,6 +263,20 @@ def materials_of(session: Session, application: Application) -> list[str]:
     return [k for k in MATERIAL_KEYS if k in present]
 
 
+UNREADABLE_FORM = ("附件1 基本情况表的内容未能读取（可能是扫描件、图片或受保护的文件），"
+                   "请发送可编辑的 Word 或 Excel 版本")
+
+
+def _form_problems(session: Session, application: Application, present: list[str]) -> list[str]:
+    """What the sender must correct in the basic form; nothing while the form itself is missing."""
+    if "basic_form" not in present:
+        return []
+    form = stored_form(session, application)
+    if not (form.platform_name or form.organization or form.credit_code or form.projects):
+        return [UNREADABLE_FORM]  # recognised by its name only: asking for each empty field would mislead
+    return [p.message for p in validate_application(form)]
+
+
 def application_workflow(app, session: Session, row: Message, ctx) -> str:
     found = list(flatten(ctx.analyses))
     form_analysis = next((a for a in found if getattr(a, "application", None) is not None), None)
@@ -296,8 +310,7 @@ def application_workflow(app, session: Session, row: Message, ctx) -> str:
     session.flush()
     present = materials_of(session, application)
     missing = [k for k in MATERIAL_KEYS if k not in present]
-    field_problems = [p.message for p in validate_application(stored_form(session, application))] \
-        if "basic_form" in present else []
+    field_problems = _form_problems(session, application, present)
     application.form_problems = field_problems
     application.complete = not missing and not field_problems
     application.updated_at = now

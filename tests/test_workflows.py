@@ -282,3 +282,23 @@ def test_problem_sentences_name_their_file_once() -> None:
     assert about_file("周报.xlsx", "附件“周报.xlsx”含有不安全的内容") == "附件“周报.xlsx”含有不安全的内容"
     assert about_file("周报.xlsx", "第3行“备案人数”为空") == "附件“周报.xlsx”：第3行“备案人数”为空"
     assert about_file("", "邮件中没有附件") == "邮件中没有附件"
+
+
+def test_a_basic_form_known_only_by_its_name_asks_for_an_editable_copy(app, tmp_path: Path) -> None:
+    from ingest.workflows import UNREADABLE_FORM
+
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"], m["Message-ID"] = "apply@scan.example.com", "zxjyck@163.com", "平台申报材料", "<s1@x>"
+    m["Date"] = format_datetime(datetime(2020, 2, 24, 1, 0, tzinfo=UTC))
+    m.set_content("见附件")
+    m.add_attachment((ATT / "营业执照扫描件.png").read_bytes(), maintype="application", subtype="pdf",
+                     filename="附件1 基本情况表.pdf")  # a scan: an image, whatever its name says
+    m.add_attachment((ATT / "营业执照.pdf").read_bytes(), maintype="application", subtype="pdf", filename="营业执照.pdf")
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "1.eml").write_bytes(m.as_bytes())
+    ingest_paths(app, [tmp_path / "s"])
+    [application] = export_state(app.engine)["applications"]
+    assert application["materials"] == ["basic_form", "credentials"]
+    assert application["problems"] == [UNREADABLE_FORM]
+    text = app.transport.sent[0].get_body(("plain",)).get_content()
+    assert "扫描件" in text and "平台名称" not in text.split("已收到的材料")[0].split("二、")[-1][:5]
