@@ -239,14 +239,24 @@ def received_time(msg: Message) -> datetime | None:
     return None
 
 
+MAX_ID = 998  # RFC 5322 line limit; also the column size
+
+
 def message_id_of(value: str | None) -> str | None:
+    """The first <id> in a header value; None when there is none. Cut to 998 characters (hostile input)."""
     if not value:
         return None
+    value = str(value)
     found = re.findall(r"<[^<>\s]+>", value)
     if found:
-        return found[0]
+        return found[0][:MAX_ID]
     value = value.strip()
-    return f"<{value}>" if value and " " not in value else None
+    return f"<{value}>"[:MAX_ID] if value and " " not in value else None
+
+
+def references_of(value: str | None) -> list[str]:
+    """The <ids> of a References header, the last 50 (the thread's newest), each cut to 998 characters."""
+    return [ref[:MAX_ID] for ref in re.findall(r"<[^<>\s]+>", str(value or ""))][-50:]
 
 
 def _charset_hint(msg: Message) -> str | None:
@@ -346,7 +356,7 @@ def decode_message(raw: bytes) -> DecodedMessage:
     except RecursionError:
         defects.append("mime: nesting too deep")
         attachments, text, html = [], "", ""
-    references = re.findall(r"<[^<>\s]+>", msg.get("references", "") or "")
+    references = references_of(msg.get("references"))
     return DecodedMessage(
         message_id=message_id_of(msg.get("message-id")),
         from_addr=from_addr,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import email.parser
 import logging
-import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from datetime import datetime
 from sqlmodel import select
 
 from ingest.app import App
-from ingest.decode import RAW_POLICY, decode_header_value, decode_message, message_id_of
+from ingest.decode import RAW_POLICY, decode_header_value, decode_message, message_id_of, references_of
 from ingest.local import RawItem, header_time
 from store.archive import sha256_hex
 from store.db import session_scope
@@ -48,12 +47,11 @@ def _header_fields(raw: bytes) -> dict:
     except Exception:
         return {}
     sink: list[str] = []
-    refs = str(head.get("references", "") or "")
     return {
         "message_id": message_id_of(head.get("message-id")),
         "subject": decode_header_value(head.get("subject"), sink, "subject")[:2000],
         "in_reply_to": message_id_of(head.get("in-reply-to")),
-        "references": re.findall(r"<[^<>\s]+>", refs)[:50],
+        "references": references_of(head.get("references")),
     }
 
 

@@ -115,7 +115,7 @@ def _write_message(session: Session, row: Message, ctx: Context) -> None:
     row.message_id = d.message_id or row.message_id
     row.date_header = d.date
     row.in_reply_to = d.in_reply_to
-    row.references = d.references[:50]
+    row.references = d.references
     row.defects = d.defects[:200]
     row.kind = c.kind
     row.confidence = c.confidence

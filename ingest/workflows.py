@@ -61,6 +61,10 @@ def _local_date(app, row: Message) -> date:
     return row.received_at.astimezone(ZoneInfo(app.settings.schedule.timezone)).date()
 
 
+MAX_HEADCOUNT = 10_000_000  # more than any enterprise could enrol: a typo or hostile input, not a figure
+MAX_HOURS = 100_000
+
+
 def previous_week(day: date) -> tuple[date, date]:
     """The Monday-Sunday week before the one containing ``day``."""
     monday = day - timedelta(days=day.weekday()) - timedelta(days=7)
@@ -131,13 +135,21 @@ def weekly_workflow(app, session: Session, row: Message, ctx) -> str:
     session.exec(delete(WeeklyRow).where(WeeklyRow.report_id.in_(
         select(WeeklyReport.id).where(WeeklyReport.message_pk == row.id))))
     session.exec(delete(WeeklyReport).where(WeeklyReport.message_pk == row.id))
+    for r in data.rows if data else []:
+        if r.headcount is not None and not 0 <= r.headcount <= MAX_HEADCOUNT:
+            reason = f"第{r.row_number}行“备案人数”数值异常：“{r.raw_headcount[:30]}”"
+            r.headcount, r.problems = None, [*r.problems, reason]
+            problems.append(reason)
+            file_problems.append(FileProblem(reason=reason, filename=chosen.filename, row=r.row_number))
+            status = REPORT_NEEDS_CORRECTION if status == REPORT_ACCEPTED else status
     counts = [r.headcount for r in (data.rows if data else []) if r.headcount is not None]
     report = WeeklyReport(
         message_pk=row.id, city=city, week_start=week[0], week_end=week[1], status=status, late=late,
         received_at=row.received_at, filled_by=(data.filled_by if data else "")[:200],
         phone=(data.phone if data else "")[:200], period_text=(data.period_text if data else "")[:500],
         attachment=chosen.filename if chosen else "", total_headcount=sum(counts) if data and data.rows else None,
-        declared_total=data.declared_total if data else None, problems=problems)
+        declared_total=data.declared_total if data and 0 <= (data.declared_total or 0) <= MAX_HEADCOUNT * 1000
+        else None, problems=problems)
     session.add(report)
     session.flush()
     for position, r in enumerate(data.rows if data else []):
@@ -231,17 +243,21 @@ def _key_for(row: Message, form: ApplicationData | None) -> str:
     return f"sender:{row.from_addr}:{name or row.sha256[:12]}"[:200]
 
 
+FORM_FIELD_LIMITS = {"platform_name": 5000, "website": 5000, "organization": 5000, "contact": 200,
+                     "contact_title": 200, "phone": 200, "email": 320, "address": 5000, "intro": 20000}
+
+
 def _apply_form(application: Application, form: ApplicationData, session: Session) -> None:
-    for field_name in ("platform_name", "website", "organization", "contact", "contact_title", "phone", "email",
-                       "address", "intro"):
-        setattr(application, field_name, (getattr(form, field_name) or "")[:5000])
-    application.credit_code = normalize_credit_code(form.credit_code) or form.credit_code.strip()
+    for field_name, limit in FORM_FIELD_LIMITS.items():  # column sizes: a stranger's text must fit, not fail
+        setattr(application, field_name, (getattr(form, field_name) or "")[:limit])
+    application.credit_code = (normalize_credit_code(form.credit_code) or form.credit_code.strip())[:64]
     application.credit_code_valid = credit_code_valid(form.credit_code)
     session.exec(delete(ApplicationProject).where(ApplicationProject.application_id == application.id))
     for position, p in enumerate(form.projects):
-        session.add(ApplicationProject(application_id=application.id, position=position, name=p.name,
-                                       occupation=p.occupation, format=p.format[:200], hours=p.hours,
-                                       assessment=p.assessment, source=p.source, fee=p.fee[:200]))
+        session.add(ApplicationProject(application_id=application.id, position=position, name=p.name[:5000],
+                                       occupation=p.occupation[:5000], format=p.format[:200],
+                                       hours=p.hours if p.hours is not None and 0 <= p.hours <= MAX_HOURS else None,
+                                       assessment=p.assessment[:5000], source=p.source[:5000], fee=p.fee[:200]))
 
 
 def stored_form(session: Session, application: Application) -> ApplicationData:

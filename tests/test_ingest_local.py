@@ -144,3 +144,17 @@ def test_crash_after_commit_before_mark_seen_is_harmless(app) -> None:
     report = pickup(app)
     assert (report.new, report.duplicates) == (0, 1)
     assert len(messages(app)) == 1
+
+
+def test_hostile_header_sizes_are_stored_not_refused(app, tmp_path: Path) -> None:
+    """A stranger's 5,000-character Message-ID or References must not stop storing (PostgreSQL varchar)."""
+    long_id = "<" + "x" * 5000 + "@example.org>"
+    raw = (f"From: a@example.org\r\nSubject: {'长' * 3000}\r\nMessage-ID: {long_id}\r\nIn-Reply-To: {long_id}\r\n"
+           f"References: {' '.join(f'<r{n}@x>' for n in range(500))} {long_id}\r\n\r\nbody\r\n").encode()
+    (tmp_path / "h.eml").write_bytes(raw)
+    report = ingest_paths(app, [tmp_path / "h.eml"])
+    assert report.new == 1 and report.processed == {"processed": 1}
+    [row] = messages(app)
+    assert len(row.message_id) == 998 and row.message_id.startswith("<xxx")
+    assert len(row.references) == 50 and all(len(r) <= 998 for r in row.references)
+    assert app.archive.get(row.sha256) == raw

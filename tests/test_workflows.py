@@ -302,3 +302,20 @@ def test_a_basic_form_known_only_by_its_name_asks_for_an_editable_copy(app, tmp_
     assert application["problems"] == [UNREADABLE_FORM]
     text = app.transport.sent[0].get_body(("plain",)).get_content()
     assert "扫描件" in text and "平台名称" not in text.split("已收到的材料")[0].split("二、")[-1][:5]
+
+
+def test_absurd_numbers_become_row_problems_not_database_errors(app, tmp_path: Path) -> None:
+    from fixtures.build_mail import XLSX, message, weekly_xlsx
+
+    form = weekly_xlsx("广州市", [("广州某某公司", 99999999999999, "粤技通"), ("广州某某厂", 12, "粤技通")],
+                       period="2020年2月17日——2月23日")
+    raw = message("gzrsj@example.gov.cn", "广州市周报", datetime(2020, 2, 24, 9, 0, tzinfo=UTC), "见附件",
+                  "<absurd@x>", [("周报.xlsx", form, XLSX)])
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "1.eml").write_bytes(raw)
+    report = ingest_paths(app, [tmp_path / "a"])
+    assert report.processed == {"processed": 1}
+    [weekly] = export_state(app.engine)["weekly_reports"]
+    assert weekly["status"] == "needs_correction"
+    assert [r["headcount"] for r in weekly["rows"]] == [None, 12]
+    assert any("数值异常" in p for p in weekly["problems"])
