@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.parser
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -99,14 +100,6 @@ def store_items(app: App, items: Iterable[RawItem], report: IngestReport,
             progress()
 
 
-def pending_ids(app: App, limit: int | None = None) -> list[int]:
-    with session_scope(app.engine) as session:
-        stmt = select(Message.id).where(Message.status == RECEIVED).order_by(Message.id)
-        if limit:
-            stmt = stmt.limit(limit)
-        return list(session.exec(stmt).all())
-
-
 # PostgreSQL advisory locks are database-wide: the first key names this schema's processing claims,
 # so installations (or test runs) in other schemas of the same database never block each other.
 CLAIM_SQL = "SELECT pg_try_advisory_lock(hashtext(current_schema() || ':zxjyck-processing'), %s)"
@@ -134,17 +127,53 @@ def claim(app: App, pk: int) -> Iterator[bool]:
             conn.commit()
 
 
+def pending_messages(app: App) -> list[Message]:
+    with session_scope(app.engine) as session:
+        rows = list(session.exec(select(Message).where(Message.status == RECEIVED).order_by(Message.id)))
+        for row in rows:
+            session.expunge(row)
+        return rows
+
+
 def process_pending(app: App, report: IngestReport | None = None) -> IngestReport:
-    """Process every received message once; stops between messages when the service is stopping."""
+    """Process every received message once; stops between messages when the service is stopping.
+
+    The next message is read, decoded and analysed in a helper thread while the
+    current one is classified and written (the attachment parsing waits on the
+    sandbox child, so the two overlap on two cores). Only that thread analyses,
+    so one sandbox is never used by two threads.
+    """
+    from ingest.processing import prepare_message
+
     report = report or IngestReport()
-    for pk in pending_ids(app):
-        if app.stopping.is_set():
-            log.info("stopping: %d message(s) left for the next start", len(pending_ids(app)))
-            break
-        with claim(app, pk) as mine:
-            if mine:
-                report.merge_status(process_one(app, pk, only_if_received=True))
+    pending = pending_messages(app)
+    if not pending:
+        return report
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="zxjyck-prepare") as pool:
+        upcoming = pool.submit(prepare_message, app, pending[0])
+        for index, msg in enumerate(pending):
+            current = upcoming
+            if app.stopping.is_set():
+                current.cancel()
+                log.info("stopping: %d message(s) left for the next start", len(pending) - index)
+                break
+            if index + 1 < len(pending):
+                upcoming = pool.submit(prepare_message, app, pending[index + 1])
+            with claim(app, msg.id) as mine:
+                if mine:
+                    report.merge_status(finish_prepared(app, msg.id, current))
     return report
+
+
+def finish_prepared(app: App, pk: int, prepared: Future) -> str:
+    """Write a message prepared by the helper thread; never raises (a failure stays with the message)."""
+    try:
+        from ingest.processing import finish_message
+
+        return finish_message(app, prepared.result(), only_if_received=True)
+    except Exception as exc:
+        log.exception("processing message id=%s failed", pk)
+        return _mark_failed(app, pk, exc)
 
 
 def process_one(app: App, pk: int, only_if_received: bool = False) -> str:

@@ -78,22 +78,37 @@ def _history(app: App, decoded: DecodedMessage) -> tuple[set[str], bool]:
     return kinds, known
 
 
-def process_message(app: App, pk: int, only_if_received: bool = False) -> str:
+def load_message(app: App, pk: int) -> Message:
     with session_scope(app.engine) as session:
         msg = session.get(Message, pk)
         if msg is None:
             raise LookupError(f"message id={pk} not found")
         session.expunge(msg)
-    if only_if_received and msg.status != RECEIVED:
-        return msg.status  # another worker got there first
+    return msg
+
+
+def prepare_message(app: App, msg: Message) -> Context:
+    """The expensive, database-free half: archived bytes, decoding, attachment analysis.
+
+    ``process_pending`` runs it for the next message in a helper thread while the
+    current one is written, so parsing overlaps the database work.
+    """
     raw = app.archive.get(msg.sha256)
     decoded = decode_message(raw)
+    del raw
     analyses = analyse_attachments(app, decoded, _mail_date(msg)) if decoded.is_mail else []
-    ctx = Context(message=msg, decoded=decoded, analyses=analyses)
-    thread_kinds, sender_known = _history(app, decoded)
-    ctx.classification = classify(app.settings, msg, decoded, analyses, thread_kinds, sender_known)
+    return Context(message=msg, decoded=decoded, analyses=analyses)
+
+
+def finish_message(app: App, ctx: Context, only_if_received: bool = False) -> str:
+    """Classify and write everything the message decides, in one transaction; returns its status."""
+    pk = ctx.message.id
+    thread_kinds, sender_known = _history(app, ctx.decoded)
+    ctx.classification = classify(app.settings, ctx.message, ctx.decoded, ctx.analyses, thread_kinds, sender_known)
     with session_scope(app.engine) as session:
         row = session.get(Message, pk, with_for_update=True)
+        if only_if_received and row.status != RECEIVED:
+            return row.status  # another worker got there first
         _write_message(session, row, ctx)
         _write_attachments(session, row, ctx)
         status = _apply_workflows(app, session, row, ctx)
@@ -104,6 +119,13 @@ def process_message(app: App, pk: int, only_if_received: bool = False) -> str:
         session.add(row)
     log.info("processed message id=%s kind=%s status=%s", pk, ctx.classification.kind, status)
     return status
+
+
+def process_message(app: App, pk: int, only_if_received: bool = False) -> str:
+    msg = load_message(app, pk)
+    if only_if_received and msg.status != RECEIVED:
+        return msg.status  # another worker got there first
+    return finish_message(app, prepare_message(app, msg), only_if_received)
 
 
 def _write_message(session: Session, row: Message, ctx: Context) -> None:
