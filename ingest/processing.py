@@ -97,7 +97,29 @@ def prepare_message(app: App, msg: Message) -> Context:
     decoded = decode_message(raw)
     del raw
     analyses = analyse_attachments(app, decoded, _mail_date(msg)) if decoded.is_mail else []
+    body_form = analyse_body_table(app, decoded, _mail_date(msg))
+    if body_form is not None:
+        analyses.append(body_form)  # after the attachments: attachment rows pair with the leading analyses only
     return Context(message=msg, decoded=decoded, analyses=analyses)
+
+
+BODY_NAME = "邮件正文"
+
+
+def analyse_body_table(app: App, decoded: DecodedMessage, mail_date: date):
+    """A form typed or pasted into the HTML body (no attachment at all): read it like an HTML sheet.
+
+    Kept only when it is a weekly or application form, so tables in ordinary mail change nothing.
+    """
+    if not decoded.is_mail or "<table" not in decoded.html[:2_000_000].lower():
+        return None
+    if app.analyzer is None:
+        app.analyzer = default_analyzer()
+    analysis = app.analyzer.analyze(decoded.html.encode("utf-8"), BODY_NAME, mail_date)
+    if getattr(analysis, "weekly", None) is None and getattr(analysis, "application", None) is None:
+        return None
+    analysis.material = None  # the body is not a supporting document
+    return analysis
 
 
 def finish_message(app: App, ctx: Context, only_if_received: bool = False) -> str:

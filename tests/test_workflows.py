@@ -319,3 +319,37 @@ def test_absurd_numbers_become_row_problems_not_database_errors(app, tmp_path: P
     assert weekly["status"] == "needs_correction"
     assert [r["headcount"] for r in weekly["rows"]] == [None, 12]
     assert any("数值异常" in p for p in weekly["problems"])
+
+
+def test_a_weekly_form_pasted_into_the_html_body_is_read(app, tmp_path: Path) -> None:
+    table = ("<table border=1><tr><td colspan=4>企业职工线上适岗技能提升培训备案情况统计表</td></tr>"
+             "<tr><td colspan=2>地市名称：广州市</td><td colspan=2>时间：2020年2月17日-23日</td></tr>"
+             "<tr><td>序号</td><td>企业名称</td><td>备案人数</td><td>培训平台名称</td></tr>"
+             "<tr><td>1</td><td>广州某某五金厂</td><td>66</td><td>南粤职培云</td></tr>"
+             "<tr><td>合计</td><td></td><td>66</td><td></td></tr></table>")
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"], m["Message-ID"] = "gzrsj@example.gov.cn", "zxjyck@163.com", "上周情况", "<b1@x>"
+    m["Date"] = format_datetime(datetime(2020, 2, 24, 1, 0, tzinfo=UTC))
+    m.set_content("见下表")
+    m.add_alternative(f"<html><body><p>见下表</p>{table}<p>填报人：张三 联系电话：020-12345678</p></body></html>",
+                      subtype="html")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "1.eml").write_bytes(m.as_bytes())
+    ingest_paths(app, [tmp_path / "b"])
+    doc = export_state(app.engine)
+    [msg] = doc["messages"]
+    assert (msg["kind"], msg["status"], msg["attachments"]) == ("weekly_report", "processed", [])
+    [weekly] = doc["weekly_reports"]
+    assert (weekly["status"], weekly["total_headcount"], weekly["filled_by"]) == ("accepted", 66, "张三")
+
+
+def test_tables_in_ordinary_mail_change_nothing(app, tmp_path: Path) -> None:
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"], m["Message-ID"] = "news@example.com", "zxjyck@163.com", "Newsletter", "<n1@x>"
+    m.set_content("news")
+    m.add_alternative("<table><tr><td>Price</td><td>10</td></tr></table>", subtype="html")
+    (tmp_path / "n").mkdir()
+    (tmp_path / "n" / "1.eml").write_bytes(m.as_bytes())
+    ingest_paths(app, [tmp_path / "n"])
+    doc = export_state(app.engine)
+    assert doc["messages"][0]["kind"] == "other" and doc["weekly_reports"] == [] and doc["outbox"] == []
