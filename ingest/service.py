@@ -45,7 +45,8 @@ def ingest_paths(app: App, paths: Iterable[str], progress: Callable[[], None] | 
 def _record_poll(app: App, source: str, started: datetime, report: IngestReport, error: str | None) -> None:
     with session_scope(app.engine) as session:
         session.add(PollRun(source=source, started_at=started, finished_at=app.now(), ok=error is None,
-                            fetched=report.seen, new=report.new, error=error))
+                            fetched=report.seen, new=report.new, error=error,
+                            trigger=app.extras.get("trigger", "manual")))
 
 
 def pickup(app: App) -> IngestReport:
@@ -249,7 +250,9 @@ def health(app: App) -> Health:
     if last is not None and not last.ok:
         problems.append(f"最近一次收取失败 last poll failed: {last.error}")
     stale_after = 3 * poll_interval(app)
-    if last is not None and (last_ok is None or last_ok.finished_at < app.now() - stale_after):
+    daemon_silent = last is not None and last.trigger == "daemon" and (
+        last_ok is None or last_ok.finished_at < app.now() - stale_after)
+    if daemon_silent:  # a manual `zxjyck poll` now and then is not a stalled daemon
         problems.append(f"超过 {int(stale_after.total_seconds())} 秒没有成功收取 no successful poll for 3 intervals")
     if outbox.get("failed"):
         problems.append(f"{outbox['failed']} 封通知发送失败 outbox failures (see zxjyck digest)")

@@ -114,6 +114,8 @@ class PollRun(SQLModel, table=True):
     fetched: int = 0
     new: int = 0
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # "daemon" (zxjyck run) or "manual" (zxjyck poll): only a daemon's silence means pickup has stalled
+    trigger: str = Field(default="manual", max_length=16, sa_column_kwargs={"server_default": "manual"})
 
 
 # --- weekly reports (附件2) -------------------------------------------------

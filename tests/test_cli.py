@@ -176,17 +176,25 @@ def test_status_exits_1_when_pickup_stalled_or_notices_failed(cfg: Path, capsys)
     try:
         old = datetime.now(UTC) - timedelta(hours=1)
         with session_scope(app.engine) as s:
-            s.add(PollRun(source="maildir:x", started_at=old, finished_at=old, ok=True))
+            s.add(PollRun(source="maildir:x", started_at=old, finished_at=old, ok=True, trigger="manual"))
+    finally:
+        app.close()
+    assert main(["--config", str(cfg), "status"]) == 0  # an old manual poll: nothing is supposed to be running
+    app = open_app(load_settings(cfg, environ={}))
+    try:
+        with session_scope(app.engine) as s:
+            later = old + timedelta(seconds=1)
+            s.add(PollRun(source="maildir:x", started_at=later, finished_at=later, ok=True, trigger="daemon"))
     finally:
         app.close()
     capsys.readouterr()
-    assert main(["--config", str(cfg), "status"]) == 1  # no successful poll for three intervals
+    assert main(["--config", str(cfg), "status"]) == 1  # the daemon has been silent for three intervals
     assert "nosuccessfulpollfor3intervals" in squash(capsys.readouterr().out)
     app = open_app(load_settings(cfg, environ={}))
     try:
         now = datetime.now(UTC)
         with session_scope(app.engine) as s:
-            s.add(PollRun(source="maildir:x", started_at=now, finished_at=now, ok=True))
+            s.add(PollRun(source="maildir:x", started_at=now, finished_at=now, ok=True, trigger="daemon"))
             s.add(Outbox(dedupe_key="k", kind="receipt", to=["a@b.c"], message_id="<m@163.com>", status="failed",
                          created_at=now))
     finally:
