@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import select
 
+from ingest import notices
 from ingest.app import App
 from ingest.errors import IngestError
 from ingest.local import check_paths, iter_paths, maildir_items
-from ingest.notices import deliver
 from ingest.pipeline import IngestReport, process_one, process_pending, store_items
 from store.db import session_scope
 from store.models import MESSAGE_STATUSES, Attachment, AuditEntry, Message, Outbox, PollRun
@@ -38,7 +38,7 @@ def ingest_paths(app: App, paths: Iterable[str], progress: Callable[[], None] | 
     report = IngestReport()
     store_items(app, iter_paths(checked), report, progress)
     process_pending(app, report)
-    deliver(app)
+    notices.deliver(app)
     return report
 
 
@@ -93,7 +93,7 @@ def poll(app: App) -> IngestReport:
     """`zxjyck poll`: one full cycle: pickup, processing, the outbox."""
     report = pickup(app)
     process_pending(app, report)
-    deliver(app)
+    notices.deliver(app)
     return report
 
 
