@@ -23,7 +23,6 @@ from store.db import session_scope
 from store.models import FAILED, NEEDS_REVIEW, PROCESSED, RECEIVED, Application, Attachment, Message, Outbox
 
 log = logging.getLogger(__name__)
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass
@@ -37,8 +36,9 @@ class Context:
     problems: list[str] = field(default_factory=list)
 
 
-def _mail_date(msg: Message) -> date:
-    return msg.received_at.astimezone(SHANGHAI).date()
+def mail_date(app: App, msg: Message) -> date:
+    """The day the message arrived, in the service's time zone: the year a form's undated period belongs to."""
+    return msg.received_at.astimezone(ZoneInfo(app.settings.schedule.timezone)).date()
 
 
 class InProcessAnalyzer:
@@ -96,8 +96,9 @@ def prepare_message(app: App, msg: Message) -> Context:
     raw = app.archive.get(msg.sha256)
     decoded = decode_message(raw)
     del raw
-    analyses = analyse_attachments(app, decoded, _mail_date(msg)) if decoded.is_mail else []
-    body_form = analyse_body_table(app, decoded, _mail_date(msg))
+    day = mail_date(app, msg)
+    analyses = analyse_attachments(app, decoded, day) if decoded.is_mail else []
+    body_form = analyse_body_table(app, decoded, day)
     if body_form is not None:
         analyses.append(body_form)  # after the attachments: attachment rows pair with the leading analyses only
     return Context(message=msg, decoded=decoded, analyses=analyses)

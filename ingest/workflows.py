@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 from datetime import date, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, delete, select
 
 from ingest.classify import flatten
 from ingest.notices import deadline_for, outbox_settings
+from ingest.processing import mail_date
 from notify.bounce import parse_bounce
 from notify.compose import (
     ApplicationReceiptContext,
@@ -57,10 +57,6 @@ def apply_workflow(app, session: Session, row: Message, ctx) -> str:
 # --------------------------------------------------------------------------- weekly reports
 
 
-def _local_date(app, row: Message) -> date:
-    return row.received_at.astimezone(ZoneInfo(app.settings.schedule.timezone)).date()
-
-
 MAX_HEADCOUNT = 10_000_000  # more than any enterprise could enrol: a typo or hostile input, not a figure
 MAX_HOURS = 100_000
 
@@ -98,7 +94,7 @@ def weekly_workflow(app, session: Session, row: Message, ctx) -> str:
     if city is None:
         ctx.problems.append("无法确定报送地市（表内“地市名称”、主题和发件人均未识别），待工作人员确认 / city unknown")
         return NEEDS_REVIEW
-    mail_day = _local_date(app, row)
+    mail_day = mail_date(app, row)
     week = (data.week_start, data.week_end) if data and data.week_start and data.week_end else None
     problems: list[str] = []
     file_problems: list[FileProblem] = []
