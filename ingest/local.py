@@ -8,8 +8,6 @@ else the ``Date:`` header; else the file's mtime.
 
 from __future__ import annotations
 
-import email.parser
-import email.utils
 import logging
 import mailbox
 import os
@@ -18,7 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ingest.decode import RAW_POLICY, received_time
 from ingest.errors import IngestError
 
 log = logging.getLogger(__name__)
@@ -45,24 +42,6 @@ class RawItem:
 
 def _mtime(path: Path) -> datetime:
     return datetime.fromtimestamp(path.stat().st_mtime, UTC)
-
-
-def header_time(raw: bytes) -> tuple[datetime | None, str]:
-    """Received time from the headers: topmost Received stamp, else Date."""
-    try:
-        headers = email.parser.BytesHeaderParser(policy=RAW_POLICY).parsebytes(raw[:256 * 1024])
-    except Exception:
-        return None, ""
-    stamp = received_time(headers)
-    if stamp is not None:
-        return stamp, "received-header"
-    try:
-        date = email.utils.parsedate_to_datetime(headers.get("date", ""))
-    except (TypeError, ValueError, IndexError):
-        date = None
-    if date is not None:
-        return (date if date.tzinfo else date.replace(tzinfo=UTC)), "date-header"
-    return None, ""
 
 
 def is_maildir(path: Path) -> bool:

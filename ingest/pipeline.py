@@ -9,18 +9,27 @@ and a rerun reach the same end state. A failure stays with its message.
 from __future__ import annotations
 
 import email.parser
+import email.utils
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from email.message import Message as EmailHeaders
 
 from sqlmodel import select
 
 from ingest.app import App
-from ingest.decode import RAW_POLICY, decode_header_value, decode_message, message_id_of, references_of
-from ingest.local import RawItem, header_time
+from ingest.decode import (
+    RAW_POLICY,
+    decode_header_value,
+    decode_message,
+    message_id_of,
+    received_time,
+    references_of,
+)
+from ingest.local import RawItem
 from store.archive import sha256_hex
 from store.db import session_scope
 from store.models import FAILED, RECEIVED, Message
@@ -41,11 +50,17 @@ class IngestReport:
         self.processed[status] = self.processed.get(status, 0) + 1
 
 
-def _header_fields(raw: bytes) -> dict:
-    """Cheap header-only decode for the row written at store time (full decode comes later)."""
+def _parse_head(raw: bytes) -> EmailHeaders | None:
+    """The header block, parsed once per stored message (the full decode comes with processing)."""
     try:
-        head = email.parser.BytesHeaderParser(policy=RAW_POLICY).parsebytes(raw[:256 * 1024])
+        return email.parser.BytesHeaderParser(policy=RAW_POLICY).parsebytes(raw[:256 * 1024])
     except Exception:
+        return None
+
+
+def _header_fields(head: EmailHeaders | None) -> dict:
+    """What the row written at store time shows before processing: IDs, threading, the subject."""
+    if head is None:
         return {}
     sink: list[str] = []
     return {
@@ -56,16 +71,33 @@ def _header_fields(raw: bytes) -> dict:
     }
 
 
+def header_time(head: EmailHeaders | None) -> tuple[datetime | None, str]:
+    """Received time from the headers: the topmost Received stamp, else Date."""
+    if head is None:
+        return None, ""
+    stamp = received_time(head)
+    if stamp is not None:
+        return stamp, "received-header"
+    try:
+        date = email.utils.parsedate_to_datetime(head.get("date", ""))
+    except (TypeError, ValueError, IndexError):
+        date = None
+    if date is not None:
+        return (date if date.tzinfo else date.replace(tzinfo=UTC)), "date-header"
+    return None, ""
+
+
 def store_raw(app: App, raw: bytes, *, received_at: datetime | None, received_source: str, source: str,
               source_ref: str) -> tuple[Message, bool]:
     """Archive the bytes and commit the message row; (row, created). Same bytes twice: one message."""
     digest = sha256_hex(raw)
+    head = _parse_head(raw)
     if received_at is None:
-        received_at, received_source = header_time(raw)
+        received_at, received_source = header_time(head)
     if received_at is None:
         received_at, received_source = app.now(), "stored-at"
     app.archive.put(raw)
-    fields = _header_fields(raw)
+    fields = _header_fields(head)
     row = Message(sha256=digest, size=len(raw), received_at=received_at, received_source=received_source,
                   stored_at=app.now(), source=source, source_ref=source_ref[:2000], status=RECEIVED, **fields)
     stored, created = insert_message(app.engine, row)
