@@ -20,7 +20,8 @@ from ingest.classify import Classification, classify
 from ingest.decode import DecodedMessage, decode_message
 from store.archive import sha256_hex
 from store.db import session_scope
-from store.models import FAILED, NEEDS_REVIEW, PROCESSED, RECEIVED, Application, Attachment, Message, Outbox
+from store.models import FAILED, NEEDS_REVIEW, PROCESSED, RECEIVED, Application, Attachment, Message
+from store.repo import thread_message_pks
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +66,9 @@ def analyse_attachments(app: App, decoded: DecodedMessage, mail_date: date) -> l
 
 def _history(app: App, decoded: DecodedMessage) -> tuple[set[str], bool]:
     """Kinds of the messages this one replies to (directly or via our notices); does the sender have an application?"""
-    ids = [i for i in [decoded.in_reply_to, *decoded.references] if i][:50]
     with session_scope(app.engine) as session:
-        kinds: set[str] = set()
-        if ids:
-            kinds |= {k for k in session.exec(select(Message.kind).where(Message.message_id.in_(ids))) if k}
-            about = [pk for pk in session.exec(select(Outbox.about_message_pk).where(Outbox.message_id.in_(ids))) if pk]
-            if about:
-                kinds |= {k for k in session.exec(select(Message.kind).where(Message.id.in_(about))) if k}
+        pks = thread_message_pks(session, [decoded.in_reply_to, *decoded.references])
+        kinds = {k for k in session.exec(select(Message.kind).where(Message.id.in_(pks))) if k} if pks else set()
         known = decoded.from_addr != "" and session.exec(
             select(Application.id).where(Application.from_addr == decoded.from_addr)).first() is not None
     return kinds, known

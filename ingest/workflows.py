@@ -40,10 +40,10 @@ from store.models import (
     ApplicationMessage,
     ApplicationProject,
     Message,
-    Outbox,
     WeeklyReport,
     WeeklyRow,
 )
+from store.repo import thread_message_pks
 
 log = logging.getLogger(__name__)
 
@@ -198,11 +198,7 @@ def report_rows(session: Session, report: WeeklyReport) -> list[WeeklyRow]:
 
 def _thread_application(session: Session, row: Message) -> Application | None:
     """The application this message continues, by In-Reply-To/References (theirs or our notices)."""
-    ids = [i for i in [row.in_reply_to, *(row.references or [])] if i]
-    if not ids:
-        return None
-    pks = set(session.exec(select(Message.id).where(Message.message_id.in_(ids))))
-    pks |= {pk for pk in session.exec(select(Outbox.about_message_pk).where(Outbox.message_id.in_(ids))) if pk}
+    pks = thread_message_pks(session, [row.in_reply_to, *(row.references or [])])
     if not pks:
         return None
     link = session.exec(select(ApplicationMessage).where(ApplicationMessage.message_pk.in_(pks))

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from store.db import session_scope
-from store.models import ImapCursor, Lease, Message
+from store.models import ImapCursor, Lease, Message, Outbox
 
 
 def message_by_sha(session: Session, digest: str) -> Message | None:
@@ -22,6 +22,16 @@ def first_with_message_id(session: Session, message_id: str | None) -> Message |
         return None
     stmt = select(Message).where(Message.message_id == message_id).order_by(Message.id).limit(1)
     return session.exec(stmt).first()
+
+
+def thread_message_pks(session: Session, message_ids: list[str]) -> set[int]:
+    """Stored messages a reply refers to: by their own Message-ID, or as the message one of our notices answered."""
+    ids = [i for i in message_ids if i][:50]
+    if not ids:
+        return set()
+    pks = set(session.exec(select(Message.id).where(Message.message_id.in_(ids))))
+    pks |= {pk for pk in session.exec(select(Outbox.about_message_pk).where(Outbox.message_id.in_(ids))) if pk}
+    return pks
 
 
 def insert_message(engine: Engine, row: Message) -> tuple[Message, bool]:
