@@ -61,11 +61,11 @@ def export_messages(session: Session) -> list[dict[str, Any]]:
 
 
 def _message_ids(session: Session) -> dict[int, str | None]:
+    """Row id -> Message-ID, for the sections that name the message they came from."""
     return {pk: mid for pk, mid in session.exec(select(Message.id, Message.message_id))}
 
 
-def export_weekly_reports(session: Session) -> list[dict[str, Any]]:
-    ids = _message_ids(session)
+def export_weekly_reports(session: Session, ids: dict[int, str | None]) -> list[dict[str, Any]]:
     rows_by_report: dict[int, list[WeeklyRow]] = defaultdict(list)
     for r in session.exec(select(WeeklyRow).order_by(WeeklyRow.report_id, WeeklyRow.position)):
         rows_by_report[r.report_id].append(r)
@@ -85,8 +85,7 @@ def export_weekly_reports(session: Session) -> list[dict[str, Any]]:
     return out
 
 
-def export_applications(session: Session) -> list[dict[str, Any]]:
-    ids = _message_ids(session)
+def export_applications(session: Session, ids: dict[int, str | None]) -> list[dict[str, Any]]:
     projects: dict[int, list[ApplicationProject]] = defaultdict(list)
     for p in session.exec(select(ApplicationProject).order_by(ApplicationProject.application_id,
                                                               ApplicationProject.position)):
@@ -119,8 +118,7 @@ def export_applications(session: Session) -> list[dict[str, Any]]:
     return out
 
 
-def export_outbox(session: Session) -> list[dict[str, Any]]:
-    ids = _message_ids(session)
+def export_outbox(session: Session, ids: dict[int, str | None]) -> list[dict[str, Any]]:
     return [{
         "kind": o.kind, "to": list(o.to), "subject": o.subject, "in_reply_to": o.in_reply_to,
         "status": o.status, "about_message_id": ids.get(o.about_message_pk) if o.about_message_pk else None,
@@ -131,9 +129,10 @@ def export_outbox(session: Session) -> list[dict[str, Any]]:
 
 def export_state(engine: Engine) -> dict[str, Any]:
     with session_scope(engine) as session:
+        ids = _message_ids(session)  # row id -> Message-ID, read once for every section
         return {
             "messages": export_messages(session),
-            "weekly_reports": export_weekly_reports(session),
-            "applications": export_applications(session),
-            "outbox": export_outbox(session),
+            "weekly_reports": export_weekly_reports(session, ids),
+            "applications": export_applications(session, ids),
+            "outbox": export_outbox(session, ids),
         }
