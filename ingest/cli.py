@@ -11,7 +11,6 @@ import json
 import logging
 import sys
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.table import Table
@@ -24,8 +23,8 @@ from ingest.local import check_paths
 from notify.errors import NotifyError
 from parsers.errors import ParserError
 from store.errors import StoreError
+from store.export import SHANGHAI  # the one zone every time is shown in
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 HANDLED = (IngestError, StoreError, NotifyError, ParserError)
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 from rich.console import Console
 from rich.table import Table
 
 from ingest.service import MessageDetail
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from store.export import SHANGHAI  # the one zone every time is shown in
 
 
 def render_detail(console: Console, detail: MessageDetail) -> None:
