@@ -73,7 +73,17 @@ def classify(settings: Settings, msg: Message, decoded: DecodedMessage, analyses
         return Classification("auto_reply", 0.95, [auto])
     scores = _score(settings, decoded, analyses, thread_kinds or set(), sender_has_application)
     city = _city(settings, decoded, analyses)
-    return _decide(scores, city, correction=bool(_has_words(decoded.subject, CORRECTION_WORDS)))
+    result = _decide(scores, city, correction=bool(_has_words(decoded.subject, CORRECTION_WORDS)))
+    if decoded.sender_problems:  # a forged or ambiguous From: staff decide, nobody is answered
+        result.needs_review = True
+        result.review_reasons.extend(f"发件人不可信，已暂存待工作人员确认，不自动回复：{p}"
+                                     for p in decoded.sender_problems)
+    return result
+
+
+def trusted_sender(decoded: DecodedMessage) -> str:
+    """The From address when it names one plausible sender, else "" (never a registered city)."""
+    return "" if decoded.sender_problems else decoded.from_addr
 
 
 def _score(settings: Settings, decoded: DecodedMessage, analyses: list, thread_kinds: set[str],
@@ -97,7 +107,7 @@ def _score(settings: Settings, decoded: DecodedMessage, analyses: list, thread_k
         s.add("weekly", 0.25, f"主题或正文含“{words[0]}”")
     if words := _has_words(subject_body, APPLICATION_WORDS):
         s.add("application", 0.25, f"主题或正文含“{words[0]}”")
-    if settings.city_of_address(decoded.from_addr):
+    if settings.city_of_address(trusted_sender(decoded)):
         s.add("weekly", 0.25, f"发件人是登记的地市邮箱（{settings.city_of_address(decoded.from_addr)}）")
     if "application" in thread_kinds:
         s.add("application", 0.4, "回复或续接已有的平台申报邮件")
@@ -135,4 +145,4 @@ def _city(settings: Settings, decoded: DecodedMessage, analyses: list) -> str | 
         if weekly is not None and weekly.city:
             return weekly.city
     return (normalize_city(decoded.subject) or normalize_city(decoded.text[:2000])
-            or settings.city_of_address(decoded.from_addr))
+            or settings.city_of_address(trusted_sender(decoded)))

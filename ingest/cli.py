@@ -20,6 +20,7 @@ from ingest.app import App, open_app
 from ingest.config import load_settings
 from ingest.errors import IngestError
 from ingest.local import check_paths
+from ingest.safe_text import SafeLogFormatter, for_terminal, strip_controls
 from notify.errors import NotifyError
 from parsers.errors import ParserError
 from store.errors import StoreError
@@ -86,8 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _setup_logging(args: argparse.Namespace) -> None:
     level = logging.DEBUG if args.debug else logging.INFO if (args.verbose or args.command == "run") else logging.WARNING
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    handler = logging.StreamHandler(sys.stderr)  # sender text stripped; tracebacks only with --debug
+    handler.setFormatter(SafeLogFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", debug=args.debug))
+    logging.basicConfig(level=level, handlers=[handler])
     logging.getLogger("mailparser").setLevel(logging.ERROR)
     for noisy in ("pdfminer", "alembic", "apscheduler.executors", "aiosmtpd"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
@@ -104,14 +106,15 @@ def main(argv: list[str] | None = None) -> int:
     except HANDLED as exc:
         if args.debug:
             err.print_exception()
-        err.print(f"zxjyck: error: {exc}", markup=False)
+        err.print(f"zxjyck: error: {strip_controls(str(exc))}", markup=False)
         return 1
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
         if args.debug:
             err.print_exception()
-        err.print(f"zxjyck: internal error: {exc.__class__.__name__}: {exc} (run with --debug for details)",
+        err.print(f"zxjyck: internal error: {exc.__class__.__name__}: {strip_controls(str(exc))} "
+                  "(run with --debug for details)",
                   markup=False)
         return 1
 
@@ -128,7 +131,7 @@ def _summary(report: service.IngestReport) -> None:
     for status, n in sorted(report.processed.items()):
         table.add_row(f"{STATUS_LABELS.get(status, status)}", str(n))
     for problem in report.unreadable[:10]:
-        table.add_row("无法读取 Unreadable", problem)
+        table.add_row("无法读取 Unreadable", for_terminal(problem))
     out.print(table)
 
 
@@ -195,8 +198,9 @@ def cmd_messages(args: argparse.Namespace) -> int:
     for col in ("ID", "收到时间 Received", "发件人 From", "主题 Subject", "类型 Kind", "状态 Status", "问题 Problems"):
         table.add_column(col, overflow="fold")
     for m in rows:
-        table.add_row(str(m.id), m.received_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"), m.from_addr,
-                      m.subject[:60], m.kind or "-", m.status, str(len(m.problems)) if m.problems else "")
+        table.add_row(str(m.id), m.received_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
+                      for_terminal(m.from_addr), for_terminal(m.subject[:60]), m.kind or "-", m.status,
+                      str(len(m.problems)) if m.problems else "")
     out.print(table)
     return 0
 
@@ -274,7 +278,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     for state, n in sorted(h.outbox.items()):
         table.add_row(f"发件箱 Outbox {state}", str(n))
     for problem in h.problems:
-        table.add_row("[red]问题 Problem[/red]", problem)
+        table.add_row("[red]问题 Problem[/red]", for_terminal(problem))
     table.add_row("结论 Verdict", "正常 healthy" if h.healthy else "[red]异常 unhealthy[/red]")
     out.print(table)
     return 0 if h.healthy else 1
@@ -303,7 +307,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
             service.audit(app, service.actor_name(), "digest", f"sent digest for {args.date or 'today'}")
     finally:
         app.close()
-    out.print(text, markup=False)
+    out.print(strip_controls(text, keep_newlines=True), markup=False)
     return 0
 
 

@@ -18,6 +18,7 @@ import email
 import email.header
 import email.policy
 import email.utils
+import ipaddress
 import logging
 import re
 import unicodedata
@@ -32,6 +33,11 @@ from ingest.charsets import codec_for, decode_bytes
 log = logging.getLogger(__name__)
 
 MAX_PARTS = 500
+# Header decoding bounds (hostile input): email.header.decode_header is quadratic in the number of
+# encoded-words, and a header is decoded several times. Beyond these, the rest is kept raw, with a note.
+MAX_HEADER_CHARS = 16_384  # characters of one header value decoded (a subject of 16 KB is already absurd)
+MAX_ENCODED_WORDS = 200  # encoded-words decoded per header value
+MAX_ADDRESSES = 100  # addresses read from one To/Cc/From value
 
 
 class _RawHeaders(email.policy.Compat32):
@@ -75,6 +81,9 @@ class DecodedMessage:
     defects: list[str]
     is_mail: bool  # False when the bytes do not look like a message at all
     message: Message | None = None
+    # Why the From header cannot be trusted to name one sender (several addresses, an IP-literal domain,
+    # an address inside the display name...): such a message is held for staff and never answered.
+    sender_problems: list[str] = field(default_factory=list)
 
     def header(self, name: str) -> str:
         return self.headers.get(name.lower(), "")
@@ -103,6 +112,7 @@ def decode_header_value(value: str | email.header.Header | None, defects: list[s
         return ""
     if isinstance(value, email.header.Header):
         value = str(value)
+    value, rest = _bounded(value, defects, what)
     raw = _unescape_raw(value)
     if raw is not None:
         defects.append(f"{what}: raw 8-bit bytes in header")
@@ -116,7 +126,7 @@ def decode_header_value(value: str | email.header.Header | None, defects: list[s
         chunks = email.header.decode_header(value)
     except Exception as exc:  # malformed encoded-words: keep the raw text
         defects.append(f"{what}: malformed encoded-word ({exc.__class__.__name__})")
-        return _unfold(value)
+        return _unfold(value + rest)
     out: list[str] = []
     for chunk, charset in chunks:
         if isinstance(chunk, str):
@@ -127,7 +137,41 @@ def decode_header_value(value: str | email.header.Header | None, defects: list[s
     # decode_header leaves encoded-words it cannot split (e.g. glued to text) alone.
     if "=?" in text:
         text = ENCODED_WORD.sub(lambda m: _decode_word(m, defects, what), text)
-    return _unfold(text)
+    return _unfold(text + rest)
+
+
+def _bounded(value: str, defects: list[str], what: str) -> tuple[str, str]:
+    """(the part of a header value that is decoded, the rest kept raw), both bounded.
+
+    At most MAX_HEADER_CHARS characters and MAX_ENCODED_WORDS encoded-words are
+    decoded; the raw rest is kept up to MAX_HEADER_CHARS more characters (with
+    raw 8-bit bytes made visible as U+FFFD). Linear in the length of the value.
+    """
+    if len(value) <= MAX_HEADER_CHARS and value.count("=?") <= MAX_ENCODED_WORDS:
+        return value, ""
+    cut = min(len(value), MAX_HEADER_CHARS)
+    for count, match in enumerate(ENCODED_WORD.finditer(value, 0, cut), 1):
+        if count == MAX_ENCODED_WORDS:
+            cut = match.end()
+            break
+    else:
+        if value.count("=?", 0, cut) > MAX_ENCODED_WORDS:  # "=?" that are not whole words: cut by count too
+            cut = _nth(value, "=?", MAX_ENCODED_WORDS + 1)
+    rest = value[cut:cut + MAX_HEADER_CHARS]
+    rest = rest.encode("utf-8", "surrogateescape").decode("utf-8", "replace") if _unescape_raw(rest) else rest
+    defects.append(f"{what}: header of {len(value)} characters; only the first {cut} decoded "
+                   f"(at most {MAX_HEADER_CHARS} characters and {MAX_ENCODED_WORDS} encoded-words), the rest kept raw")
+    return value[:cut], rest
+
+
+def _nth(text: str, needle: str, n: int) -> int:
+    """The index of the ``n``-th occurrence of ``needle`` in ``text`` (len(text) when fewer)."""
+    index = -1
+    for _ in range(n):
+        index = text.find(needle, index + 1)
+        if index < 0:
+            return len(text)
+    return index
 
 
 def _decode_word(match: re.Match[str], defects: list[str], what: str) -> str:
@@ -206,13 +250,89 @@ def _walk_attachments(msg: Message, defects: list[str], hint: str | None) -> lis
 
 
 def _addresses(value: str, defects: list[str], what: str, hint: str | None) -> list[tuple[str, str]]:
-    decoded = decode_header_value(value, defects, what, hint)
+    """(display name, address) pairs: split on the raw header, display names decoded afterwards.
+
+    Splitting first is what keeps an encoded display name that decodes to
+    ``gzrsj@example.gov.cn,`` or ``张三\r\nBcc: victim@…`` a display name: the
+    address is the one the header really carries. Names lose control characters.
+    """
+    pairs = _raw_pairs(value, defects, what, hint)
+    out = []
+    for raw_name, addr in pairs[:MAX_ADDRESSES]:
+        if not addr or "@" not in addr:
+            continue
+        name = _clean_name(decode_header_value(raw_name, defects, what, hint)) if raw_name else ""
+        out.append((name, addr.strip().lower()))
+    if len(pairs) > MAX_ADDRESSES:
+        defects.append(f"{what}: {len(pairs)} addresses; only the first {MAX_ADDRESSES} kept")
+    return out
+
+
+def _raw_pairs(value: str, defects: list[str], what: str, hint: str | None) -> list[tuple[str, str]]:
+    """email.utils.getaddresses on the undecoded value (raw 8-bit bytes decoded, length bounded)."""
+    if not value:
+        return []
+    value = str(value)
+    if len(value) > MAX_HEADER_CHARS * 4:
+        defects.append(f"{what}: header of {len(value)} characters; only the first {MAX_HEADER_CHARS * 4} read")
+        value = value[:MAX_HEADER_CHARS * 4]
+    raw = _unescape_raw(value)
+    if raw is not None:
+        defects.append(f"{what}: raw 8-bit bytes in header")
+        value = decode_bytes(raw, None, defects, what, hint)
     try:
-        pairs = email.utils.getaddresses([decoded])
+        return email.utils.getaddresses([_unfold(value)])
     except Exception:
         defects.append(f"{what}: unparseable address list")
         return []
-    return [(name, addr.strip().lower()) for name, addr in pairs if addr and "@" in addr]
+
+
+_NAME_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_ADDRESS_IN_TEXT = re.compile(r"[^\s<>()\[\],;:\"@]+@[^\s<>()\[\],;:\"@]+")
+
+
+def _clean_name(name: str) -> str:
+    return re.sub(r"\s+", " ", _NAME_CONTROLS.sub(" ", name)).strip()
+
+
+def _ip_domain(addr: str) -> bool:
+    """An IP-literal (``[127.0.0.1]``, ``[IPv6:…]``) or bare-IP domain: no registered sender uses one."""
+    domain = addr.rsplit("@", 1)[-1].strip().strip("[]")
+    if domain.lower().startswith("ipv6:"):
+        return True
+    try:
+        ipaddress.ip_address(domain)
+    except ValueError:
+        return addr.rsplit("@", 1)[-1].startswith("[") or bool(re.fullmatch(r"[\d.]+", domain))
+    return True
+
+
+def sender_problems(msg: Message, hint: str | None) -> list[str]:
+    """Why the From header does not name exactly one plausible sender (Chinese, the header quoted)."""
+    values = msg.get_all("from") or []
+    problems: list[str] = []
+    if len(values) > 1:
+        problems.append(f"邮件有 {len(values)} 个 From 头，无法确定发件人 / {len(values)} From headers")
+    if not values:
+        return problems
+    sink: list[str] = []
+    pairs = _raw_pairs(values[0], sink, "from", hint)
+    addresses = [addr for _name, addr in pairs if addr]
+    if len(pairs) > 1 or (pairs and len(addresses) != len(pairs)):
+        problems.append(f"发件人（From）含 {len(pairs)} 个地址或无法解析的部分，无法确定发件人 / "
+                        f"From holds {len(pairs)} addresses")
+    for name, addr in pairs[:MAX_ADDRESSES]:
+        if addr and _ip_domain(addr):
+            problems.append(f"发件人地址 {_clean_name(addr)[:80]} 的域名是 IP 地址，不是正常的邮箱 / "
+                            "IP-literal sender domain")
+        shown = decode_header_value(name, sink, "from", hint) if name else ""
+        # "gzrsj@example.gov.cn" <gzrsj@example.gov.cn> is how many clients name a sender without a name
+        if any(found.lower() != addr.strip().lower() for found in _ADDRESS_IN_TEXT.findall(shown)):
+            problems.append(f"发件人显示名“{_clean_name(shown)[:80]}”中含有邮件地址，可能冒充他人 / "
+                            "display name contains an address")
+        if _NAME_CONTROLS.search(shown.replace("\t", " ")):
+            problems.append("发件人显示名含换行或控制字符，可能企图注入邮件头 / control characters in display name")
+    return list(dict.fromkeys(problems))
 
 
 def _date(value: str | None, defects: list[str]) -> datetime | None:
@@ -348,6 +468,7 @@ def decode_message(raw: bytes) -> DecodedMessage:
     subject = decode_header_value(msg.get("subject"), defects, "subject", hint)
     senders = _addresses(msg.get("from", ""), defects, "from", hint)
     from_name, from_addr = senders[0] if senders else ("", "")
+    suspicious = sender_problems(msg, hint)
     to_value = ", ".join(str(v) for v in msg.get_all("to") or [])
     to_addrs = [a for _n, a in _addresses(to_value, defects, "to", hint)]
     try:
@@ -373,6 +494,7 @@ def decode_message(raw: bytes) -> DecodedMessage:
         defects=list(dict.fromkeys(defects)),
         is_mail=is_mail,
         message=msg,
+        sender_problems=suspicious,
     )
 
 

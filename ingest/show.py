@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from ingest.safe_text import for_terminal, strip_controls
 from ingest.service import MessageDetail
 from store.export import SHANGHAI  # the one zone every time is shown in
 
@@ -27,7 +28,7 @@ def render_detail(console: Console, detail: MessageDetail) -> None:
     if m.same_message_id_as:
         rows.append(("同一 Message-ID Same Message-ID as", f"#{m.same_message_id_as}"))
     for label, value in rows:
-        head.add_row(label, value)
+        head.add_row(label, for_terminal(value))  # sender text: no markup, no terminal controls
     console.print(head)
     _list(console, "分类依据 Classification reasons", m.reasons)
     _list(console, "问题 Problems", m.problems)
@@ -37,8 +38,9 @@ def render_detail(console: Console, detail: MessageDetail) -> None:
         for col in ("#", "文件名 Filename", "格式 Format", "大小 Size", "类别 Category", "问题 Problems"):
             table.add_column(col, overflow="fold")
         for a in detail.attachments:
-            table.add_row(str(a.position + 1), a.filename, a.format or a.content_type, str(a.size),
-                          f"{a.category or '-'} {a.evidence}".strip(), "\n".join(a.problems))
+            table.add_row(str(a.position + 1), for_terminal(a.filename), for_terminal(a.format or a.content_type),
+                          str(a.size), for_terminal(f"{a.category or '-'} {a.evidence}".strip()),
+                          "\n".join(for_terminal(p) for p in a.problems))
         console.print(table)
     for section, lines in detail.extra.items():
         _list(console, section, lines)
@@ -49,4 +51,4 @@ def _list(console: Console, title: str, items: list[str]) -> None:
         return
     console.print(f"[bold]{title}[/bold]")
     for item in items:
-        console.print(f"  • {item}", markup=False)
+        console.print(f"  • {strip_controls(str(item))}", markup=False)

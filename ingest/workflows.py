@@ -117,7 +117,7 @@ def weekly_workflow(app, session: Session, row: Message, ctx) -> str:
                 file_problems.append(FileProblem(reason=p, filename=chosen.filename, row=r.row_number))
                 problems.append(p)
     problems = list(dict.fromkeys(problems))
-    registered = app.settings.city_of_address(row.from_addr) == city
+    registered = not ctx.decoded.sender_problems and app.settings.city_of_address(row.from_addr) == city
     if not registered:
         status = REPORT_NEEDS_REVIEW
         problems.append(f"发件人 {row.from_addr} 不是{city}登记的报送邮箱，已暂存待工作人员确认 "

@@ -31,12 +31,15 @@ _ROLE_LOCAL_PART = re.compile(
     )(?:[+\-_.].*)?$""",
     re.IGNORECASE | re.VERBOSE,
 )
+_IP_DOMAIN = re.compile(r"^(?:\[.*\]|[\d.]+|[0-9a-f:]+:[0-9a-f:.]*)$", re.IGNORECASE)  # [1.2.3.4], 1.2.3.4, ::1
 _NOREPLY_ANYWHERE = re.compile(r"no[-_.]?reply|do[-_.]?not[-_.]?reply", re.IGNORECASE)
 _ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"\\]+@[^@\s<>()\[\],;:\"\\]+\.[^@\s<>()\[\],;:\"\\.]+$")
 
 # Subject openings of automatic answers, after optional brackets: 163, QQ, Outlook (zh/en), Gmail.
 # Anchored and specific on purpose: the classifier trusts these before it looks at the content, so a
 # city's "休假期间周报补报" or "发送失败重发：周报" must not match.
+MAX_HEADER_CHARS = 4096  # of one header value read by these rules
+
 _AUTO_REPLY_SUBJECT = re.compile(
     r"""^[\s\[【(（「]*(?:
         自动回复 | 自动答复 | 自動回覆 | 自动应答 | 休假(?:自动)?(?:回复|答复|通知|中)
@@ -84,6 +87,8 @@ class CaseInsensitiveHeaders:
 
 def _header_text(value: object) -> str:
     text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_HEADER_CHARS:  # hostile length: decode_header is quadratic in encoded-words
+        text = text[:MAX_HEADER_CHARS]
     if "=?" in text:
         try:
             text = str(make_header(decode_header(text)))
@@ -255,6 +260,8 @@ def _sender_reason(from_addr: str, our_addresses: set[str]) -> str | None:
         return f"不自动回复：发件人地址为空或无效“{shown}”"
     if addr.lower() in {a.lower() for a in our_addresses}:
         return f"不自动回复：发件人 {addr} 是本系统自己的地址（防止邮件循环）"
+    if _IP_DOMAIN.match(addr.rsplit("@", 1)[1]):
+        return f"不自动回复：发件人 {addr} 的域名是 IP 地址，不是正常的邮箱"
     return role_sender_reason(addr)
 
 
