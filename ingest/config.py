@@ -105,6 +105,12 @@ def _check_hhmm(value: str) -> str:
     return value
 
 
+class ReportsSettings(_Section):
+    """Data sanity for weekly reports: a week older than this many weeks (before the mail) is a problem."""
+
+    max_age_weeks: int = Field(8, ge=1, le=520)
+
+
 class _File(_Section):
     source: SourceSettings = SourceSettings()
     imap: ImapSettings | None = None
@@ -115,6 +121,7 @@ class _File(_Section):
     staff: StaffSettings = StaffSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     cities: dict[str, list[str]] = {}
+    reports: ReportsSettings = ReportsSettings()
 
 
 @dataclass(frozen=True)
@@ -134,6 +141,7 @@ class Settings:
     schedule: ScheduleSettings
     cities: Mapping[str, tuple[str, ...]]
     mailboxes: tuple[ImapSettings, ...] = ()
+    reports: ReportsSettings = ReportsSettings()
 
     def imap_accounts(self) -> list[ImapSettings]:
         """Every IMAP mailbox to read: [imap] first, then each [[mailboxes]] entry."""
@@ -209,6 +217,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
         schedule=parsed.schedule,
         cities={city: tuple(a.strip().lower() for a in addrs) for city, addrs in parsed.cities.items()},
         mailboxes=tuple(_with_ca(m, base) for m in parsed.mailboxes),
+        reports=parsed.reports,
     )
 
 

@@ -8,6 +8,7 @@ else the ``Date:`` header; else the file's mtime.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import mailbox
 import os
@@ -30,6 +31,10 @@ class UnreadableSource(IngestError):
     """A local mailbox or file could not be read."""
 
 
+class TakenElsewhere(IngestError):
+    """Another poller has claimed (or already moved) this Maildir file: not an error, skip it."""
+
+
 @dataclass
 class RawItem:
     load: Callable[[], bytes]
@@ -38,6 +43,7 @@ class RawItem:
     received_at: datetime | None = None  # None: take it from the headers
     received_source: str = ""
     after_commit: Callable[[], None] | None = None  # e.g. mark a Maildir file as seen
+    release: Callable[[], None] | None = None  # always called once the item is done with (a claim's lock)
 
 
 def _mtime(path: Path) -> datetime:
@@ -98,20 +104,83 @@ def _from_line_time(line: str) -> datetime | None:
     return stamp.replace(tzinfo=UTC)
 
 
+def _entries(folder: Path) -> list[tuple[float, str, Path]]:
+    """(mtime, name, path) of the message files in a Maildir folder; a file gone meanwhile is left out."""
+    found = []
+    with os.scandir(folder) as listing:
+        for entry in listing:
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_file():
+                    found.append((entry.stat().st_mtime, entry.name, Path(entry.path)))
+            except FileNotFoundError:  # moved to cur/ by another poller since the listing
+                continue
+    return sorted(found)
+
+
 def maildir_items(path: Path, subdirs: Iterable[str] = ("new", "cur"), mark_seen: bool = False) -> Iterator[RawItem]:
-    """Files of a Maildir; with ``mark_seen``, each is moved new/ -> cur/ after it is committed."""
+    """Files of a Maildir; with ``mark_seen``, each is claimed, then moved new/ -> cur/ after it is committed.
+
+    Several pollers may read one Maildir: a file in new/ is claimed with an
+    exclusive ``flock`` held until it has been committed and moved, so each
+    file is taken once; a file another poller holds or has moved is skipped
+    (``TakenElsewhere``), never an error.
+    """
     for sub in subdirs:
         folder = path / sub
         try:
-            entries = sorted((e for e in os.scandir(folder) if e.is_file() and not e.name.startswith(".")),
-                             key=lambda e: (e.stat().st_mtime, e.name))
+            entries = _entries(folder)
         except OSError as exc:
             raise UnreadableSource(f"{folder}: cannot list: {exc.strerror or exc}") from exc
-        for entry in entries:
-            file = Path(entry.path)
-            after = (lambda f=file: _mark_seen(f, path)) if (mark_seen and sub == "new") else None
-            yield RawItem(load=lambda f=file: _read_file(f), source="maildir", source_ref=str(file),
-                          received_at=_mtime(file), received_source="maildir-mtime", after_commit=after)
+        for mtime, _name, file in entries:
+            stamp = datetime.fromtimestamp(mtime, UTC)
+            if mark_seen and sub == "new":
+                claim = _Claim(file, path)
+                yield RawItem(load=claim.load, source="maildir", source_ref=str(file), received_at=stamp,
+                              received_source="maildir-mtime", after_commit=claim.mark_seen, release=claim.release)
+            else:
+                yield RawItem(load=lambda f=file: _read_file(f), source="maildir", source_ref=str(file),
+                              received_at=stamp, received_source="maildir-mtime")
+
+
+class _Claim:
+    """One Maildir file in new/, locked by this poller from reading until it is moved to cur/."""
+
+    def __init__(self, file: Path, maildir: Path) -> None:
+        self.file = file
+        self.maildir = maildir
+        self.fd: int | None = None
+
+    def load(self) -> bytes:
+        try:
+            fd = os.open(self.file, os.O_RDONLY)
+        except FileNotFoundError as exc:
+            raise TakenElsewhere(f"{self.file.name}: already taken by another poller") from exc
+        except OSError as exc:
+            raise UnreadableSource(f"{self.file}: cannot read: {exc.strerror or exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            raise TakenElsewhere(f"{self.file.name}: being taken by another poller") from exc
+        self.fd = fd
+        try:  # the lock is ours, but the file may have been moved between our open and our lock
+            still_here = os.stat(self.file).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            still_here = False
+        if not still_here:
+            self.release()
+            raise TakenElsewhere(f"{self.file.name}: already taken by another poller")
+        return _read_file(self.file)
+
+    def mark_seen(self) -> None:
+        _mark_seen(self.file, self.maildir)
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing drops the flock
+            self.fd = None
 
 
 def _mark_seen(file: Path, maildir: Path) -> None:

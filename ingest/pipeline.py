@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import email.parser
 import email.utils
+import errno
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import Message as EmailHeaders
 
+from sqlalchemy import exc as sa_exc
 from sqlmodel import select
 
 from ingest.app import App
@@ -29,7 +31,7 @@ from ingest.decode import (
     received_time,
     references_of,
 )
-from ingest.local import RawItem
+from ingest.local import RawItem, TakenElsewhere
 from store.archive import sha256_hex
 from store.db import session_scope
 from store.models import FAILED, RECEIVED, Message
@@ -111,25 +113,37 @@ def store_items(app: App, items: Iterable[RawItem], report: IngestReport,
     for item in items:
         if app.stopping.is_set():
             break
-        report.seen += 1
         try:
-            raw = item.load()
-        except Exception as exc:  # an unreadable file is reported and the run goes on
-            log.warning("cannot read %s: %s", item.source_ref, exc)
-            report.unreadable.append(str(exc))
-            continue
-        received_at = item.received_at
-        received_source = item.received_source
-        if item.source == "eml":
-            received_at, received_source = None, ""
-        _row, created = store_raw(app, raw, received_at=received_at, received_source=received_source,
-                                  source=item.source, source_ref=item.source_ref)
-        report.new += created
-        report.duplicates += not created
-        if item.after_commit is not None:
-            item.after_commit()
+            _store_item(app, item, report)
+        finally:
+            if item.release is not None:
+                item.release()
         if progress is not None:
             progress()
+
+
+def _store_item(app: App, item: RawItem, report: IngestReport) -> None:
+    try:
+        raw = item.load()
+    except TakenElsewhere as exc:  # another poller has it: its run stores it
+        log.info("skipped %s: %s", item.source_ref, exc)
+        return
+    except Exception as exc:  # an unreadable file is reported and the run goes on
+        log.warning("cannot read %s: %s", item.source_ref, exc)
+        report.seen += 1
+        report.unreadable.append(str(exc))
+        return
+    report.seen += 1
+    received_at = item.received_at
+    received_source = item.received_source
+    if item.source == "eml":
+        received_at, received_source = None, ""
+    _row, created = store_raw(app, raw, received_at=received_at, received_source=received_source,
+                              source=item.source, source_ref=item.source_ref)
+    report.new += created
+    report.duplicates += not created
+    if item.after_commit is not None:
+        item.after_commit()
 
 
 # PostgreSQL advisory locks are database-wide: the first key names this schema's processing claims,
@@ -159,12 +173,29 @@ def claim(app: App, pk: int) -> Iterator[bool]:
             conn.commit()
 
 
+RETRY_FIRST = timedelta(minutes=1)
+RETRY_MAX = timedelta(hours=1)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long a message waits after its ``attempts``-th transient failure: 1, 2, 4 ... minutes, at most 1 hour."""
+    return min(RETRY_FIRST * 2 ** max(attempts - 1, 0), RETRY_MAX)
+
+
+def due_for_processing(msg: Message, now: datetime) -> bool:
+    """A received message is due unless a transient failure put it on hold for its backoff."""
+    if msg.status != RECEIVED or not msg.attempts or msg.processed_at is None:
+        return msg.status == RECEIVED
+    return now >= msg.processed_at + retry_delay(msg.attempts)
+
+
 def pending_messages(app: App) -> list[Message]:
+    now = app.now()
     with session_scope(app.engine) as session:
         rows = list(session.exec(select(Message).where(Message.status == RECEIVED).order_by(Message.id)))
         for row in rows:
             session.expunge(row)
-        return rows
+        return [row for row in rows if due_for_processing(row, now)]
 
 
 def process_pending(app: App, report: IngestReport | None = None) -> IngestReport:
@@ -204,8 +235,7 @@ def finish_prepared(app: App, pk: int, prepared: Future) -> str:
 
         return finish_message(app, prepared.result(), only_if_received=True)
     except Exception as exc:
-        log.exception("processing message id=%s failed", pk)
-        return _mark_failed(app, pk, exc)
+        return _after_failure(app, pk, exc)
 
 
 def process_one(app: App, pk: int, only_if_received: bool = False) -> str:
@@ -215,8 +245,74 @@ def process_one(app: App, pk: int, only_if_received: bool = False) -> str:
 
         return process_message(app, pk, only_if_received=only_if_received)
     except Exception as exc:
-        log.exception("processing message id=%s failed", pk)
-        return _mark_failed(app, pk, exc)
+        return _after_failure(app, pk, exc)
+
+
+# errno values that say "the machine, not the message": space, quota, memory, descriptors, busy, I/O
+TRANSIENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.ENOMEM, errno.EMFILE, errno.ENFILE, errno.EAGAIN,
+                              errno.EBUSY, errno.EIO, errno.EINTR, errno.ETIMEDOUT})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a processing failure is the environment's (disk full, database busy or gone, lock timeout).
+
+    Those heal by themselves; the message stays ``received`` and is tried again.
+    Anything else (a defect in the message, or a bug) fails the message.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (sa_exc.OperationalError, sa_exc.TimeoutError)):
+            return True
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, (TimeoutError, ConnectionError)):
+            return True
+        if isinstance(current, OSError) and current.errno in TRANSIENT_ERRNOS:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _error_text(exc: BaseException) -> str:
+    """One short line naming the error, without the SQL and parameters SQLAlchemy adds (they quote the mail)."""
+    inner = getattr(exc, "orig", None) or exc
+    text = str(inner).strip().splitlines()[0] if str(inner).strip() else ""
+    return f"{inner.__class__.__name__}: {text[:200]}" if text else inner.__class__.__name__
+
+
+def _after_failure(app: App, pk: int, exc: Exception) -> str:
+    """Record a processing failure: transient ones leave the message received for a later retry."""
+    if is_transient(exc):
+        log.warning("processing message id=%s hit a transient error, will retry: %s", pk, _error_text(exc))
+        log.debug("transient failure of message id=%s", pk, exc_info=exc)
+        try:
+            return _mark_retry(app, pk, exc)
+        except Exception as again:  # the database is still unusable: the row stays as it was (received)
+            log.warning("could not note the transient error on message id=%s: %s", pk, _error_text(again))
+            return RECEIVED
+    log.error("processing message id=%s failed", pk, exc_info=exc)  # traceback only with --debug
+    return _mark_failed(app, pk, exc)
+
+
+TRANSIENT_NOTE = "暂时性错误"
+
+
+def _mark_retry(app: App, pk: int, exc: Exception) -> str:
+    with session_scope(app.engine) as session:
+        msg = session.get(Message, pk)
+        if msg is None or msg.status != RECEIVED:
+            return msg.status if msg is not None else RECEIVED
+        msg.attempts += 1
+        msg.processed_at = app.now()  # the last attempt: the backoff counts from here
+        delay = retry_delay(msg.attempts)
+        note = (f"{TRANSIENT_NOTE}（{_error_text(exc)}），邮件保留为待处理，第 {msg.attempts} 次尝试，"
+                f"{int(delay.total_seconds() // 60)} 分钟后重试 / transient error, kept received, "
+                f"retried after {int(delay.total_seconds() // 60)} min")
+        msg.problems = [*(p for p in msg.problems if not p.startswith(TRANSIENT_NOTE)), note]
+        session.add(msg)
+    return RECEIVED
 
 
 def _mark_failed(app: App, pk: int, exc: Exception) -> str:

@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from sqlmodel import Session, delete, select
 
 from ingest.classify import flatten
+from ingest.decode import nfkc
 from ingest.notices import deadline_for, outbox_settings
 from ingest.processing import mail_date
 from notify.bounce import parse_bounce
@@ -98,6 +99,7 @@ def weekly_workflow(app, session: Session, row: Message, ctx) -> str:
     week = (data.week_start, data.week_end) if data and data.week_start and data.week_end else None
     problems: list[str] = []
     file_problems: list[FileProblem] = []
+    duplicates: set[int] = set()
     if week is None:
         week = parse_date_range(row.subject, mail_day) or previous_week(mail_day)
         if data is not None:
@@ -109,6 +111,8 @@ def weekly_workflow(app, session: Session, row: Message, ctx) -> str:
     else:
         problems.extend(data.problems)
         problems.extend(week_problems(*week))
+        problems.extend(week_sanity_problems(week, mail_day, app.settings.reports.max_age_weeks))
+        duplicates = mark_duplicate_rows(data.rows)
         if not data.rows:
             problems.append("统计表中没有企业数据行")
             file_problems.append(FileProblem(reason="统计表中没有企业数据行", filename=chosen.filename))
@@ -138,7 +142,8 @@ def weekly_workflow(app, session: Session, row: Message, ctx) -> str:
             problems.append(reason)
             file_problems.append(FileProblem(reason=reason, filename=chosen.filename, row=r.row_number))
             status = REPORT_NEEDS_CORRECTION if status == REPORT_ACCEPTED else status
-    counts = [r.headcount for r in (data.rows if data else []) if r.headcount is not None]
+    counts = [r.headcount for r in (data.rows if data else []) if r.headcount is not None
+              and id(r) not in duplicates]
     report = WeeklyReport(
         message_pk=row.id, city=city, week_start=week[0], week_end=week[1], status=status, late=late,
         received_at=row.received_at, filled_by=(data.filled_by if data else "")[:200],
@@ -156,6 +161,43 @@ def weekly_workflow(app, session: Session, row: Message, ctx) -> str:
     ctx.problems.extend(problems)
     _weekly_notice(app, session, row, ctx, report, file_problems, deadline)
     return NEEDS_REVIEW if status == REPORT_NEEDS_REVIEW else PROCESSED
+
+
+def week_sanity_problems(week: tuple[date, date], mail_day: date, max_age_weeks: int) -> list[str]:
+    """A reported week that cannot be right: not ended when the mail arrived, or older than the horizon.
+
+    The week may end on the day the mail arrives (a report sent on the Sunday); a
+    week ending later is one the city cannot have counted yet (often a mistyped year).
+    """
+    start, end = week
+    if end > mail_day:
+        return [f"统计时间{start:%Y-%m-%d}至{end:%Y-%m-%d}在邮件收到日期{mail_day:%Y-%m-%d}之后尚未结束，"
+                "请核对年份和日期 / the reported week had not ended when the mail arrived"]
+    if end < mail_day - timedelta(weeks=max_age_weeks):
+        return [f"统计时间{start:%Y-%m-%d}至{end:%Y-%m-%d}早于邮件收到日期{mail_day:%Y-%m-%d}超过{max_age_weeks}周，"
+                f"请核对年份和日期 / the reported week is more than {max_age_weeks} weeks old"]
+    return []
+
+
+def _enterprise_key(name: str) -> str:
+    return "".join(nfkc(name).split()).casefold()
+
+
+def mark_duplicate_rows(rows: list) -> set[int]:
+    """An enterprise listed again is a row problem on each later row; returns those rows (``id``), not summed."""
+    first: dict[str, int] = {}
+    later: set[int] = set()
+    for r in rows:
+        key = _enterprise_key(r.enterprise)
+        if not key:
+            continue
+        if key in first:
+            r.problems = [*r.problems, f"第{r.row_number}行企业“{r.enterprise[:60]}”与第{first[key]}行重复，"
+                                       "未计入合计，请删除重复行"]
+            later.add(id(r))
+        else:
+            first[key] = r.row_number
+    return later
 
 
 def _update_superseded(session: Session, city: str, week_start: date) -> None:
