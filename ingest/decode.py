@@ -14,6 +14,7 @@ Every defect found is kept as a note; nothing here raises on bad input.
 
 from __future__ import annotations
 
+import copy
 import email
 import email.header
 import email.policy
@@ -38,6 +39,7 @@ MAX_PARTS = 500
 MAX_HEADER_CHARS = 16_384  # characters of one header value decoded (a subject of 16 KB is already absurd)
 MAX_ENCODED_WORDS = 200  # encoded-words decoded per header value
 MAX_ADDRESSES = 100  # addresses read from one To/Cc/From value
+MAX_HEADER_FIELDS = 500  # header fields decoded; later ones are kept raw (still found by name)
 
 
 class _RawHeaders(email.policy.Compat32):
@@ -438,11 +440,26 @@ def _bodies(msg: Message, defects: list[str]) -> tuple[str, str]:
 def _mailparser_text(msg: Message, defects: list[str]) -> list[str]:
     """mail-parser's reading of bodies the stdlib walk could not place (odd multipart structures)."""
     try:
-        parsed = mailparser.MailParser(msg)
+        parsed = mailparser.MailParser(_bounded_headers(msg))
     except Exception as exc:  # mail-parser gave up as well
         defects.append(f"body: mail-parser failed ({exc.__class__.__name__})")
         return []
     return [t for t in parsed.text_plain if t]
+
+
+def _bounded_headers(msg: Message) -> Message:
+    """A shallow copy of ``msg`` whose top-level header values are cut to the decoding bounds.
+
+    mail-parser decodes every header of the message it is given, without bounds;
+    the copy keeps the body parts (shared, not copied) for the text it reads.
+    """
+    clone = copy.copy(msg)
+    for name, value in msg.items():
+        text = str(value)
+        if len(text) > MAX_HEADER_CHARS or text.count("=?") > MAX_ENCODED_WORDS:
+            del clone[name]  # rebinds the clone's header list; the original keeps its own
+            clone[name] = _bounded(text, [], name)[0]
+    return clone
 
 
 def decode_message(raw: bytes) -> DecodedMessage:
@@ -461,10 +478,16 @@ def decode_message(raw: bytes) -> DecodedMessage:
     defects.extend(f"mime: {d.__class__.__name__}" for d in msg.defects)
     hint = _charset_hint(msg)
     headers: dict[str, str] = {}
-    for name, value in msg.items():
+    for index, (name, value) in enumerate(msg.items()):
         key = name.lower()
-        if key not in headers:
+        if key in headers:
+            continue
+        if index < MAX_HEADER_FIELDS:
             headers[key] = decode_header_value(value, [], key, hint)
+        else:
+            headers[key] = _unfold(str(value)[:MAX_HEADER_CHARS])
+    if len(msg) > MAX_HEADER_FIELDS:
+        defects.append(f"{len(msg)} header fields; those after the first {MAX_HEADER_FIELDS} kept undecoded")
     subject = decode_header_value(msg.get("subject"), defects, "subject", hint)
     senders = _addresses(msg.get("from", ""), defects, "from", hint)
     from_name, from_addr = senders[0] if senders else ("", "")

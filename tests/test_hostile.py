@@ -215,6 +215,17 @@ def test_an_encoded_word_bomb_is_decoded_in_bounded_linear_time(app, tmp_path: P
     assert time.process_time() - started < 2.0
     assert decoded.subject.startswith("周" * MAX_ENCODED_WORDS)
     assert any("only the first" in d and "the rest kept raw" in d for d in decoded.defects)
+    # an attachment-only message (its body text is read by mail-parser) and 5,000 header fields of 200 words
+    only_attachment = raw_message([f"From: {CITY}"], bomb_subject(100_000), "", "<bomb2@example.gov.cn>",
+                                  [("a.bin", b"\0" * 10, "application/octet-stream")])
+    only_attachment = only_attachment.replace(b"Content-Type: text/plain", b"Content-Type: application/x-empty")
+    fields = "".join(f"X-Field-{n}: {' '.join([b_word('周')] * 200)}\r\n" for n in range(5_000))
+    many_fields = raw_message([f"From: {CITY}", fields.rstrip()], "x", "正文", "<bomb3@example.gov.cn>")
+    for hostile in (only_attachment, many_fields):
+        started = time.process_time()
+        decoded = decode_message(hostile)
+        assert time.process_time() - started < 2.0
+    assert decoded.header("X-Field-4999").startswith("=?utf-8?B?")  # kept, undecoded, still found by name
     started = time.process_time()
     doc = ingest_raw(app, tmp_path, ("bomb.eml", raw))  # the whole run: store, decode, classify, write
     assert time.process_time() - started < 5.0
