@@ -3,3 +3,7 @@
 
 class IngestError(Exception):
     """Base of every error raised by sources, the pipeline and the CLI layer."""
+
+
+class TransientError(IngestError):
+    """The machine, not the message, failed (disk full while reading an attachment...): process it again later."""

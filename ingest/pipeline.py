@@ -31,6 +31,7 @@ from ingest.decode import (
     received_time,
     references_of,
 )
+from ingest.errors import TransientError
 from ingest.local import RawItem, TakenElsewhere
 from store.archive import sha256_hex
 from store.db import session_scope
@@ -263,7 +264,7 @@ def is_transient(exc: BaseException) -> bool:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, (sa_exc.OperationalError, sa_exc.TimeoutError)):
+        if isinstance(current, (TransientError, sa_exc.OperationalError, sa_exc.TimeoutError)):
             return True
         if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
             return True

@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, delete, select
 
 from ingest.app import App
-from ingest.classify import Classification, classify
+from ingest.classify import Classification, classify, flatten
 from ingest.decode import DecodedMessage, decode_message
+from ingest.errors import TransientError
 from store.archive import sha256_hex
 from store.db import session_scope
 from store.models import FAILED, NEEDS_REVIEW, PROCESSED, RECEIVED, Application, Attachment, Message
@@ -94,6 +95,9 @@ def prepare_message(app: App, msg: Message) -> Context:
     del raw
     day = mail_date(app, msg)
     analyses = analyse_attachments(app, decoded, day) if decoded.is_mail else []
+    for analysis in flatten(analyses):
+        if getattr(analysis, "environment_error", ""):
+            raise TransientError(f"attachment {analysis.filename!r}: {analysis.environment_error}")
     body_form = analyse_body_table(app, decoded, day)
     if body_form is not None:
         analyses.append(body_form)  # after the attachments: attachment rows pair with the leading analyses only

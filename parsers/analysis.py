@@ -14,6 +14,7 @@ holds an attachment's expanded content.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,8 @@ class AttachmentAnalysis:
     material: MaterialGuess | None = None
     text_excerpt: str = ""
     members: list[AttachmentAnalysis] = field(default_factory=list)
+    # The machine failed, not the file (disk full, out of descriptors...): the message is processed again later.
+    environment_error: str = ""
 
     def walk(self):
         """This analysis and every member's, depth first."""
@@ -56,6 +59,10 @@ class AttachmentAnalysis:
     @property
     def all_problems(self) -> list[str]:
         return [problem for analysis in self.walk() for problem in analysis.problems]
+
+
+# errno values of a full disk or an exhausted machine while reading an attachment: not the sender's fault
+ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EMFILE, errno.ENFILE, errno.ENOMEM})
 
 
 def internal_error_problem(filename: str, exc: BaseException) -> str:
@@ -82,6 +89,13 @@ def analyze_attachment(data: bytes, filename: str, mail_date: dt.date, limits: L
     except MemoryError:
         log.warning("attachment %r: out of memory while reading", filename)
         return _unreadable(data, filename, memory_problem(filename, limits.address_space_mb))
+    except OSError as exc:
+        if exc.errno not in ENVIRONMENT_ERRNOS:
+            log.exception("attachment %r: unexpected error while reading", filename)
+            return _unreadable(data, filename, internal_error_problem(filename, exc))
+        log.warning("attachment %r: %s while reading; the message will be processed again", filename, exc)
+        return AttachmentAnalysis(filename, "unknown",
+                                  environment_error=f"{errno.errorcode.get(exc.errno, exc.errno)}: {exc.strerror}")
     except Exception as exc:  # noqa: BLE001 - untrusted input must never crash the caller
         log.exception("attachment %r: unexpected error while reading", filename)
         return _unreadable(data, filename, internal_error_problem(filename, exc))

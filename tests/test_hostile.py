@@ -332,6 +332,28 @@ def test_a_full_disk_leaves_the_message_received_and_it_heals(app, tmp_path: Pat
     assert doc["weekly_reports"][0]["status"] == "accepted"
 
 
+def test_a_full_disk_while_reading_an_attachment_is_not_the_senders_fault(app, tmp_path: Path, clock,
+                                                                           monkeypatch) -> None:
+    import errno
+
+    import parsers.analysis
+
+    real = parsers.analysis.read_document
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(parsers.analysis, "read_document", disk_full)
+    doc = ingest_raw(app, tmp_path, ("1.eml", (FIXTURES / "mail" / "01-guangzhou-weekly.eml").read_bytes()))
+    [msg] = doc["messages"]
+    assert msg["status"] == "received" and doc["outbox"] == [] and doc["weekly_reports"] == []
+    assert any("ENOSPC" in p for p in msg["problems"]), msg["problems"]
+    monkeypatch.setattr(parsers.analysis, "read_document", real)
+    clock.advance(minutes=1)
+    assert process_pending(app).processed == {"processed": 1}
+    assert export_state(app.engine)["weekly_reports"][0]["status"] == "accepted"
+
+
 def test_two_pollers_never_take_the_same_maildir_file(tmp_path: Path) -> None:
     box = tmp_path / "mailbox"
     for sub in ("new", "cur", "tmp"):
