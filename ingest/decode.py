@@ -261,6 +261,7 @@ def _addresses(value: str, defects: list[str], what: str, hint: str | None) -> l
     pairs = _raw_pairs(value, defects, what, hint)
     out = []
     for raw_name, addr in pairs[:MAX_ADDRESSES]:
+        addr = _decode_addr(addr, defects, what, hint)
         if not addr or "@" not in addr:
             continue
         name = _clean_name(decode_header_value(raw_name, defects, what, hint)) if raw_name else ""
@@ -268,6 +269,20 @@ def _addresses(value: str, defects: list[str], what: str, hint: str | None) -> l
     if len(pairs) > MAX_ADDRESSES:
         defects.append(f"{what}: {len(pairs)} addresses; only the first {MAX_ADDRESSES} kept")
     return out
+
+
+def _decode_addr(addr: str, defects: list[str], what: str, hint: str | None) -> str:
+    """An address as the stdlib's own generator writes a non-ASCII one: encoded-words inside the addr-spec.
+
+    Not valid RFC 2047, but Python's email package produces it for ``用户@例子.中国``.
+    Decoded only after the header was split, so what it decodes to cannot add an address.
+    """
+    if "=?" not in addr:
+        return addr
+    return _clean_name(decode_header_value(addr, defects, what, hint))
+
+
+_NOT_ONE_ADDRESS = re.compile(r"[\s,;<>()\"]")
 
 
 def _raw_pairs(value: str, defects: list[str], what: str, hint: str | None) -> list[tuple[str, str]]:
@@ -314,16 +329,22 @@ def sender_problems(msg: Message, hint: str | None) -> list[str]:
     values = msg.get_all("from") or []
     problems: list[str] = []
     if len(values) > 1:
-        problems.append(f"邮件有 {len(values)} 个 From 头，无法确定发件人 / {len(values)} From headers")
+        shown = _clean_name("; ".join(str(v)[:100] for v in values[:5]))
+        problems.append(f"邮件有 {len(values)} 个 From 头（{shown}），无法确定发件人 / {len(values)} From headers")
     if not values:
         return problems
     sink: list[str] = []
     pairs = _raw_pairs(values[0], sink, "from", hint)
     addresses = [addr for _name, addr in pairs if addr]
     if len(pairs) > 1 or (pairs and len(addresses) != len(pairs)):
-        problems.append(f"发件人（From）含 {len(pairs)} 个地址或无法解析的部分，无法确定发件人 / "
+        shown = _clean_name(", ".join(a[:80] for a in addresses[:5])) + ("…" if len(addresses) > 5 else "")
+        problems.append(f"发件人（From）含 {len(pairs)} 个地址或无法解析的部分（{shown}），无法确定发件人 / "
                         f"From holds {len(pairs)} addresses")
     for name, addr in pairs[:MAX_ADDRESSES]:
+        decoded_addr = _decode_addr(addr, sink, "from", hint)
+        if decoded_addr != addr and (_NOT_ONE_ADDRESS.search(decoded_addr) or decoded_addr.count("@") != 1):
+            problems.append(f"发件人地址中的编码字解码为“{decoded_addr[:80]}”，不是一个地址 / "
+                            "encoded-words in the address decode to more than one address")
         if addr and _ip_domain(addr):
             problems.append(f"发件人地址 {_clean_name(addr)[:80]} 的域名是 IP 地址，不是正常的邮箱 / "
                             "IP-literal sender domain")
