@@ -99,6 +99,20 @@ def _apply_process_limits(limits: Limits) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
 
 
+def _child_logging(level: int) -> None:
+    """The parent's log rule in the forkserver child: sender text stripped, tracebacks only when debugging."""
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    from ingest.safe_text import SafeLogFormatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(SafeLogFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
+                                          debug=level <= logging.DEBUG))
+    root.addHandler(handler)
+    root.setLevel(max(level, logging.INFO))
+
+
 class _ParentConverter:
     """The worker's converter: asks the parent (which may write files) to run LibreOffice."""
 
@@ -116,8 +130,9 @@ class _ParentConverter:
         raise error
 
 
-def _worker_main(conn, limits: Limits, task: Task, can_convert: bool) -> None:
+def _worker_main(conn, limits: Limits, task: Task, can_convert: bool, log_level: int = logging.WARNING) -> None:
     _apply_process_limits(limits)
+    _child_logging(log_level)
     converter = _ParentConverter(conn) if can_convert else None
     while True:
         try:
@@ -214,7 +229,8 @@ class _Worker:
     def __init__(self, ctx, limits: Limits, task: Task, can_convert: bool):
         self.conn, child_conn = ctx.Pipe(duplex=True)
         self.process = ctx.Process(
-            target=_worker_main, args=(child_conn, limits, task, can_convert), name="zxjyck-attachment", daemon=True
+            target=_worker_main, args=(child_conn, limits, task, can_convert, logging.getLogger().getEffectiveLevel()),
+            name="zxjyck-attachment", daemon=True
         )
         self.process.start()
         child_conn.close()

@@ -427,3 +427,19 @@ def test_fixtures_are_built_by_the_script() -> None:
     forged = decode_message((HOSTILE / "forged-city-encoded-name.eml").read_bytes())
     assert forged.from_addr == "attacker@evil.example" and forged.from_name == f"{CITY},"
     assert forged_weekly()[0][0].endswith(".xlsx")
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_the_sandbox_child_logs_one_line_unless_debugging(tmp_path: Path, debug: bool) -> None:
+    script = ("import logging, sys, datetime\n"
+              f"logging.basicConfig(level=logging.{'DEBUG' if debug else 'WARNING'})\n"
+              "from parsers.sandbox import Sandbox\nfrom tests import attachment_support as support\n"
+              "with Sandbox(task=support.task_raise, convert=False) as sb:\n"
+              "    result = sb.analyze(b'x', 'a\\x1b[2J.xlsx', datetime.date(2020, 2, 24))\n"
+              "print(result.problems)\n")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    child = [line for line in run.stderr.splitlines() if "sandbox task failed" in line]
+    assert len(child) == 1 and "\x1b" not in child[0]
+    assert ("Traceback" in run.stderr) is debug
