@@ -305,7 +305,8 @@ def _raw_pairs(value: str, defects: list[str], what: str, hint: str | None) -> l
 
 
 _NAME_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-_ADDRESS_IN_TEXT = re.compile(r"[^\s<>()\[\],;:\"@]+@[^\s<>()\[\],;:\"@]+")
+# an address as a reader would take it: something@domain.tld ("张三@广州人社" is a name, not an address)
+_ADDRESS_IN_TEXT = re.compile(r"[^\s<>()\[\],;:\"@]+@[^\s<>()\[\],;:\"@.]+(?:\.[^\s<>()\[\],;:\"@.]+)+")
 
 
 def _clean_name(name: str) -> str:

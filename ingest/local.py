@@ -46,10 +46,6 @@ class RawItem:
     release: Callable[[], None] | None = None  # always called once the item is done with (a claim's lock)
 
 
-def _mtime(path: Path) -> datetime:
-    return datetime.fromtimestamp(path.stat().st_mtime, UTC)
-
-
 def is_maildir(path: Path) -> bool:
     return path.is_dir() and all((path / sub).is_dir() for sub in ("cur", "new", "tmp"))
 

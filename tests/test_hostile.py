@@ -113,6 +113,21 @@ def test_a_city_without_a_display_name_as_many_clients_send_it_is_still_accepted
     assert [o["to"] for o in doc["outbox"]] == [[CITY]]
 
 
+@pytest.mark.parametrize("header", [
+    f"From: {b_word('广州市人社局', 'gbk')} <{CITY}>",  # Chinese webmail
+    f"From: 广州市人社局 <{CITY}>".encode().decode("latin-1"),  # raw UTF-8 (RFC 6532)
+    f"From: {b_word('张三@广州人社')} <zs@example.com>",  # an @ in a name is not an address
+    f'From: "{CITY}" <{CITY}>',  # a client that repeats the address as the name
+    f"From: {CITY} ({CITY})",
+    "From: =?utf-8?b?55So5oi3?=@=?utf-8?b?5L6L5a2QLuS4reWbvQ==?=",  # Python's own generator, 用户@例子.中国
+])
+def test_ordinary_senders_are_not_suspected(header: str) -> None:
+    raw = header.encode("latin-1") + b"\r\nSubject: x\r\n\r\nbody\r\n"
+    decoded = decode_message(raw)
+    assert decoded.sender_problems == []
+    assert "@" in decoded.from_addr and " " not in decoded.from_addr
+
+
 def test_an_outgoing_header_cannot_carry_a_line_break() -> None:
     with pytest.raises(InvalidAddressError):
         make_address("applicant@example.com\r\nBcc: victim@third.example")
