@@ -9,10 +9,24 @@ dedupe keys keep any notice from going out twice.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, delete, select
 
+from ingest.application_checks import (
+    STAMPED_FORM_ITEM,
+    copy_address,
+    form_copies,
+    licence_problems,
+    merge_stamped,
+    ocr_reading,
+    recommended_by,
+    seal_seen,
+    stamp_decision,
+    values_source,
+)
 from ingest.classify import flatten
 from ingest.notices import deadline_for, outbox_settings
 from ingest.processing import mail_date
@@ -24,13 +38,14 @@ from notify.compose import (
     MissingItemsContext,
     WeeklyReceiptContext,
 )
-from notify.outbox import mark_bounced, reply
+from notify.outbox import enqueue, mark_bounced, reply, sent_recently_to
 from parsers.application import ApplicationData, ProjectData, validate_application
 from parsers.dates import parse_date_range, week_problems
 from parsers.validators import credit_code_valid, normalize_credit_code
 from store.models import (
     MATERIAL_KEYS,
     NEEDS_REVIEW,
+    OUTBOX_SUPPRESSED,
     PROCESSED,
     REPORT_ACCEPTED,
     REPORT_NEEDS_CORRECTION,
@@ -275,19 +290,24 @@ UNREADABLE_FORM = ("附件1 基本情况表的内容未能读取（可能是扫�
                    "请发送可编辑的 Word 或 Excel 版本")
 
 
-def _form_problems(session: Session, application: Application, present: list[str]) -> list[str]:
-    """What the sender must correct in the basic form; nothing while the form itself is missing."""
+def _form_problems(session: Session, application: Application, present: list[str],
+                   skip: set[str] = frozenset()) -> list[str]:
+    """What the sender must correct in the basic form; nothing while the form itself is missing.
+
+    ``skip`` names fields OCR read with low confidence: staff confirm those, the sender is not asked.
+    """
     if "basic_form" not in present:
         return []
     form = stored_form(session, application)
     if not (form.platform_name or form.organization or form.credit_code or form.projects):
-        return [UNREADABLE_FORM]  # recognised by its name only: asking for each empty field would mislead
-    return [p.message for p in validate_application(form)]
+        return [] if skip else [UNREADABLE_FORM]  # recognised by its name only: asking for each field would mislead
+    return [p.message for p in validate_application(form) if p.field not in skip]
 
 
 def application_workflow(app, session: Session, row: Message, ctx) -> str:
     found = list(flatten(ctx.analyses))
-    form_analysis = next((a for a in found if getattr(a, "application", None) is not None), None)
+    copies = form_copies(found)
+    form_analysis = values_source(copies)
     form = form_analysis.application if form_analysis else None
     application = _find_application(session, row, form)
     now = app.now()
@@ -296,15 +316,19 @@ def application_workflow(app, session: Session, row: Message, ctx) -> str:
                                   updated_at=now)
         session.add(application)
         session.flush()
+    had_form_before = "basic_form" in materials_of(session, application)
+    reading = ocr_reading(form_analysis)
     if form is not None:
         _apply_form(application, form, session)
+        application.form_scanned = reading.scanned
+        application.ocr_fields = reading.fields
         new_key = _key_for(row, form)
         if new_key.startswith("credit:") and application.key != new_key and not session.exec(
                 select(Application.id).where(Application.key == new_key)).first():
             application.key = new_key
     session.exec(delete(ApplicationMaterial).where(ApplicationMaterial.message_pk == row.id))
     for analysis in found:
-        category = "basic_form" if analysis is form_analysis else getattr(analysis.material, "category", None) \
+        category = "basic_form" if any(analysis is c for c in copies) else getattr(analysis.material, "category", None) \
             if analysis.material else None
         if category in MATERIAL_KEYS:
             session.add(ApplicationMaterial(application_id=application.id, message_pk=row.id, category=category,
@@ -318,16 +342,44 @@ def application_workflow(app, session: Session, row: Message, ctx) -> str:
     session.flush()
     present = materials_of(session, application)
     missing = [k for k in MATERIAL_KEYS if k not in present]
-    field_problems = _form_problems(session, application, present)
+    application.stamped = merge_stamped(application.stamped, had_form_before, seal_seen(copies), bool(copies))
+    stamp = stamp_decision(app.settings.applications.require_stamped_form, "basic_form" in present,
+                           application.stamped)
+    field_problems = _form_problems(session, application, present, skip=set(reading.low))
+    staff = [p for p in (stamp.staff_problem, reading.staff_problem()) if p]
+    staff += licence_problems(found, application.credit_code, application.organization)
+    sender_city = app.settings.city_of_address(row.from_addr)
+    recommender = recommended_by(sender_city, row.from_addr, row.from_name, f"{row.subject}\n{ctx.decoded.text[:3000]}",
+                                 application.email)
+    if recommender or not application.recommended_by:
+        application.recommended_by = recommender[:2000] if recommender else None
     application.form_problems = field_problems
-    application.complete = not missing and not field_problems
+    application.staff_problems = list(dict.fromkeys(staff))
+    application.complete = not missing and not field_problems and not stamp.missing_item \
+        and not stamp.staff_problem and not reading.low
+    _set_batch(app, application, row)
     application.updated_at = now
     session.add(application)
     ctx.problems.extend(field_problems)
+    ctx.problems.extend(application.staff_problems)
     for analysis in found:
         ctx.problems.extend(about_file(analysis.filename, p) for p in analysis.problems)
-    _application_notice(app, session, row, ctx, application, present, missing, field_problems)
-    return PROCESSED
+    if reading.low or stamp.staff_problem:
+        return NEEDS_REVIEW  # nothing goes to the sender on a value or a seal staff must look at first
+    asked = [*missing, *([STAMPED_FORM_ITEM] if stamp.missing_item else [])]
+    _application_notice(app, session, row, ctx, application, present, asked, field_problems)
+    return NEEDS_REVIEW if application.staff_problems else PROCESSED
+
+
+def _set_batch(app, application: Application, row: Message) -> None:
+    """The batch of the day the materials became complete; kept when later mail only adds to it."""
+    if not application.complete:
+        application.completed_at, application.batch = None, None
+        return
+    if application.completed_at is None:
+        application.completed_at = row.received_at
+    day = application.completed_at.astimezone(ZoneInfo(app.settings.schedule.timezone)).date()
+    application.batch = app.settings.applications.batch_on(day)
 
 
 def _application_notice(app, session, row, ctx, application, present, missing, field_problems) -> None:
@@ -336,8 +388,9 @@ def _application_notice(app, session, row, ctx, application, present, missing, f
         context = ApplicationReceiptContext(platform_name=application.platform_name,
                                             organization=application.organization, materials_received=present,
                                             received_at=row.received_at)
-        reply(session, cfg, about=row, headers=ctx.decoded.headers, kind="receipt", context=context,
-              dedupe_key=f"receipt:{row.sha256}", now=app.now())
+        sent = reply(session, cfg, about=row, headers=ctx.decoded.headers, kind="receipt", context=context,
+                     dedupe_key=f"receipt:{row.sha256}", now=app.now())
+        _receipt_copy(app, session, cfg, row, application, context, sent)
     else:
         context = MissingItemsContext(platform_name=application.platform_name,
                                       organization=application.organization, materials_missing=missing,
@@ -346,6 +399,18 @@ def _application_notice(app, session, row, ctx, application, present, missing, f
         reply(session, cfg, about=row, headers=ctx.decoded.headers, kind="missing_items", context=context,
               dedupe_key=f"missing_items:{row.sha256}", now=app.now())
 
+
+def _receipt_copy(app, session, cfg, row: Message, application: Application, context, sent) -> None:
+    """A copy of the receipt to the contact address the form names, when that is not the sender."""
+    to = copy_address(application.email, row.from_addr, set(cfg.our_addresses))
+    if to is None:
+        return
+    block = sent.reason if sent.status == OUTBOX_SUPPRESSED else None
+    if block is None and sent_recently_to(session, to, app.now()) >= cfg.max_per_sender_per_day:
+        block = f"不自动发送：今日发往 {to} 的通知已达上限"
+    copy = replace(context, salutation=None)
+    enqueue(session, cfg, kind="receipt", context=copy, to=[to], dedupe_key=f"receipt-copy:{row.sha256}",
+            now=app.now(), about=row, references=list(row.references or []), block_reason=block)
 
 # --------------------------------------------------------------------------- bounces
 
