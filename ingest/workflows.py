@@ -141,6 +141,11 @@ def weekly_workflow(app, session: Session, row: Message, ctx) -> str:
         status = REPORT_NEEDS_CORRECTION
     else:
         status = REPORT_ACCEPTED
+    low = list(getattr(chosen, "low_confidence_fields", None) or []) if chosen else []
+    if low and status != REPORT_NEEDS_REVIEW:  # a doubtful OCR figure is never sent back as an error
+        status = REPORT_NEEDS_REVIEW
+        problems.append("统计表为扫描件或照片，以下内容识别把握不足，待工作人员核对，不向地市发更正通知："
+                        f"{'、'.join(low[:20])} / low-confidence OCR values wait for staff")
     deadline = deadline_for(app.settings, week[0])
     late = row.received_at > deadline
     session.exec(delete(WeeklyRow).where(WeeklyRow.report_id.in_(

@@ -267,6 +267,9 @@ class DigestApplicationRow:
     complete: bool = False
     missing: list[str] = field(default_factory=list)  # material keys
     problem_count: int = 0  # form fields that failed validation
+    batch: str | None = None  # the batch it fell in once complete ([applications] batches)
+    recommended_by: str | None = None  # the city, authority or association that sent it
+    staff_checks: list[str] = field(default_factory=list)  # for staff only: seal, licence, OCR values
 
 
 @dataclass(kw_only=True)

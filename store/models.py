@@ -78,6 +78,7 @@ class Attachment(SQLModel, table=True):
     scanned: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     stamped: bool | None = None
     ocr_fields: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
+    ocr_values: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
     low_confidence_fields: list[str] = _json_list()
 
 

@@ -31,12 +31,13 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("scanned", sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column("stamped", sa.Boolean(), nullable=True))
         batch_op.add_column(sa.Column("ocr_fields", sa.JSON(), nullable=False, server_default="{}"))
+        batch_op.add_column(sa.Column("ocr_values", sa.JSON(), nullable=False, server_default="{}"))
         batch_op.add_column(sa.Column("low_confidence_fields", sa.JSON(), nullable=False, server_default="[]"))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("attachments", schema=None) as batch_op:
-        for name in ("low_confidence_fields", "ocr_fields", "stamped", "scanned"):
+        for name in ("low_confidence_fields", "ocr_values", "ocr_fields", "stamped", "scanned"):
             batch_op.drop_column(name)
     with op.batch_alter_table("applications", schema=None) as batch_op:
         batch_op.drop_index("ix_applications_batch")
