@@ -19,6 +19,7 @@ from ingest.application_checks import (
     STAMPED_FORM_ITEM,
     copy_address,
     form_copies,
+    licence_check,
     licence_problems,
     merge_stamped,
     ocr_reading,
@@ -353,6 +354,8 @@ def application_workflow(app, session: Session, row: Message, ctx) -> str:
     field_problems = _form_problems(session, application, present, skip=set(reading.low))
     staff = [p for p in (stamp.staff_problem, reading.staff_problem()) if p]
     staff += licence_problems(found, application.credit_code, application.organization)
+    application.licence_check = licence_check(found, application.credit_code, application.organization) \
+        or application.licence_check
     sender_city = app.settings.city_of_address(row.from_addr)
     recommender = recommended_by(sender_city, row.from_addr, row.from_name, f"{row.subject}\n{ctx.decoded.text[:3000]}",
                                  application.email)

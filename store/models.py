@@ -204,6 +204,7 @@ class Application(SQLModel, table=True):
     ocr_fields: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
     # for staff only, never sent to the applicant: licence mismatch, seal not visible, values to confirm
     staff_problems: list[str] = _json_list()
+    licence_check: str = Field(default="", max_length=16, sa_column_kwargs={"server_default": ""})  # 一致 | 不一致 | ''
 
 
 class ApplicationProject(SQLModel, table=True):

@@ -26,6 +26,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("stamped", sa.Boolean(), nullable=True))
         batch_op.add_column(sa.Column("ocr_fields", sa.JSON(), nullable=False, server_default="{}"))
         batch_op.add_column(sa.Column("staff_problems", sa.JSON(), nullable=False, server_default="[]"))
+        batch_op.add_column(sa.Column("licence_check", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False,
+                                      server_default=""))
         batch_op.create_index("ix_applications_batch", ["batch"], unique=False)
     with op.batch_alter_table("attachments", schema=None) as batch_op:
         batch_op.add_column(sa.Column("scanned", sa.Boolean(), nullable=False, server_default=sa.false()))
@@ -41,6 +43,6 @@ def downgrade() -> None:
             batch_op.drop_column(name)
     with op.batch_alter_table("applications", schema=None) as batch_op:
         batch_op.drop_index("ix_applications_batch")
-        for name in ("staff_problems", "ocr_fields", "stamped", "form_scanned", "recommended_by", "batch",
+        for name in ("licence_check", "staff_problems", "ocr_fields", "stamped", "form_scanned", "recommended_by", "batch",
                      "completed_at"):
             batch_op.drop_column(name)
