@@ -111,9 +111,10 @@ def write_cover_xlsx(d: Dossier, path: Path, tz: ZoneInfo) -> Path:
     line(["时间", "方向", "对方", "主题", "说明"], header=True)
     for values in history_rows(d, tz):
         line(values)
-    for col, width in zip("ABCDEFGH", (18, 40, 22, 16, 30, 14, 16, 18), strict=True):
+    for col, width in zip("ABCDEFGH", (16, 36, 16, 14, 22, 12, 14, 16), strict=True):
         ws.column_dimensions[col].width = width
-    ws.page_setup.orientation = "portrait"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
     return save_atomically(wb, path)
