@@ -143,7 +143,7 @@ def weekly_workflow(app, session: Session, row: Message, ctx) -> str:
     else:
         status = REPORT_ACCEPTED
     low = list(getattr(chosen, "low_confidence_fields", None) or []) if chosen else []
-    if low and status != REPORT_NEEDS_REVIEW:  # a doubtful OCR figure is never sent back as an error
+    if low:  # a doubtful OCR figure is never sent back as an error
         status = REPORT_NEEDS_REVIEW
         problems.append("统计表为扫描件或照片，以下内容识别把握不足，待工作人员核对，不向地市发更正通知："
                         f"{'、'.join(low[:20])} / low-confidence OCR values wait for staff")

@@ -321,3 +321,57 @@ def test_without_the_stamp_rule_an_editable_form_completes(tmp_path, store_url, 
     [application] = ingest(app, tmp_path / "in")["applications"]
     assert application["complete"] is True and application["stamped"] is False
     assert application["batch"] == "第一批"
+
+
+# ------------------------------------------------------------------------------ what staff see
+
+
+def test_show_prints_ocr_values_with_confidences_beside_the_attachment(app, analyzer, tmp_path, capsys):
+    from ingest.cli import main
+
+    analyzer.ocr[SCAN] = {"scanned": True, "stamped": None,
+                          "ocr_fields": {"organization": 0.95, "credit_code": 0.52},
+                          "low_confidence_fields": ["credit_code"]}
+    mail(tmp_path / "in", "a.eml", sender=SENDER, subject="线上培训平台申报材料",
+         when=datetime(2020, 2, 26, 2, 0, tzinfo=UTC), files={SCAN: scan_bytes()})
+    [message] = ingest(app, tmp_path / "in")["messages"]
+    capsys.readouterr()
+    assert main(["--config", str(app.settings.path), "show", str(message["id"])]) == 0
+    shown = capsys.readouterr().out
+    assert f"识别结果 OCR of “{SCAN}”" in shown
+    assert "无法判断" in shown  # the seal cannot be told on this scan
+    org_line = next(line for line in shown.splitlines() if "机构名称" in line and "0.95" in line)
+    assert "广东南粤工匠" in org_line  # the value read, in the same row as its confidence
+    code_line = next(line for line in shown.splitlines() if notice.VALUES["credit_code"] in line)
+    assert "0.52" in code_line and "待核对" in code_line
+
+
+def test_digest_shows_batch_recommender_and_staff_checks(app, analyzer, clock, tmp_path):
+    from datetime import date
+
+    from ingest.digest import digest_command
+
+    analyzer.ocr[SCAN] = STAMPED_SCAN
+    analyzer.ocr["营业执照.pdf"] = {"licence": LicenceRead("营业执照", "广东另一家科技有限公司",
+                                                            notice.VALUES["credit_code"], True, 0.9)}
+    mail(tmp_path / "in", "a.eml", sender="gzrsj@example.gov.cn", subject="关于推荐线上培训平台的函",
+         when=datetime(2020, 2, 26, 2, 0, tzinfo=UTC), files={FORM: form_bytes(), SCAN: scan_bytes(), **MATERIALS})
+    ingest(app, tmp_path / "in")
+    text = digest_command(app, date(2020, 2, 27), send=False)
+    line = next(line for line in text.splitlines() if "南粤工匠云课堂" in line)
+    assert "材料齐全，首批" in line and "由广州市" in line and "推荐" in line
+    assert "待核对：证照" in text and "广东另一家科技有限公司" in text
+
+
+def test_weekly_report_with_doubtful_ocr_figures_waits_for_staff(app, analyzer, tmp_path):
+    name = "附件2_名称1.xlsx"
+    analyzer.ocr[name] = {"scanned": True, "ocr_fields": {"rows[1].headcount": 0.38, "city": 0.99},
+                          "low_confidence_fields": ["rows[1].headcount"]}
+    mail(tmp_path / "in", "a.eml", sender="gzrsj@example.gov.cn",
+         subject="广州市企业职工线上适岗技能提升培训备案情况统计表", when=datetime(2020, 3, 2, 2, 0, tzinfo=UTC), files={name: (NOTICE / name).read_bytes()})
+    doc = ingest(app, tmp_path / "in")
+    [report] = doc["weekly_reports"]
+    assert report["status"] == "needs_review"
+    assert any("rows[1].headcount" in p for p in report["problems"])
+    assert outbox(doc) == []  # no correction request, no receipt: staff confirm the figure first
+    assert doc["messages"][0]["status"] == "needs_review"
