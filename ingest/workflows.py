@@ -296,8 +296,12 @@ UNREADABLE_FORM = ("附件1 基本情况表的内容未能读取（可能是扫�
                    "请发送可编辑的 Word 或 Excel 版本")
 
 
+SCAN_UNREAD = ("基本情况表为扫描件或照片，未能识别出内容，待工作人员核对，不要求申报单位另发可编辑版本 "
+               "/ nothing could be read from the scanned form: staff to check")
+
+
 def _form_problems(session: Session, application: Application, present: list[str],
-                   skip: set[str] = frozenset()) -> list[str]:
+                   skip: set[str] = frozenset(), unreadable_to_staff: bool = False) -> list[str]:
     """What the sender must correct in the basic form; nothing while the form itself is missing.
 
     ``skip`` names fields OCR read with low confidence: staff confirm those, the sender is not asked.
@@ -306,7 +310,9 @@ def _form_problems(session: Session, application: Application, present: list[str
         return []
     form = stored_form(session, application)
     if not (form.platform_name or form.organization or form.credit_code or form.projects):
-        return [] if skip else [UNREADABLE_FORM]  # recognised by its name only: asking for each field would mislead
+        if skip or unreadable_to_staff:
+            return []
+        return [UNREADABLE_FORM]  # recognised by its name only: asking for each field would mislead
     return [p.message for p in validate_application(form) if p.field not in skip]
 
 
@@ -351,8 +357,13 @@ def application_workflow(app, session: Session, row: Message, ctx) -> str:
     application.stamped = merge_stamped(application.stamped, had_form_before, seal_seen(copies), bool(copies))
     stamp = stamp_decision(app.settings.applications.require_stamped_form, "basic_form" in present,
                            application.stamped)
-    field_problems = _form_problems(session, application, present, skip=set(reading.low))
+    # a scan or photo of the form from which OCR read nothing: staff look at it, the sender is not asked again
+    scan_unread = form is None and any(getattr(a, "scanned", False) for a in copies)
+    field_problems = _form_problems(session, application, present, skip=set(reading.low),
+                                    unreadable_to_staff=scan_unread)
     staff = [p for p in (stamp.staff_problem, reading.staff_problem()) if p]
+    if scan_unread and not field_problems and not (application.platform_name or application.organization):
+        staff.append(SCAN_UNREAD)
     staff += licence_problems(found, application.credit_code, application.organization)
     application.licence_check = licence_check(found, application.credit_code, application.organization) \
         or application.licence_check
@@ -363,8 +374,8 @@ def application_workflow(app, session: Session, row: Message, ctx) -> str:
         application.recommended_by = recommender[:2000] if recommender else None
     application.form_problems = field_problems
     application.staff_problems = list(dict.fromkeys(staff))
-    application.complete = not missing and not field_problems and not stamp.missing_item \
-        and not stamp.staff_problem and not reading.low
+    held = bool(reading.low or stamp.staff_problem or SCAN_UNREAD in staff)
+    application.complete = not missing and not field_problems and not stamp.missing_item and not held
     _set_batch(app, application, row)
     application.updated_at = now
     session.add(application)
@@ -372,7 +383,7 @@ def application_workflow(app, session: Session, row: Message, ctx) -> str:
     ctx.problems.extend(application.staff_problems)
     for analysis in found:
         ctx.problems.extend(about_file(analysis.filename, p) for p in analysis.problems)
-    if reading.low or stamp.staff_problem:
+    if held:
         return NEEDS_REVIEW  # nothing goes to the sender on a value or a seal staff must look at first
     asked = [*missing, *([STAMPED_FORM_ITEM] if stamp.missing_item else [])]
     _application_notice(app, session, row, ctx, application, present, asked, field_problems)

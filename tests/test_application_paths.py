@@ -116,8 +116,9 @@ def mail(folder: Path, name: str, *, sender: str, subject: str, when: datetime, 
         msg["References"] = reply_to
     msg.set_content(body)
     for filename, data in files.items():
-        maintype, subtype = ("application", "pdf") if filename.endswith(".pdf") else (
-            "application", "vnd.openxmlformats-officedocument.wordprocessingml.document")
+        maintype, subtype = {".pdf": ("application", "pdf"), ".jpg": ("image", "jpeg"),
+                             ".zip": ("application", "zip")}.get(Path(filename).suffix.lower(), (
+            "application", "vnd.openxmlformats-officedocument.wordprocessingml.document"))
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
     folder.mkdir(exist_ok=True)
     (folder / name).write_bytes(bytes(msg))
@@ -375,3 +376,16 @@ def test_weekly_report_with_doubtful_ocr_figures_waits_for_staff(app, analyzer, 
     assert any("rows[1].headcount" in p for p in report["problems"])
     assert outbox(doc) == []  # no correction request, no receipt: staff confirm the figure first
     assert doc["messages"][0]["status"] == "needs_review"
+
+
+def test_scanned_form_ocr_could_not_read_goes_to_staff_not_back_as_please_send_word(app, analyzer, tmp_path):
+    photo = "附件1基本情况表（盖章）.jpg"
+    analyzer.ocr[photo] = {"scanned": True, "stamped": True}
+    mail(tmp_path / "in", "a.eml", sender=SENDER, subject="线上培训平台申报材料",
+         when=datetime(2020, 2, 26, 2, 0, tzinfo=UTC), files={photo: b"\xff\xd8\xff\xe0 not really a photo", **MATERIALS})
+    doc = ingest(app, tmp_path / "in")
+    [application] = doc["applications"]
+    assert application["complete"] is False and application["problems"] == []
+    assert any("未能识别出内容" in p for p in application["staff_problems"])
+    assert doc["messages"][0]["status"] == "needs_review"
+    assert outbox(doc) == []
