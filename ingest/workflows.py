@@ -420,12 +420,14 @@ def _application_notice(app, session, row, ctx, application, present, missing, f
 
 
 def _receipt_copy(app, session, cfg, row: Message, application: Application, context, sent) -> None:
-    """A copy of the receipt to the contact address the form names, when that is not the sender."""
+    """A recommended application: a copy of the receipt to the contact address the form names."""
+    if not application.recommended_by:
+        return  # the platform applied itself: the sender is the applicant
     to = copy_address(application.email, row.from_addr, set(cfg.our_addresses))
-    if to is None:
-        return
-    block = sent.reason if sent.status == OUTBOX_SUPPRESSED else None
-    if block is None and sent_recently_to(session, to, app.now()) >= cfg.max_per_sender_per_day:
+    if to is None or sent.status == OUTBOX_SUPPRESSED:
+        return  # no copy of a receipt the loop rules held back (its row already says why)
+    block = None
+    if sent_recently_to(session, to, app.now()) >= cfg.max_per_sender_per_day:
         block = f"不自动发送：今日发往 {to} 的通知已达上限"
     copy = replace(context, salutation=None)
     enqueue(session, cfg, kind="receipt", context=copy, to=[to], dedupe_key=f"receipt-copy:{row.sha256}",
