@@ -59,6 +59,7 @@ MATERIAL_FOLDERS = {
     "operation": "4_平台运行材料",
     "content": "5_平台培训内容材料",
 }
+READ_VALUES_NAME = "识别结果.pdf"
 MATERIAL_NAMES = {"basic_form": "附件1 基本情况表", "credentials": "机构资信类材料", "construction": "平台建设材料",
                   "operation": "平台运行材料", "content": "平台培训内容材料"}
 NOTICE_KINDS = {"receipt": "回执", "missing_items": "补充材料通知", "correction_request": "更正通知",
@@ -213,6 +214,8 @@ def write_files(app: App, session: Session, dossier: Dossier, folder: Path) -> N
     for material in _material_rows(session, dossier.application):
         by_message[material.message_pk].append(material)
     taken: dict[str, set[str]] = defaultdict(set)
+    if dossier.application.form_scanned:
+        taken["basic_form"].add(READ_VALUES_NAME.lower())  # ours: a sender's file of that name gets another
     for pk, materials in by_message.items():
         msg = session.get(Message, pk)
         try:
@@ -277,7 +280,7 @@ def export_dossiers(app: App, out: str | Path, batch: str | None = None) -> Doss
                 if application.form_scanned:
                     sub = folder / MATERIAL_FOLDERS["basic_form"]
                     sub.mkdir(exist_ok=True)
-                    write_read_values_pdf(dossier, sub / "识别结果.pdf")
+                    write_read_values_pdf(dossier, sub / READ_VALUES_NAME)
                 report.zips.append(zip_folder(folder, root / f"{dossier.folder}.zip"))
             except OSError as exc:
                 raise DossierOutNotWritable(f"{folder}: cannot write / 无法写入: {exc}") from exc

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 
-from ingest.dossier import MATERIAL_NAMES, Dossier, form_rows
+from ingest.dossier import MATERIAL_NAMES, Dossier, DossierError, form_rows
 from ingest.reports import put, save_atomically
 from parsers.application import FIELD_NAMES
 
@@ -140,6 +140,15 @@ def _styles():
     }
 
 
+CELL_CHARS = 600  # a table row cannot break across pages: a stranger's long text must not outgrow one
+INTRO_CHARS = 8000
+
+
+def _cut(text: str, limit: int) -> str:
+    text = str(text or "")
+    return text if len(text) <= limit else text[:limit] + "……（未完，全文见原件）"
+
+
 def _p(text: str, style) -> object:
     from reportlab.platypus import Paragraph
 
@@ -150,7 +159,9 @@ def _table(rows: list[list[str]], widths: list[float], styles, header: bool = Fa
     from reportlab.lib import colors
     from reportlab.platypus import Table, TableStyle
 
-    data = [[_p(c, styles["body"]) for c in r] for r in rows]
+    # at most about 40 lines a cell (9-point type, one CJK character about 9.5 points wide)
+    caps = [min(CELL_CHARS, max(20, int(w / 9.5) * 40)) for w in widths]
+    data = [[_p(_cut(c, cap), styles["body"]) for c, cap in zip(r, caps, strict=False)] for r in rows]
     table = Table(data, colWidths=widths, repeatRows=1 if header else 0)
     commands = [("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#999999")), ("VALIGN", (0, 0), (-1, -1), "TOP")]
     if header:
@@ -163,10 +174,15 @@ def _build(path: Path, story: list, title: str) -> Path:
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.units import mm
     from reportlab.platypus import SimpleDocTemplate
+    from reportlab.platypus.doctemplate import LayoutError
 
     partial = path.with_name(path.name + ".part")
-    SimpleDocTemplate(str(partial), pagesize=A4, leftMargin=15 * mm, rightMargin=15 * mm, topMargin=15 * mm,
-                      bottomMargin=15 * mm, title=title, author="广东省职业训练局").build(story)
+    try:
+        SimpleDocTemplate(str(partial), pagesize=A4, leftMargin=15 * mm, rightMargin=15 * mm, topMargin=15 * mm,
+                          bottomMargin=15 * mm, title=title, author="广东省职业训练局").build(story)
+    except LayoutError as exc:
+        partial.unlink(missing_ok=True)
+        raise DossierError(f"{path}: the cover sheet does not fit the page / 封面排版失败: {exc}") from exc
     partial.replace(path)
     return path
 
@@ -178,7 +194,10 @@ def write_cover_pdf(d: Dossier, path: Path, tz: ZoneInfo) -> Path:
     a = d.application
     story: list = [_p(TITLE, s["title"]), _p(a.platform_name or a.organization, s["title"])]
     story += [_table([list(r) for r in summary_rows(d, tz)], [90, 420], s), Spacer(1, 4)]
-    story += [_p("一、基本信息", s["h2"]), _table([list(r) for r in form_rows(a)], [90, 420], s)]
+    rows = [list(r) for r in form_rows(a)]
+    intro = rows.pop()  # 平台简介 runs long: paragraphs below the table, which may break across pages
+    story += [_p("一、基本信息", s["h2"]), _table(rows, [90, 420], s), Spacer(1, 4), _p(intro[0], s["label"])]
+    story += [_p(para, s["body"]) for para in _cut(intro[1], INTRO_CHARS).split("\n") if para.strip()]
     story += [_p("二、平台培训项目", s["h2"]),
               _table([list(PROJECT_HEADER), *project_rows(d)], [26, 90, 64, 60, 36, 66, 80, 88], s, header=True)]
     story += [_p("三、核对结果", s["h2"]), _table([list(r) for r in d.checks()], [90, 420], s)]

@@ -124,3 +124,31 @@ def test_dossier_by_batch_and_refusals(loaded, tmp_path, capsys):
     assert "第九批" in capsys.readouterr().err
     assert run_cli(app, "--dossier") == 2  # no --out
     assert run_cli(app, "--batch", "首批", "--format", "json") == 2
+
+
+def test_cover_pdf_survives_hostile_long_and_markup_text(tmp_path):
+    """A stranger's 20 000-character introduction and reportlab markup in a name: the PDF is written."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from ingest.dossier import Dossier, MailEvent, MaterialFile
+    from ingest.dossier_sheets import write_cover_pdf, write_cover_xlsx, write_read_values_pdf
+    from store.models import Application, ApplicationProject
+
+    now = datetime(2020, 2, 26, 2, 0, tzinfo=UTC)
+    a = Application(key="k", platform_name="<b>平台</b> & <font size=90>x</font>", organization="=HYPERLINK(\"x\")",
+                    intro="很长的简介。" * 3400 + "\n第二段", address="地址" * 800, first_received_at=now, updated_at=now,
+                    form_scanned=True, ocr_fields={"intro": 0.5}, staff_problems=["<para>坏</para>"], stamped=None)
+    d = Dossier(a, [ApplicationProject(application_id=1, position=0, name="课" * 2000, hours=48)],
+                files=[MaterialFile("credentials", "<x>.pdf", "x.pdf")],
+                history=[MailEvent(now, "收到", "a@b.cn", "<script>", "附件：" + "、".join(["f.pdf"] * 500))])
+    tz = ZoneInfo("Asia/Shanghai")
+    pdf = write_cover_pdf(d, tmp_path / "c.pdf", tz)
+    write_read_values_pdf(d, tmp_path / "r.pdf")
+    xlsx = write_cover_xlsx(d, tmp_path / "c.xlsx", tz)
+    with pdfplumber.open(pdf) as doc:
+        text = "".join(page.extract_text() or "" for page in doc.pages)
+    assert "<b>平台</b>" in text.replace("\n", "") and "第二段" not in text  # shown as text, cut at the limit
+    ws = load_workbook(xlsx).active
+    cell = next(c for row in ws.iter_rows() for c in row if c.value and str(c.value).startswith("=HYPERLINK"))
+    assert cell.data_type == "s"  # a sender's formula stays text
