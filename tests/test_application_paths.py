@@ -391,3 +391,19 @@ def test_scanned_form_ocr_could_not_read_goes_to_staff_not_back_as_please_send_w
     assert any("未能识别出内容" in p for p in application["staff_problems"])
     assert doc["messages"][0]["status"] == "needs_review"
     assert outbox(doc) == []
+
+
+def test_applications_workbook_has_the_batch_column(app, analyzer, tmp_path):
+    from openpyxl import load_workbook
+
+    from ingest.reports import export_workbook
+
+    analyzer.ocr[SCAN] = STAMPED_SCAN
+    mail(tmp_path / "in", "a.eml", sender=SENDER, subject="线上培训平台申报材料",
+         when=datetime(2020, 2, 26, 2, 0, tzinfo=UTC), files={FORM: form_bytes(), SCAN: scan_bytes(), **MATERIALS})
+    ingest(app, tmp_path / "in")
+    path = export_workbook(app, tmp_path / "apps.xlsx", week=None, applications=True)
+    ws = load_workbook(path)["申报汇总"]
+    header = [c.value for c in ws[1]]
+    row = dict(zip(header, [c.value for c in ws[2]], strict=False))
+    assert row["批次"] == "首批" and row["机构名称"] == notice.VALUES["organization"]
