@@ -23,7 +23,7 @@ PLAUSIBLE = 0.3
 
 WEEKLY_WORDS = ("周报", "备案情况统计表", "适岗技能提升", "适岗培训", "备案情况", "附件2", "每周报送", "统计表")
 APPLICATION_WORDS = ("线上培训平台", "培训平台申报", "平台申报", "申报材料", "基本情况表", "附件1", "补充材料",
-                     "职业技能提升行动", "平台申请", "申请材料", "资信材料", "补充资料")
+                     "职业技能提升行动", "平台申请", "申请材料", "资信材料", "补充资料", "推荐")
 CORRECTION_WORDS = ("更正", "以此为准", "修改后", "重新报送", "重报", "修正")
 
 
@@ -107,8 +107,12 @@ def _score(settings: Settings, decoded: DecodedMessage, analyses: list, thread_k
         s.add("weekly", 0.25, f"主题或正文含“{words[0]}”")
     if words := _has_words(subject_body, APPLICATION_WORDS):
         s.add("application", 0.25, f"主题或正文含“{words[0]}”")
-    if settings.city_of_address(trusted_sender(decoded)):
-        s.add("weekly", 0.25, f"发件人是登记的地市邮箱（{settings.city_of_address(decoded.from_addr)}）")
+    sender_city = settings.city_of_address(trusted_sender(decoded))
+    if sender_city and forms and not weekly:
+        # a city recommends platforms too (the notice's 四、征集流程): its mail with 附件1 is an application
+        s.reasons.append(f"发件人是登记的地市邮箱（{sender_city}），附件为平台基本情况表：按推荐申报处理")
+    elif sender_city:
+        s.add("weekly", 0.25, f"发件人是登记的地市邮箱（{sender_city}）")
     if "application" in thread_kinds:
         s.add("application", 0.4, "回复或续接已有的平台申报邮件")
     if "weekly_report" in thread_kinds:

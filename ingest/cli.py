@@ -77,10 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("ids", nargs="*", type=int, metavar="ID")
     s.add_argument("--status")
     s = sub.add_parser("export", help="export state / 导出")
-    s.add_argument("--format", choices=("json", "xlsx"), required=True)
+    s.add_argument("--format", choices=("json", "xlsx"))
     s.add_argument("--week", type=_monday, metavar="YYYY-MM-DD")
     s.add_argument("--applications", action="store_true")
     s.add_argument("--out", metavar="FILE")
+    s.add_argument("--dossier", action="store_true", help="one folder and zip per application / 专家评审材料包")
+    s.add_argument("--batch", metavar="NAME", help="with --dossier: only this batch / 仅导出该批次")
     sub.add_parser("status", help="health / 运行状态")
     return p
 
@@ -235,6 +237,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.dossier:
+        return cmd_export_dossier(args)
+    if args.format is None:
+        raise UsageError("export needs --format json|xlsx or --dossier")
+    if args.batch:
+        raise UsageError("--batch goes with --dossier")
     if args.format == "json":
         from store.export import export_state
 
@@ -257,6 +265,24 @@ def cmd_export(args: argparse.Namespace) -> int:
     finally:
         app.close()
     out.print(f"已写出 written: {path}")
+    return 0
+
+
+def cmd_export_dossier(args: argparse.Namespace) -> int:
+    if args.format or args.week or args.applications or not args.out:
+        raise UsageError("export --dossier takes --out DIR and optionally --batch NAME, nothing else")
+    from ingest.dossier import export_dossiers
+
+    app = _app(args)
+    try:
+        report = export_dossiers(app, args.out, batch=args.batch)
+        service.audit(app, service.actor_name(), "export", f"dossier {args.batch or 'all'} -> {args.out}")
+    finally:
+        app.close()
+    for folder in report.folders:
+        out.print(f"已写出 written: {folder} (+ .zip)", markup=False)
+    out.print(f"共 {len(report.folders)} 件申报 applications exported; "
+              f"{report.skipped_incomplete} 件材料未齐未导出 incomplete ones skipped", markup=False)
     return 0
 
 

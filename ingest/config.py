@@ -14,6 +14,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -98,6 +99,58 @@ class ScheduleSettings(_Section):
         return _check_hhmm(value)
 
 
+class BatchSettings(_Section):
+    """One batch of the call for platforms: its name and the last day (inclusive) it takes applications."""
+
+    name: str = Field(min_length=1, max_length=100)
+    closes: date | None = None  # none: open-ended (常态征集), only for the last batch
+
+    @field_validator("closes", mode="before")
+    @classmethod
+    def _date(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return date.fromisoformat(value)
+            except ValueError as exc:
+                raise ValueError("must be a date YYYY-MM-DD") from exc
+        return value
+
+
+DEFAULT_BATCHES = (BatchSettings(name="首批", closes=date(2020, 2, 28)), BatchSettings(name="常态征集"))
+
+
+class ApplicationsSettings(_Section):
+    # a basic form that arrived only as docx/xlsx needs a stamped scan or photo too (the notice's 加盖公章)
+    require_stamped_form: bool = True
+    batches: tuple[BatchSettings, ...] = DEFAULT_BATCHES
+
+    @field_validator("batches", mode="before")
+    @classmethod
+    def _list(cls, value: object) -> object:
+        return tuple(value) if isinstance(value, list) else value
+
+    @field_validator("batches")
+    @classmethod
+    def _ordered(cls, value: tuple[BatchSettings, ...]) -> tuple[BatchSettings, ...]:
+        if not value:
+            raise ValueError("needs at least one batch")
+        if any(b.closes is None for b in value[:-1]):
+            raise ValueError("only the last batch may be open-ended (no 'closes')")
+        closes = [b.closes for b in value if b.closes is not None]
+        if closes != sorted(set(closes)):
+            raise ValueError("closing dates must be increasing")
+        if len({b.name for b in value}) != len(value):
+            raise ValueError("batch names must differ")
+        return value
+
+    def batch_on(self, day: date) -> str | None:
+        """The batch an application whose materials became complete on ``day`` belongs to."""
+        for batch in self.batches:
+            if batch.closes is None or day <= batch.closes:
+                return batch.name
+        return None  # after the last closing date and no open-ended batch
+
+
 def _check_hhmm(value: str) -> str:
     parts = value.split(":")
     if len(parts) != 2 or not all(p.isdigit() for p in parts) or int(parts[0]) > 23 or int(parts[1]) > 59:
@@ -122,6 +175,7 @@ class _File(_Section):
     schedule: ScheduleSettings = ScheduleSettings()
     cities: dict[str, list[str]] = {}
     reports: ReportsSettings = ReportsSettings()
+    applications: ApplicationsSettings = ApplicationsSettings()
 
 
 @dataclass(frozen=True)
@@ -142,6 +196,7 @@ class Settings:
     cities: Mapping[str, tuple[str, ...]]
     mailboxes: tuple[ImapSettings, ...] = ()
     reports: ReportsSettings = ReportsSettings()
+    applications: ApplicationsSettings = ApplicationsSettings()
 
     def imap_accounts(self) -> list[ImapSettings]:
         """Every IMAP mailbox to read: [imap] first, then each [[mailboxes]] entry."""
@@ -218,6 +273,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
         cities={city: tuple(a.strip().lower() for a in addrs) for city, addrs in parsed.cities.items()},
         mailboxes=tuple(_with_ca(m, base) for m in parsed.mailboxes),
         reports=parsed.reports,
+        applications=parsed.applications,
     )
 
 

@@ -152,7 +152,9 @@ def application_rows(session: Session, window: DigestWindow) -> list[DigestAppli
             platform_name=application.platform_name or "（未填平台名称）",
             organization=application.organization or application.from_addr,
             received_at=received_at, complete=application.complete and not missing, missing=missing,
-            problem_count=len(application.form_problems)))
+            problem_count=len(application.form_problems),
+            batch=application.batch if application.complete and not missing else None,
+            recommended_by=application.recommended_by, staff_checks=list(application.staff_problems or [])))
     return result
 
 

@@ -9,8 +9,10 @@ decides (attachments, kind, entities, outbox rows) is written in one.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, delete, select
@@ -180,7 +182,34 @@ def _write_attachments(session: Session, row: Message, ctx: Context) -> None:
             content_type=att.content_type[:255], size=len(att.data), sha256=sha256_hex(att.data),
             format=getattr(analysis, "format", None), category=getattr(material, "category", None),
             evidence=getattr(material, "evidence", "") or "", problems=problems, defects=att.defects,
+            scanned=bool(getattr(analysis, "scanned", False)), stamped=getattr(analysis, "stamped", None),
+            ocr_fields=dict(getattr(analysis, "ocr_fields", None) or {}), ocr_values=ocr_values(analysis),
+            low_confidence_fields=list(getattr(analysis, "low_confidence_fields", None) or []),
         ))
+
+
+_ROW_FIELD_RE = re.compile(r"^rows\[(\d+)\]\.(\w+)$")
+
+
+def ocr_values(analysis) -> dict[str, Any]:
+    """What OCR read for each field it gives a confidence for, so staff see value and confidence together."""
+    fields = getattr(analysis, "ocr_fields", None) or {}
+    form, weekly = getattr(analysis, "application", None), getattr(analysis, "weekly", None)
+    out: dict[str, Any] = {}
+    for name in list(fields)[:500]:
+        m = _ROW_FIELD_RE.match(name)
+        if m and weekly is not None:
+            rows = weekly.rows
+            index = int(m.group(1))
+            value = getattr(rows[index], m.group(2), None) if index < len(rows) else None
+        elif form is not None and hasattr(form, name):
+            value = getattr(form, name)
+        elif weekly is not None and hasattr(weekly, name):
+            value = getattr(weekly, name)
+        else:
+            value = None
+        out[name] = value if isinstance(value, int | float | type(None)) else str(value)[:500]
+    return out
 
 
 def _apply_workflows(app: App, session: Session, row: Message, ctx: Context) -> str:

@@ -339,7 +339,7 @@ def write_city_sheet(ws: Worksheet, report: WeeklyReport, lines: list[WeeklyRow]
 
 APPLICATION_HEADER = ("序号", "平台名称", "网址", "机构名称", "统一社会信用代码", "信用代码校验", "联系人", "职务",
                       "联系电话", "电子邮箱", "通讯地址", "平台简介", "材料齐全", "缺少材料", "基本情况表问题",
-                      "首次收到", "最近更新", "发件人")
+                      "首次收到", "最近更新", "发件人", "批次")
 PROJECT_HEADER = ("平台名称", "序号", "项目名称", "专业（职业/工种/岗位）", "培训形式", "培训课时", "评价形式",
                   "资源来源", "费用")
 
@@ -366,7 +366,7 @@ def build_applications_workbook(session: Session, tz: ZoneInfo) -> Workbook:
         cells.row(1 + n, (n, a.platform_name, a.website, a.organization, a.credit_code, credit_check_label(a),
                           a.contact, a.contact_title, a.phone, a.email, a.address, a.intro,
                           "是" if a.complete else "否", "、".join(missing), "；".join(a.form_problems),
-                          cells.local(a.first_received_at), cells.local(a.updated_at), a.from_addr),
+                          cells.local(a.first_received_at), cells.local(a.updated_at), a.from_addr, a.batch or ""),
                   wrap=(11, 12, 15))
     ws.freeze_panes = "C2"
     fit_columns(ws, 1)

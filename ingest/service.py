@@ -193,7 +193,11 @@ def _records_section(session, msg: Message) -> list[str]:
     for link in links:
         a = session.get(Application, link.application_id)
         lines.append(f"平台申报 application: {a.platform_name or '-'} ({a.credit_code or '-'}) "
-                     f"{'材料齐全 complete' if a.complete else '未齐 incomplete'}")
+                     f"{'材料齐全 complete' if a.complete else '未齐 incomplete'}"
+                     + (f", 批次 batch {a.batch}" if a.batch else "")
+                     + (f", 推荐 recommended by {a.recommended_by}" if a.recommended_by else "")
+                     + {True: ", 已盖章 stamped", False: ", 未见盖章件 no stamped copy", None: ""}[a.stamped])
+        lines.extend(f"  待核对 for staff: {p}" for p in a.staff_problems or [])
     return lines
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ingest.safe_text import for_terminal, strip_controls
 from ingest.service import MessageDetail
+from parsers.application import FIELD_NAMES as FIELD_LABELS
 from store.export import SHANGHAI  # the one zone every time is shown in
 
 
@@ -42,8 +44,30 @@ def render_detail(console: Console, detail: MessageDetail) -> None:
                           str(a.size), for_terminal(f"{a.category or '-'} {a.evidence}".strip()),
                           "\n".join(for_terminal(p) for p in a.problems))
         console.print(table)
+        for a in detail.attachments:
+            _ocr_table(console, a)
     for section, lines in detail.extra.items():
         _list(console, section, lines)
+
+
+SEAL_LABELS = {True: "有公章 seal found", False: "未见公章 no seal", None: "无法判断 cannot tell (grayscale?)"}
+
+
+def _ocr_table(console: Console, a) -> None:
+    """Values OCR read from a scan or photo, each with its confidence, beside the attachment they came from."""
+    if not (getattr(a, "scanned", False) or getattr(a, "ocr_fields", None)):
+        return
+    table = Table(title=f"附件 {a.position + 1} 识别结果 OCR of “{escape(a.filename)}” · 公章 {SEAL_LABELS[a.stamped]}")
+    for col in ("栏目 Field", "识别值 Value read", "置信度 Confidence", ""):
+        table.add_column(col, overflow="fold")
+    values = a.ocr_values or {}
+    low = set(a.low_confidence_fields or [])
+    for name, confidence in a.ocr_fields.items():
+        value = values.get(name)
+        table.add_row(escape(FIELD_LABELS.get(name, name)), "" if value is None else escape(str(value)),
+                      f"{float(confidence):.2f}",
+                      "待核对 check" if name in low else "")
+    console.print(table)
 
 
 def _list(console: Console, title: str, items: list[str]) -> None:

@@ -9,10 +9,25 @@ dedupe keys keep any notice from going out twice.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, delete, select
 
+from ingest.application_checks import (
+    STAMPED_FORM_ITEM,
+    copy_address,
+    form_copies,
+    licence_check,
+    licence_problems,
+    merge_stamped,
+    ocr_reading,
+    recommended_by,
+    seal_seen,
+    stamp_decision,
+    values_source,
+)
 from ingest.classify import flatten
 from ingest.decode import nfkc
 from ingest.notices import deadline_for, outbox_settings
@@ -25,13 +40,14 @@ from notify.compose import (
     MissingItemsContext,
     WeeklyReceiptContext,
 )
-from notify.outbox import mark_bounced, reply
+from notify.outbox import enqueue, mark_bounced, reply, sent_recently_to
 from parsers.application import ApplicationData, ProjectData, validate_application
 from parsers.dates import parse_date_range, week_problems
 from parsers.validators import credit_code_valid, normalize_credit_code
 from store.models import (
     MATERIAL_KEYS,
     NEEDS_REVIEW,
+    OUTBOX_SUPPRESSED,
     PROCESSED,
     REPORT_ACCEPTED,
     REPORT_NEEDS_CORRECTION,
@@ -130,6 +146,11 @@ def weekly_workflow(app, session: Session, row: Message, ctx) -> str:
         status = REPORT_NEEDS_CORRECTION
     else:
         status = REPORT_ACCEPTED
+    low = list(getattr(chosen, "low_confidence_fields", None) or []) if chosen else []
+    if low:  # a doubtful OCR figure is never sent back as an error
+        status = REPORT_NEEDS_REVIEW
+        problems.append("统计表为扫描件或照片，以下内容识别把握不足，待工作人员核对，不向地市发更正通知："
+                        f"{'、'.join(low[:20])} / low-confidence OCR values wait for staff")
     deadline = deadline_for(app.settings, week[0])
     late = row.received_at > deadline
     session.exec(delete(WeeklyRow).where(WeeklyRow.report_id.in_(
@@ -317,19 +338,30 @@ UNREADABLE_FORM = ("附件1 基本情况表的内容未能读取（可能是扫�
                    "请发送可编辑的 Word 或 Excel 版本")
 
 
-def _form_problems(session: Session, application: Application, present: list[str]) -> list[str]:
-    """What the sender must correct in the basic form; nothing while the form itself is missing."""
+SCAN_UNREAD = ("基本情况表为扫描件或照片，未能识别出内容，待工作人员核对，不要求申报单位另发可编辑版本 "
+               "/ nothing could be read from the scanned form: staff to check")
+
+
+def _form_problems(session: Session, application: Application, present: list[str],
+                   skip: set[str] = frozenset(), unreadable_to_staff: bool = False) -> list[str]:
+    """What the sender must correct in the basic form; nothing while the form itself is missing.
+
+    ``skip`` names fields OCR read with low confidence: staff confirm those, the sender is not asked.
+    """
     if "basic_form" not in present:
         return []
     form = stored_form(session, application)
     if not (form.platform_name or form.organization or form.credit_code or form.projects):
-        return [UNREADABLE_FORM]  # recognised by its name only: asking for each empty field would mislead
-    return [p.message for p in validate_application(form)]
+        if skip or unreadable_to_staff:
+            return []
+        return [UNREADABLE_FORM]  # recognised by its name only: asking for each field would mislead
+    return [p.message for p in validate_application(form) if p.field not in skip]
 
 
 def application_workflow(app, session: Session, row: Message, ctx) -> str:
     found = list(flatten(ctx.analyses))
-    form_analysis = next((a for a in found if getattr(a, "application", None) is not None), None)
+    copies = form_copies(found)
+    form_analysis = values_source(copies)
     form = form_analysis.application if form_analysis else None
     application = _find_application(session, row, form)
     now = app.now()
@@ -338,15 +370,19 @@ def application_workflow(app, session: Session, row: Message, ctx) -> str:
                                   updated_at=now)
         session.add(application)
         session.flush()
+    had_form_before = "basic_form" in materials_of(session, application)
+    reading = ocr_reading(form_analysis)
     if form is not None:
         _apply_form(application, form, session)
+        application.form_scanned = reading.scanned
+        application.ocr_fields = reading.fields
         new_key = _key_for(row, form)
         if new_key.startswith("credit:") and application.key != new_key and not session.exec(
                 select(Application.id).where(Application.key == new_key)).first():
             application.key = new_key
     session.exec(delete(ApplicationMaterial).where(ApplicationMaterial.message_pk == row.id))
     for analysis in found:
-        category = "basic_form" if analysis is form_analysis else getattr(analysis.material, "category", None) \
+        category = "basic_form" if any(analysis is c for c in copies) else getattr(analysis.material, "category", None) \
             if analysis.material else None
         if category in MATERIAL_KEYS:
             session.add(ApplicationMaterial(application_id=application.id, message_pk=row.id, category=category,
@@ -360,16 +396,51 @@ def application_workflow(app, session: Session, row: Message, ctx) -> str:
     session.flush()
     present = materials_of(session, application)
     missing = [k for k in MATERIAL_KEYS if k not in present]
-    field_problems = _form_problems(session, application, present)
+    application.stamped = merge_stamped(application.stamped, had_form_before, seal_seen(copies), bool(copies))
+    stamp = stamp_decision(app.settings.applications.require_stamped_form, "basic_form" in present,
+                           application.stamped)
+    # a scan or photo of the form from which OCR read nothing: staff look at it, the sender is not asked again
+    scan_unread = form is None and any(getattr(a, "scanned", False) for a in copies)
+    field_problems = _form_problems(session, application, present, skip=set(reading.low),
+                                    unreadable_to_staff=scan_unread)
+    staff = [p for p in (stamp.staff_problem, reading.staff_problem()) if p]
+    if scan_unread and not field_problems and not (application.platform_name or application.organization):
+        staff.append(SCAN_UNREAD)
+    staff += licence_problems(found, application.credit_code, application.organization)
+    application.licence_check = licence_check(found, application.credit_code, application.organization) \
+        or application.licence_check
+    sender_city = None if ctx.decoded.sender_problems else app.settings.city_of_address(row.from_addr)
+    recommender = recommended_by(sender_city, row.from_addr, row.from_name, f"{row.subject}\n{ctx.decoded.text[:3000]}",
+                                 application.email)
+    if recommender or not application.recommended_by:
+        application.recommended_by = recommender[:2000] if recommender else None
     application.form_problems = field_problems
-    application.complete = not missing and not field_problems
+    application.staff_problems = list(dict.fromkeys(staff))
+    held = bool(reading.low or stamp.staff_problem or SCAN_UNREAD in staff)
+    application.complete = not missing and not field_problems and not stamp.missing_item and not held
+    _set_batch(app, application, row)
     application.updated_at = now
     session.add(application)
     ctx.problems.extend(field_problems)
+    ctx.problems.extend(application.staff_problems)
     for analysis in found:
         ctx.problems.extend(about_file(analysis.filename, p) for p in analysis.problems)
-    _application_notice(app, session, row, ctx, application, present, missing, field_problems)
-    return PROCESSED
+    if held:
+        return NEEDS_REVIEW  # nothing goes to the sender on a value or a seal staff must look at first
+    asked = [*missing, *([STAMPED_FORM_ITEM] if stamp.missing_item else [])]
+    _application_notice(app, session, row, ctx, application, present, asked, field_problems)
+    return NEEDS_REVIEW if application.staff_problems else PROCESSED
+
+
+def _set_batch(app, application: Application, row: Message) -> None:
+    """The batch of the day the materials became complete; kept when later mail only adds to it."""
+    if not application.complete:
+        application.completed_at, application.batch = None, None
+        return
+    if application.completed_at is None:
+        application.completed_at = row.received_at
+    day = application.completed_at.astimezone(ZoneInfo(app.settings.schedule.timezone)).date()
+    application.batch = app.settings.applications.batch_on(day)
 
 
 def _application_notice(app, session, row, ctx, application, present, missing, field_problems) -> None:
@@ -378,8 +449,9 @@ def _application_notice(app, session, row, ctx, application, present, missing, f
         context = ApplicationReceiptContext(platform_name=application.platform_name,
                                             organization=application.organization, materials_received=present,
                                             received_at=row.received_at)
-        reply(session, cfg, about=row, headers=ctx.decoded.headers, kind="receipt", context=context,
-              dedupe_key=f"receipt:{row.sha256}", now=app.now())
+        sent = reply(session, cfg, about=row, headers=ctx.decoded.headers, kind="receipt", context=context,
+                     dedupe_key=f"receipt:{row.sha256}", now=app.now())
+        _receipt_copy(app, session, cfg, row, application, context, sent)
     else:
         context = MissingItemsContext(platform_name=application.platform_name,
                                       organization=application.organization, materials_missing=missing,
@@ -388,6 +460,20 @@ def _application_notice(app, session, row, ctx, application, present, missing, f
         reply(session, cfg, about=row, headers=ctx.decoded.headers, kind="missing_items", context=context,
               dedupe_key=f"missing_items:{row.sha256}", now=app.now())
 
+
+def _receipt_copy(app, session, cfg, row: Message, application: Application, context, sent) -> None:
+    """A recommended application: a copy of the receipt to the contact address the form names."""
+    if not application.recommended_by:
+        return  # the platform applied itself: the sender is the applicant
+    to = copy_address(application.email, row.from_addr, set(cfg.our_addresses))
+    if to is None or sent.status == OUTBOX_SUPPRESSED:
+        return  # no copy of a receipt the loop rules held back (its row already says why)
+    block = None
+    if sent_recently_to(session, to, app.now()) >= cfg.max_per_sender_per_day:
+        block = f"不自动发送：今日发往 {to} 的通知已达上限"
+    copy = replace(context, salutation=None)
+    enqueue(session, cfg, kind="receipt", context=copy, to=[to], dedupe_key=f"receipt-copy:{row.sha256}",
+            now=app.now(), about=row, references=list(row.references or []), block_reason=block)
 
 # --------------------------------------------------------------------------- bounces
 

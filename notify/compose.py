@@ -43,6 +43,8 @@ MATERIAL_LABELS: dict[str, str] = {
     "construction": "平台建设材料",
     "operation": "平台运行材料",
     "content": "平台培训内容材料",
+    # not a sixth material: asked for when the basic form arrived only as an editable, unstamped copy
+    "stamped_form": "加盖公章的基本情况表（扫描件或照片）",
 }
 
 DIGEST_STATUS_LABELS: dict[str, str] = {
@@ -131,7 +133,7 @@ class ApplicationReceiptContext(NoticeContext):
 
     platform_name: str
     organization: str
-    materials_received: list[str] = field(default_factory=lambda: list(MATERIAL_LABELS))
+    materials_received: list[str] = field(default_factory=lambda: [k for k in MATERIAL_LABELS if k != "stamped_form"])
     received_at: datetime | None = None
 
     kind: ClassVar[str] = "receipt"
@@ -265,6 +267,9 @@ class DigestApplicationRow:
     complete: bool = False
     missing: list[str] = field(default_factory=list)  # material keys
     problem_count: int = 0  # form fields that failed validation
+    batch: str | None = None  # the batch it fell in once complete ([applications] batches)
+    recommended_by: str | None = None  # the city, authority or association that sent it
+    staff_checks: list[str] = field(default_factory=list)  # for staff only: seal, licence, OCR values
 
 
 @dataclass(kw_only=True)

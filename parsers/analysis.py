@@ -30,6 +30,7 @@ from parsers.formats.reader import DEFAULT_CONVERTER, read_document
 if TYPE_CHECKING:
     from parsers.application import ApplicationData
     from parsers.materials import MaterialGuess
+    from parsers.ocr.licence import LicenceData
     from parsers.weekly import WeeklyReportData
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,14 @@ class AttachmentAnalysis:
     members: list[AttachmentAnalysis] = field(default_factory=list)
     # The machine failed, not the file (disk full, out of descriptors...): the message is processed again later.
     environment_error: str = ""
+    scanned: bool = False                 # the form's values came from OCR of a scan or photo
+    stamped: bool | None = None           # red seal found on a scanned/photographed page: True/False;
+                                          # None = cannot tell (grayscale image, or not a scan at all)
+    ocr_fields: dict[str, float] = field(default_factory=dict)  # field name -> confidence 0..1
+                                          # (weekly rows as "rows[3].headcount")
+    low_confidence_fields: list[str] = field(default_factory=list)  # failed threshold / check char / pattern
+    licence: LicenceData | None = None    # from parsers/ocr/licence.py (i17a creates it): kind, name,
+                                          # credit_code, credit_code_valid, confidence
 
     def walk(self):
         """This analysis and every member's, depth first."""

@@ -100,7 +100,7 @@ LABELS = LabelIndex(
         LabelSpec("platform_name", ("平台名称", "培训平台名称", "线上培训平台名称", "平台全称", "线上平台名称")),
         LabelSpec("website", ("平台网址", "网址", "网站", "网站地址", "平台网站", "网站网址", "平台链接",
                               "平台地址", "域名", "网站域名", "URL", "平台URL", "访问地址")),
-        LabelSpec("organization", ("机构名称", "运营机构", "运营机构名称", "单位名称", "运营单位", "运营单位名称",
+        LabelSpec("organization", ("注册登记机构", "注册登记单位", "机构名称", "运营机构", "运营机构名称", "单位名称", "运营单位", "运营单位名称",
                                    "企业名称", "运营主体", "申报单位", "申报机构", "机构全称", "平台运营机构",
                                    "主办单位", "运营企业", "运营机构全称")),
         LabelSpec("credit_code", ("统一社会信用代码", "信用代码", "社会信用代码", "机构统一社会信用代码",
@@ -297,12 +297,21 @@ def _repair(values: dict[str, str]) -> dict[str, str]:
     return out
 
 
+# the notice's hint under 二、平台简介, left in place by most senders above or before their text
+_INTRO_HINT_RE = re.compile(r"^\s*[(（]\s*(?:简要|请)[^()（）]{0,60}[)）]\s*")
+
+
+def _without_hint(text: str) -> str:
+    return _INTRO_HINT_RE.sub("", text).strip()
+
+
 def _joined_intro(hits: list[LabelHit]) -> str:
     """简介 written over several rows beside a vertically merged label: every paragraph, once each."""
     paragraphs: list[str] = []
     for hit in hits:
-        if hit.key == "intro" and hit.where != "text" and hit.value and hit.value not in paragraphs:
-            paragraphs.append(hit.value)
+        value = _without_hint(hit.value) if hit.key == "intro" else ""
+        if value and hit.where != "text" and value not in paragraphs:
+            paragraphs.append(value)
     return "\n".join(paragraphs)
 
 
@@ -336,7 +345,7 @@ def parse_application(doc: Document) -> ApplicationData | None:
     hits = _label_hits(doc)
     values = _repair(first_values(hits))
     if values.get("intro"):
-        values["intro"] = _joined_intro(hits) or values["intro"]
+        values["intro"] = _joined_intro(hits) or _without_hint(values["intro"])
     projects, has_project_table = _read_projects(doc)
     if not _looks_like_application(doc, set(values), has_project_table):
         return None

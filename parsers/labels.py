@@ -15,8 +15,12 @@ from dataclasses import dataclass
 _WS_RE = re.compile(r"\s+")
 _CJK = "\u3400-\u9fff\uff08\uff09\u3001\u3002\uff0c"
 _WRAPPED_CJK_RE = re.compile(rf"(?<=[{_CJK}])[ \t\u3000]*[\r\n]+\s*(?=[{_CJK}])")
+# a cell wrapped between a number and its unit (每人200 / 元): no space either
+_WRAPPED_UNIT_RE = re.compile(r"(?<=[0-9])[ \t\u3000]*[\r\n]+\s*(?=[元人个次课学小天年月日])")
 _BRACKET_NOTE_RE = re.compile(r"[(\[【〔][^()\[\]【】〔〕]{0,20}[)\]】〕]")
 _LEAD_MARKS_RE = re.compile(r"^[*＊★☆※·•\-—]+")
+# a section number before a heading that is also a label: 二、平台简介, (二)平台简介, 2.平台简介
+_SECTION_NUMBER_RE = re.compile(r"^(?:[一二三四五六七八九十]{1,3}[、.]|[(（][一二三四五六七八九十\d]{1,3}[)）]|\d{1,2}[、.](?!\d))")
 _TRAIL_MARKS_RE = re.compile(r"[:：*＊]+$")
 
 
@@ -41,6 +45,7 @@ def clean_value(text: str | None) -> str:
     if not text:
         return ""
     text = _WRAPPED_CJK_RE.sub("", str(text))  # a line wrap inside a Chinese name is not a space
+    text = _WRAPPED_UNIT_RE.sub("", text)
     return _WS_RE.sub(" ", text.replace("\u3000", " ")).strip()
 
 
@@ -52,6 +57,7 @@ def label_key(text: str | None) -> str:
     """
     key = squash(text).lower()
     key = _LEAD_MARKS_RE.sub("", key)
+    key = _SECTION_NUMBER_RE.sub("", key) or key
     key = _TRAIL_MARKS_RE.sub("", key)
     stripped = _BRACKET_NOTE_RE.sub("", key)
     return (stripped or key).strip(":：")

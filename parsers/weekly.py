@@ -38,7 +38,13 @@ log = logging.getLogger(__name__)
 ENTERPRISE = "企业名称"
 HEADCOUNT = "备案人数"
 PLATFORM = "培训平台名称"
-_TITLE_WORDS = ("备案情况统计表", "适岗技能提升培训备案", "线上适岗技能")
+# the notice (粤人社办〔2020〕2号) names the one weekly form three ways: its own title, 五、2, the attachment list
+WEEKLY_FORM_NAMES = (
+    "企业职工线上适岗技能提升培训备案情况统计表",
+    "企业职工线上适岗职业技能提升培训备案情况统计表",
+    "企业职工线上适岗职业技能培训备案情况统计表",
+)
+_TITLE_WORDS = (*WEEKLY_FORM_NAMES, "备案情况统计表", "适岗技能提升培训备案", "线上适岗技能", "线上适岗职业技能")
 
 
 @dataclass

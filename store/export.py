@@ -114,6 +114,12 @@ def export_applications(session: Session, ids: dict[int, str | None]) -> list[di
             "complete": a.complete,
             "message_ids": messages.get(a.id, []),
             "problems": list(a.form_problems),
+            "batch": a.batch,
+            "recommended_by": a.recommended_by,
+            "stamped": a.stamped,
+            "ocr_fields": dict(a.ocr_fields or {}),
+            "staff_problems": list(a.staff_problems or []),
+            "completed_at": iso(a.completed_at),
         })
     return out
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from store.types import UTCDateTime
@@ -74,6 +74,12 @@ class Attachment(SQLModel, table=True):
     evidence: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     problems: list[str] = _json_list()
     defects: list[str] = _json_list()
+    # what OCR read from a scan or photo of a form: field -> confidence, and the seal seen or not
+    scanned: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    stamped: bool | None = None
+    ocr_fields: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
+    ocr_values: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
+    low_confidence_fields: list[str] = _json_list()
 
 
 class ImapCursor(SQLModel, table=True):
@@ -188,6 +194,17 @@ class Application(SQLModel, table=True):
     complete: bool = False
     first_received_at: datetime = _utc()
     updated_at: datetime = _utc()
+    # the day the materials became complete decides the batch ([applications] batches)
+    completed_at: datetime | None = _utc(nullable=True)
+    batch: str | None = Field(default=None, max_length=100, index=True)
+    # who sent it when not the platform itself: a city's HRSS bureau, an authority, an association
+    recommended_by: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    form_scanned: bool = Field(default=False, sa_column_kwargs={"server_default": false()})  # basic form read by OCR
+    stamped: bool | None = None  # a stamped copy of the basic form arrived (None: cannot tell yet)
+    ocr_fields: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
+    # for staff only, never sent to the applicant: licence mismatch, seal not visible, values to confirm
+    staff_problems: list[str] = _json_list()
+    licence_check: str = Field(default="", max_length=16, sa_column_kwargs={"server_default": ""})  # 一致 | 不一致 | ''
 
 
 class ApplicationProject(SQLModel, table=True):

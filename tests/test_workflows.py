@@ -24,6 +24,13 @@ ATT = FIXTURES / "attachments"
 
 
 @pytest.fixture
+def settings(tmp_path: Path, store_url: str):
+    # these tests predate the stamped-form rule (tests/test_application_paths.py covers it): editable forms suffice
+    return load_settings(write_config(tmp_path, store_url, extra="[applications]\nrequire_stamped_form = false\n"),
+                         environ={})
+
+
+@pytest.fixture
 def app(app, clock):
     clock.value = datetime(2020, 2, 25, 1, 0, tzinfo=UTC)  # the day after the deadline: within the reply window
     app.analyzer = InProcessAnalyzer()
