@@ -319,6 +319,7 @@ def test_a_full_disk_leaves_the_message_received_and_it_heals(app, tmp_path: Pat
     holder = None
     if app.engine.dialect.name == "sqlite":
         with app.engine.connect() as conn:
+            conn.exec_driver_sql("VACUUM")  # no free pages left for the writes to reuse: they must grow the file
             pages = conn.exec_driver_sql("PRAGMA page_count").scalar()
         listener = lambda dbapi, _rec: dbapi.execute(f"PRAGMA max_page_count={pages}")  # noqa: E731
     else:
