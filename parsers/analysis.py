@@ -29,6 +29,7 @@ from parsers.formats.reader import DEFAULT_CONVERTER, read_document
 if TYPE_CHECKING:
     from parsers.application import ApplicationData
     from parsers.materials import MaterialGuess
+    from parsers.ocr.licence import LicenceData
     from parsers.weekly import WeeklyReportData
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,15 @@ class AttachmentAnalysis:
     material: MaterialGuess | None = None
     text_excerpt: str = ""
     members: list[AttachmentAnalysis] = field(default_factory=list)
+    # a scan or photo read by OCR (parsers.ocr.scan):
+    scanned: bool = False  # the form's values came from OCR of a scan or photo
+    stamped: bool | None = None  # red seal found on a scanned/photographed page; None: cannot tell
+    # (grayscale image, or not a scan at all)
+    ocr_fields: dict[str, float] = field(default_factory=dict)  # field name -> OCR confidence 0..1
+    # (ApplicationData / WeeklyReportData attribute; a weekly row's as "rows[3].headcount", 0-based)
+    low_confidence_fields: list[str] = field(default_factory=list)  # under the threshold, or failing
+    # a GB 32100-2015 check character or a phone/number/e-mail pattern: staff confirm them
+    licence: LicenceData | None = None  # a business licence read from a scan
 
     def walk(self):
         """This analysis and every member's, depth first."""

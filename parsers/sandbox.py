@@ -19,6 +19,14 @@ may not: the worker asks the parent over the pipe, the parent runs soffice in
 its own process group and temp dir with a timeout, and sends the converted
 bytes back.
 
+Scans and photos: when the reader finds nothing in a picture or a text-less
+PDF that may be a form or a licence (``parsers.ocr.scan.needs_ocr``), the
+sandbox hands the bytes to a second child of its own, the OCR worker, which
+runs ``parsers.ocr.scan.ocr_attachment`` under the OCR limits (a larger
+address space for the models, its own CPU and wall-clock limits, a page limit,
+a pixel cap before decoding). The daemon's process never runs OCR. The OCR
+worker is started on the first scan, reused, and stopped with the sandbox.
+
 A Sandbox is not thread-safe: use one per thread.
 """
 
@@ -33,7 +41,7 @@ import resource
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from parsers.analysis import (
@@ -165,6 +173,12 @@ def _hit_memory_limit(result: AttachmentAnalysis, limits: Limits) -> bool:
 
 
 # ---------------------------------------------------------------- the parent
+def _needs_ocr(result: AttachmentAnalysis) -> bool:
+    from parsers.ocr.scan import needs_ocr
+
+    return needs_ocr(result)
+
+
 def _sniff_format(data: bytes, filename: str) -> str:
     """The format for a result made in the parent, without opening archives (only the first bytes)."""
     if data.startswith(b"PK"):
@@ -208,6 +222,7 @@ class SandboxStats:
     memory_kills: int = 0
     crashes: int = 0
     conversions: int = 0
+    scans: int = 0  # attachments read by the OCR worker
 
 
 class _Worker:
@@ -239,10 +254,13 @@ class Sandbox:
     """Analyse attachments in a limited, reusable child process (``with Sandbox() as sb: sb.analyze(...)``)."""
 
     def __init__(self, limits: Limits | None = None, task: Task = analyze_attachment,
-                 convert: bool | None = None):
+                 convert: bool | None = None, ocr: bool = True):
         """``task`` is the function the worker runs (tests pass others); it must be importable by name.
-        ``convert``: allow LibreOffice conversion (default: when soffice is on PATH)."""
+        ``convert``: allow LibreOffice conversion (default: when soffice is on PATH).
+        ``ocr``: read scans and photos in an OCR worker (``parsers.ocr``)."""
         self.limits = limits or Limits()
+        self.ocr = ocr and task is analyze_attachment
+        self._ocr_sandbox: Sandbox | None = None
         self.task = task
         self.can_convert = soffice_path() is not None if convert is None else convert
         self.stats = SandboxStats()
@@ -260,6 +278,9 @@ class Sandbox:
         if self._worker is not None:
             self._worker.stop()
             self._worker = None
+        if self._ocr_sandbox is not None:
+            self._ocr_sandbox.close()
+            self._ocr_sandbox = None
 
     def analyze(self, data: bytes, filename: str, mail_date: dt.date) -> AttachmentAnalysis:
         """Never raises for bad input; a killed or failed worker becomes a problem on the result."""
@@ -275,7 +296,27 @@ class Sandbox:
             self._discard_worker()
             worker = self._ensure_worker()
             worker.conn.send_bytes(pickle.dumps((data, filename, mail_date)))
-        return self._await_result(worker, data, filename)
+        result = self._await_result(worker, data, filename)
+        if self.ocr and _needs_ocr(result):
+            result = self._read_scan(data, filename, mail_date, result)
+        return result
+
+    def _read_scan(self, data: bytes, filename: str, mail_date: dt.date,
+                   plain: AttachmentAnalysis) -> AttachmentAnalysis:
+        """The OCR worker's reading of a scan or photo (``plain`` is what the ordinary reader made of it)."""
+        if self._ocr_sandbox is None:
+            from parsers.ocr.scan import ocr_attachment
+
+            limits = replace(self.limits, address_space_mb=self.limits.ocr_address_space_mb,
+                             cpu_seconds=self.limits.ocr_cpu_seconds, wall_timeout_s=self.limits.ocr_wall_timeout_s)
+            self._ocr_sandbox = Sandbox(limits, task=ocr_attachment, convert=False, ocr=False)
+        scan = self._ocr_sandbox.analyze(data, filename, mail_date)
+        self.stats.scans += 1
+        if scan.material is None:
+            scan.material = plain.material
+        if not scan.text_excerpt:
+            scan.text_excerpt = plain.text_excerpt
+        return scan
 
     # -- internals
     def _ensure_worker(self) -> _Worker:

@@ -22,3 +22,8 @@ if [ "${1:-}" = "--dev" ]; then
 else
   $PY -m pip install -q --disable-pip-version-check -e .
 fi
+# rapidocr-onnxruntime declares the full opencv-python, which needs libGL: keep only the headless build
+if $PY -m pip show -q opencv-python >/dev/null 2>&1; then
+  $PY -m pip uninstall -q -y opencv-python
+  $PY -m pip install -q --disable-pip-version-check --force-reinstall --no-deps opencv-python-headless
+fi

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import struct
 import warnings
 from dataclasses import dataclass
@@ -56,12 +57,15 @@ def load_image(data: bytes, filename: str, max_pixels: int) -> Page:
             width, height = image.size
             if width * height > max_pixels:
                 raise _too_big(filename, width, height, max_pixels)
+            if image.format == "JPEG" and max(width, height) > 2 * MAX_SIDE:
+                image.draft("RGB", (width // 2, height // 2))  # decode a big photo at a fraction of its size
             image.load()
             image = ImageOps.exif_transpose(image)  # phones store "rotate me" in EXIF
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise _too_big(filename, 0, 0, max_pixels) from exc
+        declared = re.search(r"\((\d+) pixels\)", str(exc))
+        raise _too_big(filename, 0, int(declared.group(1)) if declared else 0, max_pixels) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error) as exc:
-        raise CorruptFileError(filename, "image", f"image cannot be decoded: {type(exc).__name__}") from exc
+        raise CorruptFileError(filename, _kind(filename), f"image cannot be decoded: {type(exc).__name__}") from exc
     grayscale = image.mode in ("1", "L", "LA", "I", "I;16", "F")
     image = image.convert("L" if grayscale else "RGB")
     image = _downscale(image)
@@ -69,8 +73,17 @@ def load_image(data: bytes, filename: str, max_pixels: int) -> Page:
     return Page(rgb=rgb, number=1, grayscale=grayscale or is_grayscale(rgb))
 
 
+def _kind(filename: str) -> str:
+    ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    return ext if ext in IMAGE_EXTENSIONS else "图片"
+
+
 def _too_big(filename: str, width: int, height: int, max_pixels: int) -> LimitExceededError:
-    size = f"{width}×{height} 像素" if width else "像素过多"
+    """``width`` 0: only the pixel count (``height``) is known."""
+    if width:
+        size = f"{width}×{height} 像素"
+    else:
+        size = f"约 {height // 1_000_000} 百万像素" if height else "像素过多"
     return LimitExceededError(filename, "image_pixels", f"{size}，上限 {max_pixels // 1_000_000} 百万像素")
 
 
