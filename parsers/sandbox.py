@@ -24,8 +24,9 @@ PDF that may be a form or a licence (``parsers.ocr.scan.needs_ocr``), the
 sandbox hands the bytes to a second child of its own, the OCR worker, which
 runs ``parsers.ocr.scan.ocr_attachment`` under the OCR limits (a larger
 address space for the models, its own CPU and wall-clock limits, a page limit,
-a pixel cap before decoding). The daemon's process never runs OCR. The OCR
-worker is started on the first scan, reused, and stopped with the sandbox.
+a pixel cap before decoding). The daemon's process never runs OCR. Each
+scan gets a fresh OCR worker (onnxruntime's heap grows from page to page; a
+new child starts in about a second, a page takes several).
 
 A Sandbox is not thread-safe: use one per thread.
 """
@@ -307,8 +308,10 @@ class Sandbox:
         if self._ocr_sandbox is None:
             from parsers.ocr.scan import ocr_attachment
 
+            # one scan per OCR worker: onnxruntime's heap fragments, and a fresh child frees it all at once
             limits = replace(self.limits, address_space_mb=self.limits.ocr_address_space_mb,
-                             cpu_seconds=self.limits.ocr_cpu_seconds, wall_timeout_s=self.limits.ocr_wall_timeout_s)
+                             cpu_seconds=self.limits.ocr_cpu_seconds, wall_timeout_s=self.limits.ocr_wall_timeout_s,
+                             tasks_per_worker=1)
             self._ocr_sandbox = Sandbox(limits, task=ocr_attachment, convert=False, ocr=False)
         scan = self._ocr_sandbox.analyze(data, filename, mail_date)
         self.stats.scans += 1

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import math
-import re
 import struct
 import warnings
 from dataclasses import dataclass
@@ -49,23 +48,25 @@ def load_image(data: bytes, filename: str, max_pixels: int) -> Page:
     """One page from JPG/PNG/... bytes; refuses a canvas over ``max_pixels`` before decoding it."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    Image.MAX_IMAGE_PIXELS = max_pixels
     try:
+        Image.MAX_IMAGE_PIXELS = None  # opening reads the header only: the size is checked here, with its numbers
+        image = Image.open(io.BytesIO(data))
+        width, height = image.size
+        if width * height > max_pixels:
+            raise _too_big(filename, width, height, max_pixels)
+        Image.MAX_IMAGE_PIXELS = max_pixels  # Pillow's own bomb check for whatever opens an image next
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            width, height = image.size
-            if width * height > max_pixels:
-                raise _too_big(filename, width, height, max_pixels)
             if image.format == "JPEG" and max(width, height) > 2 * MAX_SIDE:
                 image.draft("RGB", (width // 2, height // 2))  # decode a big photo at a fraction of its size
             image.load()
             image = ImageOps.exif_transpose(image)  # phones store "rotate me" in EXIF
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        declared = re.search(r"\((\d+) pixels\)", str(exc))
-        raise _too_big(filename, 0, int(declared.group(1)) if declared else 0, max_pixels) from exc
+        raise _too_big(filename, 0, 0, max_pixels) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error) as exc:
         raise CorruptFileError(filename, _kind(filename), f"image cannot be decoded: {type(exc).__name__}") from exc
+    finally:
+        Image.MAX_IMAGE_PIXELS = max_pixels
     grayscale = image.mode in ("1", "L", "LA", "I", "I;16", "F")
     image = image.convert("L" if grayscale else "RGB")
     image = _downscale(image)
@@ -79,11 +80,7 @@ def _kind(filename: str) -> str:
 
 
 def _too_big(filename: str, width: int, height: int, max_pixels: int) -> LimitExceededError:
-    """``width`` 0: only the pixel count (``height``) is known."""
-    if width:
-        size = f"{width}×{height} 像素"
-    else:
-        size = f"约 {height // 1_000_000} 百万像素" if height else "像素过多"
+    size = f"{width}×{height} 像素" if width else "像素过多"
     return LimitExceededError(filename, "image_pixels", f"{size}，上限 {max_pixels // 1_000_000} 百万像素")
 
 

@@ -41,14 +41,17 @@ def licence_kind(text: str) -> str | None:
 
 
 def find_credit_codes(text: str) -> list[str]:
-    """Every 18-character run in ``text`` (spaces ignored) whose check character holds, in order."""
-    key = squash(text).upper()
+    """Every 18-character run on a line of ``text`` (spaces ignored) whose check character holds, in order.
+
+    Lines are searched one by one: the end of one box and the start of the next must not make a code."""
     found: list[str] = []
-    for candidate_text in (key, key.translate(_CONFUSIONS)):
-        for start in range(0, max(0, len(candidate_text) - 17)):
-            chunk = candidate_text[start:start + 18]
-            if _CODE_RE.fullmatch(chunk) and credit_code_valid(chunk) and chunk not in found:
-                found.append(chunk)
+    for line in text.splitlines():
+        key = squash(line).upper()
+        for candidate_text in (key, key.translate(_CONFUSIONS)):
+            for start in range(0, max(0, len(candidate_text) - 17)):
+                chunk = candidate_text[start:start + 18]
+                if _CODE_RE.fullmatch(chunk) and credit_code_valid(chunk) and chunk not in found:
+                    found.append(chunk)
     return found
 
 

@@ -58,13 +58,20 @@ def ocr_attachment(data: bytes, filename: str, mail_date: dt.date, limits: Limit
         return AttachmentAnalysis(filename=filename, format=fmt, problems=[exc.problem])
     except MemoryError:
         return AttachmentAnalysis(filename=filename, format=fmt,
-                                  problems=[memory_problem(filename, limits.ocr_address_space_mb)])
+                                  problems=[memory_problem(filename, limits.address_space_mb)])
     read_pages = []
     seals: list[bool | None] = []
     licence = None
     for page in pages:
         page = straighten(page)
-        boxes = recognize(page.rgb)
+        try:
+            boxes = recognize(page.rgb)
+        except Exception as exc:  # onnxruntime reports an allocation failure as its own exception type
+            if "bad_alloc" in str(exc) or "allocat" in str(exc).lower():
+                log.warning("scan %r: OCR out of memory on page %d", filename, page.number)
+                return AttachmentAnalysis(filename=filename, format=fmt,
+                                          problems=[memory_problem(filename, limits.address_space_mb)])
+            raise
         read_pages.append(read_layout(page.number, ink_channel(page.rgb), boxes))
         seals.append(page_has_seal(page))
         if licence is None:
