@@ -236,3 +236,17 @@ def test_valid_code_elsewhere_on_the_page_replaces_a_misread_one() -> None:
     _score_application(analysis, _page_of({wrong: 0.9}, [(f"统一社会信用代码：{code}", 0.97)]))
     assert analysis.application.credit_code == code
     assert "credit_code" not in analysis.low_confidence_fields
+
+
+# ---------------------------------------------------------------- weekly reports before a backlog of scans
+def test_cities_messages_are_processed_before_a_backlog_of_applications() -> None:
+    from types import SimpleNamespace
+
+    from ingest.pipeline import weekly_first
+
+    cities = {"gzrsj@example.gov.cn": "广州市", "fsrsj@example.gov.cn": "佛山市"}
+    app = SimpleNamespace(settings=SimpleNamespace(city_of_address=lambda address: cities.get(address.lower())))
+    senders = ["a@platform.example.cn", "GZRSJ@example.gov.cn", "b@platform.example.cn", "fsrsj@example.gov.cn",
+               "", "gzrsj@example.gov.cn"]
+    rows = [SimpleNamespace(id=n, from_addr=sender) for n, sender in enumerate(senders)]
+    assert [row.id for row in weekly_first(app, rows)] == [1, 3, 5, 0, 2, 4]
