@@ -144,8 +144,8 @@ def _embedded_image_scale(page) -> float | None:
     best = None
     try:
         for obj in page.get_objects(filter=(raw.FPDF_PAGEOBJ_IMAGE,), max_depth=1):
-            left, bottom, right, top = obj.get_pos()
-            width_px, height_px = obj.get_px_size()
+            left, _bottom, right, _top = obj.get_bounds()
+            width_px, _height_px = obj.get_px_size()
             if right - left > 0:
                 scale = width_px / (right - left)
                 if best is None or scale > best:
