@@ -250,3 +250,18 @@ def test_cities_messages_are_processed_before_a_backlog_of_applications() -> Non
                "", "gzrsj@example.gov.cn"]
     rows = [SimpleNamespace(id=n, from_addr=sender) for n, sender in enumerate(senders)]
     assert [row.id for row in weekly_first(app, rows)] == [1, 3, 5, 0, 2, 4]
+
+
+def _longest_dark_row(rgb: np.ndarray) -> float:
+    """The darkest row's share of dark pixels: near 1 where a ruled line runs level across the table."""
+    gray = rgb if rgb.ndim == 2 else rgb.mean(axis=2)
+    return float((gray < 128).mean(axis=1).max())
+
+
+def test_tilted_flatbed_scan_is_deskewed(form_page) -> None:
+    tilted = form_page[0].rotate(1.8, resample=Image.BICUBIC, fillcolor="white")  # no desk around it: a scan
+    page = Page(rgb=np.asarray(tilted), number=1)
+    level = straighten(page).rgb
+    assert level.shape == page.rgb.shape  # nothing to unwarp, only rotated
+    assert _longest_dark_row(page.rgb) < 0.4
+    assert _longest_dark_row(level) > 0.75
