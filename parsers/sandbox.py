@@ -20,9 +20,9 @@ its own process group and temp dir with a timeout, and sends the converted
 bytes back.
 
 Scans and photos: when the reader finds nothing in a picture or a text-less
-PDF that may be a form or a licence (``parsers.ocr.scan.needs_ocr``), the
+PDF that may be a form or a licence (``parsers.ocr.triage.needs_ocr``), the
 sandbox hands the bytes to a second child of its own, the OCR worker, which
-runs ``parsers.ocr.scan.ocr_attachment`` under the OCR limits (a larger
+runs ``parsers.ocr.scan.ocr_attachment`` (through ``parsers.ocr.triage.ocr_task``) under the OCR limits (a larger
 address space for the models, its own CPU and wall-clock limits, a page limit,
 a pixel cap before decoding). The daemon's process never runs OCR. Each
 scan gets a fresh OCR worker (onnxruntime's heap grows from page to page; a
@@ -56,6 +56,7 @@ from parsers.formats.convert import convert_with_soffice, soffice_path
 from parsers.formats.detect import detect_format, extension
 from parsers.formats.errors import FormatError, LimitExceededError, UnsupportedFormatError
 from parsers.formats.limits import MB, Limits, human_size
+from parsers.ocr.triage import needs_ocr, ocr_task
 
 log = logging.getLogger(__name__)
 
@@ -174,12 +175,6 @@ def _hit_memory_limit(result: AttachmentAnalysis, limits: Limits) -> bool:
 
 
 # ---------------------------------------------------------------- the parent
-def _needs_ocr(result: AttachmentAnalysis) -> bool:
-    from parsers.ocr.scan import needs_ocr
-
-    return needs_ocr(result)
-
-
 def _sniff_format(data: bytes, filename: str) -> str:
     """The format for a result made in the parent, without opening archives (only the first bytes)."""
     if data.startswith(b"PK"):
@@ -298,7 +293,7 @@ class Sandbox:
             worker = self._ensure_worker()
             worker.conn.send_bytes(pickle.dumps((data, filename, mail_date)))
         result = self._await_result(worker, data, filename)
-        if self.ocr and _needs_ocr(result):
+        if self.ocr and needs_ocr(result):
             result = self._read_scan(data, filename, mail_date, result)
         return result
 
@@ -306,13 +301,11 @@ class Sandbox:
                    plain: AttachmentAnalysis) -> AttachmentAnalysis:
         """The OCR worker's reading of a scan or photo (``plain`` is what the ordinary reader made of it)."""
         if self._ocr_sandbox is None:
-            from parsers.ocr.scan import ocr_attachment
-
             # one scan per OCR worker: onnxruntime's heap fragments, and a fresh child frees it all at once
             limits = replace(self.limits, address_space_mb=self.limits.ocr_address_space_mb,
                              cpu_seconds=self.limits.ocr_cpu_seconds, wall_timeout_s=self.limits.ocr_wall_timeout_s,
                              tasks_per_worker=1)
-            self._ocr_sandbox = Sandbox(limits, task=ocr_attachment, convert=False, ocr=False)
+            self._ocr_sandbox = Sandbox(limits, task=ocr_task, convert=False, ocr=False)
         scan = self._ocr_sandbox.analyze(data, filename, mail_date)
         self.stats.scans += 1
         if scan.material is None:

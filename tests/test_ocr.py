@@ -23,7 +23,7 @@ from parsers.ocr.engine import OcrBox
 from parsers.ocr.image import Page, is_grayscale, load_image, straighten
 from parsers.ocr.layout import read_layout
 from parsers.ocr.scan import _score_application
-from parsers.sandbox import Sandbox
+from parsers.sandbox import Limits, Sandbox
 from tests.attachment_support import ATTACHMENTS, MAIL_DATE
 
 SCANS = ATTACHMENTS / "scans"
@@ -38,7 +38,7 @@ def _load_scan_builder():
 
 
 build = _load_scan_builder()
-OCR_FILES = ("basic_form_stamped.pdf", "basic_form_photo.jpg", "weekly_scan.pdf", "weekly_photo.jpg",
+OCR_FILES = ("basic_form_stamped.pdf", "basic_form_photo.jpg", "basic_form_gray.pdf", "weekly_scan.pdf", "weekly_photo.jpg",
              "licence_scan.jpg", "hostile_pixel_bomb.png", "hostile_truncated.jpg", "hostile_many_pages.pdf")
 
 
@@ -77,6 +77,13 @@ def test_basic_form_confidences(read, name: str) -> None:
 def test_seal_found_on_the_stamped_scan_and_photo(read) -> None:
     assert read["basic_form_stamped.pdf"].stamped is True
     assert read["basic_form_photo.jpg"].stamped is True
+
+
+def test_grayscale_scan_is_read_but_cannot_show_its_seal(read) -> None:
+    analysis = read["basic_form_gray.pdf"]
+    assert analysis.stamped is None and analysis.scanned is True
+    assert analysis.application.organization == build.APPLICATION["organization"]  # under the gray seal
+    assert analysis.application.credit_code == build.APPLICATION["credit_code"]
 
 
 # ---------------------------------------------------------------- 附件2 from a scan and a photo
@@ -130,6 +137,15 @@ def test_ocr_never_runs_in_the_callers_process(read) -> None:
     in_process = analyze_attachment((SCANS / "basic_form_stamped.pdf").read_bytes(), "附件1.pdf", MAIL_DATE)
     assert in_process.scanned is False and in_process.application is None
     assert "rapidocr_onnxruntime" not in sys.modules
+
+
+def test_ocr_worker_has_its_own_limits_and_is_killed_at_its_wall_clock_limit() -> None:
+    with Sandbox(Limits(ocr_wall_timeout_s=2)) as sandbox:
+        analysis = sandbox.analyze((SCANS / "weekly_photo.jpg").read_bytes(), "weekly_photo.jpg", MAIL_DATE)
+        ocr_limits = sandbox._ocr_sandbox.limits
+        assert sandbox._ocr_sandbox.stats.timeouts == 1 and sandbox.stats.timeouts == 0
+    assert analysis.problems == ["附件“weekly_photo.jpg”解析超时（超过 2 秒），请检查文件是否损坏，或精简、拆分后重新发送"]
+    assert (ocr_limits.address_space_mb, ocr_limits.cpu_seconds, ocr_limits.tasks_per_worker) == (1536, 120, 1)
 
 
 def test_image_over_the_pixel_cap_is_refused_from_its_header() -> None:
@@ -265,3 +281,21 @@ def test_tilted_flatbed_scan_is_deskewed(form_page) -> None:
     assert level.shape == page.rgb.shape  # nothing to unwarp, only rotated
     assert _longest_dark_row(page.rgb) < 0.4
     assert _longest_dark_row(level) > 0.75
+
+
+def test_which_results_go_to_ocr() -> None:
+    from parsers.materials import MaterialGuess
+    from parsers.ocr.triage import needs_ocr
+
+    def plain(fmt: str, text: str = "", category: str | None = None, problems=()) -> AttachmentAnalysis:
+        material = MaterialGuess(category, "", 0.9) if category else None
+        return AttachmentAnalysis(filename="f", format=fmt, text_excerpt=text, material=material,
+                                  problems=list(problems))
+
+    assert needs_ocr(plain("image"))  # IMG_2031.jpg: may be anything
+    assert needs_ocr(plain("image", category="basic_form")) and needs_ocr(plain("image", category="credentials"))
+    assert needs_ocr(plain("pdf", "扫描全能王 创建"))  # a phone scanner app's watermark is not a text layer
+    assert not needs_ocr(plain("pdf", "职业技能提升行动线上培训平台基本情况表 " * 5))
+    assert not needs_ocr(plain("image", category="construction"))  # screenshots of the platform
+    assert not needs_ocr(plain("image", problems=["附件损坏"]))
+    assert not needs_ocr(plain("xlsx"))

@@ -160,18 +160,3 @@ def _score_weekly(analysis: AttachmentAnalysis, pages: list[ReadPage]) -> None:
                 _flag(analysis, f"rows[{index}].{name}", _confidence(pages, value))
         well_formed = row.headcount is not None and row.raw_headcount.strip().isdigit()
         _flag(analysis, f"rows[{index}].headcount", _confidence(pages, row.raw_headcount), well_formed)
-
-
-def needs_ocr(analysis: AttachmentAnalysis) -> bool:
-    """Did the ordinary reader get nothing out of a picture or a text-less PDF that may be a form?
-
-    Pictures the name files as construction, operation or content material
-    (screenshots of the platform, photos of a classroom) are not read: only
-    what may be the basic form, a weekly report or a licence is worth OCR."""
-    if analysis.format not in ("image", "pdf") or analysis.problems:
-        return False
-    if analysis.format == "pdf" and analysis.text_excerpt.strip():
-        return False
-    material = analysis.material
-    category = getattr(material, "category", None)
-    return category in (None, "basic_form", "credentials")
