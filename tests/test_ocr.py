@@ -299,3 +299,16 @@ def test_which_results_go_to_ocr() -> None:
     assert not needs_ocr(plain("image", category="construction"))  # screenshots of the platform
     assert not needs_ocr(plain("image", problems=["附件损坏"]))
     assert not needs_ocr(plain("xlsx"))
+
+
+def test_phone_photo_stored_sideways_with_an_exif_orientation_is_turned_upright() -> None:
+    photo = Image.open(SCANS / "basic_form_photo.jpg")
+    sideways = photo.transpose(Image.ROTATE_90)  # the sensor's landscape pixels, as phones store them
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90° clockwise to display
+    buffer = io.BytesIO()
+    sideways.save(buffer, "JPEG", quality=80, exif=exif.tobytes())
+    page = load_image(buffer.getvalue(), "IMG_2031.jpg", 10_000_000)
+    assert page.rgb.shape[:2] == (photo.height, photo.width)  # portrait again
+    upright = np.asarray(photo.convert("RGB"), dtype=np.int16)
+    assert np.abs(page.rgb.astype(np.int16) - upright).mean() < 8
