@@ -50,14 +50,15 @@ class AttachmentAnalysis:
     members: list[AttachmentAnalysis] = field(default_factory=list)
     # The machine failed, not the file (disk full, out of descriptors...): the message is processed again later.
     environment_error: str = ""
-    scanned: bool = False                 # the form's values came from OCR of a scan or photo
-    stamped: bool | None = None           # red seal found on a scanned/photographed page: True/False;
-                                          # None = cannot tell (grayscale image, or not a scan at all)
-    ocr_fields: dict[str, float] = field(default_factory=dict)  # field name -> confidence 0..1
-                                          # (weekly rows as "rows[3].headcount")
-    low_confidence_fields: list[str] = field(default_factory=list)  # failed threshold / check char / pattern
-    licence: LicenceData | None = None    # from parsers/ocr/licence.py (i17a creates it): kind, name,
-                                          # credit_code, credit_code_valid, confidence
+    # a scan or photo read by OCR (parsers.ocr.scan):
+    scanned: bool = False  # the form's values came from OCR of a scan or photo
+    stamped: bool | None = None  # red seal found on a scanned/photographed page; None: cannot tell
+    # (grayscale image, or not a scan at all)
+    ocr_fields: dict[str, float] = field(default_factory=dict)  # field name -> OCR confidence 0..1
+    # (ApplicationData / WeeklyReportData attribute; a weekly row's as "rows[3].headcount", 0-based)
+    low_confidence_fields: list[str] = field(default_factory=list)  # under the threshold, or failing
+    # a GB 32100-2015 check character or a phone/number/e-mail pattern: staff confirm them
+    licence: LicenceData | None = None  # a business licence read from a scan
 
     def walk(self):
         """This analysis and every member's, depth first."""

@@ -19,6 +19,15 @@ may not: the worker asks the parent over the pipe, the parent runs soffice in
 its own process group and temp dir with a timeout, and sends the converted
 bytes back.
 
+Scans and photos: when the reader finds nothing in a picture or a text-less
+PDF that may be a form or a licence (``parsers.ocr.triage.needs_ocr``), the
+sandbox hands the bytes to a second child of its own, the OCR worker, which
+runs ``parsers.ocr.scan.ocr_attachment`` (through ``parsers.ocr.triage.ocr_task``) under the OCR limits (a larger
+address space for the models, its own CPU and wall-clock limits, a page limit,
+a pixel cap before decoding). The daemon's process never runs OCR. Each
+scan gets a fresh OCR worker (onnxruntime's heap grows from page to page; a
+new child starts in about a second, a page takes several).
+
 A Sandbox is not thread-safe: use one per thread.
 """
 
@@ -33,7 +42,7 @@ import resource
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from parsers.analysis import (
@@ -47,6 +56,7 @@ from parsers.formats.convert import convert_with_soffice, soffice_path
 from parsers.formats.detect import detect_format, extension
 from parsers.formats.errors import FormatError, LimitExceededError, UnsupportedFormatError
 from parsers.formats.limits import MB, Limits, human_size
+from parsers.ocr.triage import needs_ocr, ocr_task
 
 log = logging.getLogger(__name__)
 
@@ -223,6 +233,7 @@ class SandboxStats:
     memory_kills: int = 0
     crashes: int = 0
     conversions: int = 0
+    scans: int = 0  # attachments read by the OCR worker
 
 
 class _Worker:
@@ -255,10 +266,13 @@ class Sandbox:
     """Analyse attachments in a limited, reusable child process (``with Sandbox() as sb: sb.analyze(...)``)."""
 
     def __init__(self, limits: Limits | None = None, task: Task = analyze_attachment,
-                 convert: bool | None = None):
+                 convert: bool | None = None, ocr: bool = True):
         """``task`` is the function the worker runs (tests pass others); it must be importable by name.
-        ``convert``: allow LibreOffice conversion (default: when soffice is on PATH)."""
+        ``convert``: allow LibreOffice conversion (default: when soffice is on PATH).
+        ``ocr``: read scans and photos in an OCR worker (``parsers.ocr``)."""
         self.limits = limits or Limits()
+        self.ocr = ocr and task is analyze_attachment
+        self._ocr_sandbox: Sandbox | None = None
         self.task = task
         self.can_convert = soffice_path() is not None if convert is None else convert
         self.stats = SandboxStats()
@@ -276,6 +290,9 @@ class Sandbox:
         if self._worker is not None:
             self._worker.stop()
             self._worker = None
+        if self._ocr_sandbox is not None:
+            self._ocr_sandbox.close()
+            self._ocr_sandbox = None
 
     def analyze(self, data: bytes, filename: str, mail_date: dt.date) -> AttachmentAnalysis:
         """Never raises for bad input; a killed or failed worker becomes a problem on the result."""
@@ -291,7 +308,27 @@ class Sandbox:
             self._discard_worker()
             worker = self._ensure_worker()
             worker.conn.send_bytes(pickle.dumps((data, filename, mail_date)))
-        return self._await_result(worker, data, filename)
+        result = self._await_result(worker, data, filename)
+        if self.ocr and needs_ocr(result):
+            result = self._read_scan(data, filename, mail_date, result)
+        return result
+
+    def _read_scan(self, data: bytes, filename: str, mail_date: dt.date,
+                   plain: AttachmentAnalysis) -> AttachmentAnalysis:
+        """The OCR worker's reading of a scan or photo (``plain`` is what the ordinary reader made of it)."""
+        if self._ocr_sandbox is None:
+            # one scan per OCR worker: onnxruntime's heap fragments, and a fresh child frees it all at once
+            limits = replace(self.limits, address_space_mb=self.limits.ocr_address_space_mb,
+                             cpu_seconds=self.limits.ocr_cpu_seconds, wall_timeout_s=self.limits.ocr_wall_timeout_s,
+                             tasks_per_worker=1)
+            self._ocr_sandbox = Sandbox(limits, task=ocr_task, convert=False, ocr=False)
+        scan = self._ocr_sandbox.analyze(data, filename, mail_date)
+        self.stats.scans += 1
+        if scan.material is None:
+            scan.material = plain.material
+        if not scan.text_excerpt:
+            scan.text_excerpt = plain.text_excerpt
+        return scan
 
     # -- internals
     def _ensure_worker(self) -> _Worker:

@@ -14,6 +14,12 @@ if [ "${1:-}" = "--dev" ]; then
     apt-get install -y -qq --no-install-recommends dovecot-imapd libreoffice-calc-nogui \
       libreoffice-writer-nogui >/dev/null
   fi
+  # fonts-noto-cjk: tests/test_ocr.py draws the notice's forms (fixtures/build_scans.py) in Noto Serif CJK
+  if [ ! -e /usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends fonts-noto-cjk >/dev/null
+  fi
   # Debian starts the packaged dovecot; the tests run their own on a loopback port.
   if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
@@ -21,4 +27,9 @@ if [ "${1:-}" = "--dev" ]; then
   $PY -m pip install -q --disable-pip-version-check -e '.[dev,postgres]'
 else
   $PY -m pip install -q --disable-pip-version-check -e .
+fi
+# rapidocr-onnxruntime declares the full opencv-python, which needs libGL: keep only the headless build
+if $PY -m pip show -q opencv-python >/dev/null 2>&1; then
+  $PY -m pip uninstall -q -y opencv-python
+  $PY -m pip install -q --disable-pip-version-check --force-reinstall --no-deps opencv-python-headless
 fi

@@ -37,3 +37,9 @@ class Limits:
     conversion_timeout_s: float = 60.0  # LibreOffice conversion of .doc/.et/.wps
     conversion_address_space_mb: int = 2048  # RLIMIT_AS of LibreOffice (through prlimit)
     tasks_per_worker: int = 200  # the sandbox replaces its worker after this many attachments
+    # OCR of scans and photos runs in a child of its own (parsers.sandbox, parsers.ocr):
+    ocr_address_space_mb: int = 1536  # the OCR models and one page at 200 dpi need about 1 GB
+    ocr_cpu_seconds: int = 120  # CPU time per scanned attachment
+    ocr_wall_timeout_s: float = 180.0
+    ocr_max_pages: int = 8  # pages of one PDF read by OCR
+    ocr_max_pixels: int = 100_000_000  # an image's canvas, checked before decoding
