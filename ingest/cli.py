@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             err.print_exception()
         err.print(f"zxjyck: error: {exc}", markup=False)
-        return 1
+        return getattr(exc, "exit_code", 1)  # 3: the mailbox is being polled by another live process
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
@@ -271,6 +271,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     table.add_row("最近成功收取 Last good poll",
                   last.finished_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S") if last and last.finished_at
                   else "从未 never")
+    for source, marking in sorted(h.markings.items()):
+        table.add_row(f"标记方式 Marking {source}", marking)
     for state, n in sorted(h.outbox.items()):
         table.add_row(f"发件箱 Outbox {state}", str(n))
     for problem in h.problems:
