@@ -30,6 +30,7 @@ from store.errors import StoreError
 log = logging.getLogger(__name__)
 LOCAL_POLL_SECONDS = 5
 WATCHER_MAX_BACKOFF = 60.0
+OUTBOX_SECONDS = 20
 
 
 def guarded(name: str, fn: Callable[[App], object], app: App) -> Callable[[], None]:
@@ -89,6 +90,10 @@ def build_scheduler(app: App, cycle: Cycle) -> BackgroundScheduler:
     from ingest.service import poll_interval
 
     scheduler.add_job(cycle, "interval", seconds=poll_interval(app).total_seconds(), id="poll")
+    if app.settings.smtp is not None:  # what the send-rate cap or a retry left waiting goes out between cycles
+        from ingest.notices import deliver
+
+        scheduler.add_job(guarded("outbox", deliver, app), "interval", seconds=OUTBOX_SECONDS, id="outbox")
     hh, mm = app.settings.schedule.deadline_time.split(":")
     days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
     if app.settings.cities:
