@@ -53,9 +53,10 @@ def check_city_table(cities: Mapping[str, Sequence[str]]) -> list[str]:
             guess = f"{name}市" if f"{name}市" in GUANGDONG_CITIES else None
             hint = f"（是否应为“{guess}”？ did you mean {guess}?）" if guess else ""
             problems.append(f"未知城市名“{name}”{hint} / unknown city {name!r}")
-    for city in GUANGDONG_CITIES:
-        if not [a for a in cities.get(city, ()) if a.strip()]:
-            problems.append(f"{city} 没有登记邮箱 / no address for {city}")
+    missing = [city for city in GUANGDONG_CITIES if not [a for a in cities.get(city, ()) if a.strip()]]
+    if missing:
+        problems.append(f"{len(missing)} 个城市没有登记邮箱：{'、'.join(missing)} / "
+                        f"{len(missing)} cities without an address")
     owners: dict[str, list[str]] = {}
     for city, addresses in cities.items():
         for address in addresses:
@@ -137,12 +138,12 @@ def _check_imap(account) -> list[CheckResult]:  # noqa: ANN001 - ingest.config.I
     from imapclient import exceptions as imap_exc
 
     from ingest.imap import choose_strategy
-    from ingest.imap_connection import TRANSIENT_ERRORS, account_name, connect, logout_quietly
+    from ingest.imap_connection import TRANSIENT_ERRORS, connect, logout_quietly
     from ingest.imap_errors import ImapAuthError, ImapTlsError
     from notify.transport import LOGIN_HINT
 
-    where = f"{account_name(account)}:{account.port}"
-    label = f"IMAP {account.username}@{account.host}"
+    where = f"{account.host}:{account.port}"
+    label = f"IMAP {account.host} ({account.username})"
     try:
         client = connect(account)
     except ImapAuthError as exc:
