@@ -90,6 +90,9 @@ def run_checks(config_path: str | None, *, send_test: str | None = None,
         results.append(_guard(label, lambda folder=folder: _check_writable(folder)))
     for account in settings.imap_accounts():
         results.extend(_check_imap(account))
+    if not settings.imap_accounts():
+        results.append(CheckResult("IMAP", True, f"未配置，读取本地邮件目录 {settings.maildir} / "
+                                                 "not configured: the local Maildir is read", False))
     results.extend(_check_smtp(settings, send_test))
     results.append(_check_libreoffice())
     problems = check_city_table(settings.cities)
