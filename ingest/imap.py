@@ -285,9 +285,9 @@ def _with_reconnect(session: Callable[[], int], settings: ImapSettings, result: 
                 raise ImapTlsError(f"TLS with {account_name(settings)} failed: {exc}") from exc
             failures = 1 if _batches_done(result) > batches_before else failures + 1
             if failures >= max_attempts:
+                tries = f" after {failures} attempts" if failures > 1 else ""
                 raise ImapConnectionError(
-                    f"IMAP {account_name(settings)}:{settings.port} unreachable after "
-                    f"{failures} attempts: {exc}") from exc
+                    f"IMAP {account_name(settings)}:{settings.port} unreachable{tries}: {exc}") from exc
             delay = backoff_delay(failures)
             log.warning("IMAP %s: connection failed (%s); retry %d in %.1fs",
                         account_name(settings), exc, failures, delay)

@@ -79,7 +79,9 @@ def pickup(app: App) -> IngestReport:
         except ImapLeaseHeldError:
             raise  # another poller is at work: nothing failed, nothing to record
         except IngestError as exc:
-            log.error("pickup from %s failed: %s", source, exc)
+            # a manual poll prints the error it raises once; only what it does not raise is logged as an error
+            manual_first = app.extras.get("trigger", "manual") == "manual" and first_error is None
+            log.log(logging.INFO if manual_first else logging.ERROR, "pickup from %s failed: %s", source, exc)
             _record_poll(app, source, started, part, str(exc))
             first_error = first_error or exc
         else:
