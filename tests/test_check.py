@@ -147,3 +147,15 @@ def test_a_broken_config_is_one_failed_check(tmp_path):
                          env={**os.environ, "COLUMNS": "400"})
     assert out.returncode == 1 and "Traceback" not in out.stdout + out.stderr
     assert "imap.bogus" in out.stdout
+
+
+def test_an_untrusted_imap_certificate_is_one_failed_line(tmp_path, dovecot, imap_account):
+    extra = (f'[imap]\nhost = "127.0.0.1"\nport = {dovecot.tls_port}\nsecurity = "tls"\n'
+             f'username = "{imap_account.username}"\npassword = "{imap_account.password}"\ntimeout_seconds = 5\n')
+    cfg = write_config(tmp_path, "sqlite:///var/zxjyck.db", extra=extra, cities=cities_toml(FULL))
+    results = run_checks(str(cfg), environ={})
+    [failed] = [r for r in results if not r.ok and r.required]
+    assert "TLS" in failed.name and "certificate" in failed.detail and "\n" not in failed.detail
+    trusted = cfg.read_text().replace('timeout_seconds = 5', f'timeout_seconds = 5\nca_file = "{dovecot.ca_path}"')
+    cfg.write_text(trusted)
+    assert all_required_pass(run_checks(str(cfg), environ={}))

@@ -348,3 +348,19 @@ def test_a_manual_poll_of_a_server_that_never_answers_fails_within_the_timeout(t
         silent.close()
     err = out.stderr.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+
+
+def test_a_dead_holders_lease_is_taken_over_once_on_both_backends(store_url, tmp_path, make_app):
+    from ingest.imap_sink import DbSink
+
+    app = make_app(load_settings(write_config(tmp_path, store_url), environ={}))
+    sink = DbSink(app)
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    dead = f"{socket.gethostname()}:{child.pid}"
+    assert sink.acquire_lease("imap:x/INBOX", dead, 300)
+    assert not sink.acquire_lease("imap:x/INBOX", "me:1", 300)
+    assert sink.lease_info("imap:x/INBOX")[0] == dead
+    assert sink.take_over_lease("imap:x/INBOX", dead, "me:1", 300)
+    assert not sink.take_over_lease("imap:x/INBOX", dead, "me:2", 300)  # somebody was quicker
+    assert sink.lease_info("imap:x/INBOX")[0] == "me:1"
