@@ -21,13 +21,10 @@ from __future__ import annotations
 import enum
 import imaplib
 import logging
-import os
-import socket
 import ssl
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -55,6 +52,7 @@ from ingest.imap_errors import (
     MessageRejectedError,
 )
 from ingest.imap_idle import WakeReason, wait_for_new
+from store.holders import holder_is_gone
 
 log = logging.getLogger(__name__)
 
@@ -155,31 +153,6 @@ def source_ref(settings: ImapSettings, uidvalidity: int, uid: int) -> str:
 
 
 # --------------------------------------------------------------------------- polling
-
-
-def holder_is_gone(holder: str, hostname: str | None = None) -> bool:
-    """True when ``holder`` ("host:pid") names a process of THIS host that no longer runs.
-
-    A holder on another host, or one not in that form, is never judged: its lease
-    is honoured until it expires.
-    """
-    host, _, pid_text = holder.rpartition(":")
-    if not host or not pid_text.isdigit() or host != (hostname or socket.gethostname()):
-        return False
-    pid = int(pid_text)
-    if pid <= 0 or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, someone else's
-        return False
-    try:  # killed but not yet reaped by its parent: gone all the same
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]
 
 
 class _Lease:

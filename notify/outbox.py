@@ -38,6 +38,7 @@ from notify.errors import (
 from notify.rules import reply_block_reason
 from notify.transport import DeliveryResult, FileTransport, RetryPolicy, SmtpTransport, Transport
 from store.db import session_scope
+from store.holders import holder_is_gone
 from store.models import (
     OUTBOX_FAILED,
     OUTBOX_PENDING,
@@ -307,6 +308,29 @@ def _due(session: Session, now: datetime) -> Outbox | None:
     return session.exec(stmt).first()
 
 
+def reclaim_from_dead_workers(engine: Engine, now: datetime) -> list[int]:
+    """Notices claimed by a process of this host that is gone (killed while sending): due again now,
+    not after the rest of ``CLAIM_LEASE``. If the server had accepted one before the kill, this is the
+    one duplicate the design allows (at least once)."""
+    with session_scope(engine) as session:
+        claimed = list(session.exec(select(Outbox.id, Outbox.claimed_by).where(
+            Outbox.status == OUTBOX_PENDING, Outbox.claimed_by.is_not(None), Outbox.next_attempt_at > now)))
+    freed: list[int] = []
+    for row_id, holder in claimed:
+        if not holder_is_gone(holder):
+            continue
+        with session_scope(engine) as session:
+            done = session.execute(
+                update(Outbox).where(Outbox.id == row_id, Outbox.claimed_by == holder,
+                                     Outbox.status == OUTBOX_PENDING)
+                .values(claimed_by=None, next_attempt_at=now).execution_options(synchronize_session=False))
+        if done.rowcount == 1:
+            log.warning("outbox id=%s: its sender %s is gone (no such process on this host); due again now",
+                        row_id, holder)
+            freed.append(row_id)
+    return freed
+
+
 def claim_next(engine: Engine, now: datetime, worker: str) -> ClaimedNotice | None:
     """Take the oldest due notice: count the attempt and lease it for ``CLAIM_LEASE``, committed at once.
 
@@ -392,6 +416,7 @@ def deliver_due(
     """
     report = DeliveryReport()
     worker = worker or worker_name()
+    reclaim_from_dead_workers(engine, now)
     for _ in range(limit):
         if max_per_minute is not None and sent_in_last_minute(engine, now) >= max_per_minute:
             log.info("outbox: %d notices sent in the last minute (the cap); the rest waits", max_per_minute)
@@ -464,8 +489,9 @@ def _record(
     now: datetime,
     report: DeliveryReport,
 ) -> None:
-    """Write one attempt's outcome on its row."""
+    """Write one attempt's outcome on its row (and end the claim: ``claimed_by`` marks a send in flight)."""
     attempts = notice.attempts
+    row.claimed_by = None
     if isinstance(outcome, DeliveryError) and retry.should_retry(attempts, outcome):
         row.next_attempt_at = retry.next_attempt_at(attempts, now)
         row.reason = f"第{attempts}次发送失败，将重试 / attempt {attempts} failed, will retry: {outcome}"

@@ -195,3 +195,29 @@ def test_a_failed_append_never_resends_the_mail(tmp_path, make_app, clock, imap_
     assert {r.status for r in rows} == {OUTBOX_SENT}
     assert all(r.sent_copy.startswith("failed: ") and "login" in r.sent_copy.lower() for r in rows)
     assert imap_account.count("已发送") == 0
+
+
+# --------------------------------------------------------------------------- a sender killed mid-send
+
+
+def test_a_notice_claimed_by_a_killed_sender_is_due_again_at_once(tmp_path, make_app):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from notify.outbox import claim_next
+
+    with running_smtp_server() as smtp:
+        app = make_app(_config(tmp_path, smtp))
+        _queue(app, 2)
+        child = subprocess.Popen([sys.executable, "-c", "pass"])
+        child.wait()
+        assert claim_next(app.engine, app.now(), f"{socket.gethostname()}:{child.pid}") is not None  # then killed
+        assert claim_next(app.engine, app.now(), f"{socket.gethostname()}:{os.getppid()}") is not None  # alive
+        report = deliver(app)
+        assert report.sent == 1  # the dead one's notice, not the live sender's
+        [got] = smtp.handler.received
+    first, second = outbox_rows(app)
+    assert got.rcpt_tos == first.to and first.status == OUTBOX_SENT and first.claimed_by is None
+    assert second.status == OUTBOX_PENDING and second.claimed_by.endswith(f":{os.getppid()}")
