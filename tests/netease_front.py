@@ -3,7 +3,8 @@
 What it does to the conversation (all on 127.0.0.1):
 
 * SELECT, EXAMINE and STATUS sent before an RFC 2971 ``ID`` command get NetEase's
-  answer, word for word: ``NO SELECT Unsafe Login. Please contact kefu@188.com for help``;
+  answer, word for word: ``NO SELECT Unsafe Login. Please contact kefu@188.com for help``
+  (NetEase names the refused command: ``NO EXAMINE Unsafe Login. ...`` for EXAMINE);
 * ``strip`` takes capabilities away, in every CAPABILITY list (greeting, after
   LOGIN, the CAPABILITY command) and refuses the commands that need them:
   ``IDLE``, ``MOVE`` (MOVE / UID MOVE), ``UIDPLUS`` (UID EXPUNGE), and
@@ -27,7 +28,7 @@ from collections.abc import Iterable, Iterator
 
 import pytest
 
-UNSAFE_LOGIN = "NO SELECT Unsafe Login. Please contact kefu@188.com for help"
+UNSAFE_LOGIN = "NO {command} Unsafe Login. Please contact kefu@188.com for help"
 STRIPPABLE = frozenset({"IDLE", "MOVE", "UIDPLUS", "KEYWORDS"})
 # The variants every NetEase test runs in: NetEase as it is (ID required, no IDLE, no MOVE),
 # and each capability taken away on its own, and all of them at once.
@@ -157,7 +158,7 @@ class NetEaseFront:
 
     def _refusal(self, command: str, rest: bytes, state: dict[str, bool]) -> str | None:
         if command in _SELECTS and not state["identified"]:
-            return UNSAFE_LOGIN
+            return UNSAFE_LOGIN.format(command=command)
         if command == "IDLE" and "IDLE" in self.strip:
             return "BAD command not support"
         if command in ("MOVE", "UID MOVE") and "MOVE" in self.strip:

@@ -94,15 +94,16 @@ def test_the_front_refuses_select_examine_status_before_id_with_netease_words(do
     with NetEaseFront(dovecot.port) as front:
         client = IMAPClient("127.0.0.1", front.port, ssl=False, timeout=10)
         client.login(imap_account.username, imap_account.password)
-        for attempt in (lambda: client.select_folder("INBOX"), lambda: client.select_folder("INBOX", readonly=True),
-                        lambda: client.folder_status("INBOX")):
-            with pytest.raises(Exception, match="Unsafe Login. Please contact kefu@188.com for help"):
+        for command, attempt in (("SELECT", lambda: client.select_folder("INBOX")),
+                                 ("EXAMINE", lambda: client.select_folder("INBOX", readonly=True)),
+                                 ("STATUS", lambda: client.folder_status("INBOX"))):
+            with pytest.raises(Exception, match=f"{command} Unsafe Login. Please contact kefu@188.com for help"):
                 attempt()
         client.id_({"name": "test"})
         assert client.select_folder("INBOX")[b"EXISTS"] == 0
         client.logout()
     assert front.refused == ["SELECT", "EXAMINE", "STATUS"]
-    assert UNSAFE_LOGIN.startswith("NO SELECT Unsafe Login")
+    assert UNSAFE_LOGIN.format(command="SELECT") == "NO SELECT Unsafe Login. Please contact kefu@188.com for help"
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
