@@ -20,6 +20,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from ingest.app import App, open_app
@@ -128,10 +130,13 @@ def watch_imap(app: App, account, scheduler: BackgroundScheduler, cycle: Cycle, 
             log.warning("IMAP watcher: %s; watching again in %.0f s", exc, delay)
             stop.wait(delay)
             continue
-        if reason in (WakeReason.NEW, WakeReason.PENDING):
+        if reason in (WakeReason.NEW, WakeReason.PENDING) and not stop.is_set():
             log.info("IMAP watcher: %s, running the cycle now", reason.value)
             cycle.done.clear()
-            scheduler.modify_job("poll", next_run_time=datetime.now(tz))
+            try:
+                scheduler.modify_job("poll", next_run_time=datetime.now(tz))
+            except (JobLookupError, SchedulerNotRunningError):  # stopping: the scheduler is shut down already
+                return
             cycle.done.wait(timeout=600)
 
 

@@ -237,7 +237,7 @@ def test_the_daemon_picks_up_through_the_front(tmp_path, imap_account, netease_f
             assert stop(proc) == 0
         assert set(receipts_per_message(smtp).values()) == {1}
     text = log.read_text()
-    assert "Traceback" not in text and "Unsafe Login" not in text
+    assert "Traceback" not in text and "Unsafe Login" not in text, text[-4000:]
     assert len(stored(cfg)) == 2
 
 
@@ -365,3 +365,26 @@ def test_a_dead_holders_lease_is_taken_over_once_on_both_backends(store_url, tmp
     assert sink.take_over_lease("imap:x/INBOX", dead, "me:1", 300)
     assert not sink.take_over_lease("imap:x/INBOX", dead, "me:2", 300)  # somebody was quicker
     assert sink.lease_info("imap:x/INBOX")[0] == "me:1"
+
+
+def test_the_watcher_ends_quietly_when_mail_comes_as_the_daemon_stops(monkeypatch):
+    """A wake-up just after SIGTERM finds the scheduler shut down: the watcher ends, no traceback."""
+    import threading
+    from types import SimpleNamespace
+
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from ingest import daemon, imap
+
+    scheduler = BackgroundScheduler()
+    scheduler.add_job(lambda: None, "interval", seconds=60, id="poll")
+    scheduler.start()
+    scheduler.shutdown()
+    monkeypatch.setattr(imap, "wait_for_new", lambda *args, **kwargs: imap.WakeReason.PENDING)
+    app = SimpleNamespace(settings=SimpleNamespace(schedule=SimpleNamespace(timezone="Asia/Shanghai")))
+    done = threading.Event()
+    watcher = threading.Thread(target=lambda: (daemon.watch_imap(app, SimpleNamespace(idle_seconds=60), scheduler, daemon.Cycle(app),
+                                                                 threading.Event()), done.set()))
+    watcher.start()
+    watcher.join(10)
+    assert done.is_set()
