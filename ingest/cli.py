@@ -13,6 +13,7 @@ import sys
 from datetime import date, datetime, time, timedelta
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ingest import service
@@ -84,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dossier", action="store_true", help="one folder and zip per application / 专家评审材料包")
     s.add_argument("--batch", metavar="NAME", help="with --dossier: only this batch / 仅导出该批次")
     sub.add_parser("status", help="health / 运行状态")
+    s = sub.add_parser("check", help="prove the configuration end to end / 检查配置")
+    s.add_argument("--send-test", metavar="ADDRESS", help="also send one test mail to ADDRESS")
     return p
 
 
@@ -109,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             err.print_exception()
         err.print(f"zxjyck: error: {strip_controls(str(exc))}", markup=False)
-        return 1
+        return getattr(exc, "exit_code", 1)  # 3: the mailbox is being polled by another live process
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
@@ -301,6 +304,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     table.add_row("最近成功收取 Last good poll",
                   last.finished_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S") if last and last.finished_at
                   else "从未 never")
+    for source, marking in sorted(h.markings.items()):
+        table.add_row(f"标记方式 Marking {source}", marking)
     for state, n in sorted(h.outbox.items()):
         table.add_row(f"发件箱 Outbox {state}", str(n))
     for problem in h.problems:
@@ -337,7 +342,23 @@ def cmd_digest(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"ingest": cmd_ingest, "poll": cmd_poll, "run": cmd_run, "messages": cmd_messages, "show": cmd_show,
+def cmd_check(args: argparse.Namespace) -> int:
+    from ingest.check import all_required_pass, run_checks
+
+    results = run_checks(args.config, send_test=args.send_test)
+    table = Table(title="配置检查 Configuration check")
+    for col in ("检查 Check", "结果 Result", "说明 Detail"):
+        table.add_column(col, overflow="fold")
+    for r in results:
+        verdict = "[green]通过 OK[/green]" if r.ok else "[red]失败 FAIL[/red]" if r.required else "[yellow]提示 WARN[/yellow]"
+        table.add_row(escape(r.name), verdict, escape(r.detail))
+    out.print(table)
+    passed = all_required_pass(results)
+    out.print("全部必需检查通过 / all required checks passed" if passed else "[red]有必需检查未通过 / required checks failed[/red]")
+    return 0 if passed else 1
+
+
+COMMANDS = {"check": cmd_check, "ingest": cmd_ingest, "poll": cmd_poll, "run": cmd_run, "messages": cmd_messages, "show": cmd_show,
             "replay": cmd_replay, "export": cmd_export, "status": cmd_status, "remind": cmd_remind,
             "digest": cmd_digest}
 

@@ -29,6 +29,20 @@ class ConfigError(IngestError):
     """The configuration file is missing, unreadable or invalid."""
 
 
+def _our_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("zxjyck")
+    except PackageNotFoundError:
+        return "0"
+
+
+# RFC 2971 ID fields sent after LOGIN (163.com refuses SELECT until it gets them); [imap] id replaces them.
+DEFAULT_IMAP_ID = {"name": "zxjyck", "version": _our_version(), "vendor": "zxjyck",
+                   "support-email": "zxjyck@163.com"}
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -50,6 +64,20 @@ class ImapSettings(_Section):
     idle_seconds: int = Field(25 * 60, ge=10, le=29 * 60)  # IDLE renewed before the 29-minute limit
     poll_interval_seconds: int = Field(60, ge=1)  # when the server has no IDLE
     ca_file: str | None = None  # extra CA bundle to trust (self-hosted servers)
+    sent_folder: str | None = None  # APPEND a copy of every notice sent (e.g. "已发送"), flagged \\Seen
+    id: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_IMAP_ID))  # RFC 2971 ID sent after LOGIN
+
+    @field_validator("id")
+    @classmethod
+    def _id_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, text in value.items():
+            for part in (key, text):
+                if not (0 < len(part) <= 1024 and part.isascii() and part.isprintable()) or any(c in part for c in '"\\'):
+                    raise ValueError("ID fields must be printable ASCII without quotes or backslashes, "
+                                     "at most 1024 characters")
+        if len(value) > 30:
+            raise ValueError("at most 30 ID fields (RFC 2971)")
+        return value
 
 
 class SmtpSettings(_Section):
@@ -61,6 +89,7 @@ class SmtpSettings(_Section):
     sender: str
     timeout_seconds: float = Field(30, gt=0)
     ca_file: str | None = None
+    max_per_minute: int = Field(10, ge=1)  # send-rate cap: a burst is spread, the account is not throttled
 
 
 class StoreSettings(_Section):

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from ingest.app import App, open_app
@@ -30,6 +32,7 @@ from store.errors import StoreError
 log = logging.getLogger(__name__)
 LOCAL_POLL_SECONDS = 5
 WATCHER_MAX_BACKOFF = 60.0
+OUTBOX_SECONDS = 20
 
 
 def guarded(name: str, fn: Callable[[App], object], app: App) -> Callable[[], None]:
@@ -89,6 +92,10 @@ def build_scheduler(app: App, cycle: Cycle) -> BackgroundScheduler:
     from ingest.service import poll_interval
 
     scheduler.add_job(cycle, "interval", seconds=poll_interval(app).total_seconds(), id="poll")
+    if app.settings.smtp is not None:  # what the send-rate cap or a retry left waiting goes out between cycles
+        from ingest.notices import deliver
+
+        scheduler.add_job(guarded("outbox", deliver, app), "interval", seconds=OUTBOX_SECONDS, id="outbox")
     hh, mm = app.settings.schedule.deadline_time.split(":")
     days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
     if app.settings.cities:
@@ -123,10 +130,13 @@ def watch_imap(app: App, account, scheduler: BackgroundScheduler, cycle: Cycle, 
             log.warning("IMAP watcher: %s; watching again in %.0f s", exc, delay)
             stop.wait(delay)
             continue
-        if reason in (WakeReason.NEW, WakeReason.PENDING):
+        if reason in (WakeReason.NEW, WakeReason.PENDING) and not stop.is_set():
             log.info("IMAP watcher: %s, running the cycle now", reason.value)
             cycle.done.clear()
-            scheduler.modify_job("poll", next_run_time=datetime.now(tz))
+            try:
+                scheduler.modify_job("poll", next_run_time=datetime.now(tz))
+            except (JobLookupError, SchedulerNotRunningError):  # stopping: the scheduler is shut down already
+                return
             cycle.done.wait(timeout=600)
 
 

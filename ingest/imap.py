@@ -52,6 +52,7 @@ from ingest.imap_errors import (
     MessageRejectedError,
 )
 from ingest.imap_idle import WakeReason, wait_for_new
+from store.holders import holder_is_gone
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,53 @@ class PollResult:
     lease_lost: bool = False  # the lease could not be renewed; stopped early
     reconnects: int = 0
     problems: list[str] = field(default_factory=list)
+    strategy: MarkingStrategy | None = None  # how fetched mail was marked on the server
+    lease_holder: str | None = None  # when skipped: who holds the lease
+    lease_expires_at: datetime | None = None
+    lease_taken_over_from: str | None = None  # a dead holder's lease this poll took over
+
+
+@dataclass(frozen=True)
+class MarkingStrategy:
+    """How fetched messages are marked, chosen from what the server offers.
+
+    The cursor (UIDVALIDITY, last UID) in the store is always kept and is what
+    decides what is new; marks are for people reading the mailbox and for a
+    second installation. ``keyword``: the server takes custom keywords (``\\*``
+    or the keyword itself in PERMANENTFLAGS). ``folder``: "move" (MOVE),
+    "copy-expunge" (COPY + UID EXPUNGE, UIDPLUS), "copy" (COPY only: without
+    UIDPLUS an EXPUNGE would also remove other clients' deleted mail, so the
+    originals stay) or "" (no processed_folder).
+    """
+
+    keyword: bool
+    folder: str
+    target: str | None = None
+
+    def describe(self) -> str:
+        parts = []
+        if self.keyword:
+            parts.append(f"keyword {INGESTED_KEYWORD.decode()}")
+        if self.folder == "move":
+            parts.append(f"MOVE to {self.target}")
+        elif self.folder == "copy-expunge":
+            parts.append(f"COPY+UID EXPUNGE to {self.target}")
+        elif self.folder == "copy":
+            parts.append(f"COPY to {self.target} (originals stay)")
+        parts.append("cursor")
+        return " + ".join(parts)
+
+
+def choose_strategy(has_capability: Callable[[str], bool], permanent_flags: Sequence[bytes],
+                    processed_folder: str | None) -> MarkingStrategy:
+    keyword = _keywords_allowed(permanent_flags)
+    if not processed_folder:
+        return MarkingStrategy(keyword, "")
+    if has_capability("MOVE"):
+        return MarkingStrategy(keyword, "move", processed_folder)
+    if has_capability("UIDPLUS"):
+        return MarkingStrategy(keyword, "copy-expunge", processed_folder)
+    return MarkingStrategy(keyword, "copy", processed_folder)
 
 
 def lease_name(settings: ImapSettings) -> str:
@@ -113,13 +161,36 @@ class _Lease:
     def __init__(self, sink: IngestSink, name: str, holder: str, ttl: int, clock: Clock) -> None:
         self.sink, self.name, self.holder, self.ttl, self.clock = sink, name, holder, ttl, clock
         self.renewed_at = clock.monotonic()
+        self.taken_over_from: str | None = None
+        self.other: tuple[str, datetime] | None = None  # the live holder, when not acquired
 
     def acquire(self) -> bool:
         self.renewed_at = self.clock.monotonic()
         try:
-            return self.sink.acquire_lease(self.name, self.holder, self.ttl)
+            if self.sink.acquire_lease(self.name, self.holder, self.ttl):
+                return True
+            return self._take_over_if_dead()
         except Exception as exc:
             raise ImapSinkError(f"taking the lease {self.name} failed: {exc}") from exc
+
+    def _take_over_if_dead(self) -> bool:
+        info_of = getattr(self.sink, "lease_info", None)
+        take_over = getattr(self.sink, "take_over_lease", None)
+        if info_of is None:
+            return False
+        info = info_of(self.name)
+        if info is None:  # released meanwhile
+            return bool(self.sink.acquire_lease(self.name, self.holder, self.ttl))
+        self.other = info
+        old = info[0]
+        if take_over is None or not holder_is_gone(old):
+            return False
+        if not take_over(self.name, old, self.holder, self.ttl):
+            return False
+        log.warning("IMAP lease %s: its holder %s is gone (no such process on this host); taken over by %s",
+                    self.name, old, self.holder)
+        self.taken_over_from, self.other = old, None
+        return True
 
     def renew_if_due(self) -> bool:
         if self.clock.monotonic() - self.renewed_at < self.ttl / 3:
@@ -157,9 +228,11 @@ def poll_once(
     connector = connector or connect
     lease = _Lease(sink, lease_name(settings), holder, lease_ttl_seconds, clock)
     if not lease.acquire():
-        log.info("IMAP poll of %s skipped: lease held by another poller", lease.name)
-        return PollResult(skipped=True)
-    result = PollResult()
+        holder, expires = lease.other or (None, None)
+        log.info("IMAP poll of %s skipped: lease held by %s until %s", lease.name, holder or "another poller",
+                 expires)
+        return PollResult(skipped=True, lease_holder=holder, lease_expires_at=expires)
+    result = PollResult(lease_taken_over_from=lease.taken_over_from)
     try:
         limits = _BatchLimits(max(1, settings.batch_size), max(1, max_batch_bytes))
         suspects = _Suspects()
@@ -185,9 +258,9 @@ def _with_reconnect(session: Callable[[], int], settings: ImapSettings, result: 
                 raise ImapTlsError(f"TLS with {account_name(settings)} failed: {exc}") from exc
             failures = 1 if _batches_done(result) > batches_before else failures + 1
             if failures >= max_attempts:
+                tries = f" after {failures} attempts" if failures > 1 else ""
                 raise ImapConnectionError(
-                    f"IMAP {account_name(settings)}:{settings.port} unreachable after "
-                    f"{failures} attempts: {exc}") from exc
+                    f"IMAP {account_name(settings)}:{settings.port} unreachable{tries}: {exc}") from exc
             delay = backoff_delay(failures)
             log.warning("IMAP %s: connection failed (%s); retry %d in %.1fs",
                         account_name(settings), exc, failures, delay)
@@ -278,15 +351,17 @@ class _FolderPoller:
         self.account = account_name(settings)
         self.folder = settings.folder
         self.uidvalidity = 0
-        self.keywords_allowed = False
+        self.strategy = MarkingStrategy(False, "")
 
     def run(self) -> int:
         info = self._select()
         self.uidvalidity = int(info[b"UIDVALIDITY"])
-        self.keywords_allowed = _keywords_allowed(info.get(b"PERMANENTFLAGS", ()))
-        if not self.keywords_allowed:
-            log.warning("IMAP %s/%s: server does not allow keywords; messages will not be flagged",
-                        self.account, self.folder)
+        self.strategy = choose_strategy(self.client.has_capability, info.get(b"PERMANENTFLAGS", ()),
+                                        self.settings.processed_folder)
+        self.result.strategy = self.strategy
+        if not self.strategy.keyword:
+            log.info("IMAP %s/%s: server does not allow keywords; marking: %s",
+                     self.account, self.folder, self.strategy.describe())
         if self.settings.processed_folder:
             if self.settings.processed_folder == self.folder:
                 raise ImapFolderError(f"IMAP {self.account}: processed_folder is the polled folder "
@@ -433,22 +508,19 @@ class _FolderPoller:
     def _mark(self, uids: list[int]) -> None:
         if not uids:
             return
-        if self.keywords_allowed:
+        if self.strategy.keyword:
             self.client.add_flags(uids, [INGESTED_KEYWORD], silent=True)
-        if self.settings.processed_folder:
-            self._move(uids, self.settings.processed_folder)
-
-    def _move(self, uids: list[int], target: str) -> None:
-        if self.client.has_capability("MOVE"):
+        target = self.strategy.target
+        if self.strategy.folder == "move":
             self.client.move(uids, target)
-            return
-        self.client.copy(uids, target)
-        if self.client.has_capability("UIDPLUS"):
+        elif self.strategy.folder == "copy-expunge":
+            self.client.copy(uids, target)
             self.client.add_flags(uids, [DELETED], silent=True)
             self.client.uid_expunge(uids)
-        else:
-            log.warning("IMAP %s: no MOVE nor UIDPLUS; copied %d message(s) to %r and left the originals",
-                        self.account, len(uids), target)
+        elif self.strategy.folder == "copy":
+            self.client.copy(uids, target)
+            log.info("IMAP %s: no MOVE nor UIDPLUS; copied %d message(s) to %r and left the originals",
+                     self.account, len(uids), target)
 
 
 def _keywords_allowed(permanent_flags: Sequence[bytes]) -> bool:
@@ -478,6 +550,8 @@ def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
 __all__ = [
     "INGESTED_KEYWORD",
     "Clock",
+    "MarkingStrategy",
+    "choose_strategy",
     "Connector",
     "ImapError",
     "ImapSettings",
@@ -487,6 +561,7 @@ __all__ = [
     "WakeReason",
     "account_name",
     "backoff_delay",
+    "holder_is_gone",
     "connect",
     "lease_name",
     "poll_once",

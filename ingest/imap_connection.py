@@ -42,7 +42,17 @@ class ImapSettings(Protocol):
     batch_size: int
     timeout_seconds: float
     idle_seconds: float
-    # Optional, read with getattr: ca_file (extra CA bundle), poll_interval_seconds (NOOP polling).
+    # Optional, read with getattr: ca_file (extra CA bundle), poll_interval_seconds (NOOP polling),
+    # sent_folder (copies of sent notices), id (the RFC 2971 ID fields; DEFAULT_ID when absent).
+
+
+DEFAULT_ID = {"name": "zxjyck", "version": "0", "vendor": "zxjyck"}
+
+
+def id_fields(settings: ImapSettings) -> dict[str, str]:
+    """The ID fields to send: ``settings.id`` when it has them, else DEFAULT_ID."""
+    fields = getattr(settings, "id", None)
+    return dict(fields) if fields else dict(DEFAULT_ID)
 
 
 def password_of(settings: ImapSettings) -> str:
@@ -125,6 +135,7 @@ def connect(
         if settings.security == "starttls":
             _starttls(client, context, where)
         client.login(settings.username, password_of(settings))
+        send_id(client, settings, where)
     except imap_exc.LoginError as exc:
         logout_quietly(client)
         raise ImapAuthError(f"IMAP login refused for {where}: {exc}") from exc
@@ -133,6 +144,39 @@ def connect(
         raise
     log.debug("IMAP logged in to %s", where)
     return client
+
+
+def send_id(client: IMAPClient, settings: ImapSettings, where: str) -> None:
+    """RFC 2971 ID after LOGIN, when the server offers it.
+
+    NetEase (163.com, 126.com, yeah.net) answers SELECT, EXAMINE and STATUS with
+    "NO ... Unsafe Login" until the client has identified itself. What the server
+    says about itself is kept on the client as ``zxjyck_server_id`` (None: no ID).
+    """
+    client.zxjyck_server_id = None  # type: ignore[attr-defined]
+    if not client.has_capability("ID"):
+        log.debug("IMAP %s offers no ID; not identifying", where)
+        return
+    try:
+        answer = client.id_(id_fields(settings))
+    except imap_exc.IMAPClientAbortError:
+        raise
+    except imap_exc.IMAPClientError as exc:  # some servers refuse ID; SELECT will tell whether that matters
+        log.warning("IMAP %s refused ID: %s", where, exc)
+        return
+    client.zxjyck_server_id = _id_dict(answer)  # type: ignore[attr-defined]
+    log.debug("IMAP %s identified itself as %s", where, client.zxjyck_server_id)
+
+
+def _id_dict(answer: object) -> dict[str, str]:
+    """imapclient gives the server's ID as a flat tuple (k1, v1, k2, v2 ...) inside a tuple, or NIL."""
+    items = answer
+    while isinstance(items, tuple) and len(items) == 1 and isinstance(items[0], tuple):
+        items = items[0]
+    if not isinstance(items, tuple):
+        return {}
+    texts = [x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x) for x in items]
+    return dict(zip(texts[0::2], texts[1::2], strict=False))
 
 
 def _starttls(client: IMAPClient, context: ssl.SSLContext, where: str) -> None:

@@ -43,3 +43,10 @@ class MessageRejectedError(IngestError):
     error and moves past the message so one poison message cannot block the
     folder. Any other exception from ``store()`` is treated as an
     infrastructure failure (see ImapSinkError)."""
+
+
+class ImapLeaseHeldError(ImapError):
+    """A live poller holds the mailbox's lease: a manual poll stops at once with
+    one line naming it (exit status EXIT_BUSY); the daemon just waits its turn."""
+
+    exit_code = 3

@@ -6,9 +6,11 @@ import logging
 from datetime import datetime
 
 from ingest.app import App
-from ingest.imap import poll_once
+from ingest.imap import DEFAULT_MAX_ATTEMPTS, PollResult, poll_once
+from ingest.imap_errors import ImapLeaseHeldError
 from ingest.pipeline import IngestReport, store_raw
 from store import repo
+from store.export import SHANGHAI
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +38,29 @@ class DbSink:
     def release_lease(self, name: str, holder: str) -> None:
         repo.release_lease(self.app.engine, name, holder)
 
+    def lease_info(self, name: str) -> tuple[str, datetime] | None:
+        return repo.lease_info(self.app.engine, name)
 
-def poll_imap(app: App, account, report: IngestReport, holder: str) -> None:
-    """Fetch what is new in one IMAP mailbox into the store (processing happens afterwards)."""
-    result = poll_once(account, DbSink(app), holder=holder)
+    def take_over_lease(self, name: str, old_holder: str, holder: str, ttl_seconds: int) -> bool:
+        return repo.take_over_lease(self.app.engine, name, old_holder, holder, ttl_seconds, self.app.now())
+
+
+def poll_imap(app: App, account, report: IngestReport, holder: str) -> PollResult:
+    """Fetch what is new in one IMAP mailbox into the store (processing happens afterwards).
+
+    A manual poll (`zxjyck poll`) tries the server once (the daemon retries with
+    backoff) and raises ImapLeaseHeldError when a live poller holds the lease.
+    """
+    manual = app.extras.get("trigger", "manual") == "manual"
+    result = poll_once(account, DbSink(app), holder=holder, max_attempts=1 if manual else DEFAULT_MAX_ATTEMPTS)
+    if result.skipped and manual:
+        expires = result.lease_expires_at
+        until = expires.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S") if expires else "?"
+        raise ImapLeaseHeldError(
+            f"{account.username}@{account.host}/{account.folder} 正由 {result.lease_holder or '另一进程'} 收取，"
+            f"租约至 {until} / being polled by {result.lease_holder or 'another process'}, lease until {until}")
     report.seen += result.fetched
     report.new += result.new
     report.duplicates += result.duplicates
     report.unreadable.extend(result.problems)
+    return result

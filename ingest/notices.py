@@ -45,10 +45,24 @@ def outbox_settings(settings: Settings) -> OutboxSettings:
 
 
 def deliver(app: App) -> DeliveryReport:
-    """Send what is due in the outbox (SMTP, or .eml files when there is no [smtp])."""
+    """Send what is due in the outbox (SMTP, or .eml files when there is no [smtp]).
+
+    With [smtp], at most ``[smtp] max_per_minute`` notices a minute, and with
+    ``[imap] sent_folder`` a copy of each in that folder."""
     if app.transport is None:
         app.transport = build_transport(app.settings, clock=app.clock)
-    return deliver_due(app.engine, app.transport, outbox_settings(app.settings).retry, app.now())
+    smtp, imap = app.settings.smtp, app.settings.imap
+    copier = None
+    if smtp is not None and imap is not None and imap.sent_folder:
+        from ingest.imap_sent import ImapSentCopier
+
+        copier = ImapSentCopier(imap, imap.sent_folder)
+    try:
+        return deliver_due(app.engine, app.transport, outbox_settings(app.settings).retry, app.now(),
+                           max_per_minute=smtp.max_per_minute if smtp is not None else None, copier=copier)
+    finally:
+        if copier is not None:
+            copier.close()
 
 
 def deadline_for(settings: Settings, week_start: date) -> datetime:

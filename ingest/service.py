@@ -42,11 +42,12 @@ def ingest_paths(app: App, paths: Iterable[str], progress: Callable[[], None] | 
     return report
 
 
-def _record_poll(app: App, source: str, started: datetime, report: IngestReport, error: str | None) -> None:
+def _record_poll(app: App, source: str, started: datetime, report: IngestReport, error: str | None,
+                 marking: str | None = None) -> None:
     with session_scope(app.engine) as session:
         session.add(PollRun(source=source, started_at=started, finished_at=app.now(), ok=error is None,
                             fetched=report.seen, new=report.new, error=error,
-                            trigger=app.extras.get("trigger", "manual")))
+                            trigger=app.extras.get("trigger", "manual"), marking=marking))
 
 
 def pickup(app: App) -> IngestReport:
@@ -65,6 +66,7 @@ def pickup(app: App) -> IngestReport:
         store_items(app, maildir_items(maildir, subdirs=("new",), mark_seen=True), report)
         _record_poll(app, f"maildir:{maildir}", started, report, None)
         return report
+    from ingest.imap_errors import ImapLeaseHeldError
     from ingest.imap_sink import poll_imap
 
     first_error: IngestError | None = None
@@ -73,13 +75,18 @@ def pickup(app: App) -> IngestReport:
         source = f"imap:{account.username}@{account.host}/{account.folder}"
         part = IngestReport()
         try:
-            poll_imap(app, account, part, holder_name())
+            result = poll_imap(app, account, part, holder_name())
+        except ImapLeaseHeldError:
+            raise  # another poller is at work: nothing failed, nothing to record
         except IngestError as exc:
-            log.error("pickup from %s failed: %s", source, exc)
+            # a manual poll prints the error it raises once; only what it does not raise is logged as an error
+            manual_first = app.extras.get("trigger", "manual") == "manual" and first_error is None
+            log.log(logging.INFO if manual_first else logging.ERROR, "pickup from %s failed: %s", source, exc)
             _record_poll(app, source, started, part, str(exc))
             first_error = first_error or exc
         else:
-            _record_poll(app, source, started, part, None)
+            _record_poll(app, source, started, part, None,
+                         result.strategy.describe() if result.strategy else None)
         report.seen += part.seen
         report.new += part.new
         report.duplicates += part.duplicates
@@ -227,6 +234,7 @@ class Health:
     last_ok_poll: PollRun | None
     outbox: dict[str, int]
     problems: list[str]
+    markings: dict[str, str] = field(default_factory=dict)  # IMAP source -> marking strategy last used
 
     @property
     def healthy(self) -> bool:
@@ -250,6 +258,10 @@ def health(app: App) -> Health:
         last = session.exec(select(PollRun).order_by(PollRun.started_at.desc()).limit(1)).first()
         last_ok = session.exec(select(PollRun).where(PollRun.ok).order_by(PollRun.started_at.desc()).limit(1)).first()
         outbox = outbox_counts(session)
+        markings: dict[str, str] = {}
+        for run in session.exec(select(PollRun).where(PollRun.marking.is_not(None))
+                                .order_by(PollRun.started_at.desc()).limit(200)):
+            markings.setdefault(run.source, run.marking)
     problems: list[str] = []
     if last is not None and not last.ok:
         problems.append(f"最近一次收取失败 last poll failed: {last.error}")
@@ -260,4 +272,4 @@ def health(app: App) -> Health:
         problems.append(f"超过 {int(stale_after.total_seconds())} 秒没有成功收取 no successful poll for 3 intervals")
     if outbox.get("failed"):
         problems.append(f"{outbox['failed']} 封通知发送失败 outbox failures (see zxjyck digest)")
-    return Health(counts, total, counts.get("received", 0), last, last_ok, outbox, problems)
+    return Health(counts, total, counts.get("received", 0), last, last_ok, outbox, problems, markings)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from typing import Protocol
 
 from sqlalchemy import func, or_, update
 from sqlalchemy.engine import Engine
@@ -37,6 +38,7 @@ from notify.errors import (
 from notify.rules import reply_block_reason
 from notify.transport import DeliveryResult, FileTransport, RetryPolicy, SmtpTransport, Transport
 from store.db import session_scope
+from store.holders import holder_is_gone
 from store.models import (
     OUTBOX_FAILED,
     OUTBOX_PENDING,
@@ -306,6 +308,29 @@ def _due(session: Session, now: datetime) -> Outbox | None:
     return session.exec(stmt).first()
 
 
+def reclaim_from_dead_workers(engine: Engine, now: datetime) -> list[int]:
+    """Notices claimed by a process of this host that is gone (killed while sending): due again now,
+    not after the rest of ``CLAIM_LEASE``. If the server had accepted one before the kill, this is the
+    one duplicate the design allows (at least once)."""
+    with session_scope(engine) as session:
+        claimed = list(session.exec(select(Outbox.id, Outbox.claimed_by).where(
+            Outbox.status == OUTBOX_PENDING, Outbox.claimed_by.is_not(None), Outbox.next_attempt_at > now)))
+    freed: list[int] = []
+    for row_id, holder in claimed:
+        if not holder_is_gone(holder):
+            continue
+        with session_scope(engine) as session:
+            done = session.execute(
+                update(Outbox).where(Outbox.id == row_id, Outbox.claimed_by == holder,
+                                     Outbox.status == OUTBOX_PENDING)
+                .values(claimed_by=None, next_attempt_at=now).execution_options(synchronize_session=False))
+        if done.rowcount == 1:
+            log.warning("outbox id=%s: its sender %s is gone (no such process on this host); due again now",
+                        row_id, holder)
+            freed.append(row_id)
+    return freed
+
+
 def claim_next(engine: Engine, now: datetime, worker: str) -> ClaimedNotice | None:
     """Take the oldest due notice: count the attempt and lease it for ``CLAIM_LEASE``, committed at once.
 
@@ -335,6 +360,29 @@ class DeliveryReport:
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    deferred: bool = False  # the send-rate cap was reached; the rest goes out in a later round
+    copies_saved: int = 0
+    copies_failed: int = 0
+
+
+class SentCopier(Protocol):
+    """Keeps a copy of each sent notice where staff look (the IMAP sent folder)."""
+
+    folder: str
+
+    def append(self, raw: bytes, when: datetime) -> None: ...
+
+    def close(self) -> None: ...
+
+
+RATE_WINDOW = timedelta(minutes=1)
+
+
+def sent_in_last_minute(engine: Engine, now: datetime) -> int:
+    """Notices the server accepted in the minute before ``now``, by every process sharing the store."""
+    with session_scope(engine) as session:
+        return session.exec(select(func.count()).select_from(Outbox).where(
+            Outbox.status == OUTBOX_SENT, Outbox.sent_at > now - RATE_WINDOW, Outbox.sent_at <= now)).one()
 
 
 def deliver_due(
@@ -344,6 +392,8 @@ def deliver_due(
     now: datetime,
     limit: int = 100,
     worker: str | None = None,
+    max_per_minute: int | None = None,
+    copier: SentCopier | None = None,
 ) -> DeliveryReport:
     """Send every due pending notice: claim it (committed), send it, record the outcome.
 
@@ -357,10 +407,21 @@ def deliver_due(
 
     When the server cannot be reached or refuses our login, the round stops after that
     notice: the others would only wait for the same timeout.
+
+    ``max_per_minute``: once that many notices were accepted in the last minute (by
+    any process), the round stops and the rest, still in order, waits for the next
+    round: a Monday-afternoon burst is spread out instead of getting the account
+    throttled. ``copier``: each notice the server accepted is appended once to the
+    sent folder; a failed append is recorded on the row and never resends the mail.
     """
     report = DeliveryReport()
     worker = worker or worker_name()
+    reclaim_from_dead_workers(engine, now)
     for _ in range(limit):
+        if max_per_minute is not None and sent_in_last_minute(engine, now) >= max_per_minute:
+            log.info("outbox: %d notices sent in the last minute (the cap); the rest waits", max_per_minute)
+            report.deferred = True
+            break
         notice = claim_next(engine, now, worker)
         if notice is None:
             break
@@ -370,11 +431,34 @@ def deliver_due(
             if row is None:  # deleted meanwhile by an administrator
                 continue
             _record(row, notice, outcome, retry, now, report)
+            sent = row.status == OUTBOX_SENT
+            if sent and copier is not None:
+                row.sent_copy = "appending"  # committed before the APPEND: never tried twice
             session.add(row)
+        if sent and copier is not None:
+            _save_copy(engine, copier, notice, now, report)
         if server_unusable(outcome):
             log.warning("outbox: the mail server is unreachable or refuses our login; the rest waits")
             break
     return report
+
+
+def _save_copy(engine: Engine, copier: SentCopier, notice: ClaimedNotice, now: datetime,
+               report: DeliveryReport) -> None:
+    try:
+        copier.append(notice.raw.encode("utf-8"), now)
+    except Exception as exc:  # noqa: BLE001 - the mail went out; a missing copy must not undo that
+        state = f"failed: {exc.__class__.__name__}: {exc}"[:2000]
+        report.copies_failed += 1
+        log.warning("outbox id=%s sent, but its copy in %r was not saved: %s", notice.id, copier.folder, exc)
+    else:
+        state = f"saved {copier.folder}"
+        report.copies_saved += 1
+    with session_scope(engine) as session:
+        row = session.get(Outbox, notice.id)
+        if row is not None:
+            row.sent_copy = state
+            session.add(row)
 
 
 def server_unusable(outcome: DeliveryResult | NotifyError) -> bool:
@@ -405,8 +489,9 @@ def _record(
     now: datetime,
     report: DeliveryReport,
 ) -> None:
-    """Write one attempt's outcome on its row."""
+    """Write one attempt's outcome on its row (and end the claim: ``claimed_by`` marks a send in flight)."""
     attempts = notice.attempts
+    row.claimed_by = None
     if isinstance(outcome, DeliveryError) and retry.should_retry(attempts, outcome):
         row.next_attempt_at = retry.next_attempt_at(attempts, now)
         row.reason = f"第{attempts}次发送失败，将重试 / attempt {attempts} failed, will retry: {outcome}"

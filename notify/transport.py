@@ -37,6 +37,9 @@ from store.files import write_atomically
 log = logging.getLogger(__name__)
 
 SECURITY_MODES = ("tls", "starttls", "none")
+# 163.com / 126.com / yeah.net accept only the account's client authorization code over SMTP and IMAP.
+LOGIN_HINT = (" (wrong password? NetEase mail wants the client authorization code 授权码 from the web "
+              "settings, not the web login password / 网易邮箱须使用网页设置中生成的客户端授权码，而非网页登录密码)")
 
 
 @dataclass
@@ -161,6 +164,29 @@ class SmtpTransport:
             raise
         return client
 
+    def verify(self) -> str:
+        """Connect, secure, log in and quit without sending: what ``zxjyck check`` proves.
+
+        Returns the server's greeting name; raises SmtpLoginError / SmtpConnectionError
+        with one line, like ``send``."""
+        try:
+            client = self._connect()
+        except smtplib.SMTPAuthenticationError as exc:
+            text = _decode(exc.smtp_error)
+            raise SmtpLoginError(f"SMTP {self.where} refused the login of {self.username}: {exc.smtp_code} {text}"
+                                 f"{LOGIN_HINT if exc.smtp_code == 535 else ''}",
+                                 code=exc.smtp_code, server_text=text) from exc
+        except smtplib.SMTPResponseException as exc:
+            text = _decode(exc.smtp_error)
+            raise SmtpConnectionError(f"SMTP {self.where} refused the session: {exc.smtp_code} {text}",
+                                      code=exc.smtp_code, server_text=text) from exc
+        except (smtplib.SMTPException, ssl.SSLError, OSError) as exc:
+            raise SmtpConnectionError(f"SMTP {self.where} ({self.security}) unreachable: {exc}") from exc
+        try:
+            return _decode(client.ehlo_resp or b"").split("\n", 1)[0]
+        finally:
+            _close_quietly(client)
+
     def send(self, msg: EmailMessage) -> DeliveryResult:
         """Deliver ``msg`` to every To/Cc/Bcc address; Bcc is not transmitted in the headers."""
         message_id = str(msg.get("Message-ID", ""))
@@ -175,7 +201,8 @@ class SmtpTransport:
         except smtplib.SMTPAuthenticationError as exc:
             text = _decode(exc.smtp_error)
             raise SmtpLoginError(
-                f"SMTP {self.where} refused the login of {self.username}: {exc.smtp_code} {text}",
+                f"SMTP {self.where} refused the login of {self.username}: {exc.smtp_code} {text}"
+                f"{LOGIN_HINT if exc.smtp_code == 535 else ''}",
                 code=exc.smtp_code,
                 server_text=text,
             ) from exc

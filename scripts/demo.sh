@@ -17,4 +17,5 @@ echo "delivered $n sample messages to ./mailbox / 已投递 $n 封示例邮件"
 zxjyck --config config.toml poll
 zxjyck --config config.toml messages
 zxjyck --config config.toml status || true
+zxjyck --config config.toml check || true  # proves the configuration; a failed check is named in the table
 echo "outgoing mail / 待发邮件: $(ls var/outbox 2>/dev/null | wc -l) file(s) in ./var/outbox"

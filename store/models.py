@@ -122,6 +122,8 @@ class PollRun(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     # "daemon" (zxjyck run) or "manual" (zxjyck poll): only a daemon's silence means pickup has stalled
     trigger: str = Field(default="manual", max_length=16, sa_column_kwargs={"server_default": "manual"})
+    # how fetched mail was marked on the server (ingest.imap.MarkingStrategy.describe); None for a Maildir
+    marking: str | None = Field(default=None, max_length=255)
 
 
 # --- weekly reports (附件2) -------------------------------------------------
@@ -273,6 +275,9 @@ class Outbox(SQLModel, table=True):
     bounced: bool = False
     bounce_message_pk: int | None = Field(default=None, foreign_key="messages.id")
     claimed_by: str | None = Field(default=None, max_length=255)
+    # the copy in [imap] sent_folder: None (none wanted), "appending" (tried once, never again),
+    # "saved <folder>", or "failed: <reason>"
+    sent_copy: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class AuditEntry(SQLModel, table=True):

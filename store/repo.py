@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -95,6 +95,24 @@ def acquire_lease(engine: Engine, name: str, holder: str, ttl_seconds: int, now:
         row.holder, row.expires_at = holder, expires
         session.add(row)
         return True
+
+
+def lease_info(engine: Engine, name: str) -> tuple[str, datetime] | None:
+    """Who holds the lease ``name`` and until when (None: nobody)."""
+    with session_scope(engine) as session:
+        row = session.exec(select(Lease).where(Lease.name == name)).first()
+        return (row.holder, row.expires_at) if row is not None else None
+
+
+def take_over_lease(engine: Engine, name: str, old_holder: str, holder: str, ttl_seconds: int,
+                    now: datetime) -> bool:
+    """Take the lease from ``old_holder`` (a process known to be gone), only if it still holds it."""
+    with session_scope(engine) as session:
+        taken = session.execute(
+            update(Lease).where(Lease.name == name, Lease.holder == old_holder)
+            .values(holder=holder, expires_at=now + timedelta(seconds=ttl_seconds))
+            .execution_options(synchronize_session=False))
+        return taken.rowcount == 1
 
 
 def release_lease(engine: Engine, name: str, holder: str) -> None:

@@ -15,7 +15,9 @@ import base64
 import hashlib
 import json
 import logging
+import os
 import random
+import socket
 import sqlite3
 import threading
 import time
@@ -187,6 +189,11 @@ class RecordingSink:
     def release_lease(self, name: str, holder: str) -> None:
         self.inner.release_lease(name, holder)  # type: ignore[attr-defined]
 
+    def __getattr__(self, name: str) -> object:  # the inner sink's optional methods (lease_info, take_over_lease)
+        if name in ("inner", "fail", "calls"):
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
     def new_raws(self) -> list[bytes]:
         return [call.raw for call in self.calls if call.new]
 
@@ -296,7 +303,7 @@ def _worker(argv: list[str] | None = None) -> int:
     where.add_argument("--db", help="a SqliteSink file")
     where.add_argument("--config", help="a zxjyck config.toml: store through ingest.imap_sink.DbSink")
     parser.add_argument("--settings", required=True, help="ImapTestSettings as JSON")
-    parser.add_argument("--holder", default="kill-test")
+    parser.add_argument("--holder", default="kill-test", help='"auto": this host and PID, as zxjyck names itself')
     parser.add_argument("--store-delay", type=float, default=0.0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -310,7 +317,8 @@ def _worker(argv: list[str] | None = None) -> int:
 
         sink = DbSink(open_app(load_settings(Path(args.config), environ={})))
     slow = SlowSink(sink, args.store_delay)
-    result = poll_once(settings, slow, holder=args.holder, connector=partial(connect))  # type: ignore[arg-type]
+    holder = f"{socket.gethostname()}:{os.getpid()}" if args.holder == "auto" else args.holder
+    result = poll_once(settings, slow, holder=holder, connector=partial(connect))  # type: ignore[arg-type]
     print(json.dumps({"fetched": result.fetched, "new": result.new, "at": datetime.now(UTC).isoformat()}))
     return 0
 

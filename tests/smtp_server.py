@@ -78,12 +78,22 @@ class RecordingHandler:
         return "250 2.0.0 Message accepted for delivery"
 
 
-class PasswordAuthenticator:
-    """Accepts exactly one login/password pair; remembers every attempt's login name."""
+NETEASE_AUTH_FAILED = "535 Error: authentication failed"  # what smtp.163.com answers a wrong password
+NETEASE_SPAM = "554 DT:SPM 163 smtp14,EsCowAC3 1582510000, please see http://mail.163.com/help/help_spam_16.htm?ip="
+NETEASE_NO_PERMISSION = "550 User has no permission"
+NETEASE_BUSY = "421 Too many connections, try later"
+NETEASE_LOCAL_ERROR = "451 Requested action aborted: local error in processing"
 
-    def __init__(self, login: str, password: str) -> None:
+
+class PasswordAuthenticator:
+    """Accepts exactly one login/password pair; remembers every attempt's login name.
+
+    ``failure_reply``: what a wrong password gets (aiosmtpd's own 535 line when None)."""
+
+    def __init__(self, login: str, password: str, failure_reply: str | None = None) -> None:
         self.login = login.encode()
         self.password = password.encode()
+        self.failure_reply = failure_reply
         self.attempts: list[str] = []
 
     def __call__(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
@@ -91,6 +101,8 @@ class PasswordAuthenticator:
             return AuthResult(success=False, handled=False)
         self.attempts.append(auth_data.login.decode())
         ok = auth_data.login == self.login and auth_data.password == self.password
+        if not ok and self.failure_reply:
+            return AuthResult(success=False, handled=False, message=self.failure_reply)
         return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
 
@@ -114,10 +126,11 @@ def running_smtp_server(
     implicit_tls: ssl.SSLContext | None = None,
     starttls: ssl.SSLContext | None = None,
     auth: tuple[str, str] | None = None,
+    auth_failure_reply: str | None = None,
 ) -> Iterator[SmtpServer]:
     """Start aiosmtpd on a free port of 127.0.0.1 for the duration of the block."""
     handler = RecordingHandler()
-    authenticator = PasswordAuthenticator(*auth) if auth else None
+    authenticator = PasswordAuthenticator(*auth, failure_reply=auth_failure_reply) if auth else None
     params: dict[str, object] = {}
     if starttls is not None:
         params.update(tls_context=starttls, require_starttls=True)
