@@ -1,11 +1,18 @@
 """xlsx / xlsm through openpyxl, streamed.
 
-Design: the workbook is opened in read-only mode (bounded memory, no need to
-trust the <dimension> element, which WPS writes wrong), and each sheet's XML is
-streamed once through openpyxl's own ``WorkSheetParser``. That one pass yields
+Design: the package is opened by openpyxl's ``ExcelReader`` in read-only mode
+(bounded memory, no need to trust the <dimension> element, which WPS writes
+wrong). It loads the shared-strings table -- where Excel, WPS and LibreOffice
+keep every text cell -- and each sheet's XML is streamed once through
+openpyxl's own ``WorkSheetParser`` fed with that table. That one pass yields
 the sparse cells *and* the <mergeCells> that read-only mode otherwise drops, so
 merged titles are filled the same way for a 10-row form and a 100,000-row
 export, without a second parse or the (much slower, all-in-memory) normal mode.
+
+``WorkSheetParser`` is not openpyxl's documented surface: the tests read the
+weekly and application forms as written by every writer we can run (Excel's
+layout via xlsxwriter, LibreOffice, openpyxl, WPS-like and Excel-like
+hand-made packages) so a change in it shows at once.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from xml.etree.ElementTree import ParseError
 
 import openpyxl
 from defusedxml import DefusedXmlException
+from openpyxl.reader.excel import ExcelReader
 from openpyxl.utils.cell import range_boundaries
 from openpyxl.utils.datetime import from_excel
 from openpyxl.worksheet._reader import WorkSheetParser
@@ -34,6 +42,8 @@ log = logging.getLogger(__name__)
 LOCALE_DATE_FORMAT_IDS = frozenset({27, 28, 29, 30, 31, 36, 50, 51, 52, 53, 54, 57, 58})
 LOCALE_TIME_FORMAT_IDS = frozenset({32, 33, 34, 35, 55, 56})
 
+READ_ERRORS = (zipfile.BadZipFile, KeyError, IndexError, ParseError, ValueError, TypeError, OSError, EOFError)
+
 if not openpyxl.DEFUSEDXML:  # pragma: no cover - defusedxml is a declared dependency
     log.warning("openpyxl is not using defusedxml; XML entity attacks are not blocked")
 
@@ -45,16 +55,19 @@ def read_xlsx(data: bytes, filename: str, limits: Limits, budget: UnzipBudget) -
     except zipfile.BadZipFile as exc:
         raise CorruptFileError(filename, "xlsx", str(exc)) from exc
     try:
-        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
+        reader = ExcelReader(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
+        reader.read()
     except DefusedXmlException as exc:
         raise UnsafeContentError(filename, type(exc).__name__) from exc
-    except (zipfile.BadZipFile, KeyError, ParseError, ValueError, TypeError, OSError, EOFError) as exc:
+    except READ_ERRORS as exc:
         raise _corrupt_or_unsafe(exc, filename) from exc
+    wb = reader.wb
     try:
-        tables = [_read_sheet(wb, ws, filename, limits) for ws in wb.worksheets]
+        tables = [_read_sheet(wb, ws, reader.shared_strings, filename, limits) for ws in wb.worksheets]
     except DefusedXmlException as exc:
         raise UnsafeContentError(filename, type(exc).__name__) from exc
-    except (zipfile.BadZipFile, KeyError, ParseError, ValueError, TypeError, OSError, EOFError) as exc:
+    except READ_ERRORS as exc:
+        # IndexError: a cell refers to a shared string the table does not have
         raise _corrupt_or_unsafe(exc, filename) from exc
     finally:
         wb.close()
@@ -74,12 +87,12 @@ def _corrupt_or_unsafe(exc: BaseException, filename: str) -> Exception:
     return CorruptFileError(filename, "xlsx", f"{type(exc).__name__}: {exc}")
 
 
-def _read_sheet(wb, ws, filename: str, limits: Limits) -> Table:
+def _read_sheet(wb, ws, shared_strings: list[str], filename: str, limits: Limits) -> Table:
     styles = wb._cell_styles
     with wb._archive.open(ws._worksheet_path) as src:
         parser = WorkSheetParser(
             src,
-            wb.shared_strings,
+            shared_strings,
             data_only=True,
             epoch=wb.epoch,
             date_formats=wb._date_formats,
