@@ -14,7 +14,10 @@ from dataclasses import dataclass
 
 _WS_RE = re.compile(r"\s+")
 _CJK = "\u3400-\u9fff\uff08\uff09\u3001\u3002\uff0c"
-_WRAPPED_CJK_RE = re.compile(rf"(?<=[{_CJK}])[ \t\u3000]*[\r\n]+\s*(?=[{_CJK}])")
+# a line wrap between two Chinese characters, or between a figure and a Chinese character ("200\n元/人")
+_WRAPPED_CJK_RE = re.compile(
+    rf"(?<=[{_CJK}])[ \t\u3000]*[\r\n]+\s*(?=[{_CJK}0-9])|(?<=[0-9])[ \t\u3000]*[\r\n]+\s*(?=[{_CJK}])"
+)
 _BRACKET_NOTE_RE = re.compile(r"[(\[【〔][^()\[\]【】〔〕]{0,20}[)\]】〕]")
 _LEAD_MARKS_RE = re.compile(r"^[*＊★☆※·•\-—]+")
 _TRAIL_MARKS_RE = re.compile(r"[:：*＊]+$")
