@@ -111,7 +111,7 @@ def decode_header_value(value: str | email.header.Header | None, defects: list[s
             # the word's own charset decodes it.
             value = raw.decode("latin-1")
         else:
-            value = decode_bytes(raw, None, defects, what, hint)
+            value = _decode_raw_8bit(raw, defects, what, hint)
     try:
         chunks = email.header.decode_header(value)
     except Exception as exc:  # malformed encoded-words: keep the raw text
@@ -153,18 +153,72 @@ def _decode_param(part: Message, defects: list[str], hint: str | None) -> tuple[
         return "", ""
     if isinstance(raw_value, tuple):  # RFC 2231: (charset, language, value), continuations joined
         charset, _lang, text = raw_value
-        # email has already %-decoded the value into one code point per byte.
-        data = text.encode("raw-unicode-escape")
-        return decode_bytes(data, charset or "utf-8", defects, "filename", hint), text
+        data = _rfc2231_bytes(text)
+        if _unescape_raw(text) is not None:
+            defects.append("filename: raw 8-bit bytes in parameter")
+        name = _decode_raw_8bit(data, defects, "filename", part.get_content_charset() or hint, charset or None)
+        return _storable(name.strip(), defects, "filename"), _raw_param_text(text)
     raw_text = email.utils.collapse_rfc2231_value(raw_value)
     name = raw_text
     raw_bytes = _unescape_raw(name)
     if raw_bytes is not None:
         defects.append("filename: raw 8-bit bytes in parameter")
-        name = decode_bytes(raw_bytes, None, defects, "filename", part.get_content_charset() or hint)
+        name = _decode_raw_8bit(raw_bytes, defects, "filename", part.get_content_charset() or hint)
     if "=?" in name:
         name = decode_header_value(name, defects, "filename", hint)
-    return name.strip(), raw_text
+    return _storable(name.strip(), defects, "filename"), _raw_param_text(raw_text)
+
+
+def _decode_raw_8bit(raw: bytes, defects: list[str], what: str, hint: str | None, label: str | None = None) -> str:
+    """Raw 8-bit header bytes as text: the declared charset, UTF-8, the message's charset or GB18030 when
+    one fits; otherwise UTF-8 with U+FFFD for the bytes that do not fit when most of the 8-bit bytes
+    are UTF-8 (a damaged UTF-8 name), else GB18030 the same way, and a note (a Latin-1 reading would
+    hide the damage as mojibake)."""
+    notes: list[str] = []
+    text = decode_bytes(raw, label, notes, what, hint)
+    if not any("undecodable bytes" in note for note in notes):
+        defects.extend(notes)
+        return text
+    text = raw.decode("utf-8", "replace")
+    if 2 * text.count("\ufffd") > sum(byte > 127 for byte in raw):
+        text = raw.decode("gb18030", "replace")
+    defects.append(f"{what}: bytes in no known charset replaced by U+FFFD")
+    return text
+
+
+def _rfc2231_bytes(text: str) -> bytes:
+    """The bytes of an RFC 2231 value: email gives %-escapes as code points below 256 and raw 8-bit
+    bytes (a client that skipped the %-encoding) as surrogate escapes."""
+    out = bytearray()
+    for ch in text:
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:
+            out.append(code - 0xDC00)
+        elif code < 256:
+            out.append(code)
+        else:
+            out.extend(ch.encode("utf-8", "surrogatepass"))
+    return bytes(out)
+
+
+def _raw_param_text(value: str) -> str:
+    """A header parameter as it stood, as storable text: raw 8-bit bytes that are UTF-8 shown as such,
+    any others as \\xNN escapes (never surrogates, which no database accepts)."""
+    raw = _unescape_raw(value)
+    if raw is None:
+        return _storable(value, [], "parameter")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("ascii", "backslashreplace")
+
+
+def _storable(text: str, defects: list[str], what: str) -> str:
+    """Text every database takes: a lone surrogate (a byte nothing decoded) becomes U+FFFD, with a note."""
+    if not any("\ud800" <= ch <= "\udfff" for ch in text):
+        return text
+    defects.append(f"{what}: undecodable bytes replaced by U+FFFD")
+    return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
 
 
 def _safe_name(name: str) -> str:
@@ -202,7 +256,13 @@ def _walk_attachments(msg: Message, defects: list[str], hint: str | None) -> lis
         if filename and safe != filename:
             part_defects.append("filename: path or control characters removed")
         found.append(DecodedAttachment(safe, ctype, data, raw_name, part_defects))
+        defects.extend(_filename_notes(len(found), part_defects))
     return found
+
+
+def _filename_notes(number: int, part_defects: list[str]) -> list[str]:
+    """An attachment's file-name repairs, for the message's notes (what staff see in `show`)."""
+    return [f"attachment {number} {d}" for d in part_defects if d.startswith("filename:")]
 
 
 def _addresses(value: str, defects: list[str], what: str, hint: str | None) -> list[tuple[str, str]]:
@@ -345,7 +405,7 @@ def decode_message(raw: bytes) -> DecodedMessage:
         key = name.lower()
         if key not in headers:
             headers[key] = decode_header_value(value, [], key, hint)
-    subject = decode_header_value(msg.get("subject"), defects, "subject", hint)
+    subject = _storable(decode_header_value(msg.get("subject"), defects, "subject", hint), defects, "subject")
     senders = _addresses(msg.get("from", ""), defects, "from", hint)
     from_name, from_addr = senders[0] if senders else ("", "")
     to_value = ", ".join(str(v) for v in msg.get_all("to") or [])
