@@ -75,6 +75,7 @@ class DecodedMessage:
     defects: list[str]
     is_mail: bool  # False when the bytes do not look like a message at all
     message: Message | None = None
+    limited: list[str] = field(default_factory=list)  # what the part limit left unread, for staff
 
     def header(self, name: str) -> str:
         return self.headers.get(name.lower(), "")
@@ -228,11 +229,15 @@ def _safe_name(name: str) -> str:
     return name.strip() or ""
 
 
-def _walk_attachments(msg: Message, defects: list[str], hint: str | None) -> list[DecodedAttachment]:
+def _walk_attachments(msg: Message, defects: list[str], hint: str | None,
+                      limited: list[str] | None = None) -> list[DecodedAttachment]:
     found: list[DecodedAttachment] = []
-    for index, part in enumerate(msg.walk()):
+    parts = msg.walk()
+    for index, part in enumerate(parts):
         if index >= MAX_PARTS:
             defects.append(f"more than {MAX_PARTS} MIME parts; the rest ignored")
+            if limited is not None:
+                limited.append(_parts_limit_note(part, parts))
             break
         if part.is_multipart():
             continue
@@ -258,6 +263,17 @@ def _walk_attachments(msg: Message, defects: list[str], hint: str | None) -> lis
         found.append(DecodedAttachment(safe, ctype, data, raw_name, part_defects))
         defects.extend(_filename_notes(len(found), part_defects))
     return found
+
+
+def _parts_limit_note(first: Message, rest) -> str:
+    """The sentence naming what the part limit left unread: how many parts, how many of them files."""
+    skipped = named = 0
+    for part in (first, *rest):
+        skipped += 1
+        named += not part.is_multipart() and bool(part.get_param("filename", header="content-disposition")
+                                                  or part.get_param("name"))
+    return (f"邮件超过 {MAX_PARTS} 个 MIME 部分的上限，其余 {skipped} 个部分（其中 {named} 个附件）未读取，"
+            f"待工作人员核对 / over the {MAX_PARTS}-part limit: {skipped} more parts ({named} files) not read")
 
 
 def _filename_notes(number: int, part_defects: list[str]) -> list[str]:
@@ -410,8 +426,9 @@ def decode_message(raw: bytes) -> DecodedMessage:
     from_name, from_addr = senders[0] if senders else ("", "")
     to_value = ", ".join(str(v) for v in msg.get_all("to") or [])
     to_addrs = [a for _n, a in _addresses(to_value, defects, "to", hint)]
+    limited: list[str] = []
     try:
-        attachments = _walk_attachments(msg, defects, hint) if is_mail else []
+        attachments = _walk_attachments(msg, defects, hint, limited) if is_mail else []
         text, html = _bodies(msg, defects) if is_mail else ("", "")
     except RecursionError:
         defects.append("mime: nesting too deep")
@@ -433,6 +450,7 @@ def decode_message(raw: bytes) -> DecodedMessage:
         defects=list(dict.fromkeys(defects)),
         is_mail=is_mail,
         message=msg,
+        limited=limited,
     )
 
 

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, delete, select
 
 from ingest.app import App
-from ingest.classify import Classification, classify
+from ingest.classify import Classification, classify, flatten
 from ingest.decode import DecodedMessage, decode_message
 from store.archive import sha256_hex
 from store.db import session_scope
@@ -131,13 +131,25 @@ def finish_message(app: App, ctx: Context, only_if_received: bool = False) -> st
         _write_message(session, row, ctx)
         _write_attachments(session, row, ctx)
         status = _apply_workflows(app, session, row, ctx)
+        limited = limit_problems(ctx)
+        if limited and status != FAILED:
+            status = NEEDS_REVIEW  # staff decide whether what went unread mattered
         row.status = status
-        row.problems = list(dict.fromkeys(ctx.problems))
+        row.problems = list(dict.fromkeys(limited + ctx.problems))
         row.processed_at = app.now()
         row.attempts += 1
         session.add(row)
     log.info("processed message id=%s kind=%s status=%s", pk, ctx.classification.kind, status)
     return status
+
+
+def limit_problems(ctx: Context) -> list[str]:
+    """What a limit left unread anywhere in the message (MIME parts, attachment size, rows, pages, columns...),
+    each naming its limit: it goes on the message's problems, first, and holds the message for staff."""
+    notes = list(ctx.decoded.limited)
+    for analysis in flatten(ctx.analyses):
+        notes.extend(getattr(analysis, "limited", None) or [])
+    return list(dict.fromkeys(notes))
 
 
 def process_message(app: App, pk: int, only_if_received: bool = False) -> str:

@@ -22,7 +22,7 @@ from parsers.document import Document
 from parsers.formats.cells import table_text
 from parsers.formats.convert import Converter
 from parsers.formats.detect import detect_format
-from parsers.formats.errors import FormatError
+from parsers.formats.errors import FormatError, LimitExceededError
 from parsers.formats.limits import Limits
 from parsers.formats.reader import DEFAULT_CONVERTER, read_document
 
@@ -46,6 +46,7 @@ class AttachmentAnalysis:
     material: MaterialGuess | None = None
     text_excerpt: str = ""
     members: list[AttachmentAnalysis] = field(default_factory=list)
+    limited: list[str] = field(default_factory=list)  # content a limit left unread (each also in problems)
 
     def walk(self):
         """This analysis and every member's, depth first."""
@@ -78,7 +79,10 @@ def analyze_attachment(data: bytes, filename: str, mail_date: dt.date, limits: L
         document = read_document(data, filename, limits, converter)
     except FormatError as exc:
         log.info("attachment %r refused: %s", filename, exc)
-        return _unreadable(data, filename, exc.problem, getattr(exc, "fmt", None))
+        analysis = _unreadable(data, filename, exc.problem, getattr(exc, "fmt", None))
+        if isinstance(exc, LimitExceededError):
+            analysis.limited.append(exc.problem)
+        return analysis
     except MemoryError:
         log.warning("attachment %r: out of memory while reading", filename)
         return _unreadable(data, filename, memory_problem(filename, limits.address_space_mb))
@@ -105,6 +109,7 @@ def analyze_document(document: Document, filename: str, mail_date: dt.date) -> A
         format=document.format,
         problems=list(document.problems),
         text_excerpt=document_excerpt(document),
+        limited=list(document.limited),
     )
     if document.tables or document.text:
         analysis.weekly = _guarded(analysis, "parse_weekly", document, mail_date)

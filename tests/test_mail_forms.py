@@ -173,3 +173,70 @@ def test_password_protected_form_is_named_in_the_notice_and_in_show(app, tmp_pat
     assert main(["--config", str(config_path), "show", "1"]) == 0
     shown = capsys.readouterr().out.replace("\n", "").replace(" ", "").replace("│", "")
     assert "设置了密码（已加密）" in shown
+
+
+# ---------------------------------------------------------------- limits that drop content name themselves
+def many_pages_pdf(pages: int) -> bytes:
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    buf = io.BytesIO()
+    pdf = canvas.Canvas(buf, pagesize=A4, invariant=1)
+    for n in range(pages):
+        pdf.drawString(72, 720, f"Platform operation report, page {n + 1}")
+        pdf.showPage()
+    pdf.save()
+    return buf.getvalue()
+
+
+def digest_text(app, capsys) -> str:
+    from datetime import date
+
+    from ingest.digest import build_digest, render_digest
+
+    _subject, text, _html = render_digest(build_digest(app, date(2020, 2, 25)))
+    return text
+
+
+def test_a_form_past_the_mime_part_limit_is_named_as_the_reason(app, tmp_path: Path, capsys) -> None:
+    msg = EmailMessage()
+    msg["From"] = "gzrsj@example.gov.cn"
+    msg["To"] = "zxjyck@163.com"
+    msg["Subject"] = "材料"
+    msg["Date"] = format_datetime(SENT_AT)
+    msg["Message-ID"] = "<parts@example.gov.cn>"
+    msg.set_content("附件")
+    for n in range(4999):
+        msg.add_attachment(b"x", maintype="text", subtype="plain", filename=f"{n}.txt")
+    msg.add_attachment(weekly_workbook("广州市", ROWS["广州市"]), maintype="application",
+                       subtype="octet-stream", filename="广州周报.xlsx")
+    doc = ingest(app, tmp_path, msg.as_bytes())
+    [message] = doc["messages"]
+    limit = ("邮件超过 500 个 MIME 部分的上限，其余 4502 个部分（其中 4502 个附件）未读取，待工作人员核对 "
+             "/ over the 500-part limit: 4502 more parts (4502 files) not read")
+    assert message["status"] == "needs_review"
+    assert message["problems"][0] == limit
+    assert len(message["attachments"]) == 498
+    assert limit in digest_text(app, capsys)
+
+
+def test_a_pdf_over_the_page_limit_is_named_on_the_message_and_to_staff(app, tmp_path: Path, capsys) -> None:
+    raw = mail("gzrsj@example.gov.cn", "广州市周报", {"广州周报.xlsx": weekly_workbook("广州市", ROWS["广州市"]),
+                                                  "运行报告.pdf": many_pages_pdf(301)}, "pages@x")
+    doc = ingest(app, tmp_path, raw)
+    [report] = doc["weekly_reports"]
+    assert report["status"] == "accepted"  # the form itself was read in full
+    [message] = doc["messages"]
+    limit = "附件“运行报告.pdf”PDF 页数过多（共 301 页，上限 300 页），未予读取，请精简或拆分后重新发送"
+    assert (message["status"], message["problems"]) == ("needs_review", [limit])
+    assert limit in digest_text(app, capsys)
+
+
+def test_columns_past_the_limit_are_named(app, tmp_path: Path) -> None:
+    from parsers.analysis import analyze_attachment
+    from parsers.formats.limits import Limits
+
+    data = weekly_workbook("广州市", ROWS["广州市"])
+    result = analyze_attachment(data, "周报.xlsx", SENT_AT.date(), Limits(max_columns=3), converter=None)
+    note = "附件“周报.xlsx”工作表“备案情况”第 3 列以后的内容未读取（超过 3 列的上限） / columns after 3 not read"
+    assert result.limited == [note] and note in result.problems

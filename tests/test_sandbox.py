@@ -38,7 +38,8 @@ def _comparable(analysis):
 
 
 # the two files that need LibreOffice have tests of their own below
-FIXTURE_NAMES = sorted(p.name for p in ATTACHMENTS.iterdir() if p.name not in ("weekly.doc", "weekly_native.wps"))
+FIXTURE_NAMES = sorted(p.name for p in ATTACHMENTS.iterdir()
+                       if p.is_file() and p.name not in ("weekly.doc", "weekly_native.wps"))
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)

@@ -32,7 +32,7 @@ from openpyxl.worksheet._reader import WorkSheetParser
 from parsers.document import Document, Table
 from parsers.formats.cells import fill_merged, format_datetime, format_value, trim_rows
 from parsers.formats.errors import CorruptFileError, LimitExceededError, UnsafeContentError
-from parsers.formats.limits import Limits
+from parsers.formats.limits import Limits, columns_note
 from parsers.formats.ooxml import UnzipBudget, check_zip_safety
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,8 @@ def read_xlsx(data: bytes, filename: str, limits: Limits, budget: UnzipBudget) -
         raise _corrupt_or_unsafe(exc, filename) from exc
     wb = reader.wb
     try:
-        tables = [_read_sheet(wb, ws, reader.shared_strings, filename, limits) for ws in wb.worksheets]
+        limited: list[str] = []
+        tables = [_read_sheet(wb, ws, reader.shared_strings, filename, limits, limited) for ws in wb.worksheets]
     except DefusedXmlException as exc:
         raise UnsafeContentError(filename, type(exc).__name__) from exc
     except READ_ERRORS as exc:
@@ -71,7 +72,7 @@ def read_xlsx(data: bytes, filename: str, limits: Limits, budget: UnzipBudget) -
         raise _corrupt_or_unsafe(exc, filename) from exc
     finally:
         wb.close()
-    return Document(format="xlsx", tables=tables)
+    return Document(format="xlsx", tables=tables, problems=list(limited), limited=limited)
 
 
 def _corrupt_or_unsafe(exc: BaseException, filename: str) -> Exception:
@@ -87,7 +88,7 @@ def _corrupt_or_unsafe(exc: BaseException, filename: str) -> Exception:
     return CorruptFileError(filename, "xlsx", f"{type(exc).__name__}: {exc}")
 
 
-def _read_sheet(wb, ws, shared_strings: list[str], filename: str, limits: Limits) -> Table:
+def _read_sheet(wb, ws, shared_strings: list[str], filename: str, limits: Limits, limited: list[str]) -> Table:
     styles = wb._cell_styles
     with wb._archive.open(ws._worksheet_path) as src:
         parser = WorkSheetParser(
@@ -98,19 +99,22 @@ def _read_sheet(wb, ws, shared_strings: list[str], filename: str, limits: Limits
             date_formats=wb._date_formats,
             timedelta_formats=wb._timedelta_formats,
         )
-        rows = _collect_rows(parser, styles, wb.epoch, ws.title, filename, limits)
+        rows = _collect_rows(parser, styles, wb.epoch, ws.title, filename, limits, limited)
     merges = _merge_ranges(parser)
     fill_merged(rows, merges)
     return Table(rows=trim_rows(rows), source=f"sheet '{ws.title}'")
 
 
-def _collect_rows(parser, styles, epoch, title: str, filename: str, limits: Limits) -> list[list[str]]:
+def _collect_rows(parser, styles, epoch, title: str, filename: str, limits: Limits,
+                  limited: list[str]) -> list[list[str]]:
     rows: list[list[str]] = []
+    cut = False
     for row_idx, cells in parser.parse():
         row: list[str] = []
         for cell in cells:
             col = cell["column"]
             if col > limits.max_columns:
+                cut = cut or cell["value"] not in (None, "")
                 continue
             text = _cell_text(cell, styles, epoch)
             if text == "":
@@ -127,6 +131,8 @@ def _collect_rows(parser, styles, epoch, title: str, filename: str, limits: Limi
                 rows.append(row)
             else:  # a row element repeated out of order: merge into the existing one
                 _merge_into(rows[row_idx - 1], row)
+    if cut:
+        limited.append(columns_note(filename, title, limits.max_columns))
     return rows
 
 
