@@ -69,11 +69,19 @@ def previous_week(day: date) -> tuple[date, date]:
 
 
 @dataclass
+class _Found:
+    """One weekly form and the attachment it came from."""
+
+    filename: str
+    weekly: object
+
+
+@dataclass
 class _WeeklyForm:
     """One city's form for one week, as found in the mail (``chosen`` None: no form was found at all)."""
 
     city: str | None
-    chosen: object | None
+    chosen: _Found | None
     same_week: list = field(default_factory=list)  # the city's other forms for that week, not used
 
 
@@ -81,9 +89,10 @@ def _forms_by_city(analyses: list, fallback_city: str | None) -> list[_WeeklyFor
     """Every city's form in the mail: one per (city, week), the one with most rows when there are several."""
     groups: dict[tuple, list] = {}
     for analysis in flatten(analyses):
-        data = getattr(analysis, "weekly", None)
-        if data is not None:
-            groups.setdefault((data.city or fallback_city, data.week_start, data.week_end), []).append(analysis)
+        for data in [getattr(analysis, "weekly", None), *(getattr(analysis, "more_weekly", None) or [])]:
+            if data is not None:
+                key = (data.city or fallback_city, data.week_start, data.week_end)
+                groups.setdefault(key, []).append(_Found(analysis.filename, data))
     if not groups:
         return [_WeeklyForm(fallback_city, None)]
     forms = []

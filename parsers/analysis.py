@@ -47,6 +47,7 @@ class AttachmentAnalysis:
     text_excerpt: str = ""
     members: list[AttachmentAnalysis] = field(default_factory=list)
     limited: list[str] = field(default_factory=list)  # content a limit left unread (each also in problems)
+    more_weekly: list[WeeklyReportData] = field(default_factory=list)  # other cities' forms in the same file
 
     def walk(self):
         """This analysis and every member's, depth first."""
@@ -112,7 +113,9 @@ def analyze_document(document: Document, filename: str, mail_date: dt.date) -> A
         limited=list(document.limited),
     )
     if document.tables or document.text:
-        analysis.weekly = _guarded(analysis, "parse_weekly", document, mail_date)
+        reports = _guarded(analysis, "parse_weekly_by_city", document, mail_date) or []
+        analysis.weekly = reports[0] if reports else None
+        analysis.more_weekly = reports[1:]
         analysis.application = _guarded(analysis, "parse_application", document)
     if document.format != "zip":
         analysis.material = _guarded(analysis, "classify_material", filename, document)
@@ -137,10 +140,10 @@ def document_excerpt(document: Document, limit: int = EXCERPT_CHARS) -> str:
 
 def _form_function(name: str):
     """The form parsers, imported when first needed (they live in their own modules)."""
-    if name == "parse_weekly":
-        from parsers.weekly import parse_weekly
+    if name == "parse_weekly_by_city":
+        from parsers.weekly import parse_weekly_by_city
 
-        return parse_weekly
+        return parse_weekly_by_city
     if name == "parse_application":
         from parsers.application import parse_application
 

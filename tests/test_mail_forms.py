@@ -240,3 +240,50 @@ def test_columns_past_the_limit_are_named(app, tmp_path: Path) -> None:
     result = analyze_attachment(data, "周报.xlsx", SENT_AT.date(), Limits(max_columns=3), converter=None)
     note = "附件“周报.xlsx”工作表“备案情况”第 3 列以后的内容未读取（超过 3 列的上限） / columns after 3 not read"
     assert result.limited == [note] and note in result.problems
+
+
+# ---------------------------------------------------------------- one workbook, a sheet per city
+def workbook_of_sheets(sheets: dict[str, tuple[str, list[tuple[str, int, str]]]]) -> bytes:
+    """One workbook, one sheet per form: {sheet name: (city, rows)}."""
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(buf, {"in_memory": True})
+    for name, (city, rows) in sheets.items():
+        ws = wb.add_worksheet(name)
+        ws.write(0, 0, "企业职工线上适岗技能提升培训备案情况统计表")
+        ws.write(1, 0, f"地市名称：{city}  时间：2月17日——2月23日")
+        ws.write_row(2, 0, ["序号", "企业名称", "备案人数", "培训平台名称"])
+        for n, row in enumerate(rows, start=1):
+            ws.write_row(2 + n, 0, [n, *row])
+        ws.write_row(3 + len(rows), 0, ["合计", "", sum(r[1] for r in rows)])
+    wb.close()
+    return buf.getvalue()
+
+
+def test_a_sheet_per_city_gives_a_report_per_city() -> None:
+    from parsers.analysis import analyze_attachment
+
+    data = workbook_of_sheets({"广州": ("广州市", ROWS["广州市"]), "深圳": ("深圳市", ROWS["深圳市"])})
+    result = analyze_attachment(data, "两市周报.xlsx", SENT_AT.date(), converter=None)
+    found = [result.weekly, *result.more_weekly]
+    assert [(r.city, r.source, [(x.enterprise, x.headcount) for x in r.rows], r.problems) for r in found] == [
+        ("广州市", "sheet '广州'", [(e, h) for e, h, _p in ROWS["广州市"]], []),
+        ("深圳市", "sheet '深圳'", [(e, h) for e, h, _p in ROWS["深圳市"]], []),
+    ]
+
+
+def test_two_sheets_of_one_city_and_week_stay_one_form_with_a_problem() -> None:
+    from parsers.analysis import analyze_attachment
+
+    data = workbook_of_sheets({"原表": ("广州市", ROWS["广州市"][:1]), "修改后": ("广州市", ROWS["广州市"])})
+    result = analyze_attachment(data, "周报.xlsx", SENT_AT.date(), converter=None)
+    assert result.more_weekly == []
+    assert result.weekly.source == "sheet '修改后'"
+    assert result.weekly.problems == ["文件中另有1个表格含备案数据（sheet '原表'），只读取了“sheet '修改后'”"]
+
+
+def test_a_workbook_with_two_cities_sheets_through_the_pipeline(app, tmp_path: Path) -> None:
+    data = workbook_of_sheets({"广州": ("广州市", ROWS["广州市"]), "深圳": ("深圳市", ROWS["深圳市"])})
+    doc = ingest(app, tmp_path, mail("gzrsj@example.gov.cn", "周报", {"两市周报.xlsx": data}, "sheets@x"))
+    assert sorted((r["city"], r["status"], r["total_headcount"]) for r in doc["weekly_reports"]) == [
+        ("广州市", "accepted", 205), ("深圳市", "needs_review", 450)]
+    assert "深圳市的统计表（附件“两市周报.xlsx”）已暂存待工作人员确认" in doc["messages"][0]["problems"][0]
