@@ -151,7 +151,7 @@ def test_the_writers_really_differ_in_how_they_store_text() -> None:
     assert "<f>SUM(C4:C6)</f><v>245</v>" in sheet
     sheet, shared = parts("weekly_excel_handmade.xlsx")
     assert all(marker in sheet for marker in ('t="s"', 't="inlineStr"', 't="str"'))
-    assert "<r><rPr>" in shared and "<rPh" in shared
+    assert "<r><rPr>" in shared and "<rPh" in shared and "_x000D_" in shared
     sheet, _ = parts("weekly_wps_handmade.xlsx")
     assert '<dimension ref="A1"/>' in sheet
 

@@ -27,6 +27,7 @@ from defusedxml import DefusedXmlException
 from openpyxl.reader.excel import ExcelReader
 from openpyxl.utils.cell import range_boundaries
 from openpyxl.utils.datetime import from_excel
+from openpyxl.utils.escape import unescape
 from openpyxl.worksheet._reader import WorkSheetParser
 
 from parsers.document import Document, Table
@@ -152,6 +153,8 @@ def _cell_text(cell: dict, styles, epoch) -> str:
             converted = _locale_serial(value, epoch, fmt_id)
             if converted:
                 return converted
+    if isinstance(value, str) and "_x" in value:
+        value = unescape(value)  # Excel writes a CR (and other control characters) as _x000D_
     return format_value(value)
 
 
