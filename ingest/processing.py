@@ -198,6 +198,8 @@ def _apply_workflows(app: App, session: Session, row: Message, ctx: Context) -> 
         return FAILED
     if c.needs_review:
         ctx.problems.extend(c.review_reasons)
+        # why an attachment could not be read (a password, a corrupt file) is often why the kind is unclear
+        ctx.problems.extend(p for analysis in flatten(ctx.analyses) for p in getattr(analysis, "problems", []))
         return NEEDS_REVIEW
     from ingest.workflows import apply_workflow
 

@@ -287,3 +287,15 @@ def test_a_workbook_with_two_cities_sheets_through_the_pipeline(app, tmp_path: P
     assert sorted((r["city"], r["status"], r["total_headcount"]) for r in doc["weekly_reports"]) == [
         ("广州市", "accepted", 205), ("深圳市", "needs_review", 450)]
     assert "深圳市的统计表（附件“两市周报.xlsx”）已暂存待工作人员确认" in doc["messages"][0]["problems"][0]
+
+
+def test_password_protected_form_of_a_held_message_is_named_to_staff(app, tmp_path: Path, capsys) -> None:
+    """An application whose only form has a password: too unsure to answer, but staff see why."""
+    raw = mail("lisi@yuejitong.example.cn", "职业技能提升行动线上培训平台申报材料",
+               {"附件1基本情况表.docx": (WRITERS / "application_encrypted.docx").read_bytes()}, "app-encrypted@x")
+    doc = ingest(app, tmp_path, raw)
+    sentence = "附件“附件1基本情况表.docx”设置了密码（已加密），无法读取，请去掉密码后重新发送"
+    [message] = doc["messages"]
+    assert message["status"] == "needs_review"
+    assert message["problems"] == ["分类把握不足（0.45），需人工确认 / low classification confidence", sentence]
+    assert sentence in digest_text(app, capsys)
