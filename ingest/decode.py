@@ -86,6 +86,7 @@ class DecodedMessage:
     # Why the From header cannot be trusted to name one sender (several addresses, an IP-literal domain,
     # an address inside the display name...): such a message is held for staff and never answered.
     sender_problems: list[str] = field(default_factory=list)
+    limited: list[str] = field(default_factory=list)  # what the part limit left unread, for staff
 
     def header(self, name: str) -> str:
         return self.headers.get(name.lower(), "")
@@ -123,7 +124,7 @@ def decode_header_value(value: str | email.header.Header | None, defects: list[s
             # the word's own charset decodes it.
             value = raw.decode("latin-1")
         else:
-            value = decode_bytes(raw, None, defects, what, hint)
+            value = _decode_raw_8bit(raw, defects, what, hint)
     try:
         chunks = email.header.decode_header(value)
     except Exception as exc:  # malformed encoded-words: keep the raw text
@@ -199,18 +200,72 @@ def _decode_param(part: Message, defects: list[str], hint: str | None) -> tuple[
         return "", ""
     if isinstance(raw_value, tuple):  # RFC 2231: (charset, language, value), continuations joined
         charset, _lang, text = raw_value
-        # email has already %-decoded the value into one code point per byte.
-        data = text.encode("raw-unicode-escape")
-        return decode_bytes(data, charset or "utf-8", defects, "filename", hint), text
+        data = _rfc2231_bytes(text)
+        if _unescape_raw(text) is not None:
+            defects.append("filename: raw 8-bit bytes in parameter")
+        name = _decode_raw_8bit(data, defects, "filename", part.get_content_charset() or hint, charset or None)
+        return _storable(name.strip(), defects, "filename"), _raw_param_text(text)
     raw_text = email.utils.collapse_rfc2231_value(raw_value)
     name = raw_text
     raw_bytes = _unescape_raw(name)
     if raw_bytes is not None:
         defects.append("filename: raw 8-bit bytes in parameter")
-        name = decode_bytes(raw_bytes, None, defects, "filename", part.get_content_charset() or hint)
+        name = _decode_raw_8bit(raw_bytes, defects, "filename", part.get_content_charset() or hint)
     if "=?" in name:
         name = decode_header_value(name, defects, "filename", hint)
-    return name.strip(), raw_text
+    return _storable(name.strip(), defects, "filename"), _raw_param_text(raw_text)
+
+
+def _decode_raw_8bit(raw: bytes, defects: list[str], what: str, hint: str | None, label: str | None = None) -> str:
+    """Raw 8-bit header bytes as text: the declared charset, UTF-8, the message's charset or GB18030 when
+    one fits; otherwise UTF-8 with U+FFFD for the bytes that do not fit when most of the 8-bit bytes
+    are UTF-8 (a damaged UTF-8 name), else GB18030 the same way, and a note (a Latin-1 reading would
+    hide the damage as mojibake)."""
+    notes: list[str] = []
+    text = decode_bytes(raw, label, notes, what, hint)
+    if not any("undecodable bytes" in note for note in notes):
+        defects.extend(notes)
+        return text
+    text = raw.decode("utf-8", "replace")
+    if 2 * text.count("\ufffd") > sum(byte > 127 for byte in raw):
+        text = raw.decode("gb18030", "replace")
+    defects.append(f"{what}: bytes in no known charset replaced by U+FFFD")
+    return text
+
+
+def _rfc2231_bytes(text: str) -> bytes:
+    """The bytes of an RFC 2231 value: email gives %-escapes as code points below 256 and raw 8-bit
+    bytes (a client that skipped the %-encoding) as surrogate escapes."""
+    out = bytearray()
+    for ch in text:
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:
+            out.append(code - 0xDC00)
+        elif code < 256:
+            out.append(code)
+        else:
+            out.extend(ch.encode("utf-8", "surrogatepass"))
+    return bytes(out)
+
+
+def _raw_param_text(value: str) -> str:
+    """A header parameter as it stood, as storable text: raw 8-bit bytes that are UTF-8 shown as such,
+    any others as \\xNN escapes (never surrogates, which no database accepts)."""
+    raw = _unescape_raw(value)
+    if raw is None:
+        return _storable(value, [], "parameter")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("ascii", "backslashreplace")
+
+
+def _storable(text: str, defects: list[str], what: str) -> str:
+    """Text every database takes: a lone surrogate (a byte nothing decoded) becomes U+FFFD, with a note."""
+    if not any("\ud800" <= ch <= "\udfff" for ch in text):
+        return text
+    defects.append(f"{what}: undecodable bytes replaced by U+FFFD")
+    return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
 
 
 def _safe_name(name: str) -> str:
@@ -220,11 +275,15 @@ def _safe_name(name: str) -> str:
     return name.strip() or ""
 
 
-def _walk_attachments(msg: Message, defects: list[str], hint: str | None) -> list[DecodedAttachment]:
+def _walk_attachments(msg: Message, defects: list[str], hint: str | None,
+                      limited: list[str] | None = None) -> list[DecodedAttachment]:
     found: list[DecodedAttachment] = []
-    for index, part in enumerate(msg.walk()):
+    parts = msg.walk()
+    for index, part in enumerate(parts):
         if index >= MAX_PARTS:
             defects.append(f"more than {MAX_PARTS} MIME parts; the rest ignored")
+            if limited is not None:
+                limited.append(_parts_limit_note(part, parts))
             break
         if part.is_multipart():
             continue
@@ -248,7 +307,24 @@ def _walk_attachments(msg: Message, defects: list[str], hint: str | None) -> lis
         if filename and safe != filename:
             part_defects.append("filename: path or control characters removed")
         found.append(DecodedAttachment(safe, ctype, data, raw_name, part_defects))
+        defects.extend(_filename_notes(len(found), part_defects))
     return found
+
+
+def _parts_limit_note(first: Message, rest) -> str:
+    """The sentence naming what the part limit left unread: how many parts, how many of them files."""
+    skipped = named = 0
+    for part in (first, *rest):
+        skipped += 1
+        named += not part.is_multipart() and bool(part.get_param("filename", header="content-disposition")
+                                                  or part.get_param("name"))
+    return (f"邮件超过 {MAX_PARTS} 个 MIME 部分的上限，其余 {skipped} 个部分（其中 {named} 个附件）未读取，"
+            f"待工作人员核对 / over the {MAX_PARTS}-part limit: {skipped} more parts ({named} files) not read")
+
+
+def _filename_notes(number: int, part_defects: list[str]) -> list[str]:
+    """An attachment's file-name repairs, for the message's notes (what staff see in `show`)."""
+    return [f"attachment {number} {d}" for d in part_defects if d.startswith("filename:")]
 
 
 def _addresses(value: str, defects: list[str], what: str, hint: str | None) -> list[tuple[str, str]]:
@@ -510,14 +586,15 @@ def decode_message(raw: bytes) -> DecodedMessage:
             headers[key] = _unfold(str(value)[:MAX_HEADER_CHARS])
     if len(msg) > MAX_HEADER_FIELDS:
         defects.append(f"{len(msg)} header fields; those after the first {MAX_HEADER_FIELDS} kept undecoded")
-    subject = decode_header_value(msg.get("subject"), defects, "subject", hint)
+    subject = _storable(decode_header_value(msg.get("subject"), defects, "subject", hint), defects, "subject")
     senders = _addresses(msg.get("from", ""), defects, "from", hint)
     from_name, from_addr = senders[0] if senders else ("", "")
     suspicious = sender_problems(msg, hint)
     to_value = ", ".join(str(v) for v in msg.get_all("to") or [])
     to_addrs = [a for _n, a in _addresses(to_value, defects, "to", hint)]
+    limited: list[str] = []
     try:
-        attachments = _walk_attachments(msg, defects, hint) if is_mail else []
+        attachments = _walk_attachments(msg, defects, hint, limited) if is_mail else []
         text, html = _bodies(msg, defects) if is_mail else ("", "")
     except RecursionError:
         defects.append("mime: nesting too deep")
@@ -540,6 +617,7 @@ def decode_message(raw: bytes) -> DecodedMessage:
         is_mail=is_mail,
         message=msg,
         sender_problems=suspicious,
+        limited=limited,
     )
 
 

@@ -137,13 +137,25 @@ def finish_message(app: App, ctx: Context, only_if_received: bool = False) -> st
         _write_message(session, row, ctx)
         _write_attachments(session, row, ctx)
         status = _apply_workflows(app, session, row, ctx)
+        limited = limit_problems(ctx)
+        if limited and status != FAILED:
+            status = NEEDS_REVIEW  # staff decide whether what went unread mattered
         row.status = status
-        row.problems = list(dict.fromkeys(ctx.problems))
+        row.problems = list(dict.fromkeys(limited + ctx.problems))
         row.processed_at = app.now()
         row.attempts += 1
         session.add(row)
     log.info("processed message id=%s kind=%s status=%s", pk, ctx.classification.kind, status)
     return status
+
+
+def limit_problems(ctx: Context) -> list[str]:
+    """What a limit left unread anywhere in the message (MIME parts, attachment size, rows, pages, columns...),
+    each naming its limit: it goes on the message's problems, first, and holds the message for staff."""
+    notes = list(ctx.decoded.limited)
+    for analysis in flatten(ctx.analyses):
+        notes.extend(getattr(analysis, "limited", None) or [])
+    return list(dict.fromkeys(notes))
 
 
 def process_message(app: App, pk: int, only_if_received: bool = False) -> str:
@@ -219,6 +231,8 @@ def _apply_workflows(app: App, session: Session, row: Message, ctx: Context) -> 
         return FAILED
     if c.needs_review:
         ctx.problems.extend(c.review_reasons)
+        # why an attachment could not be read (a password, a corrupt file) is often why the kind is unclear
+        ctx.problems.extend(p for analysis in flatten(ctx.analyses) for p in getattr(analysis, "problems", []))
         return NEEDS_REVIEW
     from ingest.workflows import apply_workflow
 

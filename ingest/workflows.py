@@ -9,7 +9,7 @@ dedupe keys keep any notice from going out twice.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
@@ -84,9 +84,43 @@ def previous_week(day: date) -> tuple[date, date]:
     return monday, monday + timedelta(days=6)
 
 
-def _pick_weekly(analyses: list):
-    found = [a for a in flatten(analyses) if getattr(a, "weekly", None) is not None]
-    return max(found, key=lambda a: len(a.weekly.rows)) if found else None
+@dataclass
+class _Found:
+    """One weekly form and the attachment it came from."""
+
+    filename: str
+    weekly: object
+
+
+@dataclass
+class _WeeklyForm:
+    """One city's form for one week, as found in the mail (``chosen`` None: no form was found at all)."""
+
+    city: str | None
+    chosen: _Found | None
+    same_week: list = field(default_factory=list)  # the city's other forms for that week, not used
+
+
+def _forms_by_city(analyses: list, fallback_city: str | None) -> list[_WeeklyForm]:
+    """Every city's form in the mail: one per (city, week), the one with most rows when there are several."""
+    groups: dict[tuple, list] = {}
+    for analysis in flatten(analyses):
+        for data in [getattr(analysis, "weekly", None), *(getattr(analysis, "more_weekly", None) or [])]:
+            if data is not None:
+                key = (data.city or fallback_city, data.week_start, data.week_end)
+                groups.setdefault(key, []).append(_Found(analysis.filename, data))
+    if not groups:
+        return [_WeeklyForm(fallback_city, None)]
+    forms = []
+    for (city, _start, _end), found in groups.items():
+        found.sort(key=lambda a: len(a.weekly.rows), reverse=True)  # stable: the first of equals wins
+        forms.append(_WeeklyForm(city, found[0], found[1:]))
+    return forms
+
+
+def _registered_for(app, address: str, city: str) -> bool:
+    address = address.strip().lower()
+    return any(address == a.strip().lower() for a in app.settings.cities.get(city, ()))
 
 
 def about_file(filename: str, reason: str) -> str:
@@ -105,9 +139,36 @@ def _attachment_problems(analyses: list) -> list[FileProblem]:
 
 
 def weekly_workflow(app, session: Session, row: Message, ctx) -> str:
-    chosen = _pick_weekly(ctx.analyses)
+    """Each city's form becomes its own report; forms for a city the sender is not registered for are held."""
+    forms = _forms_by_city(ctx.analyses, ctx.classification.city)
+    forms.sort(key=lambda f: (not (f.city and _registered_for(app, row.from_addr, f.city)),
+                              -len(f.chosen.weekly.rows) if f.chosen else 0))
+    session.exec(delete(WeeklyRow).where(WeeklyRow.report_id.in_(
+        select(WeeklyReport.id).where(WeeklyReport.message_pk == row.id))))
+    session.exec(delete(WeeklyReport).where(WeeklyReport.message_pk == row.id))
+    statuses = []
+    for index, form in enumerate(forms):
+        for other in form.same_week:
+            if _weekly_values(other.weekly) != _weekly_values(form.chosen.weekly):
+                ctx.problems.append(
+                    f"附件“{other.filename}”与附件“{form.chosen.filename}”同为{form.city or '同一地市'}同一周的统计表，"
+                    f"内容不同，已按行数较多的附件“{form.chosen.filename}”登记，请工作人员核对")
+        several = len(forms) if len(forms) > 1 else 0
+        suffix = "" if index == 0 else f":{form.city}:{form.chosen.weekly.week_start if form.chosen else ''}"
+        statuses.append(_weekly_report(app, session, row, ctx, form, several=several, key_suffix=suffix))
+    return NEEDS_REVIEW if NEEDS_REVIEW in statuses else PROCESSED
+
+
+def _weekly_values(data) -> tuple:
+    return (data.city, data.week_start, data.week_end, data.declared_total,
+            [(r.enterprise, r.headcount, r.platform) for r in data.rows])
+
+
+def _weekly_report(app, session: Session, row: Message, ctx, form: _WeeklyForm, *, several: int,
+                   key_suffix: str) -> str:
+    """Record one city's report from ``form`` (replacing none: the caller cleared the message's reports)."""
+    chosen, city = form.chosen, form.city
     data = chosen.weekly if chosen else None
-    city = (data.city if data and data.city else None) or ctx.classification.city
     if city is None:
         ctx.problems.append("无法确定报送地市（表内“地市名称”、主题和发件人均未识别），待工作人员确认 / city unknown")
         return NEEDS_REVIEW
@@ -137,11 +198,16 @@ def weekly_workflow(app, session: Session, row: Message, ctx) -> str:
                 file_problems.append(FileProblem(reason=p, filename=chosen.filename, row=r.row_number))
                 problems.append(p)
     problems = list(dict.fromkeys(problems))
-    registered = not ctx.decoded.sender_problems and app.settings.city_of_address(row.from_addr) == city
+    registered = not ctx.decoded.sender_problems and _registered_for(app, row.from_addr, city)
     if not registered:
         status = REPORT_NEEDS_REVIEW
-        problems.append(f"发件人 {row.from_addr} 不是{city}登记的报送邮箱，已暂存待工作人员确认 "
-                        f"/ sender is not a registered address of {city}")
+        if several:
+            problems.append(f"同一封邮件含{several}个地市的统计表；发件人 {row.from_addr} 不是{city}登记的报送邮箱，"
+                            f"{city}的统计表（附件“{chosen.filename if chosen else ''}”）已暂存待工作人员确认 "
+                            f"/ one of {several} cities' forms in this mail; the sender is not registered for {city}")
+        else:
+            problems.append(f"发件人 {row.from_addr} 不是{city}登记的报送邮箱，已暂存待工作人员确认 "
+                            f"/ sender is not a registered address of {city}")
     elif problems or file_problems:
         status = REPORT_NEEDS_CORRECTION
     else:
@@ -153,9 +219,6 @@ def weekly_workflow(app, session: Session, row: Message, ctx) -> str:
                         f"{'、'.join(low[:20])} / low-confidence OCR values wait for staff")
     deadline = deadline_for(app.settings, week[0])
     late = row.received_at > deadline
-    session.exec(delete(WeeklyRow).where(WeeklyRow.report_id.in_(
-        select(WeeklyReport.id).where(WeeklyReport.message_pk == row.id))))
-    session.exec(delete(WeeklyReport).where(WeeklyReport.message_pk == row.id))
     for r in data.rows if data else []:
         if r.headcount is not None and not 0 <= r.headcount <= MAX_HEADCOUNT:
             reason = f"第{r.row_number}行“备案人数”数值异常：“{r.raw_headcount[:30]}”"
@@ -179,8 +242,8 @@ def weekly_workflow(app, session: Session, row: Message, ctx) -> str:
                               headcount=r.headcount, platform=r.platform[:1000], raw_headcount=r.raw_headcount[:200],
                               problems=r.problems))
     _update_superseded(session, city, week[0])
-    ctx.problems.extend(problems)
-    _weekly_notice(app, session, row, ctx, report, file_problems, deadline)
+    ctx.problems.extend(f"{city}：{p}" if several and city not in p else p for p in problems)
+    _weekly_notice(app, session, row, ctx, report, file_problems, deadline, key_suffix)
     return NEEDS_REVIEW if status == REPORT_NEEDS_REVIEW else PROCESSED
 
 
@@ -234,7 +297,8 @@ def _update_superseded(session: Session, city: str, week_start: date) -> None:
         session.add(r)
 
 
-def _weekly_notice(app, session: Session, row: Message, ctx, report: WeeklyReport, file_problems, deadline) -> None:
+def _weekly_notice(app, session: Session, row: Message, ctx, report: WeeklyReport, file_problems, deadline,
+                   key_suffix: str = "") -> None:
     cfg = outbox_settings(app.settings)
     now = app.now()
     if report.status == REPORT_ACCEPTED:
@@ -243,13 +307,13 @@ def _weekly_notice(app, session: Session, row: Message, ctx, report: WeeklyRepor
                                        total_headcount=report.total_headcount or 0, received_at=row.received_at,
                                        late=report.late, deadline=deadline)
         reply(session, cfg, about=row, headers=ctx.decoded.headers, kind="receipt", context=context,
-              dedupe_key=f"receipt:{row.sha256}", now=now)
+              dedupe_key=f"receipt:{row.sha256}{key_suffix}", now=now)
     elif report.status == REPORT_NEEDS_CORRECTION:
         problems = file_problems or [FileProblem(reason=p) for p in report.problems]
         context = CorrectionRequestContext(problems=problems, city=report.city, week_start=report.week_start,
                                            week_end=report.week_end, received_at=row.received_at)
         reply(session, cfg, about=row, headers=ctx.decoded.headers, kind="correction_request", context=context,
-              dedupe_key=f"correction_request:{row.sha256}", now=now)
+              dedupe_key=f"correction_request:{row.sha256}{key_suffix}", now=now)
 
 
 def report_rows(session: Session, report: WeeklyReport) -> list[WeeklyRow]:

@@ -23,7 +23,7 @@ from parsers.document import Document
 from parsers.formats.cells import table_text
 from parsers.formats.convert import Converter
 from parsers.formats.detect import detect_format
-from parsers.formats.errors import FormatError
+from parsers.formats.errors import FormatError, LimitExceededError
 from parsers.formats.limits import Limits
 from parsers.formats.reader import DEFAULT_CONVERTER, read_document
 
@@ -59,6 +59,8 @@ class AttachmentAnalysis:
     low_confidence_fields: list[str] = field(default_factory=list)  # under the threshold, or failing
     # a GB 32100-2015 check character or a phone/number/e-mail pattern: staff confirm them
     licence: LicenceData | None = None  # a business licence read from a scan
+    limited: list[str] = field(default_factory=list)  # content a limit left unread (each also in problems)
+    more_weekly: list[WeeklyReportData] = field(default_factory=list)  # other cities' forms in the same file
 
     def walk(self):
         """This analysis and every member's, depth first."""
@@ -95,7 +97,10 @@ def analyze_attachment(data: bytes, filename: str, mail_date: dt.date, limits: L
         document = read_document(data, filename, limits, converter)
     except FormatError as exc:
         log.info("attachment %r refused: %s", filename, exc)
-        return _unreadable(data, filename, exc.problem, getattr(exc, "fmt", None))
+        analysis = _unreadable(data, filename, exc.problem, getattr(exc, "fmt", None))
+        if isinstance(exc, LimitExceededError):
+            analysis.limited.append(exc.problem)
+        return analysis
     except MemoryError:
         log.warning("attachment %r: out of memory while reading", filename)
         return _unreadable(data, filename, memory_problem(filename, limits.address_space_mb))
@@ -129,9 +134,12 @@ def analyze_document(document: Document, filename: str, mail_date: dt.date) -> A
         format=document.format,
         problems=list(document.problems),
         text_excerpt=document_excerpt(document),
+        limited=list(document.limited),
     )
     if document.tables or document.text:
-        analysis.weekly = _guarded(analysis, "parse_weekly", document, mail_date)
+        reports = _guarded(analysis, "parse_weekly_by_city", document, mail_date) or []
+        analysis.weekly = reports[0] if reports else None
+        analysis.more_weekly = reports[1:]
         analysis.application = _guarded(analysis, "parse_application", document)
     if document.format != "zip":
         analysis.material = _guarded(analysis, "classify_material", filename, document)
@@ -156,10 +164,10 @@ def document_excerpt(document: Document, limit: int = EXCERPT_CHARS) -> str:
 
 def _form_function(name: str):
     """The form parsers, imported when first needed (they live in their own modules)."""
-    if name == "parse_weekly":
-        from parsers.weekly import parse_weekly
+    if name == "parse_weekly_by_city":
+        from parsers.weekly import parse_weekly_by_city
 
-        return parse_weekly
+        return parse_weekly_by_city
     if name == "parse_application":
         from parsers.application import parse_application
 

@@ -33,4 +33,5 @@ class Document:
     tables: list[Table] = field(default_factory=list)
     text: str = ""  # paragraphs / page text in reading order (table text may be included)
     problems: list[str] = field(default_factory=list)  # specific, human-readable, Chinese first
+    limited: list[str] = field(default_factory=list)  # content a limit left unread (each also in problems)
     members: list[tuple[str, Document]] = field(default_factory=list)  # archive members: (decoded name, document)

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 _WS_RE = re.compile(r"\s+")
 _CJK = "\u3400-\u9fff\uff08\uff09\u3001\u3002\uff0c"
-_WRAPPED_CJK_RE = re.compile(rf"(?<=[{_CJK}])[ \t\u3000]*[\r\n]+\s*(?=[{_CJK}])")
-# a cell wrapped between a number and its unit (每人200 / 元): no space either
-_WRAPPED_UNIT_RE = re.compile(r"(?<=[0-9])[ \t\u3000]*[\r\n]+\s*(?=[元人个次课学小天年月日])")
+# a line wrap between two Chinese characters, or between a figure and a Chinese character ("200\n元/人")
+_WRAPPED_CJK_RE = re.compile(
+    rf"(?<=[{_CJK}])[ \t\u3000]*[\r\n]+\s*(?=[{_CJK}0-9])|(?<=[0-9])[ \t\u3000]*[\r\n]+\s*(?=[{_CJK}])"
+)
 _BRACKET_NOTE_RE = re.compile(r"[(\[【〔][^()\[\]【】〔〕]{0,20}[)\]】〕]")
 _LEAD_MARKS_RE = re.compile(r"^[*＊★☆※·•\-—]+")
 # a section number before a heading that is also a label: 二、平台简介, (二)平台简介, 2.平台简介
@@ -45,7 +46,6 @@ def clean_value(text: str | None) -> str:
     if not text:
         return ""
     text = _WRAPPED_CJK_RE.sub("", str(text))  # a line wrap inside a Chinese name is not a space
-    text = _WRAPPED_UNIT_RE.sub("", text)
     return _WS_RE.sub(" ", text.replace("\u3000", " ")).strip()
 
 

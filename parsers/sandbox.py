@@ -299,7 +299,7 @@ class Sandbox:
         if len(data) > self.limits.max_attachment_bytes:
             return self._problem(data, filename, LimitExceededError(
                 filename, "attachment_size",
-                f"{human_size(len(data))}，上限 {human_size(self.limits.max_attachment_bytes)}").problem)
+                f"{human_size(len(data))}，上限 {human_size(self.limits.max_attachment_bytes)}").problem, limited=True)
         self.stats.analyzed += 1
         worker = self._ensure_worker()
         try:
@@ -357,7 +357,8 @@ class Sandbox:
                             self.limits.wall_timeout_s)
                 self.stats.timeouts += 1
                 self._discard_worker()
-                return self._problem(data, filename, timeout_problem(filename, self.limits.wall_timeout_s))
+                return self._problem(data, filename, timeout_problem(filename, self.limits.wall_timeout_s),
+                                     limited=True)
             try:
                 reply = _load_reply(worker.conn.recv_bytes(MAX_RESULT_BYTES))
             except EOFError as exc:
@@ -390,10 +391,10 @@ class Sandbox:
         self._discard_worker()
         if status == "cpu":
             self.stats.timeouts += 1
-            return self._problem(data, filename, timeout_problem(filename, self.limits.cpu_seconds))
+            return self._problem(data, filename, timeout_problem(filename, self.limits.cpu_seconds), limited=True)
         if status == "memory":
             self.stats.memory_kills += 1
-            return self._problem(data, filename, memory_problem(filename, self.limits.address_space_mb))
+            return self._problem(data, filename, memory_problem(filename, self.limits.address_space_mb), limited=True)
         self.stats.crashes += 1
         return self._problem(data, filename, f"附件“{filename}”无法解析（内部错误：{result}）")
 
@@ -406,10 +407,10 @@ class Sandbox:
         log.warning("attachment %r: worker died (exit code %s, %s)", filename, code, type(exc).__name__)
         if code == -signal.SIGXCPU:
             self.stats.timeouts += 1
-            return self._problem(data, filename, timeout_problem(filename, self.limits.cpu_seconds))
+            return self._problem(data, filename, timeout_problem(filename, self.limits.cpu_seconds), limited=True)
         if code == -signal.SIGKILL:  # nobody here sends SIGKILL but the kernel's OOM killer
             self.stats.memory_kills += 1
-            return self._problem(data, filename, memory_problem(filename, self.limits.address_space_mb))
+            return self._problem(data, filename, memory_problem(filename, self.limits.address_space_mb), limited=True)
         self.stats.crashes += 1
         how = f"信号 {signal.Signals(-code).name}" if code and code < 0 else f"退出码 {code}"
         return self._problem(data, filename, f"附件“{filename}”无法解析（解析进程异常终止：{how}），请检查文件是否损坏后重新发送")
@@ -431,10 +432,12 @@ class Sandbox:
         worker.conn.send_bytes(pickle.dumps(reply))
 
     @staticmethod
-    def _problem(data: bytes, filename: str, problem: str) -> AttachmentAnalysis:
-        """A result made in the parent, from the name and the magic bytes only."""
+    def _problem(data: bytes, filename: str, problem: str, limited: bool = False) -> AttachmentAnalysis:
+        """A result made in the parent, from the name and the magic bytes only (``limited``: a size, time
+        or memory limit left the file unread, which staff must hear of)."""
         fmt = _sniff_format(data, filename)
-        analysis = AttachmentAnalysis(filename=filename, format=fmt, problems=[problem])
+        analysis = AttachmentAnalysis(filename=filename, format=fmt, problems=[problem],
+                                      limited=[problem] if limited else [])
         try:
             from parsers.materials import classify_material
 

@@ -516,3 +516,21 @@ def parse_weekly(doc: Document, mail_date: dt.date) -> WeeklyReportData | None:
             f"文件中另有{len(others)}个表格含备案数据（{'、'.join(others)}），只读取了“{report.source}”")
     log.debug("weekly report: city=%s rows=%d problems=%d", report.city, len(report.rows), len(report.problems))
     return report
+
+
+def parse_weekly_by_city(doc: Document, mail_date: dt.date) -> list[WeeklyReportData]:
+    """Every city's report in ``doc``: a workbook with one sheet (or a file with one table) per city, or per
+    week, gives one report each; otherwise the one report of :func:`parse_weekly` (empty: not a weekly form).
+
+    Each table block is read as a form of its own; the split is taken only when every block names its
+    city and no two blocks are the same city and week, so a form continued over pages or sheets stays one.
+    """
+    blocks = _blocks(doc)
+    if len(blocks) > 1:
+        reports = [parse_weekly(Document(format=doc.format, tables=list(block.tables)), mail_date)
+                   for block, _header in blocks if block.rows]
+        keys = [(r.city, r.week_start) for r in reports if r is not None and r.city]
+        if len(keys) == len(reports) > 1 and len(set(keys)) == len(keys):
+            return reports
+    report = parse_weekly(doc, mail_date)
+    return [report] if report is not None else []

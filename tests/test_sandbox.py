@@ -69,6 +69,7 @@ def test_oversized_attachment_is_refused_without_a_worker() -> None:
         result = sb.analyze(b"x" * 1001, "大文件.pdf", MAIL_DATE)
         assert sb.stats.workers_started == 0
     assert result.problems == ["附件“大文件.pdf”文件过大（1 KB，上限 1 KB），未予读取，请精简或拆分后重新发送"]
+    assert result.limited == result.problems  # a limit left it unread: the message is held for staff
 
 
 @pytest.mark.parametrize(
@@ -91,6 +92,7 @@ def test_each_failure_becomes_its_problem_and_a_fresh_worker(task, limits: Limit
     with Sandbox(limits, task=task) as sb:
         result = sb.analyze(fixture_bytes("weekly.xlsx"), "x.xlsx", MAIL_DATE)
         assert result.problems == [problem]
+        assert result.limited == ([problem] if stat in ("timeouts", "memory_kills") else [])
         assert result.format == "xlsx"
         if stat:
             assert getattr(sb.stats, stat) == 1

@@ -19,6 +19,12 @@ def human_size(nbytes: int) -> str:
     return f"{max(1, round(nbytes / 1024))} KB"
 
 
+def columns_note(filename: str, sheet: str, max_columns: int) -> str:
+    """What the column limit left unread, for the sender and staff."""
+    return (f"附件“{filename}”工作表“{sheet}”第 {max_columns} 列以后的内容未读取（超过 {max_columns} 列的上限）"
+            f" / columns after {max_columns} not read")
+
+
 @dataclass(frozen=True)
 class Limits:
     address_space_mb: int = 1024  # RLIMIT_AS of the reading child

@@ -12,9 +12,11 @@ from parsers.formats.archive import read_zip
 from parsers.formats.cells import trim_rows
 from parsers.formats.convert import CONVERSION_TARGET, Converter, default_converter
 from parsers.formats.detect import detect_format, extension
+from parsers.formats.encryption import is_encrypted_ole
 from parsers.formats.errors import (
     CorruptFileError,
     EmptyFileError,
+    EncryptedFileError,
     FormatError,
     LimitExceededError,
     UnsupportedFormatError,
@@ -52,6 +54,8 @@ class _Reading:
                 f"{human_size(len(data))}，上限 {human_size(self.limits.max_attachment_bytes)}",
             )
         fmt = detect_format(data, filename)
+        if is_encrypted_ole(data):
+            raise EncryptedFileError(filename, extension(filename) or fmt)
         log.debug("reading %r as %s (%d bytes, depth %d)", filename, fmt, len(data), depth)
         return self._dispatch(fmt, data, filename, depth)
 

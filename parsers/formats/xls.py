@@ -13,7 +13,7 @@ from xlrd.compdoc import CompDocError
 from parsers.document import Document, Table
 from parsers.formats.cells import fill_merged, format_datetime, format_number, format_value, trim_rows
 from parsers.formats.errors import CorruptFileError, EncryptedFileError, LimitExceededError
-from parsers.formats.limits import Limits
+from parsers.formats.limits import Limits, columns_note
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +42,21 @@ def read_xls(data: bytes, filename: str, limits: Limits, fmt: str = "xls") -> Do
         raise CorruptFileError(filename, fmt, str(exc)) from exc
     except (CompDocError, AssertionError, IndexError, KeyError, ValueError, struct.error, EOFError) as exc:
         raise CorruptFileError(filename, fmt, f"{type(exc).__name__}: {exc}") from exc
+    limited: list[str] = []
     try:
         tables = []
         for index in range(book.nsheets):
             sheet = book.sheet_by_index(index)
             tables.append(_read_sheet(sheet, book.datemode, filename, limits))
+            if sheet.ncols > limits.max_columns:
+                limited.append(columns_note(filename, sheet.name, limits.max_columns))
             book.unload_sheet(index)
     except (xlrd.biffh.XLRDError, CompDocError, AssertionError, IndexError, KeyError, ValueError,
             struct.error, EOFError) as exc:
         raise CorruptFileError(filename, fmt, f"{type(exc).__name__}: {exc}") from exc
     finally:
         book.release_resources()
-    return Document(format=fmt, tables=tables)
+    return Document(format=fmt, tables=tables, problems=list(limited), limited=limited)
 
 
 def _read_sheet(sheet, datemode: int, filename: str, limits: Limits) -> Table:

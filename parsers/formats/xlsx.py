@@ -1,11 +1,18 @@
 """xlsx / xlsm through openpyxl, streamed.
 
-Design: the workbook is opened in read-only mode (bounded memory, no need to
-trust the <dimension> element, which WPS writes wrong), and each sheet's XML is
-streamed once through openpyxl's own ``WorkSheetParser``. That one pass yields
+Design: the package is opened by openpyxl's ``ExcelReader`` in read-only mode
+(bounded memory, no need to trust the <dimension> element, which WPS writes
+wrong). It loads the shared-strings table -- where Excel, WPS and LibreOffice
+keep every text cell -- and each sheet's XML is streamed once through
+openpyxl's own ``WorkSheetParser`` fed with that table. That one pass yields
 the sparse cells *and* the <mergeCells> that read-only mode otherwise drops, so
 merged titles are filled the same way for a 10-row form and a 100,000-row
 export, without a second parse or the (much slower, all-in-memory) normal mode.
+
+``WorkSheetParser`` is not openpyxl's documented surface: the tests read the
+weekly and application forms as written by every writer we can run (Excel's
+layout via xlsxwriter, LibreOffice, openpyxl, WPS-like and Excel-like
+hand-made packages) so a change in it shows at once.
 """
 
 from __future__ import annotations
@@ -17,14 +24,16 @@ from xml.etree.ElementTree import ParseError
 
 import openpyxl
 from defusedxml import DefusedXmlException
+from openpyxl.reader.excel import ExcelReader
 from openpyxl.utils.cell import range_boundaries
 from openpyxl.utils.datetime import from_excel
+from openpyxl.utils.escape import unescape
 from openpyxl.worksheet._reader import WorkSheetParser
 
 from parsers.document import Document, Table
 from parsers.formats.cells import fill_merged, format_datetime, format_value, trim_rows
 from parsers.formats.errors import CorruptFileError, LimitExceededError, UnsafeContentError
-from parsers.formats.limits import Limits
+from parsers.formats.limits import Limits, columns_note
 from parsers.formats.ooxml import UnzipBudget, check_zip_safety
 
 log = logging.getLogger(__name__)
@@ -33,6 +42,8 @@ log = logging.getLogger(__name__)
 # openpyxl's BUILTIN_FORMATS does not know (it reports them as "General").
 LOCALE_DATE_FORMAT_IDS = frozenset({27, 28, 29, 30, 31, 36, 50, 51, 52, 53, 54, 57, 58})
 LOCALE_TIME_FORMAT_IDS = frozenset({32, 33, 34, 35, 55, 56})
+
+READ_ERRORS = (zipfile.BadZipFile, KeyError, IndexError, ParseError, ValueError, TypeError, OSError, EOFError)
 
 if not openpyxl.DEFUSEDXML:  # pragma: no cover - defusedxml is a declared dependency
     log.warning("openpyxl is not using defusedxml; XML entity attacks are not blocked")
@@ -45,20 +56,24 @@ def read_xlsx(data: bytes, filename: str, limits: Limits, budget: UnzipBudget) -
     except zipfile.BadZipFile as exc:
         raise CorruptFileError(filename, "xlsx", str(exc)) from exc
     try:
-        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
+        reader = ExcelReader(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
+        reader.read()
     except DefusedXmlException as exc:
         raise UnsafeContentError(filename, type(exc).__name__) from exc
-    except (zipfile.BadZipFile, KeyError, ParseError, ValueError, TypeError, OSError, EOFError) as exc:
+    except READ_ERRORS as exc:
         raise _corrupt_or_unsafe(exc, filename) from exc
+    wb = reader.wb
     try:
-        tables = [_read_sheet(wb, ws, filename, limits) for ws in wb.worksheets]
+        limited: list[str] = []
+        tables = [_read_sheet(wb, ws, reader.shared_strings, filename, limits, limited) for ws in wb.worksheets]
     except DefusedXmlException as exc:
         raise UnsafeContentError(filename, type(exc).__name__) from exc
-    except (zipfile.BadZipFile, KeyError, ParseError, ValueError, TypeError, OSError, EOFError) as exc:
+    except READ_ERRORS as exc:
+        # IndexError: a cell refers to a shared string the table does not have
         raise _corrupt_or_unsafe(exc, filename) from exc
     finally:
         wb.close()
-    return Document(format="xlsx", tables=tables)
+    return Document(format="xlsx", tables=tables, problems=list(limited), limited=limited)
 
 
 def _corrupt_or_unsafe(exc: BaseException, filename: str) -> Exception:
@@ -74,30 +89,33 @@ def _corrupt_or_unsafe(exc: BaseException, filename: str) -> Exception:
     return CorruptFileError(filename, "xlsx", f"{type(exc).__name__}: {exc}")
 
 
-def _read_sheet(wb, ws, filename: str, limits: Limits) -> Table:
+def _read_sheet(wb, ws, shared_strings: list[str], filename: str, limits: Limits, limited: list[str]) -> Table:
     styles = wb._cell_styles
     with wb._archive.open(ws._worksheet_path) as src:
         parser = WorkSheetParser(
             src,
-            wb.shared_strings,
+            shared_strings,
             data_only=True,
             epoch=wb.epoch,
             date_formats=wb._date_formats,
             timedelta_formats=wb._timedelta_formats,
         )
-        rows = _collect_rows(parser, styles, wb.epoch, ws.title, filename, limits)
+        rows = _collect_rows(parser, styles, wb.epoch, ws.title, filename, limits, limited)
     merges = _merge_ranges(parser)
     fill_merged(rows, merges)
     return Table(rows=trim_rows(rows), source=f"sheet '{ws.title}'")
 
 
-def _collect_rows(parser, styles, epoch, title: str, filename: str, limits: Limits) -> list[list[str]]:
+def _collect_rows(parser, styles, epoch, title: str, filename: str, limits: Limits,
+                  limited: list[str]) -> list[list[str]]:
     rows: list[list[str]] = []
+    cut = False
     for row_idx, cells in parser.parse():
         row: list[str] = []
         for cell in cells:
             col = cell["column"]
             if col > limits.max_columns:
+                cut = cut or cell["value"] not in (None, "")
                 continue
             text = _cell_text(cell, styles, epoch)
             if text == "":
@@ -114,6 +132,8 @@ def _collect_rows(parser, styles, epoch, title: str, filename: str, limits: Limi
                 rows.append(row)
             else:  # a row element repeated out of order: merge into the existing one
                 _merge_into(rows[row_idx - 1], row)
+    if cut:
+        limited.append(columns_note(filename, title, limits.max_columns))
     return rows
 
 
@@ -133,6 +153,8 @@ def _cell_text(cell: dict, styles, epoch) -> str:
             converted = _locale_serial(value, epoch, fmt_id)
             if converted:
                 return converted
+    if isinstance(value, str) and "_x" in value:
+        value = unescape(value)  # Excel writes a CR (and other control characters) as _x000D_
     return format_value(value)
 
 
