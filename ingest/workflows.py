@@ -90,6 +90,7 @@ class _Found:
 
     filename: str
     weekly: object
+    low_confidence_fields: list[str] = field(default_factory=list)  # OCR values staff must confirm
 
 
 @dataclass
@@ -108,7 +109,8 @@ def _forms_by_city(analyses: list, fallback_city: str | None) -> list[_WeeklyFor
         for data in [getattr(analysis, "weekly", None), *(getattr(analysis, "more_weekly", None) or [])]:
             if data is not None:
                 key = (data.city or fallback_city, data.week_start, data.week_end)
-                groups.setdefault(key, []).append(_Found(analysis.filename, data))
+                groups.setdefault(key, []).append(
+                    _Found(analysis.filename, data, list(getattr(analysis, "low_confidence_fields", None) or [])))
     if not groups:
         return [_WeeklyForm(fallback_city, None)]
     forms = []
@@ -212,7 +214,7 @@ def _weekly_report(app, session: Session, row: Message, ctx, form: _WeeklyForm, 
         status = REPORT_NEEDS_CORRECTION
     else:
         status = REPORT_ACCEPTED
-    low = list(getattr(chosen, "low_confidence_fields", None) or []) if chosen else []
+    low = chosen.low_confidence_fields if chosen else []
     if low:  # a doubtful OCR figure is never sent back as an error
         status = REPORT_NEEDS_REVIEW
         problems.append("统计表为扫描件或照片，以下内容识别把握不足，待工作人员核对，不向地市发更正通知："
