@@ -1,4 +1,4 @@
-"""The `zxjyck` command line (CONTRACT.md). Each command is a thin shell over one library call.
+"""The `zxjyck` command line (docs/CONTRACT.md). Each command is a thin shell over one library call.
 
 Exit status: 0 success, 1 handled error (one line on stderr; traceback only
 with --debug), 2 bad usage.

@@ -1,10 +1,10 @@
 """Configuration: ``config.toml`` read once, at start, into typed settings.
 
-Keys are exactly those of ``CONTRACT.md`` (plus the documented additions
+Keys are exactly those of ``docs/CONTRACT.md`` (plus the documented additions
 below). An unknown key or a value of the wrong type is an error naming the key
 and the file. Secrets may come from ``ZXJYCK_IMAP_PASSWORD``,
 ``ZXJYCK_SMTP_PASSWORD`` and ``ZXJYCK_STORE_URL``; the environment is read
-here and nowhere else (house rule 5). Relative paths, including a relative
+here and nowhere else (coding rule 5 of docs/DESIGN.md). Relative paths, including a relative
 SQLite file in ``store.url``, are relative to the folder of the config file.
 """
 

@@ -88,7 +88,7 @@ class WorkbookRequestInvalid(WorkbookError):
 def current_reports(session: Session, week_start: date, as_of: datetime | None = None) -> dict[str, WeeklyReport]:
     """The current report of each city for the week.
 
-    Without ``as_of``: the non-superseded one (the latest received, CONTRACT.md).
+    Without ``as_of``: the non-superseded one (the latest received, docs/CONTRACT.md).
     With ``as_of``: the latest one received before that moment, so a past day
     is shown as it was, even if a later version superseded it since.
     """

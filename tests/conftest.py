@@ -23,7 +23,7 @@ pytest_plugins = ["tests.dovecot"]  # the Dovecot fixtures, for every module tha
 
 PG_URL = os.environ.get("ZXJYCK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REPO = Path(__file__).resolve().parent.parent
-PEER_MAIL = REPO.parent / "shared" / "corpora" / "peer-mail"
+PEER_MAIL = REPO / "fixtures" / "peer-mail"
 FIXTURES = REPO / "fixtures"
 
 
