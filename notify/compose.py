@@ -386,9 +386,10 @@ def cn_datetime(moment: datetime) -> str:
 
 
 def cn_deadline(moment: datetime) -> str:
-    """The deadline as in the notice: "2月24日16:00"."""
+    """The deadline with its year, "2020年2月24日16:00": a notice read weeks later, or beside a dated
+    receipt in another year, must not leave the year to guess."""
     local = to_local(moment)
-    return f"{local.month}月{local.day}日{local:%H:%M}"
+    return f"{cn_date(local.date())}{local:%H:%M}"
 
 
 def material_label(key: str) -> str:
@@ -400,16 +401,28 @@ def cn_number(value: int | None) -> str:
 
 
 def file_problem_text(problem: FileProblem) -> str:
-    """附件“周报.xlsx”（工作表“Sheet1”）第5行：备案人数为空"""
+    """附件“周报.xlsx”（工作表“Sheet1”）第5行：备案人数为空
+
+    A reason that already names its row (the parsers write "第5行“备案人数”为空") or its sheet
+    keeps it, and the prefix leaves it out, so no one reads "第5行：第5行…".
+    """
+    reason = problem.reason.strip()
     where = ""
     if problem.filename:
         where = f"附件“{_one_line(problem.filename)}”"
-        if problem.sheet:
+        if problem.sheet and f"“{problem.sheet.strip()}”" not in reason:
             where += f"（工作表“{_one_line(problem.sheet)}”）"
-    if problem.row is not None:
+    if problem.row is not None and f"第{problem.row}行" not in reason:
         where += f"第{problem.row}行"
-    reason = problem.reason.strip()
     return f"{where}：{reason}" if where else reason
+
+
+def reason_without_row(problem: FileProblem) -> str:
+    """The reason for a table that shows the row in its own column: "第5行“备案人数”为空" -> "“备案人数”为空"."""
+    reason = problem.reason.strip()
+    if problem.row is not None:
+        reason = re.sub(rf"^(.*?)第{problem.row}行[：:，,\s]*", r"\1", reason, count=1)
+    return reason or problem.reason.strip()
 
 
 def _one_line(text: str) -> str:
@@ -468,6 +481,7 @@ def template_environment() -> jinja2.Environment:
         material_label=material_label,
         cn_number=cn_number,
         file_problem=file_problem_text,
+        reason_without_row=reason_without_row,
         one_line=_one_line,
     )
     env.globals.update(S=HTML_STYLES, WEEKLY_FORM_NAME=WEEKLY_FORM_NAME)

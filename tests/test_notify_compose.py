@@ -209,8 +209,8 @@ def test_weekly_receipt_text_in_official_style():
 def test_late_weekly_receipt_names_the_deadline():
     context = weekly_receipt(late=True, deadline=datetime(2020, 2, 24, 16, 0, tzinfo=CST))
     _subject, text, html = render("receipt", context, today=date(2020, 2, 24))
-    assert "　　本次报送晚于截止时间（2月24日16:00），请今后按时报送。" in text.splitlines()
-    assert "本次报送晚于截止时间（2月24日16:00）" in html
+    assert "　　本次报送晚于截止时间（2020年2月24日16:00），请今后按时报送。" in text.splitlines()
+    assert "本次报送晚于截止时间（2020年2月24日16:00）" in html
 
 
 def test_application_receipt_lists_the_materials():
@@ -272,7 +272,7 @@ def test_late_reminder_says_what_where_and_by_when():
     _subject, text, html = render("late_reminder", late_reminder(), today=date(2020, 2, 24))
     assert (
         "　　截至2020年2月24日 16:00，我局尚未收到你单位2020年2月17日—2月23日的"
-        "《附件2 企业职工线上适岗技能提升培训备案情况统计表》。该表报送截止时间为2月24日16:00。"
+        "《附件2 企业职工线上适岗技能提升培训备案情况统计表》。该表报送截止时间为2020年2月24日16:00。"
     ) in text.splitlines()
     assert "作为附件发送至 zxjyck@163.com" in text
     assert "zxjyck@163.com" in html
@@ -499,3 +499,17 @@ def test_letter_date_comes_from_now_in_guangzhou():
     assert "2020年2月25日" in msg.get_body(("plain",)).get_content()
     explicit = composed(context=weekly_receipt(letter_date=date(2020, 3, 1)))
     assert "2020年3月1日" in explicit.get_body(("plain",)).get_content()
+
+
+def test_correction_request_never_repeats_the_row_the_reason_already_names():
+    """The weekly parser writes reasons that name their row; the notice must not say it twice."""
+    problems = [FileProblem(reason="第5行“备案人数”无法识别：“约100”", filename="周报.xlsx", row=5),
+                FileProblem(reason="工作表“二月”第7行“企业名称”为空", filename="周报.xlsx", sheet="二月", row=7)]
+    context = correction(problems=problems)
+    _subject, text, html = render("correction_request", context, today=date(2020, 2, 24))
+    lines = text.splitlines()
+    assert "　　1. 附件“周报.xlsx”：第5行“备案人数”无法识别：“约100”" in lines
+    assert "　　2. 附件“周报.xlsx”：工作表“二月”第7行“企业名称”为空" in lines
+    assert "第5行：第5行" not in text and text.count("第5行") == 1
+    assert html.count("第5行") == 1 and html.count("第7行") == 1
+    assert "“备案人数”无法识别" in html
