@@ -5,16 +5,36 @@
 # runs one full cycle, and prints a summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install.sh
+[ "${ZXJYCK_DEMO_SKIP_INSTALL:-}" = 1 ] || bash scripts/install.sh
 mkdir -p mailbox/new mailbox/cur mailbox/tmp
+# The sample mail of fixtures/mail is from February 2020; the demo re-dates it (yesterday, for the
+# reporting week of today) so that replies are due and today's digest shows it. Built once a day.
+today=$(TZ=Asia/Shanghai date +%F)
+demo_mail="var/demo-mail/$today"
+[ -d "$demo_mail" ] || python3 fixtures/build_mail.py --demo "$demo_mail" >/dev/null
 n=0
-for f in fixtures/mail/*.eml; do
+for f in "$demo_mail"/*.eml; do
   n=$((n + 1))
-  cp "$f" "mailbox/tmp/demo.$n.$(basename "$f")"
-  mv "mailbox/tmp/demo.$n.$(basename "$f")" "mailbox/new/"
+  cp -p "$f" "mailbox/tmp/demo.$today.$n.$(basename "$f")"
+  mv "mailbox/tmp/demo.$today.$n.$(basename "$f")" "mailbox/new/"
 done
 echo "delivered $n sample messages to ./mailbox / 已投递 $n 封示例邮件"
 zxjyck --config config.toml poll
 zxjyck --config config.toml messages
 zxjyck --config config.toml status || true
-echo "outgoing mail / 待发邮件: $(ls var/outbox 2>/dev/null | wc -l) file(s) in ./var/outbox"
+echo
+echo "==== 今日汇总 / today's staff digest (zxjyck digest) ===="
+zxjyck --config config.toml digest
+echo "==== 已写出的通知 / notices written to ./var/outbox ===="
+for f in var/outbox/*.eml; do
+  [ -e "$f" ] || continue
+  subject=$(python3 -c 'import sys, email, email.policy; print(email.message_from_binary_file(open(sys.argv[1], "rb"), policy=email.policy.default)["Subject"])' "$f")
+  echo "$f  $subject"
+done
+echo
+echo "==== 接下来可以试试 / next commands to try ===="
+echo "  zxjyck show 4                                     # one message end to end / 查看一封邮件的处理详情"
+echo "  zxjyck messages --status needs_review             # what waits for a person / 待人工处理的邮件"
+echo "  zxjyck export --format xlsx --week $(python3 -c 'import sys; sys.path.insert(0, "fixtures"); from build_mail import reporting_week_start; from datetime import datetime, timedelta, timezone; print(reporting_week_start(datetime.now(timezone(timedelta(hours=8))).date()))') --out exports/周报汇总.xlsx"
+echo "  zxjyck export --format xlsx --applications --out exports/平台申报汇总.xlsx"
+echo "  zxjyck digest --send && zxjyck poll              # queue the digest for staff.digest_to, then send it / 发送汇总"
