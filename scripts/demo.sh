@@ -19,22 +19,26 @@ for f in "$demo_mail"/*.eml; do
   mv "mailbox/tmp/demo.$today.$n.$(basename "$f")" "mailbox/new/"
 done
 echo "delivered $n sample messages to ./mailbox / 已投递 $n 封示例邮件"
+mkdir -p var/outbox
+before=$(ls var/outbox)
 zxjyck --config config.toml poll
 zxjyck --config config.toml messages
 zxjyck --config config.toml status || true
 echo
 echo "==== 今日汇总 / today's staff digest (zxjyck digest) ===="
 zxjyck --config config.toml digest
-echo "==== 已写出的通知 / notices written to ./var/outbox ===="
-for f in var/outbox/*.eml; do
-  [ -e "$f" ] || continue
-  subject=$(python3 -c 'import sys, email, email.policy; print(email.message_from_binary_file(open(sys.argv[1], "rb"), policy=email.policy.default)["Subject"])' "$f")
-  echo "$f  $subject"
+echo "==== 本次写出的通知 / notices this run wrote to ./var/outbox ===="
+for name in $(ls var/outbox); do
+  case $'\n'"$before"$'\n' in *$'\n'"$name"$'\n'*) continue ;; esac
+  f="var/outbox/$name"
+  echo "$f  $(python3 -c 'import sys, email, email.policy; print(email.message_from_binary_file(open(sys.argv[1], "rb"), policy=email.policy.default)["Subject"])' "$f")"
 done
+held=$(zxjyck --config config.toml messages --status needs_review --json | python3 -c 'import json, sys; rows = json.load(sys.stdin); print(rows[0]["id"] if rows else 1)')
+week=$(python3 -c 'import sys; sys.path.insert(0, "fixtures"); from build_mail import CST, reporting_week_start; from datetime import datetime; print(reporting_week_start(datetime.now(CST).date()))')
 echo
 echo "==== 接下来可以试试 / next commands to try ===="
-echo "  zxjyck show 4                                     # one message end to end / 查看一封邮件的处理详情"
-echo "  zxjyck messages --status needs_review             # what waits for a person / 待人工处理的邮件"
-echo "  zxjyck export --format xlsx --week $(python3 -c 'import sys; sys.path.insert(0, "fixtures"); from build_mail import reporting_week_start; from datetime import datetime, timedelta, timezone; print(reporting_week_start(datetime.now(timezone(timedelta(hours=8))).date()))') --out exports/周报汇总.xlsx"
+echo "  zxjyck show $held                  # the held message end to end / 查看待人工核对的邮件"
+echo "  zxjyck messages --status needs_review"
+echo "  zxjyck export --format xlsx --week $week --out exports/周报汇总-$week.xlsx"
 echo "  zxjyck export --format xlsx --applications --out exports/平台申报汇总.xlsx"
-echo "  zxjyck digest --send && zxjyck poll              # queue the digest for staff.digest_to, then send it / 发送汇总"
+echo "  zxjyck digest --send && zxjyck poll   # queue the digest for staff.digest_to, then send it / 发送汇总"
