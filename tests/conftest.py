@@ -131,3 +131,8 @@ def make_app(clock: Clock) -> Iterator[Callable[..., App]]:
 @pytest.fixture
 def app(settings: Settings, make_app) -> App:
     return make_app(settings)
+
+
+def sqlite_app(folder: Path, make_app) -> App:
+    """An App on SQLite only, for tests whose subject does not depend on the database (layout, printing)."""
+    return make_app(load_settings(write_config(folder, "sqlite:///var/zxjyck.db"), environ={}))

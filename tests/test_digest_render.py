@@ -19,11 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest.app import App
 from ingest.digest import build_digest, render_digest
 from store.db import session_scope
 from tests.browser import browser, full_page_png, set_viewport  # noqa: F401  (browser is a fixture)
-from tests.conftest import REPO
+from tests.conftest import REPO, sqlite_app
 from tests.test_digest import DAY, Seeder, seed_week, sh
 
 DOCS = REPO / "docs" / "digest"
@@ -74,9 +73,8 @@ return out;
 
 
 @pytest.fixture
-def digest_html(app: App, tmp_path: Path, store_url: str) -> Path:
-    if not store_url.startswith("sqlite"):
-        pytest.skip("the layout does not depend on the database; rendered once, from SQLite")
+def digest_html(tmp_path: Path, make_app) -> Path:
+    app = sqlite_app(tmp_path, make_app)  # the layout does not depend on the database
     seed_week(app)
     with session_scope(app.engine) as session:
         seeder = Seeder(session)
