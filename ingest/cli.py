@@ -39,7 +39,7 @@ def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from exc
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r} / 日期格式应为 YYYY-MM-DD") from exc
 
 
 def _monday(text: str) -> date:

@@ -220,7 +220,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
     except FileNotFoundError as exc:
         raise ConfigError(f"{cfg_path}: configuration file not found / 找不到配置文件") from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{cfg_path}: cannot read: {exc}") from exc
+        raise ConfigError(f"{cfg_path}: cannot read: {exc} / 无法读取配置文件") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{cfg_path}: not valid TOML: {exc} / 配置文件格式错误") from exc
     data = _merge_secrets(data, env)

@@ -59,10 +59,11 @@ def is_mbox(path: Path) -> bool:
 def _read_file(path: Path) -> bytes:
     try:
         if path.stat().st_size > MAX_MESSAGE_BYTES:
-            raise UnreadableSource(f"{path}: larger than {MAX_MESSAGE_BYTES // 2**20} MB, not taken")
+            raise UnreadableSource(f"{path}: larger than {MAX_MESSAGE_BYTES // 2**20} MB, not taken / "
+                                      f"超过 {MAX_MESSAGE_BYTES // 2**20} MB，未导入")
         return path.read_bytes()
     except OSError as exc:
-        raise UnreadableSource(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        raise UnreadableSource(f"{path}: cannot read: {exc.strerror or exc} / 无法读取") from exc
 
 
 def eml_item(path: Path) -> RawItem:
@@ -106,7 +107,7 @@ def maildir_items(path: Path, subdirs: Iterable[str] = ("new", "cur"), mark_seen
             entries = sorted((e for e in os.scandir(folder) if e.is_file() and not e.name.startswith(".")),
                              key=lambda e: (e.stat().st_mtime, e.name))
         except OSError as exc:
-            raise UnreadableSource(f"{folder}: cannot list: {exc.strerror or exc}") from exc
+            raise UnreadableSource(f"{folder}: cannot list: {exc.strerror or exc} / 无法列出目录") from exc
         for entry in entries:
             file = Path(entry.path)
             after = (lambda f=file: _mark_seen(f, path)) if (mark_seen and sub == "new") else None
