@@ -362,5 +362,7 @@ def test_cli_digest_for_a_past_date(week_app: App, config_path: Path, capsys) ->
 
 def test_cli_digest_send(week_app: App, config_path: Path, capsys) -> None:
     assert main(["--config", str(config_path), "digest", "--date", "2020-02-25", "--send"]) == 0
-    assert "queued for staff@example.org" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "queued for staff@example.org" in printed
+    assert "goes out with the next cycle: zxjyck poll" in printed and "下一次收取" in printed  # says when
     assert [r.dedupe_key for r in _outbox(week_app)] == ["digest:2020-02-25"]
