@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The service's main job on the embedded default (config.toml): SQLite under ./var,
 # the local Maildir ./mailbox, outgoing mail written to ./var/outbox as .eml files.
-# Delivers the sample mail of fixtures/mail into ./mailbox (as a mail server would),
-# runs one full cycle, and prints a summary.
+# Delivers the sample mail of fixtures/mail, re-dated, into ./mailbox (as a mail server would), runs one
+# full cycle, and prints what it did: today's digest, the notices written, the next commands to try.
+# ZXJYCK_DEMO_SKIP_INSTALL=1 skips the pip install (the tests run it so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "${ZXJYCK_DEMO_SKIP_INSTALL:-}" = 1 ] || bash scripts/install.sh
