@@ -1,7 +1,7 @@
 """The running service's context: settings, database, archive, clock, transports.
 
 Everything with a side effect outside the process is held here and injected
-(house rule 3): tests build an App with their own clock, mailbox and transport.
+(coding rule 3 of docs/DESIGN.md): tests build an App with their own clock, mailbox and transport.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The `zxjyck` command line (CONTRACT.md). Each command is a thin shell over one library call.
+"""The `zxjyck` command line (docs/CONTRACT.md). Each command is a thin shell over one library call.
 
 Exit status: 0 success, 1 handled error (one line on stderr; traceback only
 with --debug), 2 bad usage.
@@ -26,6 +26,7 @@ from notify.errors import NotifyError
 from parsers.errors import ParserError
 from store.errors import StoreError
 from store.export import SHANGHAI  # the one zone every time is shown in
+from store.models import MESSAGE_KINDS, MESSAGE_STATUSES
 
 HANDLED = (IngestError, StoreError, NotifyError, ParserError)
 out = Console(highlight=False, soft_wrap=True)
@@ -40,7 +41,7 @@ def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from exc
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r} / 日期格式应为 YYYY-MM-DD") from exc
 
 
 def _monday(text: str) -> date:
@@ -48,6 +49,17 @@ def _monday(text: str) -> date:
     if value.weekday() != 0:
         raise argparse.ArgumentTypeError(f"{text} is not a Monday / 不是星期一")
     return value
+
+
+def _one_of(valid: tuple[str, ...], what: str, what_cn: str):
+    """An argparse type: the value must be one of ``valid``; otherwise a usage error listing them (exit 2)."""
+    def check(text: str) -> str:
+        if text in valid:
+            return text
+        raise argparse.ArgumentTypeError(f"unknown {what} {text!r}, valid: {', '.join(valid)} / "
+                                         f"未知{what_cn}“{text}”，可选：{'、'.join(valid)}")
+    check.__name__ = what
+    return check
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,8 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--date", type=_date, metavar="YYYY-MM-DD")
     s.add_argument("--send", action="store_true")
     s = sub.add_parser("messages", help="list stored messages / 邮件列表")
-    s.add_argument("--status")
-    s.add_argument("--kind")
+    s.add_argument("--status", type=_one_of(MESSAGE_STATUSES, "status", "状态"), metavar="|".join(MESSAGE_STATUSES))
+    s.add_argument("--kind", type=_one_of(MESSAGE_KINDS, "kind", "类型"), metavar="|".join(MESSAGE_KINDS))
     s.add_argument("--city")
     s.add_argument("--date", type=_date, metavar="YYYY-MM-DD", help="received on that day (Asia/Shanghai)")
     s.add_argument("--limit", type=int, default=200)
@@ -76,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("id", type=int)
     s = sub.add_parser("replay", help="process stored messages again / 重新处理")
     s.add_argument("ids", nargs="*", type=int, metavar="ID")
-    s.add_argument("--status")
+    s.add_argument("--status", type=_one_of(MESSAGE_STATUSES, "status", "状态"), metavar="|".join(MESSAGE_STATUSES))
     s = sub.add_parser("export", help="export state / 导出")
     s.add_argument("--format", choices=("json", "xlsx"))
     s.add_argument("--week", type=_monday, metavar="YYYY-MM-DD")
@@ -224,7 +236,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     if bool(args.ids) == bool(args.status):
-        raise UsageError("replay takes message IDs or --status S, not both and not neither")
+        raise UsageError("replay takes message IDs or --status S, not both and not neither / "
+                         "replay 需要邮件 ID 或 --status 状态，二者选一")
     app = _app(args)
     try:
         results = service.replay(app, args.ids or None, args.status)
@@ -257,7 +270,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
         return 0
     if not args.out or bool(args.week) == bool(args.applications):
-        raise UsageError("export --format xlsx needs --out FILE and either --week YYYY-MM-DD or --applications")
+        raise UsageError("export --format xlsx needs --out FILE and either --week YYYY-MM-DD or --applications / "
+                         "导出 xlsx 需要 --out 文件名，并指定 --week YYYY-MM-DD（周报汇总）或 --applications（平台申报）之一")
     from ingest.reports import export_workbook
 
     app = _app(args)

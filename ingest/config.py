@@ -1,17 +1,19 @@
 """Configuration: ``config.toml`` read once, at start, into typed settings.
 
-Keys are exactly those of ``CONTRACT.md`` (plus the documented additions
+Keys are exactly those of ``docs/CONTRACT.md`` (plus the documented additions
 below). An unknown key or a value of the wrong type is an error naming the key
 and the file. Secrets may come from ``ZXJYCK_IMAP_PASSWORD``,
 ``ZXJYCK_SMTP_PASSWORD`` and ``ZXJYCK_STORE_URL``; the environment is read
-here and nowhere else (house rule 5). Relative paths, including a relative
+here and nowhere else (coding rule 5 of docs/DESIGN.md). Relative paths, including a relative
 SQLite file in ``store.url``, are relative to the folder of the config file.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -253,10 +255,45 @@ def _format_errors(path: Path, exc: ValidationError) -> str:
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"])
         if err["type"] == "extra_forbidden":
-            lines.append(f"{path}: unknown key '{key}' / 未知配置项 '{key}'")
+            near = _nearest_key(err["loc"])
+            if near:
+                lines.append(f"{path}: unknown key '{key}', did you mean '{near}'? / 未知配置项 '{key}'，"
+                             f"是否应为 '{near}'？")
+            else:
+                model = _section_model(err["loc"])
+                valid = f" ({', '.join(model.model_fields)})" if model is not None else ""
+                lines.append(f"{path}: unknown key '{key}' / 未知配置项 '{key}'{valid}")
         else:
             lines.append(f"{path}: key '{key}': {err['msg']} / 配置项 '{key}' 取值无效")
     return "; ".join(lines)
+
+
+def _section_model(loc: tuple) -> type[BaseModel] | None:
+    """The settings model that holds the key at ``loc`` (list indexes of [[mailboxes]] skipped)."""
+    model: type[BaseModel] = _File
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field_info = model.model_fields.get(str(part))
+        if field_info is None:
+            return None
+        inner = [a for a in (field_info.annotation, *typing.get_args(field_info.annotation))
+                 if isinstance(a, type) and issubclass(a, BaseModel)]
+        inner += [a for arg in typing.get_args(field_info.annotation) for a in typing.get_args(arg)
+                  if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not inner:
+            return None
+        model = inner[0]
+    return model
+
+
+def _nearest_key(loc: tuple) -> str | None:
+    """The valid key nearest to an unknown one, spelt in full ("staff.digest_to"), or None."""
+    model = _section_model(loc)
+    if model is None:
+        return None
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
+    return ".".join([*(str(p) for p in loc[:-1]), close[0]]) if close else None
 
 
 def _resolve_url(url: str, base: Path) -> str:
@@ -275,7 +312,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
     except FileNotFoundError as exc:
         raise ConfigError(f"{cfg_path}: configuration file not found / 找不到配置文件") from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{cfg_path}: cannot read: {exc}") from exc
+        raise ConfigError(f"{cfg_path}: cannot read: {exc} / 无法读取配置文件") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{cfg_path}: not valid TOML: {exc} / 配置文件格式错误") from exc
     data = _merge_secrets(data, env)

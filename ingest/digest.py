@@ -40,6 +40,7 @@ from notify.compose import (
     DigestOutboxRow,
     DigestReviewRow,
     render,
+    staff_text,
 )
 from notify.outbox import AUTO_GENERATED, enqueue, find_by_key
 from parsers.cities import GUANGDONG_CITIES
@@ -181,7 +182,8 @@ def review_rows(session: Session, window: DigestWindow) -> list[DigestReviewRow]
         if report.status == REPORT_NEEDS_REVIEW and report.message_pk not in listed:
             message = session.get(Message, report.message_pk)
             items.append(DigestReviewRow(
-                reason=f"{report.city}周报待人工核对" + (f"：{'；'.join(report.problems)}" if report.problems else ""),
+                reason=f"{report.city}周报待人工核对" + (f"：{'；'.join(map(staff_text, report.problems))}"
+                                                     if report.problems else ""),
                 message_ref=str(report.message_pk), sender=message.from_addr if message else "",
                 subject=message.subject if message else "", received_at=report.received_at))
     return items
@@ -189,7 +191,7 @@ def review_rows(session: Session, window: DigestWindow) -> list[DigestReviewRow]
 
 def message_reason(message: Message) -> str:
     if message.problems:
-        return "；".join(message.problems)
+        return "；".join(staff_text(p) for p in message.problems)  # staff read Chinese; English stays in logs
     return "处理失败，原因未记录" if message.status == FAILED else "需人工核对"
 
 
@@ -200,7 +202,7 @@ def outbox_rows(session: Session, window: DigestWindow) -> list[DigestOutboxRow]
         .order_by(Outbox.created_at, Outbox.id)
     ).all()
     return [DigestOutboxRow(to=list(row.to), subject=row.subject, status="bounced" if row.bounced else "failed",
-                            detail=row.reason, attempts=row.attempts) for row in rows]
+                            detail=staff_text(row.reason), attempts=row.attempts) for row in rows]
 
 
 def count(session: Session, *conditions: Any, model: Any = Message) -> int:
@@ -298,6 +300,9 @@ def digest_command(app: App, day: date | None, send: bool) -> str:
         to = "、".join(row.to)
         output += (f"\n已加入发件箱 queued for {to} (outbox #{row.id})\n" if new else
                    f"\n当日汇总已在发件箱中 already queued for {to} (outbox #{row.id}, {row.status})\n")
+        if row.status == OUTBOX_PENDING:
+            output += ("下一次收取（zxjyck poll，或常驻服务 zxjyck run 的下一轮）时发出 / "
+                       "it goes out with the next cycle: zxjyck poll, or the running daemon's next round\n")
     return output
 
 

@@ -61,10 +61,11 @@ def is_mbox(path: Path) -> bool:
 def _read_file(path: Path) -> bytes:
     try:
         if path.stat().st_size > MAX_MESSAGE_BYTES:
-            raise UnreadableSource(f"{path}: larger than {MAX_MESSAGE_BYTES // 2**20} MB, not taken")
+            raise UnreadableSource(f"{path}: larger than {MAX_MESSAGE_BYTES // 2**20} MB, not taken / "
+                                      f"超过 {MAX_MESSAGE_BYTES // 2**20} MB，未导入")
         return path.read_bytes()
     except OSError as exc:
-        raise UnreadableSource(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        raise UnreadableSource(f"{path}: cannot read: {exc.strerror or exc} / 无法读取") from exc
 
 
 def eml_item(path: Path) -> RawItem:
@@ -128,7 +129,7 @@ def maildir_items(path: Path, subdirs: Iterable[str] = ("new", "cur"), mark_seen
         try:
             entries = _entries(folder)
         except OSError as exc:
-            raise UnreadableSource(f"{folder}: cannot list: {exc.strerror or exc}") from exc
+            raise UnreadableSource(f"{folder}: cannot list: {exc.strerror or exc} / 无法列出目录") from exc
         for mtime, _name, file in entries:
             stamp = datetime.fromtimestamp(mtime, UTC)
             if mark_seen and sub == "new":

@@ -1,4 +1,4 @@
-"""The data flow of DESIGN.md: store raw -> decode -> classify -> extract -> entities -> outbox.
+"""The data flow of docs/DESIGN.md: store raw -> decode -> classify -> extract -> entities -> outbox.
 
 Each step is idempotent. Storing commits the raw bytes and the message row
 before anything is acknowledged to the source; processing runs later, from

@@ -30,11 +30,13 @@ from zoneinfo import ZoneInfo
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.page import PageMargins
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlmodel import Session, select
 
 from ingest.app import App
 from ingest.errors import IngestError
+from notify.compose import staff_text
 from parsers.cities import GUANGDONG_CITIES
 from store.db import session_scope
 from store.files import write_atomically
@@ -64,10 +66,20 @@ SHEET_NAME_BAD = re.compile(r"[\[\]:*?/\\\x00-\x1f]")
 _thin = Side(style="thin", color="999999")
 BORDER = Border(left=_thin, right=_thin, top=_thin, bottom=_thin)
 HEADER_FILL = PatternFill("solid", fgColor="EEF2F7")
-BOLD = Font(bold=True)
-TITLE_FONT = Font(bold=True, size=14)
+# Every written cell names its font: a CJK-capable sans face found on staff PCs (Windows, WPS);
+# LibreOffice substitutes its own CJK sans. A cell without a name prints its digits in a serif face.
+FONT_NAME = "Microsoft YaHei"
+FONT_SIZE = 11
+NORMAL = Font(name=FONT_NAME, size=FONT_SIZE)
+BOLD = Font(name=FONT_NAME, size=FONT_SIZE, bold=True)
+TITLE_FONT = Font(name=FONT_NAME, bold=True, size=14)
 CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
 WRAP = Alignment(vertical="top", wrap_text=True)
+TOP = Alignment(vertical="top")
+LINE_POINTS = {FONT_SIZE: 15.5, 14: 20.0}  # one wrapped line of CJK text, with leading
+# Column-width units across A4 inside the margins below, as LibreOffice measures them (its units are wider
+# than Excel's, so Excel prints the same sheet at full size with room to spare).
+A4_WIDTH_UNITS = {"portrait": 68, "landscape": 104}
 
 
 class WorkbookError(IngestError):
@@ -88,7 +100,7 @@ class WorkbookRequestInvalid(WorkbookError):
 def current_reports(session: Session, week_start: date, as_of: datetime | None = None) -> dict[str, WeeklyReport]:
     """The current report of each city for the week.
 
-    Without ``as_of``: the non-superseded one (the latest received, CONTRACT.md).
+    Without ``as_of``: the non-superseded one (the latest received, docs/CONTRACT.md).
     With ``as_of``: the latest one received before that moment, so a past day
     is shown as it was, even if a later version superseded it since.
     """
@@ -141,15 +153,103 @@ def fit_columns(ws: Worksheet, first_row: int = 1, minimum: Sequence[int] = ()) 
         ws.column_dimensions[get_column_letter(col)].width = min(MAX_WIDTH, max(floor, widths[col] + 2))
 
 
-def printable(ws: Worksheet, *, landscape: bool = False, title_rows: str | None = None) -> None:
-    """Print on A4, all columns on one page width, the header repeated on every page."""
+def printable(ws: Worksheet, header: str, *, landscape: bool = False, title_rows: str | None = None,
+              title_cols: str | None = None, pages_wide: int | None = 1) -> None:
+    """Print on A4 with the title and header rows repeated on every page and 第n页/共m页 below.
+
+    ``pages_wide=1``: every column on one page width (sheets sized to fit it at full size);
+    ``None``: full size, the columns spread over pages, ``title_cols`` repeated on each.
+    """
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.orientation = "landscape" if landscape else "portrait"
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
+    ws.page_margins = PageMargins(left=0.4, right=0.4, top=0.6, bottom=0.6, header=0.25, footer=0.25)
+    if pages_wide:
+        ws.sheet_properties.pageSetUpPr.fitToPage = True
+        ws.page_setup.fitToWidth = pages_wide
+        ws.page_setup.fitToHeight = 0
+    else:
+        ws.page_setup.scale = 100
+        ws.page_setup.pageOrder = "overThenDown"
+    ws.print_options.horizontalCentered = bool(pages_wide)
     if title_rows:
         ws.print_title_rows = title_rows
+    if title_cols:
+        ws.print_title_cols = title_cols
+    ws.oddHeader.center.text = header.replace("&", "&&")  # the title and week on every printed page
+    ws.oddHeader.center.font = FONT_NAME
+    ws.oddHeader.center.size = 10
+    ws.oddFooter.center.text = "第 &P 页，共 &N 页"
+    ws.oddFooter.center.font = FONT_NAME
+    ws.oddFooter.center.size = 9
+
+
+def span_width(ws: Worksheet, row: int, column: int) -> float:
+    """The width (in column units) a cell's text has: its column, or its whole merged range."""
+    coordinate = ws.cell(row=row, column=column).coordinate
+    for merged in ws.merged_cells.ranges:
+        if coordinate in merged:
+            return sum(ws.column_dimensions[get_column_letter(c)].width or 8.43
+                       for c in range(merged.min_col, merged.max_col + 1))
+    return ws.column_dimensions[get_column_letter(column)].width or 8.43
+
+
+_WRAP_TOKEN = re.compile(r"[A-Za-z0-9.@:_%#+=-]+[/?&]*|\s+|.")
+
+
+def _glyph_units(text: str) -> float:
+    # a CJK glyph is about 2.1 units wide in Excel at 11 pt, a Latin one 1.1 (Microsoft YaHei's digits)
+    return sum(2.1 if unicodedata.east_asian_width(ch) in "WF" else 1.1 for ch in text)
+
+
+def wrapped_lines(text: str, width: float) -> int:
+    """Lines a wrapped text takes in a column ``width`` units wide, wrapping as spreadsheets do:
+    between CJK characters, at spaces, after "/" in addresses; a word longer than the line is split."""
+    usable = max(1.0, width - 0.6)
+    total = 0
+    for part in str(text).split("\n"):
+        lines, used = 1, 0.0
+        for token in _WRAP_TOKEN.findall(part):
+            size = _glyph_units(token)
+            if used + size <= usable or (token.isspace() and used):
+                used += size
+                continue
+            if token.isspace():
+                continue
+            lines += 1 if used else 0
+            while size > usable:  # a word wider than the line is broken
+                size -= usable
+                lines += 1
+            used = size
+        total += lines
+    return total
+
+
+def fit_row_heights(ws: Worksheet, first_row: int = 1) -> None:
+    """Set each row's height to hold its wrapped text: Excel and LibreOffice do not grow rows on open."""
+    for row in ws.iter_rows(min_row=first_row):
+        needed = 0.0
+        for cell in row:
+            if not isinstance(cell.value, str) or not (cell.alignment and cell.alignment.wrap_text):
+                continue
+            size = cell.font.sz if cell.font is not None and cell.font.sz else FONT_SIZE
+            line = LINE_POINTS.get(size, size * 1.5)
+            needed = max(needed, wrapped_lines(cell.value, span_width(ws, cell.row, cell.column)) * line + 2)
+        if needed:
+            current = ws.row_dimensions[row[0].row].height or 0
+            ws.row_dimensions[row[0].row].height = max(current, needed)
+
+
+def cap_widths(ws: Worksheet, widest: dict[str, float]) -> None:
+    for letter, width in widest.items():
+        ws.column_dimensions[letter].width = min(ws.column_dimensions[letter].width or width, width)
+
+
+def fit_to_page(ws: Worksheet, orientation: str, stretch: str) -> None:
+    """Widen column ``stretch`` so the sheet fills the page width (so fit-to-width prints at full size)."""
+    total = sum(ws.column_dimensions[get_column_letter(c)].width or 8.43 for c in range(1, ws.max_column + 1))
+    spare = A4_WIDTH_UNITS[orientation] - total
+    if spare > 0:
+        ws.column_dimensions[stretch].width = (ws.column_dimensions[stretch].width or 8.43) + spare
 
 
 def sheet_title(name: str, taken: set[str]) -> str:
@@ -195,13 +295,14 @@ class Cells:
         for col, value in enumerate(values, start=1):
             cell = put(self.ws, number, col, value)
             cell.border = BORDER
-            if bold:
-                cell.font = BOLD
+            cell.font = BOLD if bold else NORMAL
             if fill:
                 cell.fill = HEADER_FILL
                 cell.alignment = CENTER
-            elif col in wrap:
-                cell.alignment = WRAP
+            elif col in wrap or isinstance(value, str):
+                cell.alignment = WRAP  # text wraps inside its column; fit_row_heights makes room
+            else:
+                cell.alignment = TOP
             if isinstance(value, datetime):
                 cell.number_format = DATETIME_FORMAT
             elif isinstance(value, date):
@@ -215,9 +316,8 @@ class Cells:
         if last > first:
             self.ws.merge_cells(start_row=number, start_column=first, end_row=number, end_column=last)
         cell = self.ws.cell(row=number, column=first)
-        if font is not None:
-            cell.font = font
-        cell.alignment = align or Alignment(vertical="center", wrap_text=False)
+        cell.font = font or NORMAL
+        cell.alignment = align or Alignment(vertical="center", wrap_text=True)
 
 
 # ---------------------------------------------------------------- the week
@@ -271,15 +371,20 @@ def write_week_summary(ws: Worksheet, week_start: date, reports: dict[str, Weekl
         enterprises, headcount, reported, late = enterprises + count, headcount + total, reported + 1, late + report.late
         cells.row(2 + n, (n, city, STATUS_LABELS.get(report.status, report.status), "是" if report.late else "否",
                           count, total, cells.local(report.received_at), report.filled_by, report.phone,
-                          "；".join(report.problems)), wrap=(10,))
+                          "；".join(map(staff_text, report.problems))), wrap=(10,))
     total_row = 3 + len(GUANGDONG_CITIES)
     cells.row(total_row, ("合计", None, f"已报送{reported}/{len(GUANGDONG_CITIES)}", f"逾期{late}", enterprises,
                           headcount, None, None, None, None), bold=True)
     ws.merge_cells(start_row=total_row, start_column=1, end_row=total_row, end_column=2)
     ws.freeze_panes = "C3"
-    fit_columns(ws, 2, minimum=(6, 10, 12, 6, 8, 10, 17, 10, 14))
-    ws.column_dimensions["J"].width = 50
-    printable(ws, landscape=True, title_rows="1:2")
+    fit_columns(ws, 2, minimum=(5, 10, 11, 5, 7, 9, 17, 8, 13))
+    ws.column_dimensions["G"].width = 17  # yyyy-mm-dd hh:mm
+    for col, widest in (("H", 10), ("I", 15)):  # 填报人, 联系电话 wrap beyond this
+        ws.column_dimensions[col].width = min(ws.column_dimensions[col].width, widest)
+    ws.column_dimensions["J"].width = 24
+    fit_to_page(ws, "landscape", "J")
+    fit_row_heights(ws, 1)
+    printable(ws, f"{WEEKLY_TITLE}汇总（{week_label(week_start)}）", landscape=True, title_rows="1:2")
 
 
 def platform_totals(reports: Iterable[WeeklyReport], rows: dict[int, list[WeeklyRow]]) -> list[tuple[str, int, int]]:
@@ -306,7 +411,10 @@ def write_platform_totals(ws: Worksheet, week_start: date, reports: dict[str, We
     cells.row(2 + len(totals), ("合计", None, sum(t[1] for t in totals), sum(t[2] for t in totals)), bold=True)
     ws.freeze_panes = "A2"
     fit_columns(ws, 1, minimum=(6, 20, 8, 10))
-    printable(ws, title_rows="1:1")
+    cap_widths(ws, {"B": 40})
+    fit_to_page(ws, "portrait", "B")
+    fit_row_heights(ws, 1)
+    printable(ws, f"{WEEKLY_TITLE}·各培训平台汇总（{week_label(week_start)}）", title_rows="1:1")
 
 
 def write_city_sheet(ws: Worksheet, report: WeeklyReport, lines: list[WeeklyRow], tz: ZoneInfo,
@@ -328,11 +436,14 @@ def write_city_sheet(ws: Worksheet, report: WeeklyReport, lines: list[WeeklyRow]
     status = STATUS_LABELS.get(report.status, report.status) + ("（逾期）" if report.late else "")
     note = f"状态：{status}；收到时间：{cells.local(report.received_at):%Y-%m-%d %H:%M}"
     if report.problems:
-        note += "；问题：" + "；".join(report.problems)
+        note += "；问题：" + "；".join(map(staff_text, report.problems))
     cells.merged(total_row + 2, 1, 4, note, align=WRAP)
     ws.freeze_panes = "A4"
-    fit_columns(ws, 3, minimum=(6, 30, 10, 24))
-    printable(ws, title_rows="1:3")
+    fit_columns(ws, 3, minimum=(5, 26, 9, 20))
+    cap_widths(ws, {"B": 34, "D": 22})  # long names wrap inside the page instead of widening it
+    fit_to_page(ws, "portrait", "B")
+    fit_row_heights(ws, 2)
+    printable(ws, f"{WEEKLY_TITLE}·{report.city}（{week_label(report.week_start)}）", title_rows="1:3")
 
 
 # ---------------------------------------------------------------- applications
@@ -365,16 +476,29 @@ def build_applications_workbook(session: Session, tz: ZoneInfo) -> Workbook:
         missing = [MATERIAL_LABELS[k] for k in MATERIAL_KEYS if k not in materials.get(a.id or 0, set())]
         cells.row(1 + n, (n, a.platform_name, a.website, a.organization, a.credit_code, credit_check_label(a),
                           a.contact, a.contact_title, a.phone, a.email, a.address, a.intro,
-                          "是" if a.complete else "否", "、".join(missing), "；".join(a.form_problems),
+                          "是" if a.complete else "否", "、".join(missing), "；".join(map(staff_text, a.form_problems)),
                           cells.local(a.first_received_at), cells.local(a.updated_at), a.from_addr, a.batch or ""),
                   wrap=(11, 12, 15))
     ws.freeze_panes = "C2"
-    fit_columns(ws, 1)
-    for col, width in (("L", 50), ("K", 30), ("O", 40)):
-        ws.column_dimensions[col].width = width
-    printable(ws, landscape=True, title_rows="1:1")
+    for col, width in enumerate(APPLICATION_WIDTHS, start=1):
+        ws.column_dimensions[get_column_letter(col)].width = width
+    fit_row_heights(ws, 1)
+    # Full size on paper: the 18 columns run over pages side by side, 序号 and 平台名称 repeated on each.
+    printable(ws, f"线上培训平台申报汇总（{applications_label(applications, tz)}）", landscape=True,
+              title_rows="1:1", title_cols="A:B", pages_wide=None)
     write_projects(wb.create_sheet(), applications, session, tz, taken)
     return wb
+
+
+APPLICATION_WIDTHS = (5, 16, 20, 20, 21, 6, 8, 8, 14, 22, 22, 36, 5, 16, 26, 17, 17, 22, 10)
+
+
+def applications_label(applications: list[Application], tz: ZoneInfo) -> str:
+    """"共2件，最近收到2020年2月24日" (from the data, so the same state prints the same)."""
+    if not applications:
+        return "共0件"
+    latest = max(a.updated_at or a.first_received_at for a in applications).astimezone(tz)
+    return f"共{len(applications)}件，最近收到{latest.year}年{latest.month}月{latest.day}日"
 
 
 def write_projects(ws: Worksheet, applications: list[Application], session: Session, tz: ZoneInfo,
@@ -386,12 +510,18 @@ def write_projects(ws: Worksheet, applications: list[Application], session: Sess
     order = {a.id: i for i, a in enumerate(applications)}
     projects = sorted(session.exec(select(ApplicationProject)),
                       key=lambda p: (order.get(p.application_id, len(order)), p.position, p.id or 0))
+    numbers: dict[int, int] = defaultdict(int)  # 1..n within each platform, whatever the form's own numbering
     for n, p in enumerate(projects, start=2):
-        cells.row(n, (names.get(p.application_id, ""), p.position, p.name, p.occupation, p.format, p.hours,
-                      p.assessment, p.source, p.fee), wrap=(3, 4))
+        numbers[p.application_id] += 1
+        cells.row(n, (names.get(p.application_id, ""), numbers[p.application_id], p.name, p.occupation, p.format,
+                      p.hours, p.assessment, p.source, p.fee), wrap=(3, 4))
     ws.freeze_panes = "B2"
     fit_columns(ws, 1, minimum=(20, 6, 20, 20, 10, 10, 10, 10, 8))
-    printable(ws, landscape=True, title_rows="1:1")
+    cap_widths(ws, {"A": 18, "B": 5, "C": 20, "D": 16, "E": 10, "F": 8, "G": 10, "H": 10, "I": 8})
+    fit_to_page(ws, "landscape", "C")
+    fit_row_heights(ws, 1)
+    printable(ws, f"线上培训平台申报·培训项目（{applications_label(applications, tz)}）", landscape=True,
+              title_rows="1:1")
 
 
 # ---------------------------------------------------------------- writing

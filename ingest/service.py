@@ -133,7 +133,8 @@ def replay(app: App, ids: list[int] | None = None, status: str | None = None,
             targets = list(ids)
         else:
             if status not in MESSAGE_STATUSES:
-                raise IngestError(f"unknown status {status!r}; one of {', '.join(MESSAGE_STATUSES)}")
+                raise IngestError(f"unknown status {status!r}; one of {', '.join(MESSAGE_STATUSES)} / "
+                                  f"未知状态“{status}”，可选：{'、'.join(MESSAGE_STATUSES)}")
             targets = list(session.exec(select(Message.id).where(Message.status == status).order_by(Message.id)))
     actor = actor or actor_name()
     results: dict[int, str] = {}

@@ -347,6 +347,21 @@ class DigestContext(NoticeContext):
     def total_headcount(self) -> int:
         return sum(row.total_headcount or 0 for row in self.cities if row.status != "missing")
 
+    # How the grid is shown (the figures above are not touched): cities needing attention first
+    # (to correct, held, late), then the ones received in order, then every 未报送 city in one line.
+
+    @property
+    def attention_cities(self) -> list[DigestCityRow]:
+        return [row for row in self.cities if row.status != "missing" and (row.status != "accepted" or row.late)]
+
+    @property
+    def received_cities(self) -> list[DigestCityRow]:
+        return [row for row in self.cities if row.status == "accepted" and not row.late]
+
+    @property
+    def missing_cities(self) -> list[DigestCityRow]:
+        return [row for row in self.cities if row.status == "missing"]
+
 
 CONTEXT_TYPES: dict[str, tuple[type[NoticeContext], ...]] = {
     "receipt": (WeeklyReceiptContext, ApplicationReceiptContext),
@@ -390,10 +405,48 @@ def cn_datetime(moment: datetime) -> str:
     return f"{cn_date(local.date())} {local:%H:%M}"
 
 
-def cn_deadline(moment: datetime) -> str:
-    """The deadline as in the notice: "2月24日16:00"."""
+def cn_datetime_near(moment: datetime, day: date) -> str:
+    """"12月1日 09:02" when the moment is in the year of ``day`` (the digest's own date gives it),
+    else with its year; short enough for a phone's column."""
     local = to_local(moment)
-    return f"{local.month}月{local.day}日{local:%H:%M}"
+    if local.year == day.year:
+        return f"{local.month}月{local.day}日 {local:%H:%M}"
+    return cn_datetime(local)
+
+
+_CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
+
+
+def _is_english(text: str) -> bool:
+    """Starts with a Latin letter and has more English words than Chinese characters."""
+    return bool(re.match(r"[A-Za-z]", text)) and len(re.findall(r"[A-Za-z]+", text)) > len(_CJK.findall(text))
+
+
+def staff_text(text: str) -> str:
+    """A stored reason as staff read it: Chinese only.
+
+    Reasons are kept bilingual for logs and the CLI ("发送失败 / delivery failed: 554 …"); the
+    English half goes, but what it quotes after its colon (a server's answer) is kept:
+    "发送失败：554 …". A reason with no Chinese at all is kept whole.
+    """
+    parts = (text or "").split(" / ")
+    if len(parts) == 1 or not _CJK.search(parts[0]):
+        return text
+    kept = [parts[0]]
+    for part in parts[1:]:
+        if _is_english(part.split(": ", 1)[0]):
+            if ": " in part:
+                kept[-1] += "：" + part.split(": ", 1)[1]
+            continue
+        kept.append(part)
+    return " / ".join(kept)
+
+
+def cn_deadline(moment: datetime) -> str:
+    """The deadline with its year, "2020年2月24日16:00": a notice read weeks later, or beside a dated
+    receipt in another year, must not leave the year to guess."""
+    local = to_local(moment)
+    return f"{cn_date(local.date())}{local:%H:%M}"
 
 
 def material_label(key: str) -> str:
@@ -405,16 +458,28 @@ def cn_number(value: int | None) -> str:
 
 
 def file_problem_text(problem: FileProblem) -> str:
-    """附件“周报.xlsx”（工作表“Sheet1”）第5行：备案人数为空"""
+    """附件“周报.xlsx”（工作表“Sheet1”）第5行：备案人数为空
+
+    A reason that already names its row (the parsers write "第5行“备案人数”为空") or its sheet
+    keeps it, and the prefix leaves it out, so no one reads "第5行：第5行…".
+    """
+    reason = problem.reason.strip()
     where = ""
     if problem.filename:
         where = f"附件“{_one_line(problem.filename)}”"
-        if problem.sheet:
+        if problem.sheet and f"“{problem.sheet.strip()}”" not in reason:
             where += f"（工作表“{_one_line(problem.sheet)}”）"
-    if problem.row is not None:
+    if problem.row is not None and f"第{problem.row}行" not in reason:
         where += f"第{problem.row}行"
-    reason = problem.reason.strip()
     return f"{where}：{reason}" if where else reason
+
+
+def reason_without_row(problem: FileProblem) -> str:
+    """The reason for a table that shows the row in its own column: "第5行“备案人数”为空" -> "“备案人数”为空"."""
+    reason = problem.reason.strip()
+    if problem.row is not None:
+        reason = re.sub(rf"^(.*?)第{problem.row}行[：:，,\s]*", r"\1", reason, count=1)
+    return reason or problem.reason.strip()
 
 
 def _one_line(text: str) -> str:
@@ -430,6 +495,7 @@ def _short(text: str, limit: int) -> str:
 # ---------------------------------------------------------------- rendering
 
 _CELL = "border:1px solid #cccccc;padding:6px 8px;text-align:left;vertical-align:top;"
+_GRID = "border-bottom:1px solid #dddddd;padding:6px 4px;text-align:left;vertical-align:top;"
 HTML_STYLES = {
     "page": Markup('style="margin:0;padding:0;background:#f2f2f2;"'),
     "sheet": Markup(
@@ -445,6 +511,20 @@ HTML_STYLES = {
     "td": Markup(f'style="{_CELL}"'),
     "td_num": Markup(f'style="{_CELL}text-align:right;white-space:nowrap;"'),
     "warn": Markup('style="color:#b00020;font-weight:bold;"'),
+    # The digest, made for a phone first: a 4-column grid that never needs 390 px, one-column cards
+    # for everything with free text, long addresses allowed to break anywhere.
+    "grid": Markup('style="border-collapse:collapse;width:100%;font-size:15px;margin:0 0 10px 0;"'),
+    "g_th": Markup(f'style="{_GRID}background:#eef2f7;font-weight:bold;white-space:nowrap;"'),
+    "g_th_num": Markup(f'style="{_GRID}background:#eef2f7;font-weight:bold;white-space:nowrap;text-align:right;"'),
+    "g_group": Markup(f'style="{_GRID}background:#f7f7f7;font-size:13px;font-weight:bold;color:#555555;"'),
+    "g_city": Markup(f'style="{_GRID}white-space:nowrap;"'),
+    "g_td": Markup(f'style="{_GRID}"'),
+    "g_num": Markup(f'style="{_GRID}text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums;"'),
+    "small": Markup('style="font-size:13px;color:#666666;line-height:1.5;"'),
+    "nowrap": Markup('style="white-space:nowrap;"'),
+    "card": Markup(f'style="{_GRID}padding:8px 10px;overflow-wrap:anywhere;word-break:break-word;"'),
+    "card_title": Markup('style="font-weight:bold;"'),
+    "missing_line": Markup('style="margin:0 0 12px 0;font-size:15px;"'),
     "h2": Markup('style="font-size:16px;font-weight:bold;margin:18px 0 8px 0;"'),
     "sign": Markup('style="margin:24px 0 12px 0;text-align:right;"'),
     "footer": Markup(
@@ -473,6 +553,9 @@ def template_environment() -> jinja2.Environment:
         material_label=material_label,
         cn_number=cn_number,
         file_problem=file_problem_text,
+        reason_without_row=reason_without_row,
+        cn_datetime_near=cn_datetime_near,
+        staff_text=staff_text,
         one_line=_one_line,
     )
     env.globals.update(S=HTML_STYLES, WEEKLY_FORM_NAME=WEEKLY_FORM_NAME)

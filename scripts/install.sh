@@ -1,24 +1,29 @@
 #!/usr/bin/env bash
 # Install what zxjyck and its tests need on a fresh Debian machine (idempotent).
 #   scripts/install.sh          the service (pip)
-#   scripts/install.sh --dev    plus test tools, Dovecot, and a running PostgreSQL
+#   scripts/install.sh --dev    plus what the tests use: Dovecot, LibreOffice, Chromium, CJK fonts, and a
+#                               running PostgreSQL
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+# Debian packages the tests need:
+#   dovecot-imapd                  the IMAP tests run their own Dovecot on a loopback port
+#   libreoffice-*-nogui            the .doc/.wps/.rtf conversion branch, real-writer fixtures, printed workbooks
+#   chromium, chromium-driver      the console's browser tests and the digest renders (never a downloaded browser)
+#   fonts-noto-cjk                 Chinese in screenshots, printed workbooks and the scanned-form fixtures
+#   poppler-data                   CJK text in the PDFs the dossier writes, when rendered to check them
+DEV_APT="dovecot-imapd libreoffice-calc-nogui libreoffice-writer-nogui chromium chromium-driver fonts-noto-cjk
+poppler-data poppler-utils"
 if [ "${1:-}" = "--dev" ]; then
-  # Dovecot for the IMAP tests; LibreOffice (optional for the service) so the .doc/.wps/.rtf conversion
-  # branch is tested too.
-  if ! command -v dovecot >/dev/null 2>&1 || ! command -v soffice >/dev/null 2>&1; then
+  missing=""
+  for pkg in $DEV_APT; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
+  done
+  if [ -n "$missing" ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends dovecot-imapd libreoffice-calc-nogui \
-      libreoffice-writer-nogui >/dev/null
-  fi
-  # fonts-noto-cjk: tests/test_ocr.py draws the notice's forms (fixtures/build_scans.py) in Noto Serif CJK
-  if [ ! -e /usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc ]; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends fonts-noto-cjk >/dev/null
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
   fi
   # Debian starts the packaged dovecot; the tests run their own on a loopback port.
   if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then

@@ -44,7 +44,7 @@ class Archive:
         try:
             write_atomically(target, data)
         except OSError as exc:
-            raise ArchiveError(f"cannot write {target}: {exc.strerror or exc}") from exc
+            raise ArchiveError(f"cannot write {target}: {exc.strerror or exc} / 无法写入归档") from exc
         return digest
 
     def get(self, digest: str) -> bytes:
@@ -52,11 +52,12 @@ class Archive:
         try:
             data = path.read_bytes()
         except FileNotFoundError as exc:
-            raise MissingArchiveFile(f"archived message {digest} is missing from {self.root}") from exc
+            raise MissingArchiveFile(f"archived message {digest} is missing from {self.root} / "
+                                    "归档的原始邮件缺失") from exc
         except OSError as exc:
-            raise ArchiveError(f"cannot read {path}: {exc.strerror or exc}") from exc
+            raise ArchiveError(f"cannot read {path}: {exc.strerror or exc} / 无法读取归档邮件") from exc
         if sha256_hex(data) != digest:
-            raise ArchiveError(f"archived message {path} is corrupt (sha256 mismatch)")
+            raise ArchiveError(f"archived message {path} is corrupt (sha256 mismatch) / 归档邮件已损坏")
         return data
 
     def has(self, digest: str) -> bool:

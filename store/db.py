@@ -51,7 +51,7 @@ def make_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise DatabaseUnavailable(f"invalid database URL {redact(url)}") from exc
+        raise DatabaseUnavailable(f"invalid database URL {redact(url)} / 数据库地址无效") from exc
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
@@ -59,7 +59,8 @@ def make_engine(url: str) -> Engine:
     try:
         engine = create_engine(parsed, pool_pre_ping=True)
     except (NoSuchModuleError, ImportError) as exc:
-        raise DatabaseUnavailable(f"no driver for {redact(url)} (install zxjyck[postgres])") from exc
+        raise DatabaseUnavailable(f"no driver for {redact(url)} (install zxjyck[postgres]) / "
+                                  "缺少数据库驱动（请安装 zxjyck[postgres]）") from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
@@ -99,9 +100,10 @@ def migrate(engine: Engine) -> None:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
     except OperationalError as exc:
-        raise DatabaseUnavailable(f"cannot reach the database {redact(str(engine.url))}: {exc.orig}") from exc
+        raise DatabaseUnavailable(f"cannot reach the database {redact(str(engine.url))}: {exc.orig} / "
+                                  "无法连接数据库") from exc
     except SQLAlchemyError as exc:
-        raise MigrationError(f"migration failed on {redact(str(engine.url))}: {exc}") from exc
+        raise MigrationError(f"migration failed on {redact(str(engine.url))}: {exc} / 数据库升级失败") from exc
 
 
 def current_revision(engine: Engine) -> str | None:

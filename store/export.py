@@ -1,4 +1,4 @@
-"""The JSON export of CONTRACT.md: the whole state as one document.
+"""The JSON export of docs/CONTRACT.md: the whole state as one document.
 
 Times are ISO 8601 with the Asia/Shanghai offset; lists in the order
 received. Nothing secret is ever part of it (no URLs, no passwords, no bodies).

@@ -10,7 +10,7 @@ from sqlmodel import Field, SQLModel
 
 from store.types import UTCDateTime
 
-# Message states (DESIGN.md): received -> processed | needs_review | failed
+# Message states (docs/DESIGN.md): received -> processed | needs_review | failed
 RECEIVED, PROCESSED, NEEDS_REVIEW, FAILED = "received", "processed", "needs_review", "failed"
 MESSAGE_STATUSES = (RECEIVED, PROCESSED, NEEDS_REVIEW, FAILED)
 MESSAGE_KINDS = ("application", "weekly_report", "bounce", "auto_reply", "other")

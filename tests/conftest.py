@@ -23,7 +23,7 @@ pytest_plugins = ["tests.dovecot"]  # the Dovecot fixtures, for every module tha
 
 PG_URL = os.environ.get("ZXJYCK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REPO = Path(__file__).resolve().parent.parent
-PEER_MAIL = REPO.parent / "shared" / "corpora" / "peer-mail"
+PEER_MAIL = REPO / "fixtures" / "peer-mail"
 FIXTURES = REPO / "fixtures"
 
 
@@ -131,3 +131,8 @@ def make_app(clock: Clock) -> Iterator[Callable[..., App]]:
 @pytest.fixture
 def app(settings: Settings, make_app) -> App:
     return make_app(settings)
+
+
+def sqlite_app(folder: Path, make_app) -> App:
+    """An App on SQLite only, for tests whose subject does not depend on the database (layout, printing)."""
+    return make_app(load_settings(write_config(folder, "sqlite:///var/zxjyck.db"), environ={}))

@@ -201,3 +201,53 @@ def test_status_exits_1_when_pickup_stalled_or_notices_failed(cfg: Path, capsys)
         app.close()
     assert main(["--config", str(cfg), "status"]) == 1
     assert "outboxfailures" in squash(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize(("args", "valid"), [
+    (("messages", "--status", "bogus"), "received, processed, needs_review, failed"),
+    (("messages", "--kind", "weekly"), "application, weekly_report, bounce, auto_reply, other"),
+    (("replay", "--status", "done"), "received, processed, needs_review, failed"),
+])
+def test_unknown_filter_value_is_a_usage_error_listing_the_valid_ones(cfg: Path, args, valid: str) -> None:
+    run = zxjyck(*args, config=cfg)
+    assert run.returncode == 2
+    assert run.stdout == ""  # no empty table
+    assert valid in run.stderr and "可选" in run.stderr
+    assert repr(args[-1]) in run.stderr and "Traceback" not in run.stderr
+
+
+def test_known_filter_values_still_list(cfg: Path) -> None:
+    run = zxjyck("messages", "--status", "needs_review", "--kind", "weekly_report", config=cfg)
+    assert run.returncode == 0, run.stderr
+
+
+@pytest.mark.parametrize(("toml", "typo", "near"), [
+    ('[staff]\ndigst_to = ["a@example.org"]\n', "staff.digst_to", "staff.digest_to"),
+    ('[notify]\nreply_window_dayz = 3\n', "notify.reply_window_dayz", "notify.reply_window_days"),
+    ('[imap]\nhost = "h"\nusername = "u"\ntimeout_second = 3\n', "imap.timeout_second", "imap.timeout_seconds"),
+    ('[[mailboxes]]\nhost = "h"\nusername = "u"\nfoldr = "X"\n', "mailboxes.0.foldr", "mailboxes.0.folder"),
+    ('[stafff]\ndigest_to = []\n', "stafff", "staff"),
+])
+def test_config_typo_suggests_the_nearest_valid_key(tmp_path: Path, toml: str, typo: str, near: str) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(toml, encoding="utf-8")
+    run = zxjyck("status", config=cfg)
+    assert run.returncode == 1
+    assert f"unknown key '{typo}', did you mean '{near}'?" in run.stderr
+    assert f"是否应为 '{near}'" in run.stderr
+    assert run.stderr.strip().count("\n") == 0
+
+
+def test_config_key_far_from_any_lists_the_section_keys(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[staff]\nzzzz = 1\n', encoding="utf-8")
+    run = zxjyck("status", config=cfg)
+    assert run.returncode == 1
+    assert "did you mean" not in run.stderr
+    assert "staff.zzzz" in run.stderr and "digest_to, digest_time" in run.stderr
+
+
+def test_export_xlsx_without_out_is_a_usage_error_in_both_languages(cfg: Path) -> None:
+    run = zxjyck("export", "--format", "xlsx", "--week", "2020-02-17", config=cfg)
+    assert run.returncode == 2
+    assert "needs --out FILE" in run.stderr and "需要 --out" in run.stderr

@@ -255,7 +255,8 @@ def test_text_shows_grid_totals_applications_review_and_health(week_app: App) ->
         "深圳市：已收到（逾期），2020年2月24日 17:30收到，企业2家，300人",
         "珠海市：待更正，2020年2月24日 11:00收到，企业2家，30人",
         "佛山市：待人工核对，2020年2月24日 12:00收到，企业1家，60人",
-        "汕头市：未报送",
+        "未报送（17个市）：汕头市、韶关市、河源市、梅州市、惠州市、汕尾市、东莞市、中山市、江门市、阳江市、湛江市、"
+        "茂名市、肇庆市、清远市、潮州市、揭阳市、云浮市",
         "二、新收到的平台申报（2件）",
         "1. “粤技通在线学习平台”（广东粤技通教育科技有限公司）：材料齐全",
         "2. “云课堂”（某某网络科技有限公司）：缺平台建设材料、平台运行材料、平台培训内容材料；基本情况表1处需更正",
@@ -267,7 +268,16 @@ def test_text_shows_grid_totals_applications_review_and_health(week_app: App) ->
         "近24小时收到邮件 9 封；最近一次收取：2020年2月25日 08:20；待处理 1 封；处理失败 1 封；待发送 1 封；发送失败 1 封。",
     ]:
         assert line in text, line
-    assert text.count("：未报送") == 17
+    assert "：未报送" not in text  # the 未报送 cities are one line, not 17
+    grid = [line.strip().split("：")[0] for line in text.split("一、")[1].split("二、")[0].splitlines()[2:] if line]
+    # cities needing attention first (late, to correct, held) in the usual order, then the ones received
+    assert grid == ["深圳市", "珠海市", "佛山市", "广州市", "未报送（17个市）"]
+    assert "Automated notice" not in text  # staff text in Chinese only
+    assert "：未报送" not in text  # the 未报送 cities are one line, not 17
+    grid = [line.strip().split("：")[0] for line in text.split("一、")[1].split("二、")[0].splitlines()[2:] if line]
+    # cities needing attention first (to correct, held, late), in the usual order; then the ones received
+    assert grid == ["深圳市", "珠海市", "佛山市", "广州市", "未报送（17个市）"]
+    assert "sender is" not in text and "Automated notice" not in text  # staff text in Chinese only
 
 
 def _id_of(app: App, subject: str) -> int:
@@ -352,5 +362,7 @@ def test_cli_digest_for_a_past_date(week_app: App, config_path: Path, capsys) ->
 
 def test_cli_digest_send(week_app: App, config_path: Path, capsys) -> None:
     assert main(["--config", str(config_path), "digest", "--date", "2020-02-25", "--send"]) == 0
-    assert "queued for staff@example.org" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "queued for staff@example.org" in printed
+    assert "goes out with the next cycle: zxjyck poll" in printed and "下一次收取" in printed  # says when
     assert [r.dedupe_key for r in _outbox(week_app)] == ["digest:2020-02-25"]

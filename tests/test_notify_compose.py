@@ -209,8 +209,8 @@ def test_weekly_receipt_text_in_official_style():
 def test_late_weekly_receipt_names_the_deadline():
     context = weekly_receipt(late=True, deadline=datetime(2020, 2, 24, 16, 0, tzinfo=CST))
     _subject, text, html = render("receipt", context, today=date(2020, 2, 24))
-    assert "　　本次报送晚于截止时间（2月24日16:00），请今后按时报送。" in text.splitlines()
-    assert "本次报送晚于截止时间（2月24日16:00）" in html
+    assert "　　本次报送晚于截止时间（2020年2月24日16:00），请今后按时报送。" in text.splitlines()
+    assert "本次报送晚于截止时间（2020年2月24日16:00）" in html
 
 
 def test_application_receipt_lists_the_materials():
@@ -272,7 +272,7 @@ def test_late_reminder_says_what_where_and_by_when():
     _subject, text, html = render("late_reminder", late_reminder(), today=date(2020, 2, 24))
     assert (
         "　　截至2020年2月24日 16:00，我局尚未收到你单位2020年2月17日—2月23日的"
-        "《附件2 企业职工线上适岗技能提升培训备案情况统计表》。该表报送截止时间为2月24日16:00。"
+        "《附件2 企业职工线上适岗技能提升培训备案情况统计表》。该表报送截止时间为2020年2月24日16:00。"
     ) in text.splitlines()
     assert "作为附件发送至 zxjyck@163.com" in text
     assert "zxjyck@163.com" in html
@@ -285,7 +285,9 @@ def test_digest_grid_totals_and_sections():
     assert "　　广州市：已收到，2020年2月24日 10:05收到，企业12家，3,456人" in lines
     assert "　　深圳市：待更正，2020年2月24日 10:05收到，企业3家" in lines
     assert "　　佛山市：已收到（逾期），企业2家，44人" in lines
-    assert "　　珠海市：未报送" in lines
+    assert "　　未报送（1个市）：珠海市" in lines
+    grid = [line for line in lines if line.startswith("　　") and "市：" in line]
+    assert [line.strip()[:3] for line in grid] == ["深圳市", "佛山市", "广州市"]  # attention first
     assert "　　1. “粤学网”（粤学公司）：材料齐全" in lines
     assert "　　2. “<b>技能网</b>”（某公司）：缺平台培训内容材料；基本情况表2处需更正" in lines
     assert "　　1. [42] x@example.org：无法判断是周报还是申报" in lines
@@ -296,7 +298,9 @@ def test_digest_grid_totals_and_sections():
     ) in lines
     assert "&lt;b&gt;技能网&lt;/b&gt;" in html
     assert "<b>技能网" not in html
-    assert html.count("<tr>") == 1 + 4 + 1 + 1 + 2 + 1 + 1 + 1 + 1  # 4 tables: header rows, rows, totals
+    # the grid: header, 2 group rows (需关注, 已收到), 3 cities, totals; then one card row per item
+    assert html.count("<tr>") == (1 + 2 + 3 + 1) + 2 + 1 + 1
+    assert "<style" not in html and "class=" not in html  # mail clients strip <style>: inline styles only
 
 
 def test_empty_digest_says_none_in_each_section():
@@ -499,3 +503,32 @@ def test_letter_date_comes_from_now_in_guangzhou():
     assert "2020年2月25日" in msg.get_body(("plain",)).get_content()
     explicit = composed(context=weekly_receipt(letter_date=date(2020, 3, 1)))
     assert "2020年3月1日" in explicit.get_body(("plain",)).get_content()
+
+
+def test_correction_request_never_repeats_the_row_the_reason_already_names():
+    """The weekly parser writes reasons that name their row; the notice must not say it twice."""
+    problems = [FileProblem(reason="第5行“备案人数”无法识别：“约100”", filename="周报.xlsx", row=5),
+                FileProblem(reason="工作表“二月”第7行“企业名称”为空", filename="周报.xlsx", sheet="二月", row=7)]
+    context = correction(problems=problems)
+    _subject, text, html = render("correction_request", context, today=date(2020, 2, 24))
+    lines = text.splitlines()
+    assert "　　1. 附件“周报.xlsx”：第5行“备案人数”无法识别：“约100”" in lines
+    assert "　　2. 附件“周报.xlsx”：工作表“二月”第7行“企业名称”为空" in lines
+    assert "第5行：第5行" not in text and text.count("第5行") == 1
+    assert html.count("第5行") == 1 and html.count("第7行") == 1
+    assert "“备案人数”无法识别" in html
+
+
+@pytest.mark.parametrize(("stored", "shown"), [
+    ("发件人 a@qq.com 不是佛山市登记的报送邮箱，已暂存待工作人员确认 / sender is not a registered address of 佛山市",
+     "发件人 a@qq.com 不是佛山市登记的报送邮箱，已暂存待工作人员确认"),
+    ("发送失败 / delivery failed: 554 内容被拒绝", "发送失败：554 内容被拒绝"),
+    ("第3次发送失败，将重试 / attempt 3 failed, will retry: 421 try later", "第3次发送失败，将重试：421 try later"),
+    ("分类把握不足（0.41），需人工确认 / low classification confidence", "分类把握不足（0.41），需人工确认"),
+    ("550 5.1.1 user unknown", "550 5.1.1 user unknown"),  # nothing Chinese: kept whole
+    ("附件“a / b.xlsx”无法打开", "附件“a / b.xlsx”无法打开"),  # a slash that is no language split
+])
+def test_staff_text_keeps_the_chinese_and_what_the_english_quotes(stored: str, shown: str) -> None:
+    from notify.compose import staff_text
+
+    assert staff_text(stored) == shown

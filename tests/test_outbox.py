@@ -28,7 +28,7 @@ from ingest.notices import ReminderError, deliver, queue_reminders, send_reminde
 from ingest.processing import InProcessAnalyzer
 from ingest.service import replay
 from notify.bounce import parse_bounce
-from notify.compose import DigestOutboxRow
+from notify.compose import DigestOutboxRow, staff_text
 from notify.outbox import CLAIM_LEASE, DeliveryReport, build_transport, mark_bounced
 from notify.transport import FileTransport, SmtpTransport
 from store.db import session_scope
@@ -556,7 +556,7 @@ def test_a_bounce_marks_its_row_and_shows_in_the_digest(service, smtp, tmp_path,
     assert len(smtp.handler.received) == 2  # nothing was sent to the MTA
     problems = build_digest(app, date(2020, 2, 26)).outbox_problems
     assert problems == [DigestOutboxRow(to=["gzrsj@example.gov.cn"], subject="回执：广州市 2020年2月17日—2月23日 周报已收到",
-                                        status="bounced", detail=gz.reason, attempts=1)]
+                                        status="bounced", detail=staff_text(gz.reason), attempts=1)]
 
 
 def test_mark_bounced_with_the_parsed_report(service, smtp, tmp_path) -> None:

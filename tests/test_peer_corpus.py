@@ -1,4 +1,4 @@
-"""The 99 real messages of ../shared/corpora/peer-mail go through without a crash or a reply."""
+"""The 99 real messages of fixtures/peer-mail (other projects' test mail) go through without a crash or a reply."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from tests.conftest import PEER_MAIL
 
 
 def test_peer_corpus_ingests_without_crash_and_without_forms(app) -> None:
-    assert PEER_MAIL.is_dir(), f"the shared corpus must lie beside the repository: {PEER_MAIL}"
+    assert PEER_MAIL.is_dir(), f"the peer corpus is missing: {PEER_MAIL}"
     app.analyzer = InProcessAnalyzer()
     report = ingest_paths(app, [PEER_MAIL])
     assert report.seen == 99

@@ -1,0 +1,46 @@
+"""The repository stands alone: nothing it ships cites a file outside itself."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+from tests.conftest import PEER_MAIL, REPO
+
+TEXT_SUFFIXES = {".py", ".md", ".sh", ".toml", ".j2", ".html", ".txt", ".service", ".cfg", ".ini"}
+OUTSIDE = re.compile(r"\.\./shared|/work/|(?<![/\w])(CONTRACT|DESIGN)\.md")
+
+
+def _tracked_text_files() -> list:
+    out = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
+    files = [REPO / p for p in out.decode().split("\0") if p]
+    return [f for f in files if f.suffix in TEXT_SUFFIXES and "peer-mail" not in f.parts and f.is_file()
+            and f.name != "test_repo_standalone.py"]  # this file spells the patterns it looks for
+
+
+def test_no_citation_of_files_outside_the_repository() -> None:
+    offenders = []
+    for f in _tracked_text_files():
+        for n, line in enumerate(f.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+            if f.parent.name == "docs" and re.search(r"\]\((CONTRACT|DESIGN)\.md\)", line):
+                continue  # the two documents link each other from inside docs/
+            if OUTSIDE.search(line.replace("docs/CONTRACT.md", "").replace("docs/DESIGN.md", "")):
+                offenders.append(f"{f.relative_to(REPO)}:{n}: {line.strip()}")
+    assert offenders == []
+
+
+def test_cited_documents_exist() -> None:
+    assert (REPO / "docs" / "CONTRACT.md").is_file() and (REPO / "docs" / "DESIGN.md").is_file()
+    cited = set()
+    for f in _tracked_text_files():
+        cited |= set(re.findall(r"docs/[\w./-]+\.(?:md|png)", f.read_text(encoding="utf-8", errors="replace")))
+    missing = sorted(c for c in cited if not (REPO / c).is_file())
+    assert missing == []
+
+
+def test_peer_corpus_is_inside_with_its_licences() -> None:
+    assert PEER_MAIL.is_relative_to(REPO)
+    assert (PEER_MAIL / "README.md").is_file()
+    assert (PEER_MAIL / "mail-parser" / "LICENSE.txt").is_file()
+    assert (PEER_MAIL / "mail-mime-parser" / "LICENSE").is_file()
+    assert len(list(PEER_MAIL.rglob("*.eml"))) == 99
