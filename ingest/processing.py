@@ -123,7 +123,7 @@ def finish_message(app: App, ctx: Context, only_if_received: bool = False) -> st
     """Classify and write everything the message decides, in one transaction; returns its status."""
     pk = ctx.message.id
     thread_kinds, sender_known = _history(app, ctx.decoded)
-    ctx.classification = classify(app.settings, ctx.message, ctx.decoded, ctx.analyses, thread_kinds, sender_known)
+    ctx.classification = classify(app.routing_settings(), ctx.message, ctx.decoded, ctx.analyses, thread_kinds, sender_known)
     with session_scope(app.engine) as session:
         row = session.get(Message, pk, with_for_update=True)
         if only_if_received and row.status != RECEIVED:

@@ -117,7 +117,9 @@ def weekly_workflow(app, session: Session, row: Message, ctx) -> str:
                 file_problems.append(FileProblem(reason=p, filename=chosen.filename, row=r.row_number))
                 problems.append(p)
     problems = list(dict.fromkeys(problems))
-    registered = app.settings.city_of_address(row.from_addr) == city
+    from store.cities import normalize_address, registered_cities
+
+    registered = normalize_address(row.from_addr) in registered_cities(session).get(city, ())
     if not registered:
         status = REPORT_NEEDS_REVIEW
         problems.append(f"发件人 {row.from_addr} 不是{city}登记的报送邮箱，已暂存待工作人员确认 "
