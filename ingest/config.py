@@ -98,6 +98,26 @@ class ScheduleSettings(_Section):
         return _check_hhmm(value)
 
 
+class WebSettings(_Section):
+    bind: str = "127.0.0.1:8080"  # HOST:PORT of the staff console (zxjyck web)
+    session_hours: float = Field(12, gt=0, le=24 * 31)  # a console session ends this long after login
+
+    @field_validator("bind")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        parse_bind(value)
+        return value
+
+
+def parse_bind(value: str) -> tuple[str, int]:
+    """"HOST:PORT" (IPv6 as "[::1]:8080") -> (host, port); ValueError when malformed."""
+    host, sep, port = value.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:8080")
+    return host, int(port)
+
+
 def _check_hhmm(value: str) -> str:
     parts = value.split(":")
     if len(parts) != 2 or not all(p.isdigit() for p in parts) or int(parts[0]) > 23 or int(parts[1]) > 59:
@@ -115,6 +135,7 @@ class _File(_Section):
     staff: StaffSettings = StaffSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     cities: dict[str, list[str]] = {}
+    web: WebSettings = WebSettings()
 
 
 @dataclass(frozen=True)
@@ -134,6 +155,7 @@ class Settings:
     schedule: ScheduleSettings
     cities: Mapping[str, tuple[str, ...]]
     mailboxes: tuple[ImapSettings, ...] = ()
+    web: WebSettings = WebSettings()
 
     def imap_accounts(self) -> list[ImapSettings]:
         """Every IMAP mailbox to read: [imap] first, then each [[mailboxes]] entry."""
@@ -209,6 +231,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
         schedule=parsed.schedule,
         cities={city: tuple(a.strip().lower() for a in addrs) for city, addrs in parsed.cities.items()},
         mailboxes=tuple(_with_ca(m, base) for m in parsed.mailboxes),
+        web=parsed.web,
     )
 
 

@@ -184,6 +184,11 @@ def _apply_workflows(app: App, session: Session, row: Message, ctx: Context) -> 
     c = ctx.classification
     if not ctx.decoded.is_mail:
         return FAILED
+    from ingest.staff_actions import apply_decision
+
+    decided = apply_decision(session, row, ctx.problems)
+    if decided is not None:
+        return decided
     if c.needs_review:
         ctx.problems.extend(c.review_reasons)
         return NEEDS_REVIEW
