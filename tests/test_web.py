@@ -132,6 +132,7 @@ def test_staff_cannot_do_admin_actions(client, filled) -> None:
     for path in ("/admin/users", "/admin/cities"):
         assert client.get(path).status_code == 403
     page = client.get("/pending").text
+    assert f'<form method="post" action="/messages/{message_id_from(filled, HOSTILE_FROM)}/confirm">' in page
     assert "/replay" not in page and "/admin/" not in page  # and the buttons are not offered
     assert "gzrsj@example.gov.cn" in filled.registered_cities()["广州市"]
     from ingest.staff_actions import check_credentials

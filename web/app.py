@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import jinja2
+import markupsafe
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -47,6 +48,8 @@ def _finalize(value):
     """Every value printed in a template: sender text loses its control characters (autoescape does the rest)."""
     if value is None:
         return ""
+    if isinstance(value, markupsafe.Markup):  # our own markup (macros, escaped values): already safe
+        return value
     return strip_controls(value) if isinstance(value, str) else value
 
 
