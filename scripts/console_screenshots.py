@@ -32,6 +32,7 @@ def main(out: Path) -> int:
         app = open_app(settings, clock=Clock(NOW))
         filled_app(app, Path(tmp))
         held = message_id_from(app, "someone@qq.com")
+        _some_trouble(app)
         with running_console(app) as base:
             for width in (390, 1280):
                 driver = chromium(width=width, height=900)
@@ -51,6 +52,31 @@ def main(out: Path) -> int:
         app.close()
     print(f"screenshots written to {out}")
     return 0
+
+
+def _some_trouble(app) -> None:
+    """What the outbox, health and applications pages exist for: a bounce, a failed poll, a review note."""
+    from datetime import timedelta
+
+    from sqlmodel import select
+
+    from ingest.staff_actions import set_review_state
+    from store.db import session_scope
+    from store.models import Application, Outbox, PollRun
+
+    now = app.now()
+    with session_scope(app.engine) as session:
+        notice = session.exec(select(Outbox).order_by(Outbox.id)).first()
+        notice.status, notice.attempts = "failed", 8
+        notice.reason = "发送失败 / delivery failed: 550 5.1.1 用户不存在 (mailbox unavailable)"
+        session.add(notice)
+        for minutes, ok in ((30, True), (20, True), (10, False)):
+            session.add(PollRun(source="imap:zxjyck@163.com@imap.163.com/INBOX", started_at=now - timedelta(minutes=minutes),
+                                finished_at=now - timedelta(minutes=minutes - 1), ok=ok, fetched=3 if ok else 0,
+                                new=1 if ok else 0, trigger="daemon",
+                                error=None if ok else "IMAP login failed: [UNAVAILABLE] 服务器繁忙，请稍后再试"))
+        first = session.exec(select(Application.id).order_by(Application.id)).first()
+    set_review_state(app, "wang", first, "材料齐全", "已核对营业执照原件扫描件")
 
 
 def _full_page(driver, width: int, target: Path) -> None:
