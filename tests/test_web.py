@@ -238,3 +238,37 @@ def test_the_cli_and_the_console_share_users_and_addresses(filled, config_path, 
         assert refused.status_code == 401
         sign_in(c, ADMIN)
         assert HOSTILE_FROM in c.get("/admin/cities").text
+
+
+def test_zxjyck_web_serves_the_console_on_the_bind_address(config_path, tmp_path: Path) -> None:
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    from tests.console_server import free_port
+
+    exe = shutil.which("zxjyck")
+    cmd = ([exe] if exe else [sys.executable, "-m", "ingest.cli"]) + ["--config", str(config_path), "web"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    bad = subprocess.run(cmd + ["--bind", "localhost"], capture_output=True, text=True, env=env, timeout=60)
+    assert bad.returncode == 1 and "HOST:PORT" in bad.stderr and "Traceback" not in bad.stderr
+    port = free_port()
+    proc = subprocess.Popen(cmd + ["--bind", f"127.0.0.1:{port}"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        deadline, answer = time.monotonic() + 60, None
+        while answer is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                answer = urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5)
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.3)
+        assert answer is not None and answer.status == 200, proc.stderr.read1().decode() if proc.poll() else ""
+        assert 'name="password"' in answer.read().decode()
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -22,8 +22,9 @@ def serve(settings: Settings, bind: str | None = None) -> int:
     app = open_app(settings)
     try:
         log.warning("staff console on http://%s:%d/ (Ctrl-C to stop)", host, port)
-        uvicorn.run(create_app(app), host=host, port=port, log_level="warning", proxy_headers=False,
-                    server_header=False)
+        # X-Forwarded-Proto/-For are believed only from a proxy on this host (TLS ends there: Secure cookies)
+        uvicorn.run(create_app(app), host=host, port=port, log_level="warning", proxy_headers=True,
+                    forwarded_allow_ips="127.0.0.1", server_header=False)
     finally:
         app.close()
     return 0
