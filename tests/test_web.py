@@ -117,6 +117,19 @@ def test_login_without_the_form_token_is_refused(client) -> None:
     assert response.status_code == 403 and "zxjyck_session" not in response.headers.get("set-cookie", "")
 
 
+def test_login_goes_back_only_to_a_page_of_the_console_and_big_forms_are_refused(client) -> None:
+    for target, expected in (("/pending", "/pending"), ("//evil.example/x", "/"), ("https://evil.example", "/"),
+                             ("/\\evil.example", "/")):
+        client.cookies.clear()
+        page = client.get("/login")
+        response = client.post("/login", data={"username": ADMIN[0], "password": ADMIN[1], "next": target,
+                                               "csrf_token": csrf_of(page.text)})
+        assert response.headers["location"] == expected, target
+    response = client.post("/login", content=b"username=" + b"a" * 300_000,
+                           headers={"content-type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 413
+
+
 def test_staff_cannot_do_admin_actions(client, filled) -> None:
     sign_in(client, STAFF)
     csrf = csrf_of(client.get("/pending").text)

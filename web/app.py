@@ -37,6 +37,7 @@ from web.text import content_disposition, strip_controls
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
+MAX_FORM_BYTES = 256 * 1024
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 STATUS = {"received": "待处理", "processed": "已处理", "needs_review": "待人工核对", "failed": "处理失败"}
 KIND = {"weekly_report": "周报", "application": "平台申报", "bounce": "退信", "auto_reply": "自动回复", "other": "其他"}
@@ -104,6 +105,9 @@ class Console:
         async def endpoint(request: Request) -> Response:
             form = None
             if request.method == "POST":
+                length = request.headers.get("content-length", "")
+                if not length.isdigit() or int(length) > MAX_FORM_BYTES:  # forms are small; no chunked bodies
+                    raise HTTPException(413 if length.isdigit() else 411, "表单过大或缺少长度 / form too large")
                 try:
                     form = await request.form(max_files=0, max_fields=50, max_part_size=64 * 1024)
                 except Exception as exc:  # malformed body: a clear refusal, never a traceback
