@@ -187,8 +187,6 @@ def login_page(page: Page) -> Response:
     name, password = page.field("username").strip()[:64], page.field("password")[:1024]
     keys = security.throttle_keys(name, _client(page.request))
     wait = security.login_wait(page.app, keys)
-    again = page.render("login.html", status=401, csrf=cookie_token, next=_safe_next(page.field("next", "/")),
-                        error="用户名或密码不正确 / wrong user name or password")
     if wait.total_seconds() > 0:
         return page.render("login.html", status=429, csrf=cookie_token, next=_safe_next(page.field("next", "/")),
                            error=f"登录失败次数过多，请 {int(wait.total_seconds()) + 1} 秒后再试 / too many attempts")
@@ -196,7 +194,8 @@ def login_page(page: Page) -> Response:
     if user is None:
         security.record_failure(page.app, keys)
         log.warning("console login failed for %r from %s", name, _client(page.request))
-        return again
+        return page.render("login.html", status=401, csrf=cookie_token, next=_safe_next(page.field("next", "/")),
+                           error="用户名或密码不正确 / wrong user name or password")
     security.clear_failures(page.app, keys)
     token = security.start_session(page.app, user.id, _client(page.request), page.app.settings.web.session_hours)
     response = RedirectResponse(_safe_next(page.field("next", "/")), status_code=303)
