@@ -164,6 +164,7 @@ def test_hostile_sender_text_is_escaped_everywhere(client, filled) -> None:
                                              "/messages?q=%3Cscript%3E", "/applications", "/outbox")}
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in pages["/pending"]
     assert "&lt;img src=x onerror=alert(2)&gt;" in pages[f"/messages/{pk}"]
+    assert "见附件 &lt;b&gt;周报&lt;/b&gt;" in pages[f"/messages/{pk}"]  # the body, as text
     assert pk and f"/messages/{pk}" in pages[f"/week/{WEEK}"]  # 汕头市 held: linked from the week
     for path, html in pages.items():
         assert "<script" not in html.lower(), path

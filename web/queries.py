@@ -114,6 +114,30 @@ class MessagePage:
     audit: list[AuditEntry] = field(default_factory=list)
     decision: StaffDecision | None = None
     applications: list[Application] = field(default_factory=list)
+    body: str = ""  # the plain-text body (from the HTML part when there is no text part), never as HTML
+
+
+BODY_LIMIT = 20_000
+
+
+def message_body(app: App, sha256: str) -> str:
+    """The message's text as the sender wrote it, decoded again from the archive; '' when unreadable."""
+    from ingest.decode import decode_message
+    from store.errors import StoreError
+
+    try:
+        decoded = decode_message(app.archive.get(sha256))
+    except (StoreError, ValueError, LookupError):
+        return ""
+    text = decoded.text or ""
+    if not text.strip() and decoded.html:
+        import lxml.html
+
+        try:
+            text = lxml.html.fromstring(decoded.html[:2_000_000]).text_content()
+        except (ValueError, lxml.etree.ParserError):
+            text = ""
+    return text[:BODY_LIMIT]
 
 
 def message_page(app: App, pk: int) -> MessagePage:
@@ -127,7 +151,9 @@ def message_page(app: App, pk: int) -> MessagePage:
         apps = list(session.exec(select(Application).join(ApplicationMessage,
                                                           ApplicationMessage.application_id == Application.id)
                                  .where(ApplicationMessage.message_pk == pk)))
-        return MessagePage(detail, reports, notices, audit, session.get(StaffDecision, pk), apps)
+        page = MessagePage(detail, reports, notices, audit, session.get(StaffDecision, pk), apps)
+    page.body = message_body(app, detail.message.sha256)
+    return page
 
 
 @dataclass
