@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +40,18 @@ class App:
     def now(self) -> datetime:
         return self.clock()
 
+    def registered_cities(self) -> dict[str, tuple[str, ...]]:
+        """The cities' registered addresses as the store holds them now (the console may change them)."""
+        from store.cities import registered_cities
+        from store.db import session_scope
+
+        with session_scope(self.engine) as session:
+            return registered_cities(session)
+
+    def routing_settings(self) -> Settings:
+        """The settings with ``cities`` read from the store: what classification and reminders use."""
+        return replace(self.settings, cities=self.registered_cities())
+
     def close(self) -> None:
         closer = getattr(self.analyzer, "close", None)
         if closer is not None:
@@ -53,6 +65,26 @@ def open_app(settings: Settings, *, clock: Callable[[], datetime] = system_clock
     engine = make_engine(settings.store_url)
     if run_migrations:
         migrate(engine)
+        _seed_cities(engine, settings, clock())
     settings.archive_dir.mkdir(parents=True, exist_ok=True)
     return App(settings=settings, engine=engine, archive=Archive(settings.archive_dir), clock=clock,
                transport=transport)
+
+
+def _seed_cities(engine: Engine, settings: Settings, now: datetime) -> None:
+    """Bring the configured ``[cities]`` addresses into the store (those it has never held)."""
+    from sqlalchemy.exc import IntegrityError
+
+    from store.cities import seed_from_config
+    from store.db import session_scope
+
+    for attempt in range(3):  # another process starting at the same moment may insert the same rows first
+        try:
+            with session_scope(engine) as session:
+                added = seed_from_config(session, settings.cities, now)
+            break
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    if added:
+        log.info("registered %d city addresses from the configuration", len(added))

@@ -99,7 +99,31 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="health / 运行状态")
     s = sub.add_parser("check", help="prove the configuration end to end / 检查配置")
     s.add_argument("--send-test", metavar="ADDRESS", help="also send one test mail to ADDRESS")
+    _add_console_commands(sub)
     return p
+
+
+def _add_console_commands(sub) -> None:
+    """`user`, `city` and `web`: the staff console and what it shares with the command line."""
+    s = sub.add_parser("user", help="console accounts / 控制台账号")
+    users = s.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    u = users.add_parser("add", help="create an account; the password is read from stdin / 新建账号")
+    u.add_argument("name")
+    u.add_argument("--role", choices=("staff", "admin"), required=True)
+    users.add_parser("list", help="list accounts / 账号列表")
+    u = users.add_parser("disable", help="disable an account / 停用账号")
+    u.add_argument("name")
+    u = users.add_parser("passwd", help="set a new password, read from stdin / 重设密码")
+    u.add_argument("name")
+    s = sub.add_parser("city", help="registered addresses of the cities / 地市报送邮箱")
+    cities = s.add_subparsers(dest="city_command", required=True, metavar="ACTION")
+    cities.add_parser("list", help="list / 列表")
+    for action, text in (("add", "register an address / 登记邮箱"), ("remove", "unregister an address / 删除邮箱")):
+        c = cities.add_parser(action, help=text)
+        c.add_argument("city", metavar="CITY")
+        c.add_argument("address", metavar="ADDRESS")
+    s = sub.add_parser("web", help="the staff console / 网页控制台")
+    s.add_argument("--bind", metavar="HOST:PORT", help="default [web] bind or 127.0.0.1:8080")
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
@@ -372,9 +396,81 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if passed else 1
 
 
+def _read_password(prompt: str) -> str:
+    """From a terminal without echo (asked twice), else the first line of standard input."""
+    import getpass
+
+    if sys.stdin.isatty():
+        first = getpass.getpass(f"{prompt}: ")
+        if getpass.getpass("再输入一次 Repeat: ") != first:
+            raise UsageError("两次输入的密码不一致 / the passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    from ingest import staff_actions as actions
+
+    app = _app(args)
+    try:
+        if args.user_command == "list":
+            table = Table(title="控制台账号 Console users")
+            for col in ("用户 User", "角色 Role", "状态 State", "最近登录 Last login"):
+                table.add_column(col)
+            for u in actions.list_users(app):
+                table.add_row(u.name, u.role, "停用 disabled" if u.disabled else "启用 enabled",
+                              u.last_login_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if u.last_login_at
+                              else "-")
+            out.print(table)
+        elif args.user_command == "add":
+            actions.add_user(app, service.actor_name(), args.name, args.role, _read_password("密码 Password"))
+            out.print(f"已创建账号 user created: {args.name} ({args.role})", markup=False)
+        elif args.user_command == "disable":
+            actions.disable_user(app, service.actor_name(), args.name)
+            out.print(f"已停用 disabled: {args.name}", markup=False)
+        else:
+            actions.set_password(app, service.actor_name(), args.name, _read_password("新密码 New password"))
+            out.print(f"已更新密码 password changed: {args.name}", markup=False)
+    finally:
+        app.close()
+    return 0
+
+
+def cmd_city(args: argparse.Namespace) -> int:
+    from ingest import staff_actions as actions
+
+    app = _app(args)
+    try:
+        if args.city_command == "list":
+            table = Table(title="地市报送邮箱 Registered addresses")
+            table.add_column("地市 City")
+            table.add_column("邮箱 Addresses")
+            for city, addresses in actions.list_city_addresses(app).items():
+                table.add_row(city, "\n".join(addresses))
+            out.print(table)
+        elif args.city_command == "add":
+            done = actions.add_city_address(app, service.actor_name(), args.city, args.address)
+            out.print(("已登记 registered: " if done else "已是登记邮箱 already registered: ")
+                      + f"{args.city} {args.address}", markup=False)
+        else:
+            done = actions.remove_city_address(app, service.actor_name(), args.city, args.address)
+            if not done:
+                raise actions.UnknownRecord(f"{args.city} 没有登记 {args.address} / not registered")
+            out.print(f"已删除 removed: {args.city} {args.address}", markup=False)
+    finally:
+        app.close()
+    return 0
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    from web.server import serve
+
+    return serve(load_settings(args.config), args.bind)
+
+
 COMMANDS = {"check": cmd_check, "ingest": cmd_ingest, "poll": cmd_poll, "run": cmd_run, "messages": cmd_messages, "show": cmd_show,
             "replay": cmd_replay, "export": cmd_export, "status": cmd_status, "remind": cmd_remind,
-            "digest": cmd_digest}
+            "digest": cmd_digest, "user": cmd_user, "city": cmd_city, "web": cmd_web}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -180,6 +180,24 @@ class ApplicationsSettings(_Section):
             if batch.closes is None or day <= batch.closes:
                 return batch.name
         return None  # after the last closing date and no open-ended batch
+class WebSettings(_Section):
+    bind: str = "127.0.0.1:8080"  # HOST:PORT of the staff console (zxjyck web)
+    session_hours: float = Field(12, gt=0, le=24 * 31)  # a console session ends this long after login
+
+    @field_validator("bind")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        parse_bind(value)
+        return value
+
+
+def parse_bind(value: str) -> tuple[str, int]:
+    """"HOST:PORT" (IPv6 as "[::1]:8080") -> (host, port); ValueError when malformed."""
+    host, sep, port = value.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:8080")
+    return host, int(port)
 
 
 def _check_hhmm(value: str) -> str:
@@ -207,6 +225,7 @@ class _File(_Section):
     cities: dict[str, list[str]] = {}
     reports: ReportsSettings = ReportsSettings()
     applications: ApplicationsSettings = ApplicationsSettings()
+    web: WebSettings = WebSettings()
 
 
 @dataclass(frozen=True)
@@ -228,6 +247,7 @@ class Settings:
     mailboxes: tuple[ImapSettings, ...] = ()
     reports: ReportsSettings = ReportsSettings()
     applications: ApplicationsSettings = ApplicationsSettings()
+    web: WebSettings = WebSettings()
 
     def imap_accounts(self) -> list[ImapSettings]:
         """Every IMAP mailbox to read: [imap] first, then each [[mailboxes]] entry."""
@@ -340,6 +360,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
         mailboxes=tuple(_with_ca(m, base) for m in parsed.mailboxes),
         reports=parsed.reports,
         applications=parsed.applications,
+        web=parsed.web,
     )
 
 

@@ -65,7 +65,7 @@ def catch_up(app: App) -> None:
 
     week = last_deadline_week(app.settings, app.now())
     deadline = deadline_for(app.settings, week)
-    if deadline <= app.now() < deadline + timedelta(days=1) and app.settings.cities:
+    if deadline <= app.now() < deadline + timedelta(days=1) and app.registered_cities():
         reminder_job(app)
 
 
@@ -98,7 +98,7 @@ def build_scheduler(app: App, cycle: Cycle) -> BackgroundScheduler:
         scheduler.add_job(guarded("outbox", deliver, app), "interval", seconds=OUTBOX_SECONDS, id="outbox")
     hh, mm = app.settings.schedule.deadline_time.split(":")
     days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-    if app.settings.cities:
+    if app.registered_cities():
         scheduler.add_job(guarded("reminders", reminder_job, app), "cron", id="reminders",
                           day_of_week=days[app.settings.schedule.deadline_weekday], hour=int(hh), minute=int(mm))
     if app.settings.staff.digest_to:

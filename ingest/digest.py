@@ -31,7 +31,7 @@ from sqlmodel import Session, select
 from ingest.app import App
 from ingest.errors import IngestError
 from ingest.notices import outbox_settings
-from ingest.reports import current_reports, rows_by_report
+from ingest.reports import current_reports
 from notify.compose import (
     DigestApplicationRow,
     DigestCityRow,
@@ -43,7 +43,6 @@ from notify.compose import (
     staff_text,
 )
 from notify.outbox import AUTO_GENERATED, enqueue, find_by_key
-from parsers.cities import GUANGDONG_CITIES
 from store.db import session_scope
 from store.models import (
     FAILED,
@@ -112,21 +111,15 @@ def today(app: App) -> date:
 # ---------------------------------------------------------------- the sections
 
 
-def city_rows(session: Session, window: DigestWindow) -> list[DigestCityRow]:
-    """All 21 cities in the usual order; a city without a report before the digest time is missing."""
-    reports = current_reports(session, window.week_start, as_of=window.until)
-    rows = rows_by_report(session, [r.id for r in reports.values() if r.id is not None])
-    grid = []
-    for city in GUANGDONG_CITIES:
-        report = reports.get(city)
-        if report is None:
-            grid.append(DigestCityRow(city=city, status="missing"))
-            continue
-        lines = rows.get(report.id or 0, [])
-        grid.append(DigestCityRow(city=city, status=report.status, received_at=report.received_at,
-                                  enterprise_count=len(lines), total_headcount=report_headcount(report, lines),
-                                  late=report.late))
-    return grid
+def city_rows(session: Session, window: DigestWindow, tz: ZoneInfo | None = None) -> list[DigestCityRow]:
+    """All 21 cities in the usual order, as they stood at the digest time (ingest.week_status's rule:
+    a city whose mail is held or failed is 待人工核对, not missing)."""
+    from ingest.week_status import week_summary
+
+    summary = week_summary(session, window.week_start, tz or ZoneInfo("Asia/Shanghai"), as_of=window.until)
+    return [DigestCityRow(city=c.city, status=c.status, received_at=c.received_at,
+                          enterprise_count=c.enterprise_count, total_headcount=c.headcount, late=c.late)
+            for c in summary.cities]
 
 
 def report_headcount(report: Any, lines: list[Any]) -> int:
@@ -247,7 +240,7 @@ def build_digest(app: App, day: date) -> DigestContext:
     window = digest_window(app, day)
     notes: list[str] = []
     with session_scope(app.engine) as session:
-        grid = city_rows(session, window)
+        grid = city_rows(session, window, ZoneInfo(app.settings.schedule.timezone))
         applications = application_rows(session, window)
         review = _capped(review_rows(session, window), MAX_REVIEW_ITEMS, "待人工处理", notes)
         outbox = _capped(outbox_rows(session, window), MAX_OUTBOX_ITEMS, "发送失败与退信", notes)

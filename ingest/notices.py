@@ -105,7 +105,8 @@ def queue_reminders(app: App, week_start: date) -> ReminderResult:
     """One late reminder per configured city with no accepted report for the week (once per city and week)."""
     if week_start.weekday() != 0:
         raise ReminderError(f"{week_start} is not a Monday / 不是星期一")
-    if not app.settings.cities:
+    cities = app.registered_cities()
+    if not cities:
         raise ReminderError("no cities configured in [cities] / 未配置地市邮箱")
     cfg = outbox_settings(app.settings)
     deadline = deadline_for(app.settings, week_start)
@@ -117,7 +118,7 @@ def queue_reminders(app: App, week_start: date) -> ReminderResult:
     with session_scope(app.engine) as session:
         accepted = set(session.exec(select(WeeklyReport.city).where(
             WeeklyReport.week_start == week_start, WeeklyReport.status == REPORT_ACCEPTED)))
-        for city, addresses in app.settings.cities.items():
+        for city, addresses in cities.items():
             if city in accepted:
                 result.reported.append(city)
                 continue

@@ -204,7 +204,8 @@ def weekly_first(app: App, rows: list[Message]) -> list[Message]:
 
     An application with a scanned form costs seconds of OCR a page: a backlog of
     them must not hold up the weekly reports due on Monday afternoon."""
-    return sorted(rows, key=lambda row: app.settings.city_of_address(row.from_addr or "") is None)
+    registered = {address for addresses in app.registered_cities().values() for address in addresses}
+    return sorted(rows, key=lambda row: (row.from_addr or "").strip().lower() not in registered)
 
 
 def process_pending(app: App, report: IngestReport | None = None) -> IngestReport:

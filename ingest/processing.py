@@ -129,7 +129,7 @@ def finish_message(app: App, ctx: Context, only_if_received: bool = False) -> st
     """Classify and write everything the message decides, in one transaction; returns its status."""
     pk = ctx.message.id
     thread_kinds, sender_known = _history(app, ctx.decoded)
-    ctx.classification = classify(app.settings, ctx.message, ctx.decoded, ctx.analyses, thread_kinds, sender_known)
+    ctx.classification = classify(app.routing_settings(), ctx.message, ctx.decoded, ctx.analyses, thread_kinds, sender_known)
     with session_scope(app.engine) as session:
         row = session.get(Message, pk, with_for_update=True)
         if only_if_received and row.status != RECEIVED:
@@ -229,6 +229,11 @@ def _apply_workflows(app: App, session: Session, row: Message, ctx: Context) -> 
     c = ctx.classification
     if not ctx.decoded.is_mail:
         return FAILED
+    from ingest.staff_actions import apply_decision
+
+    decided = apply_decision(session, row, ctx.problems)
+    if decided is not None:
+        return decided
     if c.needs_review:
         ctx.problems.extend(c.review_reasons)
         # why an attachment could not be read (a password, a corrupt file) is often why the kind is unclear

@@ -330,12 +330,16 @@ def week_label(week_start: date) -> str:
 
 
 def build_week_workbook(session: Session, week_start: date, tz: ZoneInfo) -> Workbook:
-    reports = current_reports(session, week_start)
-    rows = rows_by_report(session, [r.id for r in reports.values() if r.id is not None])
+    from ingest.week_status import week_summary
+
+    summary = week_summary(session, week_start, tz)
+    reports = {c.city: c.report for c in summary.cities if c.report is not None}
+    rows = {c.report.id or 0: c.lines for c in summary.cities if c.report is not None}
+    counted = {c.city: c.report for c in summary.counted}
     wb = Workbook()
     taken: set[str] = set()
-    write_week_summary(wb.active, week_start, reports, rows, tz, taken)
-    write_platform_totals(wb.create_sheet(), week_start, reports, rows, taken)
+    write_week_summary(wb.active, summary, tz, taken)
+    write_platform_totals(wb.create_sheet(), week_start, counted, rows, taken)
     ordered = [c for c in GUANGDONG_CITIES if c in reports] + sorted(set(reports) - set(GUANGDONG_CITIES))
     for city in ordered:
         report = reports[city]
@@ -352,29 +356,31 @@ def headcount_of(report: WeeklyReport, lines: list[WeeklyRow]) -> int:
     return sum(line.headcount for line in lines if line.headcount is not None)
 
 
-def write_week_summary(ws: Worksheet, week_start: date, reports: dict[str, WeeklyReport],
-                       rows: dict[int, list[WeeklyRow]], tz: ZoneInfo, taken: set[str]) -> None:
-    """Row 1 title, row 2 header, one row per city of the 21, then 合计."""
+def write_week_summary(ws: Worksheet, summary, tz: ZoneInfo, taken: set[str]) -> None:
+    """Row 1 title, row 2 header, one row per city of the 21, then 合计 (accepted reports only) and,
+    beside it, the figures awaiting a decision or a correction (``summary``: ingest.week_status.WeekSummary)."""
     ws.title = sheet_title("汇总", taken)
     cells = Cells(ws, tz)
-    cells.merged(1, 1, len(SUMMARY_HEADER), f"{WEEKLY_TITLE}汇总（{week_label(week_start)}）", font=TITLE_FONT,
-                 align=CENTER)
+    cells.merged(1, 1, len(SUMMARY_HEADER), f"{WEEKLY_TITLE}汇总（{week_label(summary.week_start)}）",
+                 font=TITLE_FONT, align=CENTER)
     cells.row(2, SUMMARY_HEADER, bold=True, fill=True)
-    enterprises = headcount = reported = late = 0
-    for n, city in enumerate(GUANGDONG_CITIES, start=1):
-        report = reports.get(city)
+    for n, line in enumerate(summary.cities, start=1):
+        report = line.report
         if report is None:
-            cells.row(2 + n, (n, city, STATUS_LABELS["missing"], None, None, None, None, None, None, None))
+            note = f"有{len(line.held_message_pks)}封邮件待人工核对" if line.held_message_pks else None
+            cells.row(2 + n, (n, line.city, STATUS_LABELS.get(line.status, line.status), None, None, None, None,
+                              None, None, note))
             continue
-        lines = rows.get(report.id or 0, [])
-        count, total = len(lines), headcount_of(report, lines)
-        enterprises, headcount, reported, late = enterprises + count, headcount + total, reported + 1, late + report.late
-        cells.row(2 + n, (n, city, STATUS_LABELS.get(report.status, report.status), "是" if report.late else "否",
-                          count, total, cells.local(report.received_at), report.filled_by, report.phone,
-                          "；".join(map(staff_text, report.problems))), wrap=(10,))
-    total_row = 3 + len(GUANGDONG_CITIES)
-    cells.row(total_row, ("合计", None, f"已报送{reported}/{len(GUANGDONG_CITIES)}", f"逾期{late}", enterprises,
-                          headcount, None, None, None, None), bold=True)
+        cells.row(2 + n, (n, line.city, STATUS_LABELS.get(report.status, report.status), "是" if report.late else "否",
+                          line.enterprise_count, line.headcount, cells.local(report.received_at), report.filled_by,
+                          report.phone, "；".join(map(staff_text, report.problems))), wrap=(10,))
+    total_row = 3 + len(summary.cities)
+    cells.row(total_row, ("合计", None, f"已报送{summary.reported}/{len(summary.cities)}", f"逾期{summary.late}",
+                          summary.total_enterprises, summary.total_headcount, None, None, None,
+                          f"只计已收到（已确认）的{len(summary.counted)}个市"), bold=True)
+    cells.row(total_row + 1, ("待核对/待更正", None, f"{len(summary.held)}个市", None, summary.held_enterprises,
+                              summary.held_headcount, None, None, None, "未计入合计"))
+    ws.merge_cells(start_row=total_row + 1, start_column=1, end_row=total_row + 1, end_column=2)
     ws.merge_cells(start_row=total_row, start_column=1, end_row=total_row, end_column=2)
     ws.freeze_panes = "C3"
     fit_columns(ws, 2, minimum=(5, 10, 11, 5, 7, 9, 17, 8, 13))
@@ -384,7 +390,7 @@ def write_week_summary(ws: Worksheet, week_start: date, reports: dict[str, Weekl
     ws.column_dimensions["J"].width = 24
     fit_to_page(ws, "landscape", "J")
     fit_row_heights(ws, 1)
-    printable(ws, f"{WEEKLY_TITLE}汇总（{week_label(week_start)}）", landscape=True, title_rows="1:2")
+    printable(ws, f"{WEEKLY_TITLE}汇总（{week_label(summary.week_start)}）", landscape=True, title_rows="1:2")
 
 
 def platform_totals(reports: Iterable[WeeklyReport], rows: dict[int, list[WeeklyRow]]) -> list[tuple[str, int, int]]:

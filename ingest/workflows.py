@@ -44,6 +44,7 @@ from notify.outbox import enqueue, mark_bounced, reply, sent_recently_to
 from parsers.application import ApplicationData, ProjectData, validate_application
 from parsers.dates import parse_date_range, week_problems
 from parsers.validators import credit_code_valid, normalize_credit_code
+from store.cities import city_of_address, normalize_address, registered_cities
 from store.models import (
     MATERIAL_KEYS,
     NEEDS_REVIEW,
@@ -120,9 +121,9 @@ def _forms_by_city(analyses: list, fallback_city: str | None) -> list[_WeeklyFor
     return forms
 
 
-def _registered_for(app, address: str, city: str) -> bool:
-    address = address.strip().lower()
-    return any(address == a.strip().lower() for a in app.settings.cities.get(city, ()))
+def _registered_for(session: Session, address: str, city: str) -> bool:
+    """Whether ``address`` is one of ``city``'s registered addresses in the store (the console may change them)."""
+    return normalize_address(address) in registered_cities(session).get(city, ())
 
 
 def about_file(filename: str, reason: str) -> str:
@@ -143,7 +144,7 @@ def _attachment_problems(analyses: list) -> list[FileProblem]:
 def weekly_workflow(app, session: Session, row: Message, ctx) -> str:
     """Each city's form becomes its own report; forms for a city the sender is not registered for are held."""
     forms = _forms_by_city(ctx.analyses, ctx.classification.city)
-    forms.sort(key=lambda f: (not (f.city and _registered_for(app, row.from_addr, f.city)),
+    forms.sort(key=lambda f: (not (f.city and _registered_for(session, row.from_addr, f.city)),
                               -len(f.chosen.weekly.rows) if f.chosen else 0))
     session.exec(delete(WeeklyRow).where(WeeklyRow.report_id.in_(
         select(WeeklyReport.id).where(WeeklyReport.message_pk == row.id))))
@@ -200,7 +201,7 @@ def _weekly_report(app, session: Session, row: Message, ctx, form: _WeeklyForm, 
                 file_problems.append(FileProblem(reason=p, filename=chosen.filename, row=r.row_number))
                 problems.append(p)
     problems = list(dict.fromkeys(problems))
-    registered = not ctx.decoded.sender_problems and _registered_for(app, row.from_addr, city)
+    registered = not ctx.decoded.sender_problems and _registered_for(session, row.from_addr, city)
     if not registered:
         status = REPORT_NEEDS_REVIEW
         if several:
@@ -475,7 +476,7 @@ def application_workflow(app, session: Session, row: Message, ctx) -> str:
     staff += licence_problems(found, application.credit_code, application.organization)
     application.licence_check = licence_check(found, application.credit_code, application.organization) \
         or application.licence_check
-    sender_city = None if ctx.decoded.sender_problems else app.settings.city_of_address(row.from_addr)
+    sender_city = None if ctx.decoded.sender_problems else city_of_address(session, row.from_addr)
     recommender = recommended_by(sender_city, row.from_addr, row.from_name, f"{row.subject}\n{ctx.decoded.text[:3000]}",
                                  application.email)
     if recommender or not application.recommended_by:

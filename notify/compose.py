@@ -341,11 +341,25 @@ class DigestContext(NoticeContext):
 
     @property
     def total_enterprises(self) -> int:
-        return sum(row.enterprise_count or 0 for row in self.cities if row.status != "missing")
+        """Accepted reports only; held ones are in ``held_enterprises``."""
+        return sum(row.enterprise_count or 0 for row in self.cities if row.status == "accepted")
 
     @property
     def total_headcount(self) -> int:
-        return sum(row.total_headcount or 0 for row in self.cities if row.status != "missing")
+        """Accepted reports only; held ones are in ``held_headcount``."""
+        return sum(row.total_headcount or 0 for row in self.cities if row.status == "accepted")
+
+    @property
+    def cities_held(self) -> int:
+        return sum(1 for row in self.cities if row.status in ("needs_review", "needs_correction"))
+
+    @property
+    def held_enterprises(self) -> int:
+        return sum(row.enterprise_count or 0 for row in self.cities if row.status in ("needs_review", "needs_correction"))
+
+    @property
+    def held_headcount(self) -> int:
+        return sum(row.total_headcount or 0 for row in self.cities if row.status in ("needs_review", "needs_correction"))
 
     # How the grid is shown (the figures above are not touched): cities needing attention first
     # (to correct, held, late), then the ones received in order, then every 未报送 city in one line.

@@ -291,3 +291,93 @@ class AuditEntry(SQLModel, table=True):
     action: str = Field(max_length=64)
     message_pk: int | None = Field(default=None, foreign_key="messages.id", index=True)
     detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+# --- the staff console: accounts, sessions, registered addresses, decisions --------------------
+
+ROLE_STAFF, ROLE_ADMIN = "staff", "admin"
+ROLES = (ROLE_STAFF, ROLE_ADMIN)
+
+
+class User(SQLModel, table=True):
+    """A console account; the password only as an argon2 hash."""
+
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    role: str = Field(max_length=16)
+    password_hash: str = Field(max_length=255)
+    disabled: bool = False
+    created_at: datetime = _utc()
+    password_changed_at: datetime = _utc()
+    last_login_at: datetime | None = _utc(nullable=True)
+
+
+class WebSession(SQLModel, table=True):
+    """A server-side console session; the cookie carries only the random token, stored here as its sha256."""
+
+    __tablename__ = "web_sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    user_id: int = Field(foreign_key="users.id", index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = _utc()
+    expires_at: datetime = _utc(index=True)
+    address: str = Field(default="", max_length=64)
+
+
+class LoginFailure(SQLModel, table=True):
+    """Failed logins counted per key ("user:NAME" or "addr:IP"), to slow guessing down."""
+
+    __tablename__ = "login_failures"
+
+    key: str = Field(primary_key=True, max_length=400)
+    count: int = 0
+    last_at: datetime = _utc()
+
+
+class CityAddress(SQLModel, table=True):
+    """A registered sending address of a city. Removed rows are kept (removed_at) so config never re-adds them."""
+
+    __tablename__ = "city_addresses"
+    __table_args__ = (UniqueConstraint("city", "address"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    city: str = Field(max_length=16, index=True)
+    address: str = Field(max_length=320, index=True)
+    added_by: str = Field(max_length=255)
+    added_at: datetime = _utc()
+    removed_by: str | None = Field(default=None, max_length=255)
+    removed_at: datetime | None = _utc(nullable=True)
+
+
+REVIEW_STATES = ("待审核", "材料齐全", "已提交评审", "入选", "未入选")
+
+
+class ApplicationReview(SQLModel, table=True):
+    """Where staff are with an application, and their notes."""
+
+    __tablename__ = "application_reviews"
+
+    application_id: int = Field(foreign_key="applications.id", primary_key=True)
+    state: str = Field(default=REVIEW_STATES[0], max_length=16)
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    updated_by: str = Field(max_length=255)
+    updated_at: datetime = _utc()
+
+
+DECISION_REJECTED, DECISION_NOT_A_REPORT = "rejected", "not_a_report"
+
+
+class StaffDecision(SQLModel, table=True):
+    """A person's decision on a held message that processing must respect, also on replay."""
+
+    __tablename__ = "staff_decisions"
+
+    message_pk: int = Field(foreign_key="messages.id", primary_key=True)
+    decision: str = Field(max_length=16)
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    actor: str = Field(max_length=255)
+    at: datetime = _utc()

@@ -197,7 +197,9 @@ def test_grid_has_all_21_cities_with_the_current_report_as_at_the_digest_time(we
     }
     assert grid["汕头市"].status == "missing"  # its report came at 09:00, after the 08:30 digest
     assert grid["广州市"].received_at == sh(2, 24, 10, 2)
-    assert (ctx.cities_reported, ctx.cities_accepted, ctx.total_enterprises, ctx.total_headcount) == (4, 2, 8, 635)
+    # the totals count accepted reports only; the held and to-be-corrected ones are shown apart
+    assert (ctx.cities_reported, ctx.cities_accepted, ctx.total_enterprises, ctx.total_headcount) == (4, 2, 5, 545)
+    assert (ctx.cities_held, ctx.held_enterprises, ctx.held_headcount) == (2, 3, 90)
 
 
 def test_a_later_day_sees_the_later_report(week_app: App) -> None:
@@ -250,7 +252,7 @@ def test_text_shows_grid_totals_applications_review_and_health(week_app: App) ->
     assert text.startswith("每日汇总：2020年2月25日 线上培训报送情况\n")
     for line in [
         "一、各市周报（2020年2月17日—2月23日）",
-        "已报送 4/21 个市，其中已确认 2 个；企业合计 8 家，备案人数合计 635 人。",
+        "已报送 4/21 个市，其中已确认 2 个；已确认的企业合计 5 家，备案人数合计 545 人；另有 2 个市待核对或待更正（企业 3 家，90 人），未计入合计。",
         "广州市：已收到，2020年2月24日 10:02收到，企业3家，245人",
         "深圳市：已收到（逾期），2020年2月24日 17:30收到，企业2家，300人",
         "珠海市：待更正，2020年2月24日 11:00收到，企业2家，30人",
@@ -288,7 +290,7 @@ def _id_of(app: App, subject: str) -> int:
 def test_html_has_the_same_values_and_escapes_hostile_text(week_app: App) -> None:
     subject, _text, html = render_digest(build_digest(week_app, DAY))
     assert subject == "每日汇总：2020年2月25日 线上培训报送情况"
-    for value in ("广州市", "已收到（逾期）", "待更正", "待人工核对", "245", "635", "云课堂", "材料齐全",
+    for value in ("广州市", "已收到（逾期）", "待更正", "待人工核对", "245", "545", "云课堂", "材料齐全",
                   "550 用户不存在", "2020年2月25日 08:20", "未报送"):
         assert value in html, value
     assert "<script>alert(1)</script>" not in html
@@ -356,7 +358,7 @@ def test_cli_digest_for_a_past_date(week_app: App, config_path: Path, capsys) ->
     assert main(["--config", str(config_path), "digest", "--date", "2020-02-25"]) == 0
     out = capsys.readouterr().out
     assert "广州市：已收到，2020年2月24日 10:02收到，企业3家，245人" in out
-    assert "企业合计 8 家，备案人数合计 635 人" in out
+    assert "企业合计 5 家，备案人数合计 545 人" in out
     assert _outbox(week_app) == []
 
 

@@ -281,7 +281,9 @@ def test_late_reminder_says_what_where_and_by_when():
 def test_digest_grid_totals_and_sections():
     _subject, text, html = render("digest", digest(), today=date(2020, 2, 24))
     lines = text.splitlines()
-    assert "　　已报送 3/4 个市，其中已确认 2 个；企业合计 17 家，备案人数合计 3,500 人。" in lines
+    # the totals count accepted reports only; 深圳市 (待更正, 3 enterprises, no total) is shown beside them
+    assert ("　　已报送 3/4 个市，其中已确认 2 个；已确认的企业合计 14 家，备案人数合计 3,500 人；"
+            "另有 1 个市待核对或待更正（企业 3 家，0 人），未计入合计。") in lines
     assert "　　广州市：已收到，2020年2月24日 10:05收到，企业12家，3,456人" in lines
     assert "　　深圳市：待更正，2020年2月24日 10:05收到，企业3家" in lines
     assert "　　佛山市：已收到（逾期），企业2家，44人" in lines
@@ -298,9 +300,11 @@ def test_digest_grid_totals_and_sections():
     ) in lines
     assert "&lt;b&gt;技能网&lt;/b&gt;" in html
     assert "<b>技能网" not in html
-    # the grid: header, 2 group rows (需关注, 已收到), 3 cities, totals; then one card row per item
-    assert html.count("<tr>") == (1 + 2 + 3 + 1) + 2 + 1 + 1
+    # the grid: header, 2 group rows (需关注, 已收到), 3 cities, totals, the held row beside the total;
+    # then one card row per item
+    assert html.count("<tr>") == (1 + 2 + 3 + 1 + 1) + 2 + 1 + 1
     assert "<style" not in html and "class=" not in html  # mail clients strip <style>: inline styles only
+    assert "待核对/待更正" in html and "未计入合计" in html
 
 
 def test_empty_digest_says_none_in_each_section():

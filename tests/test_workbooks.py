@@ -57,7 +57,9 @@ def test_summary_sheet_has_every_city_and_a_totals_row(week_book) -> None:
     assert values(ws, 7)[:6] == [5, "佛山市", "待人工核对", "否", 1, 60]
     assert values(ws, 8) == [6, "韶关市", "未报送", None, None, None, None, None, None, None]
     assert [ws.cell(row=r, column=2).value for r in range(3, 24)][-1] == "云浮市"
-    assert values(ws, 24)[:6] == ["合计", None, "已报送5/21", "逾期2", 9, 645]
+    # 合计 counts accepted reports only; the held (佛山市, 60) and to-be-corrected (珠海市, 30) are beside it
+    assert values(ws, 24)[:6] == ["合计", None, "已报送5/21", "逾期2", 6, 555]
+    assert values(ws, 25)[:6] == ["待核对/待更正", None, "2个市", None, 3, 90]
     assert ws["G3"].is_date and ws["G3"].number_format == "yyyy-mm-dd hh:mm"
     assert ws["E24"].data_type == "n" and ws["F24"].data_type == "n"
     assert ws.freeze_panes == "C3"
@@ -68,10 +70,11 @@ def test_platform_totals_sorted_by_headcount(week_book) -> None:
     ws = week_book["平台汇总"]
     assert [values(ws, r) for r in range(1, ws.max_row + 1)] == [
         ["序号", "培训平台名称", "企业数", "备案人数"],
-        [1, "学习强国", 4, 355],
+        # accepted reports only (珠海市 待更正 and 佛山市 待人工核对 are not counted)
+        [1, "学习强国", 3, 295],
         [2, "粤培通线上学习平台", 2, 220],
-        [3, "腾讯课堂", 3, 70],  # " 腾讯课堂 " counted with 腾讯课堂; an empty headcount adds nothing
-        ["合计", None, 9, 645],
+        [3, "腾讯课堂", 1, 40],
+        ["合计", None, 6, 555],
     ]
     assert ws.freeze_panes == "A2"
 
@@ -201,7 +204,7 @@ def test_cli_export_week(week_app: App, config_path: Path, tmp_path: Path, capsy
     assert str(out) in capsys.readouterr().out
     ws = openpyxl.load_workbook(out)["汇总"]
     assert values(ws, 3)[:6] == [1, "广州市", "已收到", "否", 3, 245]
-    assert values(ws, 24)[4:6] == [9, 645]
+    assert values(ws, 24)[4:6] == [6, 555]
 
 
 def test_cli_export_applications(week_app: App, config_path: Path, tmp_path: Path) -> None:

@@ -1,0 +1,99 @@
+"""Screenshots of the staff console's main pages at 390 px (a phone) and 1280 px (a desktop).
+
+    PYTHONPATH=. python scripts/console_screenshots.py [OUT_DIR]   (default docs/console)
+
+Builds a throw-away store from the sample mail in fixtures/mail, serves the console on the loopback
+and photographs it with Debian's headless chromium.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+PAGES = [("week", "/week/2020-02-17"), ("pending", "/pending"), ("message", "/messages/{held}"),
+         ("applications", "/applications"), ("outbox", "/outbox"), ("health", "/health"), ("login", "/login")]
+
+
+def main(out: Path) -> int:
+    from ingest.app import open_app
+    from ingest.config import load_settings
+    from tests.conftest import Clock, write_config
+    from tests.console_server import chromium, running_console
+    from tests.web_support import ADMIN, NOW, filled_app, message_id_from
+
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings(write_config(Path(tmp), "sqlite:///var/zxjyck.db"), environ={})
+        app = open_app(settings, clock=Clock(NOW))
+        filled_app(app, Path(tmp))
+        held = message_id_from(app, "someone@qq.com")
+        _some_trouble(app)
+        with running_console(app) as base:
+            for width in (390, 1280):
+                driver = chromium(width=width, height=900)
+                try:
+                    driver.get(f"{base}/login")
+                    driver.find_element("name", "username").send_keys(ADMIN[0])
+                    driver.find_element("name", "password").send_keys(ADMIN[1])
+                    for name, path in PAGES:
+                        if name == "login":
+                            driver.delete_all_cookies()
+                        elif "/login" in driver.current_url:
+                            driver.find_element("css selector", "form button[type=submit]").click()
+                        driver.get(base + path.format(held=held))
+                        _full_page(driver, width, out / f"{name}-{width}.png")
+                finally:
+                    driver.quit()
+        app.close()
+    print(f"screenshots written to {out}")
+    return 0
+
+
+def _some_trouble(app) -> None:
+    """What the outbox, health and applications pages exist for: a bounce, a failed poll, a review note."""
+    from datetime import timedelta
+
+    from sqlmodel import select
+
+    from ingest.staff_actions import set_review_state
+    from store.db import session_scope
+    from store.models import Application, Outbox, PollRun
+
+    now = app.now()
+    with session_scope(app.engine) as session:
+        notice = session.exec(select(Outbox).order_by(Outbox.id)).first()
+        notice.status, notice.attempts = "failed", 8
+        notice.reason = "发送失败 / delivery failed: 550 5.1.1 用户不存在 (mailbox unavailable)"
+        session.add(notice)
+        for minutes, ok in ((30, True), (20, True), (10, False)):
+            session.add(PollRun(source="imap:zxjyck@163.com@imap.163.com/INBOX", started_at=now - timedelta(minutes=minutes),
+                                finished_at=now - timedelta(minutes=minutes - 1), ok=ok, fetched=3 if ok else 0,
+                                new=1 if ok else 0, trigger="daemon",
+                                error=None if ok else "IMAP login failed: [UNAVAILABLE] 服务器繁忙，请稍后再试"))
+        first = session.exec(select(Application.id).order_by(Application.id)).first()
+    set_review_state(app, "wang", first, "材料齐全", "已核对营业执照原件扫描件")
+
+
+def _full_page(driver, width: int, target: Path) -> None:
+    """The whole page at ``width`` CSS pixels (a phone's viewport when narrow), at most 4000 px high."""
+    import base64
+
+    mobile = width < 600
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": 800, "deviceScaleFactor": 1, "mobile": mobile})
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": min(max(height, 600), 4000), "deviceScaleFactor": 1,
+                            "mobile": mobile})
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": False})
+    target.write_bytes(base64.b64decode(shot["data"]))
+    driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "docs" / "console"))

@@ -1,0 +1,476 @@
+"""The console's routes: server-rendered pages and form posts, no JavaScript needed.
+
+Every page needs a signed-in user (else a redirect to /login); every POST needs
+the session's CSRF token (else 403); admin actions check the role on the server.
+The work itself is done by ``ingest.staff_actions``, the same functions the CLI calls.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import jinja2
+import markupsafe
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ingest import staff_actions as actions
+from ingest.app import App
+from ingest.errors import IngestError
+from notify.compose import MATERIAL_LABELS
+from parsers.cities import GUANGDONG_CITIES
+from store.errors import StoreError
+from store.models import REVIEW_STATES
+from web import queries, security
+from web.text import content_disposition, strip_controls
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).parent
+MAX_FORM_BYTES = 256 * 1024
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+STATUS = {"received": "待处理", "processed": "已处理", "needs_review": "待人工核对", "failed": "处理失败"}
+KIND = {"weekly_report": "周报", "application": "平台申报", "bounce": "退信", "auto_reply": "自动回复", "other": "其他"}
+REPORT_STATUS = {"accepted": "已收到", "needs_correction": "待更正", "needs_review": "待人工核对", "missing": "未报送"}
+OUTBOX_STATUS = {"pending": "待发送", "sent": "已发送", "failed": "发送失败", "suppressed": "未发送"}
+
+
+def _finalize(value):
+    """Every value printed in a template: sender text loses its control characters (autoescape does the rest)."""
+    if value is None:
+        return ""
+    if isinstance(value, markupsafe.Markup):  # our own markup (macros, escaped values): already safe
+        return value
+    return strip_controls(value) if isinstance(value, str) else value
+
+
+def make_env() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
+                             finalize=_finalize, undefined=jinja2.StrictUndefined, trim_blocks=True,
+                             lstrip_blocks=True)
+    env.filters["multiline"] = lambda v: strip_controls(v or "", keep_newlines=True)
+    env.globals.update(STATUS=STATUS, KIND=KIND, REPORT_STATUS=REPORT_STATUS, OUTBOX_STATUS=OUTBOX_STATUS,
+                       CITIES=GUANGDONG_CITIES, REVIEW_STATES=REVIEW_STATES, MATERIAL_LABELS=MATERIAL_LABELS)
+    return env
+
+
+class Redirect(Exception):
+    def __init__(self, url: str):
+        self.url = url
+
+
+class Page:
+    """One request as the handlers see it (run in a worker thread: the store calls block)."""
+
+    def __init__(self, console: Console, request: Request, form: FormData | None, login: security.Login | None):
+        self.console, self.request, self.form, self.login = console, request, form, login
+        self.app = console.app
+
+    def field(self, name: str, default: str = "") -> str:
+        value = self.form.get(name) if self.form is not None else None
+        return value if isinstance(value, str) else default
+
+    def render(self, template: str, status: int = 200, **context) -> HTMLResponse:
+        html = self.console.env.get_template(template).render(
+            login=self.login, path=self.request.url.path, local=lambda m: queries.local(self.app, m), **context)
+        return HTMLResponse(html, status_code=status)
+
+    def done(self, message: str, back: str, status: int = 200) -> HTMLResponse:
+        return self.render("result.html", status=status, message=message, back=back)
+
+    def require_admin(self) -> None:
+        if not (self.login and self.login.is_admin):
+            raise HTTPException(403, "只有管理员可以执行此操作 / admin only")
+
+
+Handler = Callable[[Page], Response]
+
+
+class Console:
+    def __init__(self, app: App):
+        self.app = app
+        self.env = make_env()
+
+    def page(self, handler: Handler, *, public: bool = False) -> Callable:
+        async def endpoint(request: Request) -> Response:
+            form = None
+            if request.method == "POST":
+                length = request.headers.get("content-length", "")
+                if not length.isdigit() or int(length) > MAX_FORM_BYTES:  # forms are small; no chunked bodies
+                    raise HTTPException(413 if length.isdigit() else 411, "表单过大或缺少长度 / form too large")
+                try:
+                    form = await request.form(max_files=0, max_fields=50, max_part_size=64 * 1024)
+                except Exception as exc:  # malformed body: a clear refusal, never a traceback
+                    raise HTTPException(400, "表单无法读取 / unreadable form") from exc
+            return await run_in_threadpool(self._run, handler, request, form, public)
+
+        return endpoint
+
+    def _run(self, handler: Handler, request: Request, form: FormData | None, public: bool) -> Response:
+        login = security.current_login(self.app, request.cookies.get(security.SESSION_COOKIE))
+        if login is None and not public:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+        if form is not None and login is not None and not public:
+            if not security.same_token(form.get("csrf_token"), login.csrf):
+                return self._error(request, login, 403, "请求已过期或来源不明（CSRF 校验失败），请返回页面重试")
+        page = Page(self, request, form, login)
+        try:
+            return handler(page)
+        except Redirect as r:
+            return RedirectResponse(r.url, status_code=303)
+        except actions.StaffActionError as exc:
+            return page.done(str(exc), _safe_next(page.field("back", "/pending")), status=400)
+        except (IngestError, StoreError) as exc:
+            log.warning("console action failed: %s", exc)
+            return page.done(f"操作未完成 / not done: {exc}", "/", status=400)
+
+    def _error(self, request: Request, login, status: int, message: str) -> HTMLResponse:
+        page = Page(self, request, None, login)
+        return page.render("result.html", status=status, message=message, back="/")
+
+
+def _int(text: str) -> int:
+    try:
+        value = int(text)
+    except (TypeError, ValueError) as exc:
+        raise HTTPException(404, "not found") from exc
+    if not 0 < value < 2**31:
+        raise HTTPException(404, "not found")
+    return value
+
+
+def _monday(text: str) -> date:
+    try:
+        value = date.fromisoformat(text)
+    except ValueError as exc:
+        raise HTTPException(404, "日期应为 YYYY-MM-DD / not a date") from exc
+    if value.weekday() != 0:  # any day of a week stands for that week
+        raise Redirect(f"/week/{(value - timedelta(days=value.weekday())).isoformat()}")
+    return value
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+# ---------------------------------------------------------------- login / logout
+
+
+def _safe_next(target: str) -> str:
+    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"
+
+
+def login_page(page: Page) -> Response:
+    import secrets
+
+    if page.request.method == "GET":
+        token = secrets.token_urlsafe(32)
+        response = page.render("login.html", csrf=token, next=_safe_next(page.request.query_params.get("next", "/")),
+                               error="")
+        _set_cookie(page.request, response, security.LOGIN_CSRF_COOKIE, token, max_age=3600)
+        return response
+    cookie_token = page.request.cookies.get(security.LOGIN_CSRF_COOKIE)
+    if not security.same_token(page.field("csrf_token"), cookie_token):
+        return page.render("result.html", status=403, message="登录表单已过期（CSRF 校验失败），请重新打开登录页",
+                           back="/login")
+    name, password = page.field("username").strip()[:64], page.field("password")[:1024]
+    keys = security.throttle_keys(name, _client(page.request))
+    wait = security.login_wait(page.app, keys)
+    if wait.total_seconds() > 0:
+        return page.render("login.html", status=429, csrf=cookie_token, next=_safe_next(page.field("next", "/")),
+                           error=f"登录失败次数过多，请 {int(wait.total_seconds()) + 1} 秒后再试 / too many attempts")
+    user = actions.check_credentials(page.app, name, password) if name and password else None
+    if user is None:
+        security.record_failure(page.app, keys)
+        log.warning("console login failed for %r from %s", name, _client(page.request))
+        return page.render("login.html", status=401, csrf=cookie_token, next=_safe_next(page.field("next", "/")),
+                           error="用户名或密码不正确 / wrong user name or password")
+    security.clear_failures(page.app, keys)
+    token = security.start_session(page.app, user.id, _client(page.request), page.app.settings.web.session_hours)
+    response = RedirectResponse(_safe_next(page.field("next", "/")), status_code=303)
+    _set_cookie(page.request, response, security.SESSION_COOKIE, token,
+                max_age=int(page.app.settings.web.session_hours * 3600))
+    response.delete_cookie(security.LOGIN_CSRF_COOKIE, path="/")
+    return response
+
+
+def _set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
+    response.set_cookie(name, value, max_age=max_age, path="/", httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https")
+
+
+def logout(page: Page) -> Response:
+    security.end_session(page.app, page.request.cookies.get(security.SESSION_COOKIE))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(security.SESSION_COOKIE, path="/")
+    return response
+
+
+# ---------------------------------------------------------------- pages
+
+
+def home(page: Page) -> Response:
+    raise Redirect(f"/week/{queries.default_week(page.app).isoformat()}")
+
+
+def week_page(page: Page) -> Response:
+    monday = _monday(page.request.path_params["day"])
+    summary = queries.week(page.app, monday)
+    return page.render("week.html", summary=summary, prev=monday - timedelta(days=7), next=monday + timedelta(days=7),
+                       weeks=queries.recent_weeks(page.app))
+
+
+def pending_page(page: Page) -> Response:
+    return page.render("pending.html", items=queries.pending(page.app))
+
+
+def messages_page(page: Page) -> Response:
+    p = page.request.query_params
+    query = queries.MessageQuery(status=p.get("status", "")[:20], kind=p.get("kind", "")[:20],
+                                 city=p.get("city", "")[:16], q=p.get("q", "")[:100])
+    return page.render("messages.html", rows=queries.messages(page.app, query), query=query)
+
+
+def message_page(page: Page) -> Response:
+    pk = _int(page.request.path_params["pk"])
+    try:
+        data = queries.message_page(page.app, pk)
+    except IngestError as exc:
+        raise HTTPException(404, "找不到该邮件 / no such message") from exc
+    return page.render("message.html", data=data, m=data.detail.message)
+
+
+def attachment_download(page: Page) -> Response:
+    """One attachment, decoded again from the archived message: never a path from the request."""
+    from ingest.decode import decode_message
+
+    pk, position = _int(page.request.path_params["pk"]), page.request.path_params["pos"]
+    try:
+        data = queries.message_page(page.app, pk)
+    except IngestError as exc:
+        raise HTTPException(404, "找不到该邮件 / no such message") from exc
+    stored = next((a for a in data.detail.attachments if a.position == position), None)
+    if stored is None:
+        raise HTTPException(404, "找不到该附件 / no such attachment")
+    try:
+        raw = page.app.archive.get(data.detail.message.sha256)
+    except StoreError as exc:
+        raise HTTPException(404, "归档中找不到该邮件原件 / the archived message is missing") from exc
+    decoded = decode_message(raw)
+    if position >= len(decoded.attachments):
+        raise HTTPException(404, "找不到该附件 / no such attachment")
+    body = decoded.attachments[position].data
+    return Response(body, media_type="application/octet-stream",
+                    headers={"Content-Disposition": content_disposition(stored.filename)})
+
+
+def applications_page(page: Page) -> Response:
+    return page.render("applications.html", items=queries.applications(page.app))
+
+
+def outbox_page(page: Page) -> Response:
+    return page.render("outbox.html", rows=queries.outbox_problems(page.app))
+
+
+def exports_page(page: Page) -> Response:
+    return page.render("exports.html", weeks=queries.recent_weeks(page.app, 12))
+
+
+def export_week(page: Page) -> Response:
+    monday = _monday(page.request.path_params["day"])
+    return _workbook(page, f"周报汇总-{monday.isoformat()}.xlsx", week=monday, applications=False)
+
+
+def export_applications(page: Page) -> Response:
+    return _workbook(page, "平台申报汇总.xlsx", week=None, applications=True)
+
+
+def _workbook(page: Page, name: str, *, week: date | None, applications: bool) -> Response:
+    import io
+    from zoneinfo import ZoneInfo
+
+    from ingest.reports import build_applications_workbook, build_week_workbook
+    from store.db import session_scope
+
+    tz = ZoneInfo(page.app.settings.schedule.timezone)
+    with session_scope(page.app.engine) as session:
+        wb = build_applications_workbook(session, tz) if applications else build_week_workbook(session, week, tz)
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    from ingest.service import audit
+
+    audit(page.app, page.login.name, "export", f"console xlsx {'applications' if applications else week}")
+    return Response(buffer.getvalue(), media_type=XLSX, headers={"Content-Disposition": content_disposition(name)})
+
+
+def health_page(page: Page) -> Response:
+    return page.render("health.html", data=queries.health_page(page.app))
+
+
+# ---------------------------------------------------------------- actions (POST)
+
+
+def _back(page: Page, default: str) -> str:
+    return _safe_next(page.field("back", default))
+
+
+def act_confirm(page: Page) -> Response:
+    pk = _int(page.request.path_params["pk"])
+    status = actions.confirm_sender(page.app, page.login.name, pk, page.field("city") or None)
+    return page.done(f"已确认发件人并重新处理邮件 {pk}：{STATUS.get(status, status)}", _back(page, "/pending"))
+
+
+def act_reject(page: Page) -> Response:
+    pk = _int(page.request.path_params["pk"])
+    actions.reject_message(page.app, page.login.name, pk, page.field("note"))
+    return page.done(f"已退回邮件 {pk}，不计入统计", _back(page, "/pending"))
+
+
+def act_not_report(page: Page) -> Response:
+    pk = _int(page.request.path_params["pk"])
+    actions.mark_not_report(page.app, page.login.name, pk, page.field("note"))
+    return page.done(f"已将邮件 {pk} 标为“不是周报”", _back(page, "/pending"))
+
+
+def act_replay(page: Page) -> Response:
+    page.require_admin()
+    pk = _int(page.request.path_params["pk"])
+    status = actions.replay_message(page.app, page.login.name, pk)
+    return page.done(f"已重新处理邮件 {pk}：{STATUS.get(status, status)}", _back(page, f"/messages/{pk}"))
+
+
+def act_resend(page: Page) -> Response:
+    page.require_admin()
+    oid = _int(page.request.path_params["oid"])
+    actions.resend_notice(page.app, page.login.name, oid)
+    return page.done(f"通知 {oid} 已重新排队，将在下一轮发送", "/outbox")
+
+
+def act_review(page: Page) -> Response:
+    aid = _int(page.request.path_params["aid"])
+    actions.set_review_state(page.app, page.login.name, aid, page.field("state"), page.field("note"))
+    return page.done("审核状态已保存", "/applications")
+
+
+def users_page(page: Page) -> Response:
+    page.require_admin()
+    return page.render("users.html", users=actions.list_users(page.app))
+
+
+def act_user(page: Page) -> Response:
+    page.require_admin()
+    what, name = page.request.path_params["what"], page.field("name").strip()
+    if what == "add":
+        actions.add_user(page.app, page.login.name, name, page.field("role"), page.field("password"))
+        return page.done(f"已创建账号 {name}", "/admin/users")
+    if what == "disable":
+        if name == page.login.name:
+            raise actions.NotAllowed("不能停用自己正在使用的账号 / you cannot disable yourself")
+        actions.disable_user(page.app, page.login.name, name)
+        return page.done(f"已停用账号 {name}", "/admin/users")
+    if what == "passwd":
+        actions.set_password(page.app, page.login.name, name, page.field("password"))
+        return page.done(f"已重设 {name} 的密码", "/admin/users")
+    raise HTTPException(404, "not found")
+
+
+def cities_page(page: Page) -> Response:
+    page.require_admin()
+    return page.render("cities.html", registered=actions.list_city_addresses(page.app))
+
+
+def act_city(page: Page) -> Response:
+    page.require_admin()
+    what, city, address = page.request.path_params["what"], page.field("city"), page.field("address")
+    if what == "add":
+        done = actions.add_city_address(page.app, page.login.name, city, address)
+        return page.done("已登记" if done else "该邮箱已是登记邮箱", "/admin/cities")
+    if what == "remove":
+        done = actions.remove_city_address(page.app, page.login.name, city, address)
+        return page.done("已删除" if done else "该邮箱不是登记邮箱", "/admin/cities")
+    raise HTTPException(404, "not found")
+
+
+# ---------------------------------------------------------------- the application
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware: the security headers on every response, and no caching of pages."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                for key, value in security.HEADERS.items():
+                    if key.lower().encode() not in names:
+                        headers.append((key.encode(), value.encode()))
+                if not scope["path"].startswith("/static/"):
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    text = exc.detail if isinstance(exc.detail, str) else "error"
+    html = make_env().get_template("error.html").render(status=exc.status_code, message=text)
+    return HTMLResponse(html, status_code=exc.status_code)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.exception("console error on %s", request.url.path)
+    html = make_env().get_template("error.html").render(status=500, message="内部错误，已记录 / internal error")
+    return HTMLResponse(html, status_code=500)
+
+
+def create_app(app: App) -> Starlette:
+    c = Console(app)
+    get, post = ["GET"], ["POST"]
+    routes = [
+        Route("/login", c.page(login_page, public=True), methods=["GET", "POST"]),
+        Route("/logout", c.page(logout), methods=post),
+        Route("/", c.page(home), methods=get),
+        Route("/week/{day}", c.page(week_page), methods=get),
+        Route("/pending", c.page(pending_page), methods=get),
+        Route("/messages", c.page(messages_page), methods=get),
+        Route("/messages/{pk}", c.page(message_page), methods=get),
+        Route("/messages/{pk}/attachments/{pos:int}", c.page(attachment_download), methods=get),
+        Route("/messages/{pk}/confirm", c.page(act_confirm), methods=post),
+        Route("/messages/{pk}/reject", c.page(act_reject), methods=post),
+        Route("/messages/{pk}/not-report", c.page(act_not_report), methods=post),
+        Route("/messages/{pk}/replay", c.page(act_replay), methods=post),
+        Route("/applications", c.page(applications_page), methods=get),
+        Route("/applications/{aid}/review", c.page(act_review), methods=post),
+        Route("/outbox", c.page(outbox_page), methods=get),
+        Route("/outbox/{oid}/resend", c.page(act_resend), methods=post),
+        Route("/exports", c.page(exports_page), methods=get),
+        Route("/exports/week/{day}.xlsx", c.page(export_week), methods=get),
+        Route("/exports/applications.xlsx", c.page(export_applications), methods=get),
+        Route("/health", c.page(health_page), methods=get),
+        Route("/admin/users", c.page(users_page), methods=get),
+        Route("/admin/users/{what}", c.page(act_user), methods=post),
+        Route("/admin/cities", c.page(cities_page), methods=get),
+        Route("/admin/cities/{what}", c.page(act_city), methods=post),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
+                     exception_handlers={HTTPException: _http_error, Exception: _server_error})

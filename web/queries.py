@@ -1,0 +1,221 @@
+"""What the console pages show, read from the store (no HTTP here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, or_, select
+
+from ingest.app import App
+from ingest.service import health, message_detail
+from ingest.week_status import WeekSummary, week_summary
+from store.db import session_scope
+from store.models import (
+    FAILED,
+    MATERIAL_KEYS,
+    NEEDS_REVIEW,
+    OUTBOX_FAILED,
+    REPORT_NEEDS_REVIEW,
+    REVIEW_STATES,
+    Application,
+    ApplicationMaterial,
+    ApplicationMessage,
+    ApplicationProject,
+    ApplicationReview,
+    AuditEntry,
+    Message,
+    Outbox,
+    PollRun,
+    StaffDecision,
+    WeeklyReport,
+    WeeklyRow,
+)
+
+
+def tz(app: App) -> ZoneInfo:
+    return ZoneInfo(app.settings.schedule.timezone)
+
+
+def default_week(app: App) -> date:
+    """The reporting week staff look at today: the Monday-Sunday week before this one."""
+    from ingest.digest import reporting_week
+
+    today = app.now().astimezone(tz(app)).date()
+    return reporting_week(today, app.settings.schedule.deadline_weekday)[0]
+
+
+def week(app: App, week_start: date) -> WeekSummary:
+    with session_scope(app.engine) as session:
+        return week_summary(session, week_start, tz(app))
+
+
+@dataclass
+class PendingItem:
+    message: Message
+    reasons: list[str]
+    report: WeeklyReport | None = None
+    unregistered_sender: bool = False
+
+
+def pending(app: App) -> list[PendingItem]:
+    """Every message held for review or failed, and every held weekly report, oldest first."""
+    with session_scope(app.engine) as session:
+        messages = list(session.exec(select(Message).where(Message.status.in_((NEEDS_REVIEW, FAILED)))
+                                     .order_by(Message.received_at, Message.id)))
+        held_reports = {r.message_pk: r for r in session.exec(
+            select(WeeklyReport).where(WeeklyReport.status == REPORT_NEEDS_REVIEW))}
+        listed = {m.id for m in messages}
+        for pk in held_reports:
+            if pk not in listed:
+                msg = session.get(Message, pk)
+                if msg is not None:
+                    messages.append(msg)
+        items = []
+        for m in messages:
+            report = held_reports.get(m.id)
+            unregistered = any("不是" in p and "登记的报送邮箱" in p for p in (report.problems if report else []))
+            items.append(PendingItem(m, list(m.problems) or ["需人工核对"], report, unregistered))
+        return items
+
+
+@dataclass
+class MessageQuery:
+    status: str = ""
+    kind: str = ""
+    city: str = ""
+    q: str = ""
+    limit: int = 200
+
+
+def messages(app: App, query: MessageQuery) -> list[Message]:
+    with session_scope(app.engine) as session:
+        stmt = select(Message)
+        if query.status:
+            stmt = stmt.where(Message.status == query.status)
+        if query.kind:
+            stmt = stmt.where(Message.kind == query.kind)
+        if query.city:
+            stmt = stmt.where(Message.city == query.city)
+        if query.q:
+            like = f"%{query.q.replace('%', '').replace('_', '')[:100]}%"
+            stmt = stmt.where(or_(col(Message.subject).ilike(like), col(Message.from_addr).ilike(like),
+                                  col(Message.from_name).ilike(like)))
+        return list(session.exec(stmt.order_by(Message.received_at.desc(), Message.id.desc())
+                                 .limit(max(1, min(query.limit, 1000)))))
+
+
+@dataclass
+class MessagePage:
+    detail: object  # ingest.service.MessageDetail
+    reports: list[tuple[WeeklyReport, list[WeeklyRow]]] = field(default_factory=list)
+    notices: list[Outbox] = field(default_factory=list)
+    audit: list[AuditEntry] = field(default_factory=list)
+    decision: StaffDecision | None = None
+    applications: list[Application] = field(default_factory=list)
+    body: str = ""  # the plain-text body (from the HTML part when there is no text part), never as HTML
+
+
+BODY_LIMIT = 20_000
+
+
+def message_body(app: App, sha256: str) -> str:
+    """The message's text as the sender wrote it, decoded again from the archive; '' when unreadable."""
+    from ingest.decode import decode_message
+    from store.errors import StoreError
+
+    try:
+        decoded = decode_message(app.archive.get(sha256))
+    except (StoreError, ValueError, LookupError):
+        return ""
+    text = decoded.text or ""
+    if not text.strip() and decoded.html:
+        import lxml.html
+
+        try:
+            text = lxml.html.fromstring(decoded.html[:2_000_000]).text_content()
+        except (ValueError, lxml.etree.ParserError):
+            text = ""
+    return text[:BODY_LIMIT]
+
+
+def message_page(app: App, pk: int) -> MessagePage:
+    detail = message_detail(app, pk)
+    with session_scope(app.engine) as session:
+        reports = [(r, list(session.exec(select(WeeklyRow).where(WeeklyRow.report_id == r.id)
+                                         .order_by(WeeklyRow.position))))
+                   for r in session.exec(select(WeeklyReport).where(WeeklyReport.message_pk == pk))]
+        notices = list(session.exec(select(Outbox).where(Outbox.about_message_pk == pk).order_by(Outbox.id)))
+        audit = list(session.exec(select(AuditEntry).where(AuditEntry.message_pk == pk).order_by(AuditEntry.at)))
+        apps = list(session.exec(select(Application).join(ApplicationMessage,
+                                                          ApplicationMessage.application_id == Application.id)
+                                 .where(ApplicationMessage.message_pk == pk)))
+        page = MessagePage(detail, reports, notices, audit, session.get(StaffDecision, pk), apps)
+    page.body = message_body(app, detail.message.sha256)
+    return page
+
+
+@dataclass
+class ApplicationItem:
+    application: Application
+    materials: dict[str, list[str]]
+    projects: list[ApplicationProject]
+    messages: list[Message]
+    review: ApplicationReview | None
+
+    @property
+    def missing(self) -> list[str]:
+        return [k for k in MATERIAL_KEYS if not self.materials.get(k)]
+
+    @property
+    def state(self) -> str:
+        return self.review.state if self.review else REVIEW_STATES[0]
+
+
+def applications(app: App) -> list[ApplicationItem]:
+    with session_scope(app.engine) as session:
+        items = []
+        for a in session.exec(select(Application).order_by(Application.first_received_at, Application.id)):
+            items.append(_application_item(session, a))
+        return items
+
+
+def _application_item(session: Session, a: Application) -> ApplicationItem:
+    materials: dict[str, list[str]] = {}
+    for m in session.exec(select(ApplicationMaterial).where(ApplicationMaterial.application_id == a.id)):
+        materials.setdefault(m.category, []).append(m.filename)
+    projects = list(session.exec(select(ApplicationProject).where(ApplicationProject.application_id == a.id)
+                                 .order_by(ApplicationProject.position)))
+    msgs = list(session.exec(select(Message).join(ApplicationMessage, ApplicationMessage.message_pk == Message.id)
+                             .where(ApplicationMessage.application_id == a.id).order_by(Message.received_at)))
+    return ApplicationItem(a, materials, projects, msgs, session.get(ApplicationReview, a.id))
+
+
+def outbox_problems(app: App) -> list[Outbox]:
+    """Notices that failed for good or bounced, newest first."""
+    with session_scope(app.engine) as session:
+        return list(session.exec(select(Outbox).where((Outbox.status == OUTBOX_FAILED) | Outbox.bounced)
+                                 .order_by(Outbox.created_at.desc(), Outbox.id.desc()).limit(500)))
+
+
+@dataclass
+class HealthPage:
+    health: object  # ingest.service.Health
+    polls: list[PollRun]
+
+
+def health_page(app: App) -> HealthPage:
+    h = health(app)
+    with session_scope(app.engine) as session:
+        polls = list(session.exec(select(PollRun).order_by(PollRun.started_at.desc()).limit(20)))
+    return HealthPage(h, polls)
+
+
+def recent_weeks(app: App, count: int = 8) -> list[date]:
+    first = default_week(app)
+    return [first - timedelta(days=7 * n) for n in range(count)]
+
+
+def local(app: App, moment: datetime | None) -> str:
+    return moment.astimezone(tz(app)).strftime("%Y-%m-%d %H:%M") if moment else "—"

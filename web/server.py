@@ -1,0 +1,30 @@
+"""`zxjyck web`: the console served by uvicorn on [web] bind (or --bind), beside the daemon on the same store."""
+
+from __future__ import annotations
+
+import logging
+
+from ingest.app import open_app
+from ingest.config import ConfigError, Settings, parse_bind
+
+log = logging.getLogger(__name__)
+
+
+def serve(settings: Settings, bind: str | None = None) -> int:
+    import uvicorn
+
+    from web.app import create_app
+
+    try:
+        host, port = parse_bind(bind or settings.web.bind)
+    except ValueError as exc:
+        raise ConfigError(f"--bind {bind!r}: {exc} / 地址格式应为 HOST:PORT") from exc
+    app = open_app(settings)
+    try:
+        log.warning("staff console on http://%s:%d/ (Ctrl-C to stop)", host, port)
+        # X-Forwarded-Proto/-For are believed only from a proxy on this host (TLS ends there: Secure cookies)
+        uvicorn.run(create_app(app), host=host, port=port, log_level="warning", proxy_headers=True,
+                    forwarded_allow_ips="127.0.0.1", server_header=False)
+    finally:
+        app.close()
+    return 0
