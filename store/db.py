@@ -75,7 +75,7 @@ def alembic_config(engine: Engine | None = None) -> Config:
 
 @contextmanager
 def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
-    """Serialise migrations of one SQLite file across processes (SQLite DDL is not transactional here)."""
+    """Serialise migrations of one SQLite file across processes (each runs in one transaction, see migrate)."""
     database = engine.url.database
     if engine.dialect.name != "sqlite" or not database or database == ":memory:":
         yield
@@ -96,6 +96,10 @@ def migrate(engine: Engine) -> None:
         with _sqlite_file_lock(engine), engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(74240001)")
+            else:
+                # pysqlite runs DDL outside any transaction unless one is begun by hand: without this, a process
+                # killed mid-migration leaves a half-built schema ("table … already exists" at the next start)
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
             cfg = alembic_config(engine)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")

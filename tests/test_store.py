@@ -110,3 +110,27 @@ def test_concurrent_first_starts_on_one_sqlite_file_migrate_once(tmp_path: Path)
     errors = [p.communicate(timeout=120)[1].decode() for p in procs]
     assert [p.returncode for p in procs] == [0] * 6, errors
     assert current_revision(make_engine(url)) == head_revision()
+
+
+def test_a_migration_that_fails_half_way_leaves_no_half_built_sqlite_schema(tmp_path: Path) -> None:
+    """A process killed (here: an error) inside the migrations leaves the file as it was, not half migrated."""
+    from sqlalchemy import event, text
+
+    from store.errors import StoreError
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'half.db'}")
+
+    def refuse(_conn, _cursor, statement, *_args) -> None:
+        if "CREATE TABLE users" in statement:  # the last migration, after every earlier one ran
+            raise RuntimeError("killed here")
+
+    event.listen(engine, "before_cursor_execute", refuse)
+    with pytest.raises((StoreError, RuntimeError)):
+        migrate(engine)
+    with engine.connect() as conn:
+        tables = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars().all()
+    assert tables == []
+    assert current_revision(engine) is None
+    event.remove(engine, "before_cursor_execute", refuse)
+    migrate(engine)
+    assert current_revision(engine) == head_revision()
