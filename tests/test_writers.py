@@ -169,7 +169,8 @@ def test_a_shared_string_index_past_the_table_is_a_corrupt_file() -> None:
     assert result.problems == ["附件“周报.xlsx”已损坏或不完整，无法作为 xlsx 文件打开，请重新保存后发送"]
 
 
-@pytest.mark.parametrize("name", ["weekly_encrypted.xlsx", "weekly_encrypted_named.xls", "application_encrypted.docx"])
+@pytest.mark.parametrize("name", ["weekly_encrypted.xlsx", "weekly_encrypted_named.xls", "application_encrypted.docx",
+                                  "weekly_encrypted_biff.xls", "application_encrypted_word97.doc"])
 def test_password_protected_files_say_so(name: str) -> None:
     data = (WRITERS / name).read_bytes()
     assert data.startswith(b"\xd0\xcf\x11\xe0")  # an OLE2 file, as Office stores an encrypted package
