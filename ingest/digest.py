@@ -29,6 +29,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from ingest.app import App
+from ingest.application_checks import STAMPED_FORM_ITEM, stamp_decision
 from ingest.errors import IngestError
 from ingest.notices import outbox_settings
 from ingest.reports import current_reports
@@ -129,8 +130,13 @@ def report_headcount(report: Any, lines: list[Any]) -> int:
     return sum(line.headcount for line in lines if line.headcount is not None)
 
 
-def application_rows(session: Session, window: DigestWindow) -> list[DigestApplicationRow]:
-    """Applications with a message received in the window, with what they lacked at the digest time."""
+def application_rows(session: Session, window: DigestWindow,
+                     require_stamped_form: bool = True) -> list[DigestApplicationRow]:
+    """Applications with a message received in the window, with what they lacked at the digest time.
+
+    The stamped form counts as lacking, as in the missing-items notice, when the rule asks for it and only an
+    editable copy of the form came.
+    """
     arrivals = session.exec(
         select(ApplicationMessage.application_id, func.max(ApplicationMessage.received_at))
         .where(ApplicationMessage.received_at >= window.since, ApplicationMessage.received_at < window.until)
@@ -142,6 +148,8 @@ def application_rows(session: Session, window: DigestWindow) -> list[DigestAppli
         if application is None:
             continue
         missing = missing_materials(session, app_id, window.until)
+        if stamp_decision(require_stamped_form, "basic_form" not in missing, application.stamped).missing_item:
+            missing.append(STAMPED_FORM_ITEM)
         result.append(DigestApplicationRow(
             platform_name=application.platform_name or "（未填平台名称）",
             organization=application.organization or application.from_addr,
@@ -241,7 +249,7 @@ def build_digest(app: App, day: date) -> DigestContext:
     notes: list[str] = []
     with session_scope(app.engine) as session:
         grid = city_rows(session, window, ZoneInfo(app.settings.schedule.timezone))
-        applications = application_rows(session, window)
+        applications = application_rows(session, window, app.settings.applications.require_stamped_form)
         review = _capped(review_rows(session, window), MAX_REVIEW_ITEMS, "待人工处理", notes)
         outbox = _capped(outbox_rows(session, window), MAX_OUTBOX_ITEMS, "发送失败与退信", notes)
         health = service_health(session, window)

@@ -529,11 +529,11 @@ HTML_STYLES = {
     # for everything with free text, long addresses allowed to break anywhere.
     "grid": Markup('style="border-collapse:collapse;width:100%;font-size:15px;margin:0 0 10px 0;"'),
     "g_th": Markup(f'style="{_GRID}background:#eef2f7;font-weight:bold;white-space:nowrap;"'),
-    "g_th_num": Markup(f'style="{_GRID}background:#eef2f7;font-weight:bold;white-space:nowrap;text-align:right;"'),
+    "g_th_num": Markup(f'style="{_GRID}background:#eef2f7;font-weight:bold;white-space:nowrap;text-align:right;width:3em;"'),
     "g_group": Markup(f'style="{_GRID}background:#f7f7f7;font-size:13px;font-weight:bold;color:#555555;"'),
     "g_city": Markup(f'style="{_GRID}white-space:nowrap;"'),
     "g_td": Markup(f'style="{_GRID}"'),
-    "g_num": Markup(f'style="{_GRID}text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums;"'),
+    "g_num": Markup(f'style="{_GRID}text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums;width:3em;"'),
     "small": Markup('style="font-size:13px;color:#666666;line-height:1.5;"'),
     "nowrap": Markup('style="white-space:nowrap;"'),
     "card": Markup(f'style="{_GRID}padding:8px 10px;overflow-wrap:anywhere;word-break:break-word;"'),

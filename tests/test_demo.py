@@ -77,6 +77,11 @@ def test_the_digest_shows_what_the_demo_did(demo: tuple[Path, str]) -> None:
         assert re.search(rf"{city}：{status}(（逾期）)?，", grid), city
     assert "未报送（17个市）：汕头市" in grid
     assert "二、新收到的平台申报（2件）" in digest and "粤技通在线学习平台" in digest and "南粤职培云" in digest
+    # the sample form is an editable copy: the stamped-form rule keeps it open, and the digest says why
+    assert "“粤技通在线学习平台”（广东粤技通教育科技有限公司）：缺加盖公章的基本情况表（扫描件或照片）" in digest
+    # the console's totals rule: accepted reports only, the held ones beside the total
+    assert "已确认的企业合计 5 家，备案人数合计 695 人" in grid and "未计入合计" in grid
+    assert "\n\n\n" not in digest.replace("\r", "")
     assert "三、待人工处理（1件）" in digest and "《佛山市周报》" in digest
     assert "近24小时收到邮件 8 封" in digest
 

@@ -109,7 +109,8 @@ def test_phone_width_reads_without_sideways_scrolling_or_one_character_columns(b
     assert facts["narrow"] == []
     assert all(n == 1 for _city, n in facts["cityLines"]), facts["cityLines"]  # 广州市, never 广州/市
     assert facts["groups"] == ["需关注（3个市）", "已收到（1个市）"]  # attention first; 未报送 is one line below
-    assert [c for c, _n in facts["cityLines"]] == ["城市", "深圳市", "珠海市", "佛山市", "广州市", "合计"]
+    assert [c for c, _n in facts["cityLines"]] == ["城市", "深圳市", "珠海市", "佛山市", "广州市", "合计（已确认）",
+                                                   "待核对/待更正"]  # the held figures beside the total
     for column in facts["numCols"].values():
         assert {align for _t, align, _r, _l in column} == {"right"}, column
         assert len({right for _t, _a, right, _l in column}) == 1, column  # one right edge, 合计 included

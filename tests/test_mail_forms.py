@@ -217,7 +217,8 @@ def test_a_form_past_the_mime_part_limit_is_named_as_the_reason(app, tmp_path: P
     assert message["status"] == "needs_review"
     assert message["problems"][0] == limit
     assert len(message["attachments"]) == 498
-    assert limit in digest_text(app, capsys)
+    digest = digest_text(app, capsys)
+    assert limit.split(" / ")[0] in digest and "over the 500-part limit" not in digest  # staff read Chinese only
 
 
 def test_a_pdf_over_the_page_limit_is_named_on_the_message_and_to_staff(app, tmp_path: Path, capsys) -> None:

@@ -62,6 +62,8 @@ def printed(tmp_path: Path, make_app, soffice: str) -> dict[str, Path]:
         for application in session.exec(select(Application)):
             application.intro = LONG_INTRO
             application.website = "https://www.yuejitong-online-training.example.com.cn/platform/index"
+            if application.complete:  # as processing files it: the batch of the day it became complete
+                application.batch = "首批"
         for project in session.exec(select(ApplicationProject)):
             project.position -= 1  # as a form numbered from 0 gives them
     out = {"week": export_workbook(app, tmp_path / "week.xlsx", week=WEEK, applications=False),
