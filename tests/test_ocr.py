@@ -260,8 +260,8 @@ def test_cities_messages_are_processed_before_a_backlog_of_applications() -> Non
 
     from ingest.pipeline import weekly_first
 
-    cities = {"gzrsj@example.gov.cn": "广州市", "fsrsj@example.gov.cn": "佛山市"}
-    app = SimpleNamespace(settings=SimpleNamespace(city_of_address=lambda address: cities.get(address.lower())))
+    cities = {"广州市": ("gzrsj@example.gov.cn",), "佛山市": ("fsrsj@example.gov.cn",)}  # the store's table
+    app = SimpleNamespace(registered_cities=lambda: cities)
     senders = ["a@platform.example.cn", "GZRSJ@example.gov.cn", "b@platform.example.cn", "fsrsj@example.gov.cn",
                "", "gzrsj@example.gov.cn"]
     rows = [SimpleNamespace(id=n, from_addr=sender) for n, sender in enumerate(senders)]
