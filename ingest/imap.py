@@ -57,7 +57,7 @@ from store.holders import holder_is_gone
 log = logging.getLogger(__name__)
 
 INGESTED_KEYWORD = b"$ZxjyckIngested"
-FETCH_ITEMS = (b"BODY.PEEK[]", b"INTERNALDATE")
+FETCH_ITEMS = (b"BODY.PEEK[]", b"INTERNALDATE", b"FLAGS")
 DEFAULT_LEASE_TTL_SECONDS = 300
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_MAX_BATCH_BYTES = 64 * 1024 * 1024  # bodies held in memory at once (one bigger message goes alone)
@@ -456,6 +456,9 @@ class _FolderPoller:
             self._set_cursor(batch[0])
             return
         response = self._fetch_bodies(batch)
+        # \Deleted is set only after the COPY to the processed folder: such a message was copied by a run that
+        # died before its EXPUNGE, and copying it again would leave two copies there
+        copied = {uid for uid in batch if DELETED in (response.get(uid, {}).get(b"FLAGS") or ())}
         to_mark: list[int] = []
         passed = 0  # last UID fully dealt with (stored, duplicate or skipped)
         try:
@@ -466,7 +469,7 @@ class _FolderPoller:
                 passed = uid
         finally:
             # Even when a store failed, what committed before it is marked and passed.
-            self._mark(to_mark)
+            self._mark(to_mark, already_copied=copied)
             if passed:
                 self._set_cursor(passed)
 
@@ -505,7 +508,7 @@ class _FolderPoller:
         self.result.problems.append(problem)
         return _Outcome.SKIPPED
 
-    def _mark(self, uids: list[int]) -> None:
+    def _mark(self, uids: list[int], already_copied: set[int] | frozenset[int] = frozenset()) -> None:
         if not uids:
             return
         if self.strategy.keyword:
@@ -514,7 +517,8 @@ class _FolderPoller:
         if self.strategy.folder == "move":
             self.client.move(uids, target)
         elif self.strategy.folder == "copy-expunge":
-            self.client.copy(uids, target)
+            if to_copy := [uid for uid in uids if uid not in already_copied]:
+                self.client.copy(to_copy, target)
             self.client.add_flags(uids, [DELETED], silent=True)
             self.client.uid_expunge(uids)
         elif self.strategy.folder == "copy":

@@ -142,7 +142,7 @@ def test_messages_are_fetched_in_batches(imap_account, ingest_sink, messages, ba
 
     assert counts(result) == (messages, messages, 0, 0)
     assert log.body_fetches() == expected_batches
-    assert {tuple(items) for _, items in log.fetches} <= {(b"BODY.PEEK[]", b"INTERNALDATE"), (b"RFC822.SIZE",)}
+    assert {tuple(items) for _, items in log.fetches} <= {(b"BODY.PEEK[]", b"INTERNALDATE", b"FLAGS"), (b"RFC822.SIZE",)}
 
 
 def test_batches_are_also_limited_by_bytes(imap_account, ingest_sink):
