@@ -8,7 +8,7 @@ from rich.table import Table
 
 from ingest.safe_text import for_terminal, strip_controls
 from ingest.service import MessageDetail
-from parsers.application import FIELD_NAMES as FIELD_LABELS
+from parsers.application import ocr_field_label
 from store.export import SHANGHAI  # the one zone every time is shown in
 
 
@@ -68,7 +68,7 @@ def _ocr_table(console: Console, a, archive_path: str = "") -> None:
     low = set(a.low_confidence_fields or [])
     for name, confidence in a.ocr_fields.items():
         value = values.get(name)
-        table.add_row(escape(FIELD_LABELS.get(name, name)), "" if value is None else escape(str(value)),
+        table.add_row(escape(ocr_field_label(name)), "" if value is None else escape(str(value)),
                       f"{float(confidence):.2f}",
                       "待核对 check" if name in low else "")
     console.print(table)

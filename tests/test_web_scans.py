@@ -119,3 +119,22 @@ def test_page_image_needs_a_session(client, scanned) -> None:
     response = client.get(f"/messages/{pk}/attachments/0/page.png")
     assert response.status_code == 303 and "/login" in response.headers["location"]
     assert not response.content.startswith(b"\x89PNG")
+
+
+def test_project_and_row_fields_have_values_and_names_staff_can_read() -> None:
+    from ingest.processing import ocr_values
+    from parsers.analysis import AttachmentAnalysis
+    from parsers.application import ProjectData, ocr_field_label
+
+    form = ApplicationData(organization="广州粤学通教育科技有限公司", projects=[
+        ProjectData(name="电工技能提升", occupation="电工", format="录播", hours=48, raw_hours="48", assessment="线上考试",
+                    source="自有", fee="免费")])
+    analysis = AttachmentAnalysis(filename="x.pdf", format="pdf", application=form,
+                                  ocr_fields={"organization": 0.99, "projects[0].name": 0.98, "projects[0].hours": 0.97,
+                                              "projects[5].fee": 0.5})
+    assert ocr_values(analysis) == {"organization": "广州粤学通教育科技有限公司", "projects[0].name": "电工技能提升",
+                                    "projects[0].hours": "48", "projects[5].fee": None}
+    assert ocr_field_label("projects[0].hours") == "培训项目1·培训课时"
+    assert ocr_field_label("rows[2].headcount") == "第3行·备案人数"
+    assert ocr_field_label("credit_code") == "统一社会信用代码"
+    assert ocr_field_label("city") == "地市"

@@ -29,7 +29,7 @@ from ingest import staff_actions as actions
 from ingest.app import App
 from ingest.errors import IngestError
 from notify.compose import MATERIAL_LABELS
-from parsers.application import FIELD_NAMES as FIELD_LABELS
+from parsers.application import ocr_field_label
 from parsers.cities import GUANGDONG_CITIES
 from store.errors import StoreError
 from store.models import REVIEW_STATES
@@ -64,7 +64,7 @@ def make_env() -> jinja2.Environment:
     env.filters["multiline"] = lambda v: strip_controls(v or "", keep_newlines=True)
     env.globals.update(STATUS=STATUS, KIND=KIND, REPORT_STATUS=REPORT_STATUS, OUTBOX_STATUS=OUTBOX_STATUS,
                        CITIES=GUANGDONG_CITIES, REVIEW_STATES=REVIEW_STATES, MATERIAL_LABELS=MATERIAL_LABELS)
-    env.globals.update(FIELD_LABELS=FIELD_LABELS, SEAL_LABELS=SEAL_LABELS, can_show=can_show)
+    env.globals.update(ocr_field_label=ocr_field_label, SEAL_LABELS=SEAL_LABELS, can_show=can_show)
     return env
 
 
