@@ -283,3 +283,20 @@ def _segfault_task(data, filename, mail_date, limits, converter):
     import signal
 
     os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def test_ocr_timeout_on_a_citys_weekly_photo_waits_for_staff_without_asking_the_city(app, clock, tmp_path):
+    from dataclasses import replace
+
+    from parsers.formats.limits import Limits
+
+    clock.value = datetime(2020, 2, 25, 1, 0, tzinfo=UTC)
+    with Sandbox(replace(Limits(), ocr_wall_timeout_s=0.1)) as sandbox:
+        app.analyzer = sandbox
+        mail(tmp_path / "in", "a.eml", sender=FOSHAN, subject="佛山市企业职工线上适岗技能提升培训备案情况统计表",
+             when=datetime(2020, 2, 24, 9, 0, tzinfo=UTC), files={WEEKLY_PHOTO: scan("weekly_photo.jpg")})
+        doc = ingest(app, tmp_path / "in")
+    [message] = doc["messages"]
+    assert message["status"] == "needs_review"
+    assert any(WEEKLY_PHOTO in p and "OCR" in p for p in message["problems"]), message["problems"]
+    assert outbox(doc) == [], outbox(doc)  # the city is not told its photo is broken
