@@ -30,6 +30,7 @@ PDF_SCAN = "附件1_基本情况表（盖章扫描件）.pdf"
 PHOTO = "附件1_基本情况表（手机拍照）.jpg"
 BOMB = "附件1_基本情况表（照片）.png"
 FORM_DOCX = "附件1_基本情况表.docx"
+BROKEN_PDF = "附件1_基本情况表（扫描件，传输中断）.pdf"
 HOSTILE_VALUE = "<img src=x onerror=alert(1)>广州粤学通教育科技有限公司"
 
 
@@ -54,7 +55,8 @@ def scanned(app, clock, tmp_path: Path):
          files={PDF_SCAN: (SCANS / "basic_form_stamped.pdf").read_bytes(),
                 PHOTO: (SCANS / "basic_form_photo.jpg").read_bytes(),
                 BOMB: (SCANS / "hostile_pixel_bomb.png").read_bytes(),
-                FORM_DOCX: (FIXTURES / "attachments" / "notice" / "附件1_基本情况表.docx").read_bytes()})
+                FORM_DOCX: (FIXTURES / "attachments" / "notice" / "附件1_基本情况表.docx").read_bytes(),
+                BROKEN_PDF: (SCANS / "basic_form_stamped.pdf").read_bytes()[:20000]})
     ingest_paths(app, [tmp_path / "scan-in"])
     return app
 
@@ -109,6 +111,9 @@ def test_page_image_refuses_what_is_no_picture_or_too_big(client, scanned) -> No
     bomb = client.get(f"/messages/{pk}/attachments/2/page.png")
     assert bomb.status_code == 422 and "超出大小限制" in bomb.text and "Traceback" not in bomb.text
     assert client.get(f"/messages/{pk}/attachments/3/page.png").status_code == 404  # a docx
+    broken = client.get(f"/messages/{pk}/attachments/4/page.png")  # a PDF cut off in transit
+    assert broken.status_code in (404, 422) and "Traceback" not in broken.text
+    assert not broken.content.startswith(b"\x89PNG")
     for path in (f"/messages/{pk}/attachments/9/page.png", "/messages/999999/attachments/0/page.png",
                  f"/messages/{pk}/attachments/..%2F0/page.png"):
         assert client.get(path).status_code in (404, 400), path

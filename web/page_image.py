@@ -29,13 +29,18 @@ def can_show(fmt: str | None) -> bool:
 
 def page_png(data: bytes, filename: str, fmt: str | None, limits: Limits | None = None) -> bytes:
     """The first page of ``data`` as PNG bytes; FormatError for a file that cannot be decoded within limits."""
+    import pypdfium2 as pdfium
     from PIL import Image
 
+    from parsers.formats.errors import CorruptFileError
     from parsers.ocr.image import load_image, load_pdf_pages
 
     limits = limits or Limits()
     if (fmt or "") in PDF_FORMATS:
-        pages, _count = load_pdf_pages(data, filename, 1, limits.ocr_max_pixels)
+        try:
+            pages, _count = load_pdf_pages(data, filename, 1, limits.ocr_max_pixels)
+        except pdfium.PdfiumError as exc:  # a page pdfium cannot render (opening errors are FormatErrors already)
+            raise CorruptFileError(filename, "pdf", f"PDF page cannot be rendered: {exc}") from exc
         if not pages:
             raise NotAPicture(filename)
         page = pages[0]
