@@ -219,10 +219,11 @@ def test_phone_photo_of_the_weekly_form_from_a_registered_city(app, clock, tmp_p
         (e, int(n), p) for _, e, n, p in build.WEEKLY_ROWS]
     assert not outbox(doc, "correction")  # a photo is never sent back "to correct"
     if report["status"] == "needs_review":  # a doubtful figure is named for staff, not asked of the city
-        assert report["problems"]
+        assert report["problems"] and all("rows[" in p or "（0." in p for p in report["problems"]), report["problems"]
         assert outbox(doc) == []
-    else:
-        assert report["status"] == "accepted"
+    else:  # what this machine reads: every figure sure, the city gets its receipt
+        assert report["status"] == "accepted" and report["problems"] == []
+        assert [o["to"] for o in outbox(doc)] == [[FOSHAN]] and outbox(doc)[0]["kind"] == "receipt"
 
 
 # ------------------------------------------------------------------------ (e) a licence of someone else
