@@ -201,6 +201,7 @@ def _write_attachments(session: Session, row: Message, ctx: Context) -> None:
 
 
 _ROW_FIELD_RE = re.compile(r"^rows\[(\d+)\]\.(\w+)$")
+_PROJECT_FIELD_RE = re.compile(r"^projects\[(\d+)\]\.(\w+)$")
 
 
 def ocr_values(analysis) -> dict[str, Any]:
@@ -210,10 +211,16 @@ def ocr_values(analysis) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in list(fields)[:500]:
         m = _ROW_FIELD_RE.match(name)
+        p = _PROJECT_FIELD_RE.match(name)
         if m and weekly is not None:
             rows = weekly.rows
             index = int(m.group(1))
             value = getattr(rows[index], m.group(2), None) if index < len(rows) else None
+        elif p and form is not None:  # a project row's cell (hours as read, before conversion)
+            projects, index, attr = form.projects, int(p.group(1)), p.group(2)
+            project = projects[index] if index < len(projects) else None
+            value = None if project is None else (project.raw_hours or project.hours) if attr == "hours" \
+                else getattr(project, attr, None)
         elif form is not None and hasattr(form, name):
             value = getattr(form, name)
         elif weekly is not None and hasattr(weekly, name):

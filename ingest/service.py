@@ -18,6 +18,7 @@ from ingest.errors import IngestError
 from ingest.local import check_paths, iter_paths, maildir_items
 from ingest.pipeline import IngestReport, process_one, process_pending, store_items
 from store.db import session_scope
+from store.errors import StoreError
 from store.models import MESSAGE_STATUSES, Attachment, AuditEntry, Message, Outbox, PollRun
 from store.repo import count_by_status
 
@@ -178,6 +179,7 @@ class MessageDetail:
     message: Message
     attachments: list[Attachment]
     extra: dict[str, list] = field(default_factory=dict)  # sections added by later features
+    archive_path: str = ""  # the archived original (.eml) every attachment is decoded from again
 
 
 def _notices_section(session, msg: Message) -> list[str]:
@@ -223,7 +225,11 @@ def message_detail(app: App, pk: int) -> MessageDetail:
             raise UnknownMessage(f"no message with id {pk} / 找不到编号为 {pk} 的邮件")
         atts = list(session.exec(select(Attachment).where(Attachment.message_pk == pk).order_by(Attachment.position)))
         extra = {name: fn(session, msg) for name, fn in DETAIL_SECTIONS.items()}
-        return MessageDetail(msg, atts, extra)
+        try:
+            archived = str(app.archive.path_for(msg.sha256))
+        except StoreError:
+            archived = ""
+        return MessageDetail(msg, atts, extra, archived)
 
 
 @dataclass

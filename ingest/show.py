@@ -8,7 +8,7 @@ from rich.table import Table
 
 from ingest.safe_text import for_terminal, strip_controls
 from ingest.service import MessageDetail
-from parsers.application import FIELD_NAMES as FIELD_LABELS
+from parsers.application import ocr_field_label
 from store.export import SHANGHAI  # the one zone every time is shown in
 
 
@@ -22,6 +22,7 @@ def render_detail(console: Console, detail: MessageDetail) -> None:
         ("收到 Received", f"{m.received_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M:%S %z} ({m.received_source})"),
         ("来源 Source", f"{m.source} {m.source_ref}"),
         ("SHA-256", m.sha256),
+        ("归档原件 Archived original", detail.archive_path or "-"),
         ("大小 Size", f"{m.size} bytes"),
         ("类型 Kind", f"{m.kind or '-'}" + (f" (confidence {m.confidence:.2f})" if m.confidence is not None else "")),
         ("状态 Status", m.status),
@@ -45,7 +46,7 @@ def render_detail(console: Console, detail: MessageDetail) -> None:
                           "\n".join(for_terminal(p) for p in a.problems))
         console.print(table)
         for a in detail.attachments:
-            _ocr_table(console, a)
+            _ocr_table(console, a, detail.archive_path)
     for section, lines in detail.extra.items():
         _list(console, section, lines)
 
@@ -53,18 +54,21 @@ def render_detail(console: Console, detail: MessageDetail) -> None:
 SEAL_LABELS = {True: "有公章 seal found", False: "未见公章 no seal", None: "无法判断 cannot tell (grayscale?)"}
 
 
-def _ocr_table(console: Console, a) -> None:
+def _ocr_table(console: Console, a, archive_path: str = "") -> None:
     """Values OCR read from a scan or photo, each with its confidence, beside the attachment they came from."""
     if not (getattr(a, "scanned", False) or getattr(a, "ocr_fields", None)):
         return
-    table = Table(title=f"附件 {a.position + 1} 识别结果 OCR of “{escape(a.filename)}” · 公章 {SEAL_LABELS[a.stamped]}")
+    table = Table(title=f"附件 {a.position + 1} 识别结果 OCR of “{escape(a.filename)}” · 公章 {SEAL_LABELS[a.stamped]}",
+                  caption=escape(f"原件 page image: 归档邮件 {archive_path or '-'} 的附件 {a.position + 1} "
+                                 f"attachment {a.position + 1} of the archived message; "
+                                 f"控制台 console /messages/{a.message_pk}/attachments/{a.position}/page.png"))
     for col in ("栏目 Field", "识别值 Value read", "置信度 Confidence", ""):
         table.add_column(col, overflow="fold")
     values = a.ocr_values or {}
     low = set(a.low_confidence_fields or [])
     for name, confidence in a.ocr_fields.items():
         value = values.get(name)
-        table.add_row(escape(FIELD_LABELS.get(name, name)), "" if value is None else escape(str(value)),
+        table.add_row(escape(ocr_field_label(name)), "" if value is None else escape(str(value)),
                       f"{float(confidence):.2f}",
                       "待核对 check" if name in low else "")
     console.print(table)

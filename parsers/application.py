@@ -89,6 +89,27 @@ FIELD_NAMES: dict[str, str] = {
     "intro": "平台简介",
 }
 
+# what a field OCR gave a confidence for is called on staff's screens (show, console)
+_OCR_PROJECT_PARTS = {"name": "项目名称", "occupation": "专业（职业/工种/岗位）", "format": "培训形式",
+                      "hours": "培训课时", "assessment": "评价形式", "source": "资源来源", "fee": "费用"}
+_OCR_WEEKLY = {"city": "地市", "period_text": "填报周期", "filled_by": "填报人", "phone": "联系电话"}
+_OCR_ROW_PARTS = {"enterprise": "企业名称", "headcount": "备案人数", "platform": "培训平台"}
+
+
+def ocr_field_label(name: str, weekly: bool = False) -> str:
+    """``projects[0].hours`` → 培训项目1·培训课时, ``rows[2].headcount`` → 第3行·备案人数; unknown names as they are."""
+    import re
+
+    m = re.fullmatch(r"(projects|rows)\[(\d+)\]\.(\w+)", name)
+    if m:
+        kind, index, part = m.group(1), int(m.group(2)) + 1, m.group(3)
+        if kind == "projects":
+            return f"培训项目{index}·{_OCR_PROJECT_PARTS.get(part, part)}"
+        return f"第{index}行·{_OCR_ROW_PARTS.get(part, part)}"
+    if weekly and name in _OCR_WEEKLY:
+        return _OCR_WEEKLY[name]
+    return FIELD_NAMES.get(name) or _OCR_WEEKLY.get(name, name)
+
 _PROJECT_HEADER_WORDS = ("序号", "项目名称", "培训项目", "专业", "培训形式", "培训课时", "课时", "学时",
                          "评价形式", "考核方式", "资源来源", "费用", "收费标准")
 

@@ -322,13 +322,34 @@ class Sandbox:
                              cpu_seconds=self.limits.ocr_cpu_seconds, wall_timeout_s=self.limits.ocr_wall_timeout_s,
                              tasks_per_worker=1)
             self._ocr_sandbox = Sandbox(limits, task=ocr_task, convert=False, ocr=False)
+        stats = self._ocr_sandbox.stats
+        before = (stats.timeouts, stats.memory_kills, stats.crashes)
         scan = self._ocr_sandbox.analyze(data, filename, mail_date)
         self.stats.scans += 1
+        if stats.timeouts > before[0]:
+            return self._ocr_failed(plain, f"超过 {self._ocr_sandbox.limits.ocr_wall_timeout_s:.0f} 秒仍未完成")
+        if stats.memory_kills > before[1]:
+            return self._ocr_failed(plain, f"超出内存限制 {self._ocr_sandbox.limits.address_space_mb} MB")
+        if stats.crashes > before[2]:
+            return self._ocr_failed(plain, "识别进程异常终止")
         if scan.material is None:
             scan.material = plain.material
         if not scan.text_excerpt:
             scan.text_excerpt = plain.text_excerpt
         return scan
+
+    @staticmethod
+    def _ocr_failed(plain: AttachmentAnalysis, why: str) -> AttachmentAnalysis:
+        """OCR did not finish (the worker timed out, ran out of memory or crashed): our limit, not the
+        sender's fault. The file stays what the ordinary reader saw, marked as a scan nobody has read, and
+        the reason goes to staff (``limited`` holds the message); nothing asks the sender to resend."""
+        note = (f"附件“{plain.filename}”为扫描件或照片，自动识别（OCR）未能完成（{why}），"
+                "待工作人员查看原件，不要求发件人重发 / OCR did not finish: staff to read the scan")
+        plain.scanned = True
+        plain.stamped = None
+        plain.problems = []
+        plain.limited = [*plain.limited, note]
+        return plain
 
     # -- internals
     def _ensure_worker(self) -> _Worker:

@@ -16,7 +16,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 PAGES = [("week", "/week/2020-02-17"), ("pending", "/pending"), ("message", "/messages/{held}"),
-         ("applications", "/applications"), ("outbox", "/outbox"), ("health", "/health"), ("login", "/login")]
+         ("applications", "/applications"), ("outbox", "/outbox"), ("health", "/health"),
+         ("scan", "/messages/{scan}#ocr-0"), ("login", "/login")]
 
 
 def main(out: Path) -> int:
@@ -33,6 +34,7 @@ def main(out: Path) -> int:
         filled_app(app, Path(tmp))
         held = message_id_from(app, "someone@qq.com")
         _some_trouble(app)
+        scan = _scanned_form(app, Path(tmp))
         with running_console(app) as base:
             for width in (390, 1280):
                 driver = chromium(width=width, height=900)
@@ -45,7 +47,7 @@ def main(out: Path) -> int:
                             driver.delete_all_cookies()
                         elif "/login" in driver.current_url:
                             driver.find_element("css selector", "form button[type=submit]").click()
-                        driver.get(base + path.format(held=held))
+                        driver.get(base + path.format(held=held, scan=scan))
                         _full_page(driver, width, out / f"{name}-{width}.png")
                 finally:
                     driver.quit()
@@ -77,6 +79,27 @@ def _some_trouble(app) -> None:
                                 error=None if ok else "IMAP login failed: [UNAVAILABLE] 服务器繁忙，请稍后再试"))
         first = session.exec(select(Application.id).order_by(Application.id)).first()
     set_review_state(app, "wang", first, "材料齐全", "已核对营业执照原件扫描件")
+
+
+def _scanned_form(app, tmp: Path) -> int:
+    """A grayscale scan of 附件1 read by the real OCR worker: the page staff see beside the values read."""
+    from datetime import UTC, datetime
+
+    from ingest.service import ingest_paths
+    from parsers.sandbox import Sandbox
+    from tests.test_application_paths import MATERIALS, mail
+    from tests.web_support import message_id_from
+
+    scan = REPO / "fixtures" / "attachments" / "scans" / "basic_form_gray.pdf"
+    mail(tmp / "scan-in", "scan.eml", sender="apply@yxt-edu.example.cn", subject="线上培训平台申报材料",
+         when=datetime(2020, 2, 24, 3, 0, tzinfo=UTC),
+         files={"附件1_基本情况表（盖章扫描件）.pdf": scan.read_bytes(), **MATERIALS})
+    analyzer = app.analyzer
+    with Sandbox() as sandbox:
+        app.analyzer = sandbox
+        ingest_paths(app, [tmp / "scan-in"])
+    app.analyzer = analyzer
+    return message_id_from(app, "apply@yxt-edu.example.cn")
 
 
 def _full_page(driver, width: int, target: Path) -> None:

@@ -347,6 +347,12 @@ def test_show_prints_ocr_values_with_confidences_beside_the_attachment(app, anal
     assert "广东南粤工匠" in org_line  # the value read, in the same row as its confidence
     code_line = next(line for line in shown.splitlines() if notice.VALUES["credit_code"] in line)
     assert "0.52" in code_line and "待核对" in code_line
+    from ingest.service import message_detail
+
+    archived = app.archive.path_for(message_detail(app, message["id"]).message.sha256)  # where the page is kept
+    assert archived.is_file()
+    assert archived.name in "".join(shown.split())  # rich may fold the long path over lines
+    assert f"/messages/{message['id']}/attachments/0/page.png" in "".join(shown.split())
 
 
 def test_digest_shows_batch_recommender_and_staff_checks(app, analyzer, clock, tmp_path):

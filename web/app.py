@@ -29,10 +29,12 @@ from ingest import staff_actions as actions
 from ingest.app import App
 from ingest.errors import IngestError
 from notify.compose import MATERIAL_LABELS
+from parsers.application import ocr_field_label
 from parsers.cities import GUANGDONG_CITIES
 from store.errors import StoreError
 from store.models import REVIEW_STATES
 from web import queries, security
+from web.page_image import can_show
 from web.text import content_disposition, strip_controls
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,7 @@ STATUS = {"received": "待处理", "processed": "已处理", "needs_review": "�
 KIND = {"weekly_report": "周报", "application": "平台申报", "bounce": "退信", "auto_reply": "自动回复", "other": "其他"}
 REPORT_STATUS = {"accepted": "已收到", "needs_correction": "待更正", "needs_review": "待人工核对", "missing": "未报送"}
 OUTBOX_STATUS = {"pending": "待发送", "sent": "已发送", "failed": "发送失败", "suppressed": "未发送"}
+SEAL_LABELS = {True: "有公章", False: "未见公章", None: "无法判断（灰度扫描件或未识别）"}
 
 
 def _finalize(value):
@@ -61,6 +64,7 @@ def make_env() -> jinja2.Environment:
     env.filters["multiline"] = lambda v: strip_controls(v or "", keep_newlines=True)
     env.globals.update(STATUS=STATUS, KIND=KIND, REPORT_STATUS=REPORT_STATUS, OUTBOX_STATUS=OUTBOX_STATUS,
                        CITIES=GUANGDONG_CITIES, REVIEW_STATES=REVIEW_STATES, MATERIAL_LABELS=MATERIAL_LABELS)
+    env.globals.update(ocr_field_label=ocr_field_label, SEAL_LABELS=SEAL_LABELS, can_show=can_show)
     return env
 
 
@@ -275,6 +279,39 @@ def attachment_download(page: Page) -> Response:
                     headers={"Content-Disposition": content_disposition(stored.filename)})
 
 
+def attachment_page_image(page: Page) -> Response:
+    """A scanned attachment's first page as a PNG we encode (pictures and PDFs only), for staff to compare
+    with the values OCR read; decoded from the archived message like a download, same login rules."""
+    from ingest.decode import decode_message
+    from web.page_image import FormatError, NotAPicture, page_png
+
+    pk, position = _int(page.request.path_params["pk"]), page.request.path_params["pos"]
+    try:
+        data = queries.message_page(page.app, pk)
+    except IngestError as exc:
+        raise HTTPException(404, "找不到该邮件 / no such message") from exc
+    stored = next((a for a in data.detail.attachments if a.position == position), None)
+    if stored is None or not can_show(stored.format):
+        raise HTTPException(404, "该附件没有可显示的页面图像 / no page image for this attachment")
+    try:
+        raw = page.app.archive.get(data.detail.message.sha256)
+    except StoreError as exc:
+        raise HTTPException(404, "归档中找不到该邮件原件 / the archived message is missing") from exc
+    decoded = decode_message(raw)
+    if position >= len(decoded.attachments):
+        raise HTTPException(404, "找不到该附件 / no such attachment")
+    try:
+        png = page_png(decoded.attachments[position].data, stored.filename, stored.format)
+    except NotAPicture as exc:
+        raise HTTPException(404, "该附件没有可显示的页面图像 / no page image for this attachment") from exc
+    except (FormatError, MemoryError) as exc:
+        log.info("page image of message %s attachment %s refused: %s", pk, position, exc)
+        raise HTTPException(422, "无法显示该附件的页面图像（文件损坏或超出大小限制）/ "
+                                 "the page cannot be shown (damaged or over the size limit)") from exc
+    return Response(png, media_type="image/png",
+                    headers={"X-Content-Type-Options": "nosniff", "Content-Disposition": "inline"})
+
+
 def applications_page(page: Page) -> Response:
     return page.render("applications.html", items=queries.applications(page.app))
 
@@ -454,6 +491,7 @@ def create_app(app: App) -> Starlette:
         Route("/messages", c.page(messages_page), methods=get),
         Route("/messages/{pk}", c.page(message_page), methods=get),
         Route("/messages/{pk}/attachments/{pos:int}", c.page(attachment_download), methods=get),
+        Route("/messages/{pk}/attachments/{pos:int}/page.png", c.page(attachment_page_image), methods=get),
         Route("/messages/{pk}/confirm", c.page(act_confirm), methods=post),
         Route("/messages/{pk}/reject", c.page(act_reject), methods=post),
         Route("/messages/{pk}/not-report", c.page(act_not_report), methods=post),
