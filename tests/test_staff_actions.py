@@ -157,3 +157,22 @@ def test_users_passwords_and_disabling(filled) -> None:
         stored = session.exec(select(User.password_hash).where(User.name == "clerk")).one()
     assert stored.startswith("$argon2") and "brand new" not in stored
     assert [a.action for a in _audit(filled, "user_disable")] == ["user_disable"]
+
+
+def test_a_held_mail_whose_classification_found_no_city_does_not_mark_its_from_city_held(filled) -> None:
+    """A forged From (sender problems) leaves the message without a city: the From address must not give it one."""
+    with session_scope(filled.engine) as session:
+        report = session.exec(select(WeeklyReport).where(WeeklyReport.city == "珠海市")).one()
+        msg = session.get(Message, report.message_pk)
+        session.exec(delete(WeeklyRow).where(WeeklyRow.report_id == report.id))
+        session.delete(report)
+        # what classify() leaves for a registered city's address in a From with two addresses and no city named
+        msg.status, msg.kind, msg.city = "needs_review", "weekly_report", None
+        session.add(msg)
+        pk = msg.id
+    assert _city(_summary(filled), "珠海市").status == "missing"
+    with session_scope(filled.engine) as session:  # the same mail failing before it was classified is held
+        msg = session.get(Message, pk)
+        msg.status, msg.kind = "failed", None
+        session.add(msg)
+    assert _city(_summary(filled), "珠海市").held_message_pks == [pk]
