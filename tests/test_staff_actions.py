@@ -176,3 +176,19 @@ def test_a_held_mail_whose_classification_found_no_city_does_not_mark_its_from_c
         msg.status, msg.kind = "failed", None
         session.add(msg)
     assert _city(_summary(filled), "珠海市").held_message_pks == [pk]
+
+
+def test_confirming_a_forged_sender_is_refused_and_registers_nothing(app, clock, tmp_path: Path) -> None:
+    """"gzrsj@example.gov.cn" <attacker@evil.example>: confirming it would make the attacker's next mail count."""
+    from tests.conftest import FIXTURES
+
+    clock.value = NOW
+    eml = (FIXTURES / "hostile" / "forged-city-quoted-name.eml").read_bytes()
+    filled = filled_app(app, tmp_path, {"99-forged.eml": eml})
+    pk = message_id_from(filled, "attacker@evil.example")
+    with pytest.raises(actions.NotAllowed, match="发件人不可信"):
+        actions.confirm_sender(filled, "alice", pk, "广州市")
+    assert "attacker@evil.example" not in filled.registered_cities().get("广州市", ())
+    assert not _audit(filled, "confirm_sender")
+    with session_scope(filled.engine) as session:
+        assert session.get(Message, pk).status == "needs_review"
