@@ -192,3 +192,7 @@ def test_confirming_a_forged_sender_is_refused_and_registers_nothing(app, clock,
     assert not _audit(filled, "confirm_sender")
     with session_scope(filled.engine) as session:
         assert session.get(Message, pk).status == "needs_review"
+    from web.queries import pending
+
+    [item] = [i for i in pending(filled) if i.message.id == pk]
+    assert not item.unregistered_sender  # the page does not offer to register the attacker's address
