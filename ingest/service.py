@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, or_, select
 
 from ingest import notices
 from ingest.app import App
@@ -154,6 +154,7 @@ class MessageFilter:
     since: datetime | None = None
     until: datetime | None = None
     limit: int = 200
+    q: str | None = None  # a word in the subject, the sender's address or name (the console's search box)
 
 
 def list_messages(app: App, flt: MessageFilter) -> list[Message]:
@@ -169,6 +170,10 @@ def list_messages(app: App, flt: MessageFilter) -> list[Message]:
             stmt = stmt.where(Message.received_at >= flt.since)
         if flt.until:
             stmt = stmt.where(Message.received_at < flt.until)
+        if flt.q:  # LIKE's wildcards typed by a person are taken out, not interpreted
+            like = f"%{flt.q.replace('%', '').replace('_', '')[:100]}%"
+            stmt = stmt.where(or_(col(Message.subject).ilike(like), col(Message.from_addr).ilike(like),
+                                  col(Message.from_name).ilike(like)))
         stmt = stmt.order_by(Message.received_at.desc(), Message.id.desc()).limit(flt.limit)
         return list(session.exec(stmt).all())
 

@@ -286,3 +286,17 @@ def test_zxjyck_web_serves_the_console_on_the_bind_address(config_path, tmp_path
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def _listed(html: str) -> set[str]:
+    return set(re.findall(r'href="/messages/(\d+)"', html))
+
+
+def test_the_messages_search_box_filters_by_subject_sender_and_name(client) -> None:
+    sign_in(client, STAFF)
+    found = client.get("/messages", params={"q": "someone@QQ.com"}).text  # the personal address of 04's 佛山市 mail
+    assert len(_listed(found)) == 1 and "someone@qq.com" in found
+    everything = _listed(client.get("/messages").text)
+    assert len(everything) >= 8
+    assert _listed(client.get("/messages", params={"q": "%"}).text) == everything  # a typed % is no wildcard
+    assert _listed(client.get("/messages", params={"q": "no such words anywhere"}).text) == set()
