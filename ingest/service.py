@@ -18,6 +18,7 @@ from ingest.errors import IngestError
 from ingest.local import check_paths, iter_paths, maildir_items
 from ingest.pipeline import IngestReport, process_one, process_pending, store_items
 from store.db import session_scope
+from store.holders import this_holder
 from store.models import MESSAGE_STATUSES, Attachment, AuditEntry, Message, Outbox, PollRun
 from store.repo import count_by_status
 
@@ -29,7 +30,8 @@ class UnknownMessage(IngestError):
 
 
 def holder_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """The IMAP lease's holder: ``host:pid``, the form ``store.holders.holder_is_gone`` judges."""
+    return this_holder()
 
 
 def ingest_paths(app: App, paths: Iterable[str], progress: Callable[[], None] | None = None) -> IngestReport:
