@@ -300,3 +300,14 @@ def test_the_messages_search_box_filters_by_subject_sender_and_name(client) -> N
     assert len(everything) >= 8
     assert _listed(client.get("/messages", params={"q": "%"}).text) == everything  # a typed % is no wildcard
     assert _listed(client.get("/messages", params={"q": "no such words anywhere"}).text) == set()
+
+
+def test_city_list_prints_an_address_with_brackets_as_it_is(filled, config_path, capsys) -> None:
+    """An address staff confirmed came from a stranger's From: rich markup in it is text, not a style or a crash."""
+    from ingest.cli import main
+
+    odd = "x[/]y[bold]z@evil.example"
+    assert main(["--config", str(config_path), "city", "add", "汕头市", odd]) == 0
+    capsys.readouterr()
+    assert main(["--config", str(config_path), "city", "list"]) == 0
+    assert odd in capsys.readouterr().out
