@@ -311,3 +311,20 @@ def test_city_list_prints_an_address_with_brackets_as_it_is(filled, config_path,
     capsys.readouterr()
     assert main(["--config", str(config_path), "city", "list"]) == 0
     assert odd in capsys.readouterr().out
+
+
+def test_signing_in_again_ends_the_session_the_browser_had(client, filled) -> None:
+    """A session cookie planted before login (session fixation) or left from the last one stops working."""
+    from web import security
+
+    sign_in(client, STAFF)
+    before = client.cookies.get(security.SESSION_COOKIE)
+    page = client.get("/login").text  # signed in, the page's header also has a form (log out) with its own token
+    login_form = page[page.index('action="/login"'):]
+    again = client.post("/login", data={"username": ADMIN[0], "password": ADMIN[1], "csrf_token": csrf_of(login_form),
+                                        "next": "/"}, follow_redirects=False)
+    assert again.status_code == 303, again.text
+    after = client.cookies.get(security.SESSION_COOKIE)
+    assert before and after and before != after
+    assert security.current_login(filled, before) is None
+    assert security.current_login(filled, after).name == ADMIN[0]
