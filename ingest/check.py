@@ -19,6 +19,7 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 
 from ingest.config import ConfigError, Settings, load_settings
+from ingest.safe_text import strip_controls
 from parsers.cities import GUANGDONG_CITIES
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,8 @@ class CheckResult:
 
 
 def one_line(text: object) -> str:
-    return " ".join(str(text).split())[:500]
+    """One line for the table: servers' answers and registered addresses lose terminal escapes and controls."""
+    return " ".join(strip_controls(str(text)).split())[:500]
 
 
 # --------------------------------------------------------------------------- the city table

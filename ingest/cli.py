@@ -446,7 +446,7 @@ def cmd_city(args: argparse.Namespace) -> int:
             table.add_column("地市 City")
             table.add_column("邮箱 Addresses")
             for city, addresses in actions.list_city_addresses(app).items():
-                table.add_row(city, "\n".join(addresses))
+                table.add_row(city, for_terminal("\n".join(addresses), keep_newlines=True))
             out.print(table)
         elif args.city_command == "add":
             done = actions.add_city_address(app, service.actor_name(), args.city, args.address)

@@ -123,13 +123,6 @@ def city_rows(session: Session, window: DigestWindow, tz: ZoneInfo | None = None
             for c in summary.cities]
 
 
-def report_headcount(report: Any, lines: list[Any]) -> int:
-    """The report's total; the sum of the readable rows when the report stored none."""
-    if report.total_headcount is not None:
-        return int(report.total_headcount)
-    return sum(line.headcount for line in lines if line.headcount is not None)
-
-
 def application_rows(session: Session, window: DigestWindow,
                      require_stamped_form: bool = True) -> list[DigestApplicationRow]:
     """Applications with a message received in the window, with what they lacked at the digest time.

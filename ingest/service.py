@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, or_, select
 
 from ingest import notices
 from ingest.app import App
@@ -19,6 +19,7 @@ from ingest.local import check_paths, iter_paths, maildir_items
 from ingest.pipeline import IngestReport, process_one, process_pending, store_items
 from store.db import session_scope
 from store.errors import StoreError
+from store.holders import this_holder
 from store.models import MESSAGE_STATUSES, Attachment, AuditEntry, Message, Outbox, PollRun
 from store.repo import count_by_status
 
@@ -30,7 +31,8 @@ class UnknownMessage(IngestError):
 
 
 def holder_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """The IMAP lease's holder: ``host:pid``, the form ``store.holders.holder_is_gone`` judges."""
+    return this_holder()
 
 
 def ingest_paths(app: App, paths: Iterable[str], progress: Callable[[], None] | None = None) -> IngestReport:
@@ -155,6 +157,7 @@ class MessageFilter:
     since: datetime | None = None
     until: datetime | None = None
     limit: int = 200
+    q: str | None = None  # a word in the subject, the sender's address or name (the console's search box)
 
 
 def list_messages(app: App, flt: MessageFilter) -> list[Message]:
@@ -170,6 +173,10 @@ def list_messages(app: App, flt: MessageFilter) -> list[Message]:
             stmt = stmt.where(Message.received_at >= flt.since)
         if flt.until:
             stmt = stmt.where(Message.received_at < flt.until)
+        if flt.q:  # LIKE's wildcards typed by a person are taken out, not interpreted
+            like = f"%{flt.q.replace('%', '').replace('_', '')[:100]}%"
+            stmt = stmt.where(or_(col(Message.subject).ilike(like), col(Message.from_addr).ilike(like),
+                                  col(Message.from_name).ilike(like)))
         stmt = stmt.order_by(Message.received_at.desc(), Message.id.desc()).limit(flt.limit)
         return list(session.exec(stmt).all())
 

@@ -141,6 +141,7 @@ def confirm_sender(app: App, actor: str, message_pk: int, city: str | None = Non
         msg = _message(session, message_pk)
         city = _city(city or msg.city or "")
         address = _address(msg.from_addr)
+        _refuse_untrusted_sender(app, msg)
         registry.add_address(session, city, address, actor, app.now(), message_pk=message_pk)
         session.exec(delete(StaffDecision).where(StaffDecision.message_pk == message_pk))
         _audit(session, app.now(), actor, "confirm_sender", f"{address} 确认为{city}报送邮箱", message_pk)
@@ -148,6 +149,22 @@ def confirm_sender(app: App, actor: str, message_pk: int, city: str | None = Non
     with session_scope(app.engine) as session:
         _audit(session, app.now(), actor, "replay", f"after confirm -> {status}", message_pk)
     return status
+
+
+def _refuse_untrusted_sender(app: App, msg: Message) -> None:
+    """A From with sender problems (two addresses, an address in the display name...) names nobody for sure:
+    registering its address could make a stranger's later mail count as the city's report."""
+    from ingest.decode import decode_message
+    from store.errors import StoreError
+
+    try:
+        problems = decode_message(app.archive.get(msg.sha256)).sender_problems  # decoding never raises
+    except StoreError as exc:  # no archive copy: nothing to check the sender against
+        raise NotAllowed(f"邮件 {msg.id} 的原件无法读取，不能据此登记发件人 / the archived message cannot be read") from exc
+    if problems:
+        raise NotAllowed(f"邮件 {msg.id} 的发件人不可信（{problems[0]}），不能据此登记为地市报送邮箱；"
+                         "如确为地市邮箱，请核实后由管理员在“地市邮箱”中登记 / the sender of this message is not "
+                         "trustworthy and cannot be registered from it")
 
 
 def _decide(app: App, actor: str, message_pk: int, decision: str, note: str, action: str) -> str:

@@ -147,7 +147,11 @@ def held_mail(session: Session, week_start: date, tz: ZoneInfo, as_of: datetime 
     for message in messages:
         if message.id in with_report or week_of_mail(message.received_at, tz) != week_start:
             continue
-        city = message.city or by_address.get(message.from_addr.strip().lower())
+        city = message.city
+        if city is None and message.kind is None:
+            # never classified (it failed first): its From is all there is. A classified message's city is the
+            # classification's, which ignores a From with sender problems: a forged From marks no city held.
+            city = by_address.get(message.from_addr.strip().lower())
         if city:
             found.setdefault(city, []).append(message.id)
     return found

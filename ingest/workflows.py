@@ -121,9 +121,12 @@ def _forms_by_city(analyses: list, fallback_city: str | None) -> list[_WeeklyFor
     return forms
 
 
-def _registered_for(session: Session, address: str, city: str) -> bool:
-    """Whether ``address`` is one of ``city``'s registered addresses in the store (the console may change them)."""
-    return normalize_address(address) in registered_cities(session).get(city, ())
+def _registered_for(session: Session, row: Message, ctx, city: str) -> bool:
+    """Whether the message's sender is one of ``city``'s registered addresses in the store (the console may
+    change them); a From with sender problems (forged or ambiguous) is registered for no city."""
+    if ctx.decoded.sender_problems:
+        return False
+    return normalize_address(row.from_addr) in registered_cities(session).get(city, ())
 
 
 def about_file(filename: str, reason: str) -> str:
@@ -144,7 +147,7 @@ def _attachment_problems(analyses: list) -> list[FileProblem]:
 def weekly_workflow(app, session: Session, row: Message, ctx) -> str:
     """Each city's form becomes its own report; forms for a city the sender is not registered for are held."""
     forms = _forms_by_city(ctx.analyses, ctx.classification.city)
-    forms.sort(key=lambda f: (not (f.city and _registered_for(session, row.from_addr, f.city)),
+    forms.sort(key=lambda f: (not (f.city and _registered_for(session, row, ctx, f.city)),
                               -len(f.chosen.weekly.rows) if f.chosen else 0))
     session.exec(delete(WeeklyRow).where(WeeklyRow.report_id.in_(
         select(WeeklyReport.id).where(WeeklyReport.message_pk == row.id))))
@@ -201,7 +204,7 @@ def _weekly_report(app, session: Session, row: Message, ctx, form: _WeeklyForm, 
                 file_problems.append(FileProblem(reason=p, filename=chosen.filename, row=r.row_number))
                 problems.append(p)
     problems = list(dict.fromkeys(problems))
-    registered = not ctx.decoded.sender_problems and _registered_for(session, row.from_addr, city)
+    registered = _registered_for(session, row, ctx, city)
     if not registered:
         status = REPORT_NEEDS_REVIEW
         if several:

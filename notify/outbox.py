@@ -13,8 +13,6 @@ from __future__ import annotations
 import email
 import email.policy
 import logging
-import os
-import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,7 +36,7 @@ from notify.errors import (
 from notify.rules import reply_block_reason
 from notify.transport import DeliveryResult, FileTransport, RetryPolicy, SmtpTransport, Transport
 from store.db import session_scope
-from store.holders import holder_is_gone
+from store.holders import holder_is_gone, this_holder
 from store.models import (
     OUTBOX_FAILED,
     OUTBOX_PENDING,
@@ -279,7 +277,7 @@ CLAIM_LEASE = timedelta(minutes=10)  # longer than any SMTP conversation (timeou
 
 
 def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"[:255]
+    return this_holder()
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,14 @@ def test_the_city_check_takes_any_mapping_not_only_the_config():
     assert check_city_table(FromStore(FULL)) == []
 
 
+def test_a_check_line_never_carries_a_terminal_escape():
+    """A server's answer or an address shown in the table: ESC sequences and other controls go, text stays."""
+    from ingest.check import one_line
+
+    line = one_line("NO [ALERT] \x1b]0;owned\x07 \x1b[2J\rLOGIN\nfailed \u202eevil")
+    assert line == "NO [ALERT] LOGIN failed evil"
+
+
 # --------------------------------------------------------------------------- the whole configuration
 
 

@@ -157,3 +157,42 @@ def test_users_passwords_and_disabling(filled) -> None:
         stored = session.exec(select(User.password_hash).where(User.name == "clerk")).one()
     assert stored.startswith("$argon2") and "brand new" not in stored
     assert [a.action for a in _audit(filled, "user_disable")] == ["user_disable"]
+
+
+def test_a_held_mail_whose_classification_found_no_city_does_not_mark_its_from_city_held(filled) -> None:
+    """A forged From (sender problems) leaves the message without a city: the From address must not give it one."""
+    with session_scope(filled.engine) as session:
+        report = session.exec(select(WeeklyReport).where(WeeklyReport.city == "珠海市")).one()
+        msg = session.get(Message, report.message_pk)
+        session.exec(delete(WeeklyRow).where(WeeklyRow.report_id == report.id))
+        session.delete(report)
+        # what classify() leaves for a registered city's address in a From with two addresses and no city named
+        msg.status, msg.kind, msg.city = "needs_review", "weekly_report", None
+        session.add(msg)
+        pk = msg.id
+    assert _city(_summary(filled), "珠海市").status == "missing"
+    with session_scope(filled.engine) as session:  # the same mail failing before it was classified is held
+        msg = session.get(Message, pk)
+        msg.status, msg.kind = "failed", None
+        session.add(msg)
+    assert _city(_summary(filled), "珠海市").held_message_pks == [pk]
+
+
+def test_confirming_a_forged_sender_is_refused_and_registers_nothing(app, clock, tmp_path: Path) -> None:
+    """"gzrsj@example.gov.cn" <attacker@evil.example>: confirming it would make the attacker's next mail count."""
+    from tests.conftest import FIXTURES
+
+    clock.value = NOW
+    eml = (FIXTURES / "hostile" / "forged-city-quoted-name.eml").read_bytes()
+    filled = filled_app(app, tmp_path, {"99-forged.eml": eml})
+    pk = message_id_from(filled, "attacker@evil.example")
+    with pytest.raises(actions.NotAllowed, match="发件人不可信"):
+        actions.confirm_sender(filled, "alice", pk, "广州市")
+    assert "attacker@evil.example" not in filled.registered_cities().get("广州市", ())
+    assert not _audit(filled, "confirm_sender")
+    with session_scope(filled.engine) as session:
+        assert session.get(Message, pk).status == "needs_review"
+    from web.queries import pending
+
+    [item] = [i for i in pending(filled) if i.message.id == pk]
+    assert not item.unregistered_sender  # the page does not offer to register the attacker's address

@@ -286,3 +286,45 @@ def test_zxjyck_web_serves_the_console_on_the_bind_address(config_path, tmp_path
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def _listed(html: str) -> set[str]:
+    return set(re.findall(r'href="/messages/(\d+)"', html))
+
+
+def test_the_messages_search_box_filters_by_subject_sender_and_name(client) -> None:
+    sign_in(client, STAFF)
+    found = client.get("/messages", params={"q": "someone@QQ.com"}).text  # the personal address of 04's 佛山市 mail
+    assert len(_listed(found)) == 1 and "someone@qq.com" in found
+    everything = _listed(client.get("/messages").text)
+    assert len(everything) >= 8
+    assert _listed(client.get("/messages", params={"q": "%"}).text) == everything  # a typed % is no wildcard
+    assert _listed(client.get("/messages", params={"q": "no such words anywhere"}).text) == set()
+
+
+def test_city_list_prints_an_address_with_brackets_as_it_is(filled, config_path, capsys) -> None:
+    """An address staff confirmed came from a stranger's From: rich markup in it is text, not a style or a crash."""
+    from ingest.cli import main
+
+    odd = "x[/]y[bold]z@evil.example"
+    assert main(["--config", str(config_path), "city", "add", "汕头市", odd]) == 0
+    capsys.readouterr()
+    assert main(["--config", str(config_path), "city", "list"]) == 0
+    assert odd in capsys.readouterr().out
+
+
+def test_signing_in_again_ends_the_session_the_browser_had(client, filled) -> None:
+    """A session cookie planted before login (session fixation) or left from the last one stops working."""
+    from web import security
+
+    sign_in(client, STAFF)
+    before = client.cookies.get(security.SESSION_COOKIE)
+    page = client.get("/login").text  # signed in, the page's header also has a form (log out) with its own token
+    login_form = page[page.index('action="/login"'):]
+    again = client.post("/login", data={"username": ADMIN[0], "password": ADMIN[1], "csrf_token": csrf_of(login_form),
+                                        "next": "/"}, follow_redirects=False)
+    assert again.status_code == 303, again.text
+    after = client.cookies.get(security.SESSION_COOKIE)
+    assert before and after and before != after
+    assert security.current_login(filled, before) is None
+    assert security.current_login(filled, after).name == ADMIN[0]

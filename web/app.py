@@ -201,6 +201,7 @@ def login_page(page: Page) -> Response:
         return page.render("login.html", status=401, csrf=cookie_token, next=_safe_next(page.field("next", "/")),
                            error="用户名或密码不正确 / wrong user name or password")
     security.clear_failures(page.app, keys)
+    security.end_session(page.app, page.request.cookies.get(security.SESSION_COOKIE))  # never two live sessions
     token = security.start_session(page.app, user.id, _client(page.request), page.app.settings.web.session_hours)
     response = RedirectResponse(_safe_next(page.field("next", "/")), status_code=303)
     _set_cookie(page.request, response, security.SESSION_COOKIE, token,

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, col, or_, select
+from sqlmodel import Session, select
 
 from ingest.app import App
-from ingest.service import health, message_detail
+from ingest.service import MessageFilter, health, list_messages, message_detail
 from ingest.week_status import WeekSummary, week_summary
 from store.db import session_scope
 from store.models import (
@@ -90,20 +90,9 @@ class MessageQuery:
 
 
 def messages(app: App, query: MessageQuery) -> list[Message]:
-    with session_scope(app.engine) as session:
-        stmt = select(Message)
-        if query.status:
-            stmt = stmt.where(Message.status == query.status)
-        if query.kind:
-            stmt = stmt.where(Message.kind == query.kind)
-        if query.city:
-            stmt = stmt.where(Message.city == query.city)
-        if query.q:
-            like = f"%{query.q.replace('%', '').replace('_', '')[:100]}%"
-            stmt = stmt.where(or_(col(Message.subject).ilike(like), col(Message.from_addr).ilike(like),
-                                  col(Message.from_name).ilike(like)))
-        return list(session.exec(stmt.order_by(Message.received_at.desc(), Message.id.desc())
-                                 .limit(max(1, min(query.limit, 1000)))))
+    """The messages page: the same filter as ``zxjyck messages`` (empty fields filter nothing)."""
+    return list_messages(app, MessageFilter(status=query.status or None, kind=query.kind or None,
+                                            city=query.city or None, limit=query.limit, q=query.q or None))
 
 
 @dataclass
