@@ -256,8 +256,9 @@ def message_page(page: Page) -> Response:
     return page.render("message.html", data=data, m=data.detail.message)
 
 
-def attachment_download(page: Page) -> Response:
-    """One attachment, decoded again from the archived message: never a path from the request."""
+def _archived_attachment(page: Page, unavailable: str, usable=lambda stored: True):
+    """The stored attachment row named by the path and its bytes, decoded again from the archived message:
+    never a path from the request. 404 with ``unavailable`` when the row is missing or not ``usable``."""
     from ingest.decode import decode_message
 
     pk, position = _int(page.request.path_params["pk"]), page.request.path_params["pos"]
@@ -266,8 +267,8 @@ def attachment_download(page: Page) -> Response:
     except IngestError as exc:
         raise HTTPException(404, "找不到该邮件 / no such message") from exc
     stored = next((a for a in data.detail.attachments if a.position == position), None)
-    if stored is None:
-        raise HTTPException(404, "找不到该附件 / no such attachment")
+    if stored is None or not usable(stored):
+        raise HTTPException(404, unavailable)
     try:
         raw = page.app.archive.get(data.detail.message.sha256)
     except StoreError as exc:
@@ -275,7 +276,12 @@ def attachment_download(page: Page) -> Response:
     decoded = decode_message(raw)
     if position >= len(decoded.attachments):
         raise HTTPException(404, "找不到该附件 / no such attachment")
-    body = decoded.attachments[position].data
+    return stored, decoded.attachments[position].data
+
+
+def attachment_download(page: Page) -> Response:
+    """One attachment, as the sender sent it, to download (never shown inline)."""
+    stored, body = _archived_attachment(page, "找不到该附件 / no such attachment")
     return Response(body, media_type="application/octet-stream",
                     headers={"Content-Disposition": content_disposition(stored.filename)})
 
@@ -283,30 +289,17 @@ def attachment_download(page: Page) -> Response:
 def attachment_page_image(page: Page) -> Response:
     """A scanned attachment's first page as a PNG we encode (pictures and PDFs only), for staff to compare
     with the values OCR read; decoded from the archived message like a download, same login rules."""
-    from ingest.decode import decode_message
     from web.page_image import FormatError, NotAPicture, page_png
 
-    pk, position = _int(page.request.path_params["pk"]), page.request.path_params["pos"]
+    no_image = "该附件没有可显示的页面图像 / no page image for this attachment"
+    stored, body = _archived_attachment(page, no_image, lambda stored: can_show(stored.format))
     try:
-        data = queries.message_page(page.app, pk)
-    except IngestError as exc:
-        raise HTTPException(404, "找不到该邮件 / no such message") from exc
-    stored = next((a for a in data.detail.attachments if a.position == position), None)
-    if stored is None or not can_show(stored.format):
-        raise HTTPException(404, "该附件没有可显示的页面图像 / no page image for this attachment")
-    try:
-        raw = page.app.archive.get(data.detail.message.sha256)
-    except StoreError as exc:
-        raise HTTPException(404, "归档中找不到该邮件原件 / the archived message is missing") from exc
-    decoded = decode_message(raw)
-    if position >= len(decoded.attachments):
-        raise HTTPException(404, "找不到该附件 / no such attachment")
-    try:
-        png = page_png(decoded.attachments[position].data, stored.filename, stored.format)
+        png = page_png(body, stored.filename, stored.format)
     except NotAPicture as exc:
-        raise HTTPException(404, "该附件没有可显示的页面图像 / no page image for this attachment") from exc
+        raise HTTPException(404, no_image) from exc
     except (FormatError, MemoryError) as exc:
-        log.info("page image of message %s attachment %s refused: %s", pk, position, exc)
+        log.info("page image of message %s attachment %s refused: %s", page.request.path_params["pk"],
+                 stored.position, exc)
         raise HTTPException(422, "无法显示该附件的页面图像（文件损坏或超出大小限制）/ "
                                  "the page cannot be shown (damaged or over the size limit)") from exc
     return Response(png, media_type="image/png",
