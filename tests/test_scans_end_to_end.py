@@ -21,12 +21,11 @@ import pytest
 
 from ingest.config import load_settings
 from ingest.notices import deliver
-from ingest.service import ingest_paths
 from notify.transport import MemoryTransport
 from parsers.sandbox import Sandbox
 from store.export import export_state
 from tests.conftest import CITIES_TOML, FIXTURES, write_config
-from tests.test_application_paths import MATERIALS, mail
+from tests.test_application_paths import MATERIALS, ingest, mail, outbox, sent_text
 
 SCANS = FIXTURES / "attachments" / "scans"
 sys.path.insert(0, str(FIXTURES))
@@ -114,22 +113,6 @@ def app(app, clock, reader):
     app.analyzer = reader
     app.transport = MemoryTransport()
     return app
-
-
-def ingest(app, folder: Path) -> dict:
-    ingest_paths(app, [folder])
-    return export_state(app.engine)
-
-
-def outbox(doc: dict, kind: str | None = None) -> list[dict]:
-    return [o for o in doc["outbox"] if kind is None or o["kind"] == kind]
-
-
-def sent_text(app, to: str) -> str:
-    deliver(app)
-    mails = [m for m in app.transport.sent if m["To"] == to]
-    assert mails, f"nothing sent to {to}"
-    return mails[-1].get_body(("plain",)).get_content()
 
 
 # ------------------------------------------------------------------------ (a) a stamped colour scan
