@@ -34,6 +34,7 @@ from ingest.decode import (
 from ingest.errors import TransientError
 from ingest.local import RawItem, TakenElsewhere
 from store.archive import sha256_hex
+from store.cities import normalize_address
 from store.db import session_scope
 from store.models import FAILED, RECEIVED, Message
 from store.repo import insert_message
@@ -205,7 +206,7 @@ def weekly_first(app: App, rows: list[Message]) -> list[Message]:
     An application with a scanned form costs seconds of OCR a page: a backlog of
     them must not hold up the weekly reports due on Monday afternoon."""
     registered = {address for addresses in app.registered_cities().values() for address in addresses}
-    return sorted(rows, key=lambda row: (row.from_addr or "").strip().lower() not in registered)
+    return sorted(rows, key=lambda row: normalize_address(row.from_addr or "") not in registered)
 
 
 def process_pending(app: App, report: IngestReport | None = None) -> IngestReport:
