@@ -4,6 +4,6 @@ Importing this package installs the GB-family charset repair first, before
 anything has a chance to decode (and cache) a ``gb2312`` codec look-up.
 """
 
-from ingest import charsets as _charsets
+from ingest.pipeline import charsets as _charsets
 
 _charsets.install()

@@ -7,3 +7,7 @@ class IngestError(Exception):
 
 class TransientError(IngestError):
     """The machine, not the message, failed (disk full while reading an attachment...): process it again later."""
+
+
+class UnknownMessage(IngestError):
+    """A message id given on the command line does not exist."""

@@ -114,7 +114,7 @@ def _child_logging(level: int) -> None:
     root = logging.getLogger()
     if root.handlers:
         return
-    from ingest.safe_text import SafeLogFormatter
+    from zxjyck.text import SafeLogFormatter
 
     handler = logging.StreamHandler()
     handler.setFormatter(SafeLogFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",

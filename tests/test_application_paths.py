@@ -24,11 +24,11 @@ from pathlib import Path
 import pytest
 
 from ingest.config import load_settings
-from ingest.notices import deliver
-from ingest.processing import InProcessAnalyzer
-from ingest.service import ingest_paths
+from ingest.outputs.export import export_state
+from ingest.pipeline.process import InProcessAnalyzer
+from ingest.runtime.poll import ingest_paths
+from ingest.workflows.reminders import deliver
 from notify.transport import MemoryTransport
-from store.export import export_state
 from tests.conftest import FIXTURES, write_config
 
 NOTICE = FIXTURES / "attachments" / "notice"
@@ -330,7 +330,7 @@ def test_without_the_stamp_rule_an_editable_form_completes(tmp_path, store_url, 
 
 
 def test_show_prints_ocr_values_with_confidences_beside_the_attachment(app, analyzer, tmp_path, capsys):
-    from ingest.cli import main
+    from ingest.cli.main import main
 
     analyzer.ocr[SCAN] = {"scanned": True, "stamped": None,
                           "ocr_fields": {"organization": 0.95, "credit_code": 0.52},
@@ -347,7 +347,7 @@ def test_show_prints_ocr_values_with_confidences_beside_the_attachment(app, anal
     assert "广东南粤工匠" in org_line  # the value read, in the same row as its confidence
     code_line = next(line for line in shown.splitlines() if notice.VALUES["credit_code"] in line)
     assert "0.52" in code_line and "待核对" in code_line
-    from ingest.service import message_detail
+    from ingest.outputs.queries import message_detail
 
     archived = app.archive.path_for(message_detail(app, message["id"]).message.sha256)  # where the page is kept
     assert archived.is_file()
@@ -358,7 +358,7 @@ def test_show_prints_ocr_values_with_confidences_beside_the_attachment(app, anal
 def test_digest_shows_batch_recommender_and_staff_checks(app, analyzer, clock, tmp_path):
     from datetime import date
 
-    from ingest.digest import digest_command
+    from ingest.outputs.digest import digest_command
 
     analyzer.ocr[SCAN] = STAMPED_SCAN
     analyzer.ocr["营业执照.pdf"] = {"licence": LicenceRead("营业执照", "广东另一家科技有限公司",
@@ -402,7 +402,7 @@ def test_scanned_form_ocr_could_not_read_goes_to_staff_not_back_as_please_send_w
 def test_applications_workbook_has_the_batch_column(app, analyzer, tmp_path):
     from openpyxl import load_workbook
 
-    from ingest.reports import export_workbook
+    from ingest.outputs.workbooks import export_workbook
 
     analyzer.ocr[SCAN] = STAMPED_SCAN
     mail(tmp_path / "in", "a.eml", sender=SENDER, subject="线上培训平台申报材料",

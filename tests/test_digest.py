@@ -18,10 +18,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import Session, select
 
 from ingest.app import App
-from ingest.cli import main
+from ingest.cli.main import main
 from ingest.config import StaffSettings
-from ingest.daemon import guarded
-from ingest.digest import (
+from ingest.outputs.digest import (
     DigestRecipientsMissing,
     add_digest_job,
     build_digest,
@@ -29,6 +28,7 @@ from ingest.digest import (
     render_digest,
     reporting_week,
 )
+from ingest.runtime.daemon import guarded
 from store.db import session_scope
 from store.models import (
     Application,

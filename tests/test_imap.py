@@ -1,4 +1,4 @@
-"""ingest.imap against a real Dovecot on 127.0.0.1 (tests/dovecot.py)."""
+"""ingest.sources.imap against a real Dovecot on 127.0.0.1 (tests/dovecot.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from imapclient import IMAPClient
 
-from ingest.imap import (
+from ingest.sources.imap import (
     INGESTED_KEYWORD,
     WakeReason,
     account_name,
@@ -29,7 +29,7 @@ from ingest.imap import (
     source_ref,
     wait_for_new,
 )
-from ingest.imap_errors import (
+from ingest.sources.imap_errors import (
     ImapAuthError,
     ImapConnectionError,
     ImapFolderError,

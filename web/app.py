@@ -25,9 +25,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ingest import staff_actions as actions
 from ingest.app import App
 from ingest.errors import IngestError
+from ingest.workflows import staff as actions
 from notify.compose import MATERIAL_LABELS
 from parsers.application import ocr_field_label
 from parsers.cities import GUANGDONG_CITIES
@@ -259,7 +259,7 @@ def message_page(page: Page) -> Response:
 def _archived_attachment(page: Page, unavailable: str, usable=lambda stored: True):
     """The stored attachment row named by the path and its bytes, decoded again from the archived message:
     never a path from the request. 404 with ``unavailable`` when the row is missing or not ``usable``."""
-    from ingest.decode import decode_message
+    from ingest.pipeline.decode import decode_message
 
     pk, position = _int(page.request.path_params["pk"]), page.request.path_params["pos"]
     try:
@@ -331,7 +331,7 @@ def _workbook(page: Page, name: str, *, week: date | None, applications: bool) -
     import io
     from zoneinfo import ZoneInfo
 
-    from ingest.reports import build_applications_workbook, build_week_workbook
+    from ingest.outputs.workbooks import build_applications_workbook, build_week_workbook
     from store.db import session_scope
 
     tz = ZoneInfo(page.app.settings.schedule.timezone)
@@ -339,7 +339,7 @@ def _workbook(page: Page, name: str, *, week: date | None, applications: bool) -
         wb = build_applications_workbook(session, tz) if applications else build_week_workbook(session, week, tz)
     buffer = io.BytesIO()
     wb.save(buffer)
-    from ingest.service import audit
+    from ingest.workflows.staff_log import audit
 
     audit(page.app, page.login.name, "export", f"console xlsx {'applications' if applications else week}")
     return Response(buffer.getvalue(), media_type=XLSX, headers={"Content-Disposition": content_disposition(name)})
