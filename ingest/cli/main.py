@@ -18,7 +18,6 @@ from rich.table import Table
 
 from ingest.app import App, open_app
 from ingest.config import load_settings
-from ingest.errors import IngestError
 from ingest.outputs.export import SHANGHAI
 from ingest.outputs.queries import MessageFilter, list_messages, message_detail
 from ingest.pipeline.store import IngestReport
@@ -26,19 +25,18 @@ from ingest.runtime.health import health
 from ingest.runtime.poll import ingest_paths, poll
 from ingest.sources.local import check_paths
 from ingest.workflows.staff_log import actor_name, audit, replay
-from notify.errors import NotifyError
-from parsers.errors import ParserError
-from store.errors import StoreError
 from store.models import MESSAGE_KINDS, MESSAGE_STATUSES
+from zxjyck.errors import ZxjyckError
 from zxjyck.text import SafeLogFormatter, for_terminal, strip_controls
 
-HANDLED = (IngestError, StoreError, NotifyError, ParserError)
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-class UsageError(Exception):
+class UsageError(ZxjyckError):
     """Bad arguments that argparse cannot see (exit 2)."""
+
+    exit_code = 2
 
 
 def _date(text: str) -> date:
@@ -148,11 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         err.print(f"zxjyck: {exc}")
         return 2
-    except HANDLED as exc:
+    except ZxjyckError as exc:  # every package's errors: a reason for people, one line
         if args.debug:
             err.print_exception()
         err.print(f"zxjyck: error: {strip_controls(str(exc))}", markup=False)
-        return getattr(exc, "exit_code", 1)  # 3: the mailbox is being polled by another live process
+        return exc.exit_code  # 3: the mailbox is being polled by another live process
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback

@@ -54,16 +54,7 @@ class InProcessAnalyzer:
         return analyze_attachment(data, filename, mail_date)
 
 
-def default_analyzer():
-    """The production analyser: a child process with resource limits (parsers.sandbox)."""
-    from parsers.sandbox import Sandbox
-
-    return Sandbox()
-
-
 def analyse_attachments(app: App, decoded: DecodedMessage, mail_date: date) -> list:
-    if app.analyzer is None:
-        app.analyzer = default_analyzer()
     return [app.analyzer.analyze(att.data, att.filename, mail_date) for att in decoded.attachments]
 
 
@@ -116,8 +107,6 @@ def analyse_body_table(app: App, decoded: DecodedMessage, mail_date: date):
     """
     if not decoded.is_mail or "<table" not in decoded.html[:2_000_000].lower():
         return None
-    if app.analyzer is None:
-        app.analyzer = default_analyzer()
     analysis = app.analyzer.analyze(decoded.html.encode("utf-8"), BODY_NAME, mail_date)
     if getattr(analysis, "weekly", None) is None and getattr(analysis, "application", None) is None:
         return None
