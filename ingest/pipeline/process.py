@@ -13,7 +13,6 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, delete, select
 
@@ -38,11 +37,6 @@ class Context:
     analyses: list  # parsers.analysis.AttachmentAnalysis | None per attachment
     classification: Classification | None = None
     problems: list[str] = field(default_factory=list)
-
-
-def mail_date(app: App, msg: Message) -> date:
-    """The day the message arrived, in the service's time zone: the year a form's undated period belongs to."""
-    return msg.received_at.astimezone(ZoneInfo(app.settings.schedule.timezone)).date()
 
 
 class InProcessAnalyzer:
@@ -95,7 +89,7 @@ def prepare_message(app: App, msg: Message) -> Context:
     raw = app.archive.get(msg.sha256)
     decoded = decode_message(raw)
     del raw
-    day = mail_date(app, msg)
+    day = app.settings.schedule.calendar().local_date(msg.received_at)  # the year of an undated period
     analyses = analyse_attachments(app, decoded, day) if decoded.is_mail else []
     for analysis in flatten(analyses):
         if getattr(analysis, "environment_error", ""):
