@@ -22,6 +22,8 @@ from ingest.config import load_settings
 from ingest.outputs.digest import digest_command
 from ingest.outputs.export import export_state
 from ingest.workflows.reminders import queue_reminders
+from notify.compose import LateReminderContext, compose, render
+from notify.errors import TemplateContextError
 from store.db import session_scope
 from store.models import Outbox, PollRun
 from tests.conftest import write_config
@@ -137,3 +139,22 @@ def test_the_console_shows_the_configured_zone(tokyo_app: App, ingested: Path) -
         [pk] = set(re.findall(r'href="/messages/(\d+)"', listing.text))
         detail = client.get(f"/messages/{pk}")
         assert detail.status_code == 200 and "2020-02-25 00:30" in detail.text
+
+
+def _reminder(timezone: str) -> LateReminderContext:
+    return LateReminderContext(city="广州市", week_start=date(2020, 2, 17), week_end=date(2020, 2, 23),
+                               deadline=datetime(2020, 2, 24, 8, 0, tzinfo=UTC), submit_address="zxjyck@163.com",
+                               timezone=timezone)
+
+
+def test_compose_writes_the_context_zone_and_names_a_bad_one() -> None:
+    now = datetime(2020, 2, 24, 16, 30, tzinfo=UTC)  # already 2020-02-25 in Shanghai, still the 24th in UTC
+    _subject, utc_text, _html = render("late_reminder", _reminder("UTC"), today=None)
+    assert "报送截止时间为2020年2月24日08:00" in utc_text
+    shanghai = compose("late_reminder", _reminder("Asia/Shanghai"), to=["gzrsj@example.gov.cn"],
+                       sender="zxjyck@163.com", msgid_domain="163.com", now=now)
+    assert "报送截止时间为2020年2月24日16:00" in _text_of(shanghai.as_string())
+    assert "2020年2月25日" in _text_of(shanghai.as_string())  # the 落款 date is now's day in the zone
+    with pytest.raises(TemplateContextError, match="unknown time zone 'Mars/Olympus'"):
+        compose("late_reminder", _reminder("Mars/Olympus"), to=["gzrsj@example.gov.cn"], sender="zxjyck@163.com",
+                msgid_domain="163.com", now=now)
