@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, delete, select
 
@@ -238,7 +237,7 @@ def _set_batch(app, application: Application, row: Message) -> None:
         return
     if application.completed_at is None:
         application.completed_at = row.received_at
-    day = application.completed_at.astimezone(ZoneInfo(app.settings.schedule.timezone)).date()
+    day = app.settings.schedule.calendar().local_date(application.completed_at)
     application.batch = app.settings.applications.batch_on(day)
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
 
 from sqlmodel import select
 
@@ -24,6 +23,7 @@ from notify.outbox import (
 from notify.transport import RetryPolicy
 from store.db import session_scope
 from store.models import REPORT_ACCEPTED, WeeklyReport
+from zxjyck import calendar
 
 
 class ReminderError(IngestError):
@@ -40,7 +40,7 @@ def outbox_settings(settings: Settings) -> OutboxSettings:
         contact_line=settings.notify.contact_line, reply_window_days=settings.notify.reply_window_days,
         max_per_sender_per_day=settings.notify.max_per_sender_per_day,
         our_addresses=frozenset(settings.our_addresses()),
-        retry=RetryPolicy(max_attempts=settings.notify.max_attempts))
+        retry=RetryPolicy(max_attempts=settings.notify.max_attempts), timezone=settings.schedule.timezone)
 
 
 def deliver(app: App) -> DeliveryReport:
@@ -62,27 +62,6 @@ def deliver(app: App) -> DeliveryReport:
             copier.close()
 
 
-def deadline_for(settings: Settings, week_start: date) -> datetime:
-    """The reporting deadline of a week: by default Monday 16:00 Asia/Shanghai after its Sunday."""
-    tz = ZoneInfo(settings.schedule.timezone)
-    week_end = week_start + timedelta(days=6)
-    days_after = (settings.schedule.deadline_weekday - week_end.weekday()) % 7 or 7
-    hh, mm = (int(x) for x in settings.schedule.deadline_time.split(":"))
-    return datetime.combine(week_end + timedelta(days=days_after), time(hh, mm), tz)
-
-
-def last_deadline_week(settings: Settings, now: datetime) -> date:
-    """The Monday of the reporting week whose deadline is the latest one at or before ``now``."""
-    tz = ZoneInfo(settings.schedule.timezone)
-    local = now.astimezone(tz).date()
-    monday = local - timedelta(days=local.weekday())
-    for back in range(0, 3):
-        week = monday - timedelta(days=7 * (back + 1))
-        if deadline_for(settings, week) <= now:
-            return week
-    return monday - timedelta(days=21)
-
-
 @dataclass
 class ReminderResult:
     week_start: date
@@ -100,13 +79,13 @@ class ReminderResult:
 
 def queue_reminders(app: App, week_start: date) -> ReminderResult:
     """One late reminder per configured city with no accepted report for the week (once per city and week)."""
-    if week_start.weekday() != 0:
+    if week_start != calendar.week_start(week_start):
         raise ReminderError(f"{week_start} is not a Monday / 不是星期一")
     cities = app.registered_cities()
     if not cities:
         raise ReminderError("no cities configured in [cities] / 未配置地市邮箱")
     cfg = outbox_settings(app.settings)
-    deadline = deadline_for(app.settings, week_start)
+    deadline = app.settings.schedule.calendar().deadline(week_start)
     now = app.now()
     if now < deadline:  # the letter would say "not received by <deadline>" before that moment
         raise ReminderError(f"the deadline of the week {week_start} is {deadline:%Y-%m-%d %H:%M %z}, not reached "

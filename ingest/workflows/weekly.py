@@ -16,9 +16,8 @@ from sqlmodel import Session, delete, select
 
 from ingest.pipeline.classify import flatten
 from ingest.pipeline.decode import nfkc
-from ingest.pipeline.process import mail_date
 from ingest.workflows.problems import _attachment_problems, about_file
-from ingest.workflows.reminders import deadline_for, outbox_settings
+from ingest.workflows.reminders import outbox_settings
 from notify.compose import (
     CorrectionRequestContext,
     FileProblem,
@@ -37,6 +36,7 @@ from store.models import (
     WeeklyReport,
     WeeklyRow,
 )
+from zxjyck import calendar
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +46,6 @@ log = logging.getLogger(__name__)
 
 MAX_HEADCOUNT = 10_000_000  # more than any enterprise could enrol: a typo or hostile input, not a figure
 MAX_HOURS = 100_000
-
-
-def previous_week(day: date) -> tuple[date, date]:
-    """The Monday-Sunday week before the one containing ``day``."""
-    monday = day - timedelta(days=day.weekday()) - timedelta(days=7)
-    return monday, monday + timedelta(days=6)
 
 
 @dataclass
@@ -132,13 +126,14 @@ def _weekly_report(app, session: Session, row: Message, ctx, form: _WeeklyForm, 
     if city is None:
         ctx.problems.append("无法确定报送地市（表内“地市名称”、主题和发件人均未识别），待工作人员确认 / city unknown")
         return NEEDS_REVIEW
-    mail_day = mail_date(app, row)
+    cal = app.settings.schedule.calendar()
+    mail_day = cal.local_date(row.received_at)
     week = (data.week_start, data.week_end) if data and data.week_start and data.week_end else None
     problems: list[str] = []
     file_problems: list[FileProblem] = []
     duplicates: set[int] = set()
     if week is None:
-        week = parse_date_range(row.subject, mail_day) or previous_week(mail_day)
+        week = parse_date_range(row.subject, mail_day) or calendar.previous_week(mail_day)
         if data is not None:
             problems.append(f"表内未填写报送时间，按{week[0]:%Y-%m-%d}至{week[1]:%Y-%m-%d}处理")
     if data is None:
@@ -177,8 +172,8 @@ def _weekly_report(app, session: Session, row: Message, ctx, form: _WeeklyForm, 
         status = REPORT_NEEDS_REVIEW
         problems.append("统计表为扫描件或照片，以下内容识别把握不足，待工作人员核对，不向地市发更正通知："
                         f"{'、'.join(low[:20])} / low-confidence OCR values wait for staff")
-    deadline = deadline_for(app.settings, week[0])
-    late = row.received_at > deadline
+    deadline = cal.deadline(week[0])
+    late = calendar.is_late(row.received_at, deadline)
     for r in data.rows if data else []:
         if r.headcount is not None and not 0 <= r.headcount <= MAX_HEADCOUNT:
             reason = f"第{r.row_number}行“备案人数”数值异常：“{r.raw_headcount[:30]}”"
@@ -214,7 +209,7 @@ def week_sanity_problems(week: tuple[date, date], mail_day: date, max_age_weeks:
     week ending later is one the city cannot have counted yet (often a mistyped year).
     """
     start, end = week
-    if end > mail_day:
+    if not calendar.week_ended_by(end, mail_day):
         return [f"统计时间{start:%Y-%m-%d}至{end:%Y-%m-%d}在邮件收到日期{mail_day:%Y-%m-%d}之后尚未结束，"
                 "请核对年份和日期 / the reported week had not ended when the mail arrived"]
     if end < mail_day - timedelta(weeks=max_age_weeks):
