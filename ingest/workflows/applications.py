@@ -43,6 +43,7 @@ from notify.compose import (
 )
 from notify.outbox import enqueue, reply, sent_recently_to
 from parsers.application import ApplicationData, ProjectData, validate_application
+from parsers.cities import GUANGDONG_CITIES
 from parsers.validators import credit_code_valid, normalize_credit_code
 from store.cities import city_of_address
 from store.models import (
@@ -199,20 +200,24 @@ def _key_text(text: str) -> str:
     return re.sub(r"[\s()（）·]", "", unicodedata.normalize("NFKC", text or "")).casefold()
 
 
-_ORG_SUFFIXES = ("股份有限公司", "有限责任公司", "有限公司", "集团", "公司")
-_ORG_PREFIXES = ("广东省", "广东")
+# words every organisation's or file's name may have: they never tell whose a file is
+_GENERIC_WORDS = tuple(sorted({
+    "股份有限公司", "有限责任公司", "有限公司", "公司", "集团", "科技", "教育", "培训", "职业", "技能", "平台", "线上", "网络",
+    "信息", "技术", "发展", "服务", "中心", "学院", "学校", "广东省", "广东", "申报", "材料", "说明", "附件", "基本情况表",
+    "营业执照", "扫描件", "盖章", *GUANGDONG_CITIES, *(city[:-1] for city in GUANGDONG_CITIES)}, key=len, reverse=True))
+
+
+def _distinctive(text: str) -> str:
+    """A name without the words every name has (公司, 培训, 广州市, 材料...): what tells one organisation's apart."""
+    key = _key_text(re.sub(r"\.[A-Za-z0-9]{1,5}$", "", text or ""))
+    for word in _GENERIC_WORDS:
+        key = key.replace(word, "/")
+    return key
 
 
 def _name_tokens(form: ApplicationData) -> list[str]:
-    """What a file or folder name may call the organisation: its platform, its name, its name without 广东…有限公司."""
-    tokens = {_key_text(form.platform_name), _key_text(form.organization)}
-    short = _key_text(form.organization)
-    for prefix in _ORG_PREFIXES:
-        short = short.removeprefix(prefix)
-    for suffix in _ORG_SUFFIXES:
-        short = short.removesuffix(suffix)
-    tokens.add(short)
-    return sorted((t for t in tokens if len(t) >= 2), key=len, reverse=True)
+    """What a file or folder name may call the organisation: the distinctive part of its platform's or its name."""
+    return [t for t in (_distinctive(form.platform_name), _distinctive(form.organization)) if t.strip("/")]
 
 
 def _same_organisation(a, b) -> bool:
@@ -243,17 +248,20 @@ def _identified(analysis) -> bool:
 
 
 def _owner(filename: str, tokens: list[list[str]]) -> int | None:
-    """The one organisation a file or folder name names (the longest name wins), else None."""
-    name = _key_text(filename)
-    best: list[tuple[int, int]] = []
+    """The one organisation a file or folder name names: the longest run of distinctive characters it shares
+    with the organisation's platform or name, three at least and longer than any other organisation's."""
+    name = _distinctive(filename)
+    scores = []
     for index, names in enumerate(tokens):
-        hit = max((len(t) for t in names if t in name), default=0)
-        if hit:
-            best.append((hit, index))
-    best.sort(reverse=True)
-    if not best or len(best) > 1 and best[0][0] == best[1][0]:
+        best = 0
+        for token in names:
+            match = SequenceMatcher(None, name, token, autojunk=False).find_longest_match(0, len(name), 0, len(token))
+            best = max(best, len(name[match.a:match.a + match.size].replace("/", "")))
+        scores.append((best, index))
+    scores.sort(reverse=True)
+    if scores[0][0] < 3 or len(scores) > 1 and scores[0][0] == scores[1][0]:
         return None
-    return best[0][1]
+    return scores[0][1]
 
 
 def application_groups(analyses: list) -> list[FormGroup]:
