@@ -359,6 +359,24 @@ def test_a_material_no_name_ties_to_one_platform_counts_for_each_and_waits_for_s
     assert len(outbox(doc, "receipt")) == 4  # the applications are complete: receipts go, staff check the file
 
 
+def test_more_organisations_than_the_limit_in_one_mail_are_left_to_staff(app, analyzer, tmp_path):
+    from ingest.workflows.applications import MAX_ORGANISATIONS
+
+    files = {}
+    for n in range(MAX_ORGANISATIONS + 1):
+        name = f"附件1_{n}.docx"
+        files[name] = form_bytes()
+        analyzer.ocr[name] = {"form_values": {"platform_name": f"平台{n}", "organization": f"单位{n}",
+                                              "credit_code": notice.credit_code(f"9144010{n:02d}MA5D3K7P")}}
+    mail(tmp_path / "in", "a.eml", sender="gzrsj@example.gov.cn", subject="推荐线上培训平台",
+         when=datetime(2020, 2, 26, 2, 0, tzinfo=UTC), files=files)
+    doc = ingest(app, tmp_path / "in")
+    assert doc["applications"] == [] and outbox(doc) == []
+    [message] = doc["messages"]
+    assert message["status"] == "needs_review"
+    assert any(f"超过{MAX_ORGANISATIONS}个" in p for p in message["problems"])
+
+
 # ------------------------------------------------------------------------------ staff, not the sender
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from ingest.config import load_settings
-from ingest.workflows import applications, bounces, weekly
+from ingest.workflows import applications, bounces, reminders, weekly
 from ingest.workflows.decisions import MessageFacts
 from parsers.analysis import AttachmentAnalysis
 from parsers.application import ApplicationData, ProjectData
@@ -250,3 +250,31 @@ def test_a_bounce_decision_names_our_message_ids():
     decision = bounces.decide(message_from_bytes(raw))
     assert "<n1@zxjyck>" in decision.message_ids or "n1@zxjyck" in decision.message_ids
     assert bounces.decide(None).message_ids == []
+
+
+# ------------------------------------------------------------------------------------------ late reminders
+
+CITIES = {"广州市": ("gzrsj@example.gov.cn",), "深圳市": ("szrsj@example.gov.cn", "sz2@example.gov.cn"),
+          "珠海市": ("zhrsj@example.gov.cn",), "汕头市": ()}
+AFTER_DEADLINE = datetime(2020, 2, 24, 9, 0, tzinfo=UTC)  # Monday 17:00 in Shanghai
+
+
+def test_reminders_go_to_cities_without_an_accepted_report_once(settings):
+    decision = reminders.decide_reminders(settings, date(2020, 2, 17), CITIES, frozenset({"广州市"}),
+                                          frozenset({reminders.reminder_key("珠海市", date(2020, 2, 17))}),
+                                          AFTER_DEADLINE)
+    [notice] = decision.notices
+    assert (notice.city, notice.to, notice.dedupe_key) == (
+        "深圳市", ("szrsj@example.gov.cn", "sz2@example.gov.cn"), "late_reminder:深圳市:2020-02-17")
+    assert notice.context.week_end == date(2020, 2, 23) and notice.context.submit_address == "zxjyck@163.com"
+    assert (decision.reported, decision.already) == (("广州市",), ("珠海市",))  # 汕头市 has no address
+
+
+@pytest.mark.parametrize(("week", "now", "cities", "reason"), [
+    (date(2020, 2, 18), AFTER_DEADLINE, CITIES, "not a Monday"),
+    (date(2020, 2, 17), AFTER_DEADLINE, {}, "no cities"),
+    (date(2020, 2, 17), datetime(2020, 2, 24, 7, 59, tzinfo=UTC), CITIES, "not reached"),
+])
+def test_no_reminder_before_its_time(settings, week, now, cities, reason):
+    with pytest.raises(reminders.ReminderError, match=reason):
+        reminders.decide_reminders(settings, week, cities, frozenset(), frozenset(), now)

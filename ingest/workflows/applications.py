@@ -1,9 +1,14 @@
-"""What each kind of message leads to: weekly reports, applications, bounce links.
+"""Applications: each organisation's basic form (附件1) and materials in a message, merged over its mail.
 
-Everything here runs inside the message's processing transaction, so the
-records and the outbox rows they cause commit together or not at all. Replay
-runs it again: the message's earlier records are replaced, and the outbox's
-dedupe keys keep any notice from going out twice.
+A message usually carries one organisation's form, or continues an application
+by replying to our notice; a city or an association recommending several
+platforms sends one form per organisation, and each becomes its own
+application (``application_groups``). Per organisation, ``read_state`` reads the
+application it continues as plain values, ``decide`` (pure) returns a frozen
+ApplicationDecision (values, materials, seal, completeness, batch, the receipt
+or missing-items notice and the receipt copy with their dedupe keys, the
+problems for the sender and for staff), and ``record`` writes it in the
+message's transaction.
 """
 
 from __future__ import annotations
@@ -107,7 +112,8 @@ def _key_for(from_addr: str, sha256: str, form: ApplicationData | None, index: i
     if form is not None and normalize_credit_code(form.credit_code):
         return f"credit:{normalize_credit_code(form.credit_code)}"
     name = form.platform_name if form is not None else ""
-    return f"sender:{from_addr}:{name or sha256[:12] + (f'-{index}' if index else '')}"[:200]
+    key = f"sender:{from_addr}:{name or sha256[:12]}"
+    return key[:200] if not index else f"{key[:190]}#{index}"  # the n-th form's key stays its own when cut
 
 
 FORM_FIELD_LIMITS = {"platform_name": 5000, "website": 5000, "organization": 5000, "contact": 200,
@@ -140,12 +146,6 @@ def stored_form(session: Session, application: Application) -> ApplicationData:
                               raw_hours=str(p.hours or "")) for p in projects])
 
 
-def materials_of(session: Session, application: Application) -> list[str]:
-    present = set(session.exec(select(ApplicationMaterial.category)
-                               .where(ApplicationMaterial.application_id == application.id)))
-    return [k for k in MATERIAL_KEYS if k in present]
-
-
 UNREADABLE_FORM = ("附件1 基本情况表的内容未能读取（可能是扫描件、图片或受保护的文件），"
                    "请发送可编辑的 Word 或 Excel 版本")
 
@@ -170,6 +170,9 @@ def _form_problems(form: ApplicationData, present: list[str], skip: set[str] = f
 
 
 # ------------------------------------------------------------------------------ which form, which application
+
+
+MAX_ORGANISATIONS = 30  # a city recommends a handful of platforms in one mail; more is a mistake or hostile
 
 
 @dataclass(frozen=True)
@@ -197,7 +200,8 @@ class FormGroup:
 
 
 def _key_text(text: str) -> str:
-    return re.sub(r"[\s()（）·]", "", unicodedata.normalize("NFKC", text or "")).casefold()
+    """A name to compare: NFKC, no spaces or brackets, case-folded, at most 200 characters (names are shorter)."""
+    return re.sub(r"[\s()（）·]", "", unicodedata.normalize("NFKC", (text or "")[:400])).casefold()[:200]
 
 
 # words every organisation's or file's name may have: they never tell whose a file is
@@ -275,9 +279,11 @@ def application_groups(analyses: list) -> list[FormGroup]:
     readable = [a for a in copies if getattr(a, "application", None) is not None and _identified(a)]
     clusters: list[list] = []
     for copy in readable:
-        home = next((c for c in clusters if any(_same_organisation(copy, other) for other in c)), None)
+        home = next((c for c in clusters if any(_same_organisation(copy, other) for other in c[:5])), None)
         if home is None:
             clusters.append([copy])
+            if len(clusters) > MAX_ORGANISATIONS:
+                break  # the workflow holds the message: no need to tell the rest apart
         else:
             home.append(copy)
     if len(clusters) <= 1:
@@ -539,6 +545,11 @@ def application_workflow(app, session: Session, row: Message, ctx) -> str:
     """Each organisation's basic form in the message becomes (or continues) its own application."""
     facts = facts_of(app, row, ctx)
     groups = application_groups(ctx.analyses)
+    if len(groups) > MAX_ORGANISATIONS:
+        ctx.problems.append(f"同一封邮件含{len(groups)}个单位的基本情况表，超过{MAX_ORGANISATIONS}个，未自动登记，"
+                            f"待工作人员处理 / more than {MAX_ORGANISATIONS} organisations' forms in one mail: "
+                            "nothing recorded, staff to handle")
+        return NEEDS_REVIEW
     states = [read_state(session, row, facts, group) for group in groups]  # all read before anything is written
     session.exec(delete(ApplicationMaterial).where(ApplicationMaterial.message_pk == row.id))
     cfg, now = outbox_settings(app.settings), app.now()

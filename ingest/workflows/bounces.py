@@ -1,9 +1,7 @@
-"""What each kind of message leads to: weekly reports, applications, bounce links.
+"""Bounces: a delivery report for one of our notices marks its outbox row.
 
-Everything here runs inside the message's processing transaction, so the
-records and the outbox rows they cause commit together or not at all. Replay
-runs it again: the message's earlier records are replaced, and the outbox's
-dedupe keys keep any notice from going out twice.
+``decide`` reads the report (pure), ``record`` marks the outbox rows it names,
+in the message's transaction.
 """
 
 from __future__ import annotations

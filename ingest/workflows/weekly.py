@@ -1,9 +1,12 @@
-"""What each kind of message leads to: weekly reports, applications, bounce links.
+"""Weekly reports: each city's form in a message becomes that city's report for its week.
 
-Everything here runs inside the message's processing transaction, so the
-records and the outbox rows they cause commit together or not at all. Replay
-runs it again: the message's earlier records are replaced, and the outbox's
-dedupe keys keep any notice from going out twice.
+``decide`` is pure: the message's facts, the analyses, the cities the sender is
+registered for (read beforehand) and the settings give a frozen WeeklyDecision
+(the reports with their rows, the receipt or correction request each causes
+with its dedupe key, the problems, the message status). ``record`` writes it in
+the message's transaction: the message's earlier reports are replaced (replay),
+exactly one report per city and week stays current, and the outbox's dedupe
+keys keep any notice from going out twice.
 """
 
 from __future__ import annotations
