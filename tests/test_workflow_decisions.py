@@ -231,6 +231,13 @@ def test_an_editable_form_and_its_scan_are_one_organisation_even_when_ocr_misrea
     assert len(groups) == 1 and len(groups[0].copies) == 2 and groups[0].several == 0
 
 
+def test_values_ocr_doubts_never_make_a_scan_another_organisation():
+    scan = form_analysis("附件1（盖章扫描件）.jpg", form("亩粤丄匠", "厂东南粤", CODE_B, "chen@nanyue.example.cn"))
+    scan.scanned, scan.low_confidence_fields = True, ["platform_name", "organization", "credit_code"]
+    [group] = applications.application_groups([form_analysis("附件1.docx", FORM_A), scan])
+    assert len(group.copies) == 2 and group.form.platform_name == "南粤工匠云课堂"
+
+
 def test_a_form_that_names_nobody_does_not_start_another_application():
     nameless = form_analysis("附件1（空白）.docx", ApplicationData(credit_code="123"))
     [group] = applications.application_groups([form_analysis("附件1.docx", FORM_A), nameless])

@@ -224,31 +224,36 @@ def _name_tokens(form: ApplicationData) -> list[str]:
     return [t for t in (_distinctive(form.platform_name), _distinctive(form.organization)) if t.strip("/")]
 
 
+def _identity(analysis) -> tuple[str, tuple[str, str]]:
+    """What tells whose form a copy is: its credit code when the check character holds, its platform's and
+    organisation's names; a value OCR read with low confidence tells nothing."""
+    form, low = analysis.application, set(getattr(analysis, "low_confidence_fields", None) or [])
+    code = "" if "credit_code" in low else normalize_credit_code(form.credit_code)
+    names = tuple("" if name in low else _key_text(getattr(form, name)) for name in ("platform_name", "organization"))
+    return (code if code and credit_code_valid(code) else ""), names
+
+
 def _same_organisation(a, b) -> bool:
     """Two readable copies of one organisation's form: the same credit code, else the same platform or name.
 
     A copy read by OCR may misread a character, so its names need only be close; a credit code only
     separates two editable copies (OCR's misreading can pass a check character by chance).
     """
-    fa, fb = a.application, b.application
     scanned = bool(getattr(a, "scanned", False) or getattr(b, "scanned", False))
-    ca, cb = normalize_credit_code(fa.credit_code), normalize_credit_code(fb.credit_code)
-    if ca and cb and credit_code_valid(ca) and credit_code_valid(cb):
+    (ca, names_a), (cb, names_b) = _identity(a), _identity(b)
+    if ca and cb:
         if ca == cb:
             return True
         if not scanned:
             return False
-    for x, y in ((fa.platform_name, fb.platform_name), (fa.organization, fb.organization)):
-        kx, ky = _key_text(x), _key_text(y)
-        if kx and ky and (kx == ky or scanned and SequenceMatcher(None, kx, ky).ratio() >= 0.8):
-            return True
-    return False
+    return any(x and y and (x == y or scanned and SequenceMatcher(None, x, y).ratio() >= 0.8)
+               for x, y in zip(names_a, names_b, strict=True))
 
 
 def _identified(analysis) -> bool:
-    """A readable copy that says whose form it is (a valid credit code, a platform or an organisation name)."""
-    form = analysis.application
-    return credit_code_valid(form.credit_code) or bool(_key_text(form.platform_name) or _key_text(form.organization))
+    """A readable copy that says whose form it is (see ``_identity``)."""
+    code, names = _identity(analysis)
+    return bool(code or any(names))
 
 
 def _owner(filename: str, tokens: list[list[str]]) -> int | None:
