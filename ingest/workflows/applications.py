@@ -428,7 +428,7 @@ def decide(facts: MessageFacts, group: FormGroup, state: ApplicationState, setti
     form = form_analysis.application if form_analysis else None
     reading = ocr_reading(form_analysis)
     values = as_stored(form) if form is not None else None
-    current = values or state.stored
+    current = values if values is not None else state.stored  # the values the checks see
     key = state.key
     if state.id is not None and form is not None:
         new_key = _key_for(facts.from_addr, facts.sha256, form, group.index)
@@ -490,7 +490,8 @@ def decide(facts: MessageFacts, group: FormGroup, state: ApplicationState, setti
     status = NEEDS_REVIEW if held or staff else PROCESSED
     return ApplicationDecision(
         application_id=state.id, key=key, values=values,
-        credit_code_valid=credit_code_valid(form.credit_code) if form is not None else False, form_scanned=reading.scanned, ocr_fields=reading.fields,
+        credit_code_valid=credit_code_valid(form.credit_code) if form is not None else False,
+        form_scanned=reading.scanned, ocr_fields=reading.fields,
         materials=materials, stamped=stamped, recommended_by=recommended, licence_check=licence,
         form_problems=tuple(field_problems), staff_problems=tuple(staff), complete=complete,
         completed_at=completed_at, batch=batch, notice=notice, copy=copy, problems=tuple(problems), status=status)
