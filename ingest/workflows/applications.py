@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from difflib import SequenceMatcher
@@ -32,6 +31,7 @@ from ingest.workflows.application_checks import (
     licence_check,
     licence_problems,
     merge_stamped,
+    name_key,
     ocr_reading,
     recommended_by,
     seal_seen,
@@ -200,8 +200,8 @@ class FormGroup:
 
 
 def _key_text(text: str) -> str:
-    """A name to compare: NFKC, no spaces or brackets, case-folded, at most 200 characters (names are shorter)."""
-    return re.sub(r"[\s()（）·]", "", unicodedata.normalize("NFKC", (text or "")[:400])).casefold()[:200]
+    """A name to compare (the licence check's rule), case-folded, at most 200 characters (names are shorter)."""
+    return name_key((text or "")[:400]).casefold()[:200]
 
 
 # words every organisation's or file's name may have: they never tell whose a file is
