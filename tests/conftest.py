@@ -184,6 +184,7 @@ INTEGRATION_MODULES = {
     "test_repo_standalone.py": "asks git for the tracked files",
     "test_ocr.py": "OCR: the models read pages (about 0.5 s a test) and the OCR worker",
     "test_peer_corpus.py": "ingests the 99 messages of fixtures/peer-mail (about 7 s)",
+    "test_dossier.py": "mail ingested end to end, then PDF covers rendered and zips read back (about 1 s a test)",
 }
 
 # Single tests (or parameters) in otherwise unit modules, as "module::name"; ``*`` matches any text.
@@ -194,6 +195,7 @@ INTEGRATION_TESTS = {
     "test_analysis.py::test_weekly_form_end_to_end[weekly_native.wps]": "LibreOffice converts .wps",
     "test_writers.py::test_every_writer_gives_the_same_*[*-libreoffice.od*]": "LibreOffice converts OpenDocument",
     "test_mail_forms.py::test_a_form_past_the_mime_part_limit_is_named_as_the_reason*": "a mail of 1000s of parts (5 s)",
+    "test_mail_forms.py::test_a_pdf_over_the_page_limit_is_named_on_the_message_and_to_staff*": "a 301-page PDF (1 s)",
 }
 
 
