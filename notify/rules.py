@@ -18,6 +18,8 @@ from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import parseaddr
 
+from zxjyck import labels
+
 # Kinds of incoming message that may get an automatic answer (receipt, missing items, correction).
 REPLYABLE_KINDS = frozenset({"application", "weekly_report"})
 
@@ -249,8 +251,7 @@ def _as_block_reason(reason: str) -> str:
 def _kind_reason(kind: str) -> str | None:
     if kind in REPLYABLE_KINDS:
         return None
-    labels = {"bounce": "退信", "auto_reply": "自动回复", "other": "无关邮件"}
-    return f"不自动回复：邮件类别为 {kind}（{labels.get(kind, '未知类别')}），只答复申报材料和周报"
+    return f"不自动回复：邮件类别为 {kind}（{labels.KIND.get(kind, '未知类别')}），只答复申报材料和周报"
 
 
 def _sender_reason(from_addr: str, our_addresses: set[str]) -> str | None:

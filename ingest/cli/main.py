@@ -30,6 +30,7 @@ from notify.errors import NotifyError
 from parsers.errors import ParserError
 from store.errors import StoreError
 from store.models import MESSAGE_KINDS, MESSAGE_STATUSES
+from zxjyck.labels import MESSAGE_STATUS, with_code
 from zxjyck.text import SafeLogFormatter, for_terminal, strip_controls
 
 HANDLED = (IngestError, StoreError, NotifyError, ParserError)
@@ -174,14 +175,10 @@ def _summary(report: IngestReport) -> None:
     table.add_row("新邮件 New", str(report.new))
     table.add_row("重复 Already stored", str(report.duplicates))
     for status, n in sorted(report.processed.items()):
-        table.add_row(f"{STATUS_LABELS.get(status, status)}", str(n))
+        table.add_row(with_code(MESSAGE_STATUS, status), str(n))
     for problem in report.unreadable[:10]:
         table.add_row("无法读取 Unreadable", for_terminal(problem))
     out.print(table)
-
-
-STATUS_LABELS = {"received": "待处理 received", "processed": "已处理 processed",
-                 "needs_review": "待人工 needs_review", "failed": "失败 failed"}
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -275,7 +272,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     table.add_column("ID")
     table.add_column("状态 Status")
     for pk, status in results.items():
-        table.add_row(str(pk), STATUS_LABELS.get(status, status))
+        table.add_row(str(pk), with_code(MESSAGE_STATUS, status))
     out.print(table)
     return 0
 
@@ -340,7 +337,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     table = Table(title="运行状态 Status", show_header=False)
     table.add_row("邮件总数 Messages", str(h.total))
     for status, n in sorted(h.counts.items()):
-        table.add_row(STATUS_LABELS.get(status, status), str(n))
+        table.add_row(with_code(MESSAGE_STATUS, status), str(n))
     table.add_row("积压 Backlog", str(h.backlog))
     last = h.last_ok_poll
     table.add_row("最近成功收取 Last good poll",

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 
-from ingest.outputs.dossier import MATERIAL_NAMES, Dossier, DossierError, form_rows
+from ingest.outputs.dossier import FORM_LABELS, MATERIAL_NAMES, Dossier, DossierError, form_rows
 from ingest.outputs.workbooks import put, save_atomically
 from parsers.application import FIELD_NAMES
 
@@ -218,10 +218,9 @@ def write_read_values_pdf(d: Dossier, path: Path) -> Path:
     a = d.application
     confidences = a.ocr_fields or {}
     rows = [["栏目", "识别值", "置信度"]]
-    labels = dict(FIELD_NAMES, organization="注册登记机构", website="网址")
     for key in FIELD_NAMES:
         confidence = confidences.get(key)
-        rows.append([labels[key], getattr(a, key) or "", f"{confidence:.2f}" if confidence is not None else "—"])
+        rows.append([FORM_LABELS[key], getattr(a, key) or "", f"{confidence:.2f}" if confidence is not None else "—"])
     story = [_p("基本情况表识别结果", s["title"]),
              _p("本表由系统从扫描件或照片识别生成，仅供核对，以原件为准；置信度较低的栏目请对照原件确认。", s["label"]),
              _table(rows, [90, 360, 60], s, header=True)]
