@@ -30,6 +30,7 @@ from markupsafe import Markup
 
 from notify.errors import InvalidAddressError, TemplateContextError, UnknownNoticeKindError
 from zxjyck import labels
+from zxjyck.message_ids import message_id_of
 
 log = logging.getLogger(__name__)
 
@@ -596,13 +597,7 @@ def new_message_id(domain: str) -> str:
 
 def normalise_message_id(value: str | None) -> str | None:
     """ "<a@b>" from "a@b", " <a@b> " or "<a@b> (comment)"; None when it does not look like a Message-ID."""
-    if not value:
-        return None
-    match = re.search(r"<([^<>\s]+)>", value)
-    core = match.group(1) if match else _one_line(value).strip("<>")
-    if not core or re.search(r"[\s<>\"]", core) or "@" not in core or len(core) > 250:
-        return None
-    return f"<{core}>"
+    return message_id_of(value, strict=True)
 
 
 def build_references(references: Sequence[str], in_reply_to: str | None) -> list[str]:

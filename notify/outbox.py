@@ -276,10 +276,6 @@ def build_transport(settings, clock: Callable[[], datetime] | None = None) -> Tr
 CLAIM_LEASE = timedelta(minutes=10)  # longer than any SMTP conversation (timeouts are 30 s per step)
 
 
-def worker_name() -> str:
-    return this_holder()
-
-
 @dataclass(frozen=True)
 class ClaimedNotice:
     """A row claimed for one delivery attempt (a detached copy: no transaction stays open while sending)."""
@@ -413,7 +409,7 @@ def deliver_due(
     sent folder; a failed append is recorded on the row and never resends the mail.
     """
     report = DeliveryReport()
-    worker = worker or worker_name()
+    worker = worker or this_holder()  # host:pid, the form holder_is_gone judges
     reclaim_from_dead_workers(engine, now)
     for _ in range(limit):
         if max_per_minute is not None and sent_in_last_minute(engine, now) >= max_per_minute:

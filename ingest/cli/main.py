@@ -230,11 +230,11 @@ def cmd_messages(args: argparse.Namespace) -> int:
     finally:
         app.close()
     if args.json:
-        from ingest.outputs.export import iso
+        from ingest.outputs.export import message_dict
 
-        print(json.dumps([{"id": m.id, "received_at": iso(m.received_at), "from": m.from_addr,
-                           "subject": m.subject, "kind": m.kind, "status": m.status, "city": m.city,
-                           "problems": m.problems} for m in rows], ensure_ascii=False, indent=1))
+        fields = ("id", "received_at", "from", "subject", "kind", "status", "city", "problems")
+        docs = (message_dict(m) for m in rows)
+        print(json.dumps([{k: doc[k] for k in fields} for doc in docs], ensure_ascii=False, indent=1))
         return 0
     table = Table(title=f"邮件 Messages ({len(rows)})")
     for col in ("ID", "收到时间 Received", "发件人 From", "主题 Subject", "类型 Kind", "状态 Status", "问题 Problems"):

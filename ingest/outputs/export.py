@@ -7,6 +7,7 @@ received. Nothing secret is ever part of it (no URLs, no passwords, no bodies).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -34,7 +35,8 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(SHANGHAI).isoformat() if value else None
 
 
-def message_dict(msg: Message, attachments: list[Attachment]) -> dict[str, Any]:
+def message_dict(msg: Message, attachments: Sequence[Attachment] = ()) -> dict[str, Any]:
+    """One message as the export and `zxjyck messages --json` show it."""
     return {
         "id": msg.id,
         "message_id": msg.message_id,
