@@ -12,8 +12,8 @@ import logging
 
 from sqlmodel import Session
 
-from notify.bounce import parse_bounce
 from notify.outbox import mark_bounced
+from parsers.bounce import parse_bounce
 from store.models import (
     PROCESSED,
     Message,

@@ -17,6 +17,8 @@ from notify.outbox import (
     AUTO_GENERATED,
     DeliveryReport,
     OutboxSettings,
+    SmtpAccount,
+    TransportSettings,
     build_transport,
     deliver_due,
     enqueue,
@@ -44,13 +46,23 @@ def outbox_settings(settings: Settings) -> OutboxSettings:
         retry=RetryPolicy(max_attempts=settings.notify.max_attempts))
 
 
+def transport_settings(settings: Settings) -> TransportSettings:
+    """Where notices go: [smtp] when configured, else .eml files in [notify] outbox_dir."""
+    smtp = settings.smtp
+    account = None if smtp is None else SmtpAccount(
+        host=smtp.host, port=smtp.port, security=smtp.security, username=smtp.username,
+        password=smtp.password.get_secret_value() if smtp.password else None,
+        timeout_seconds=smtp.timeout_seconds, ca_file=smtp.ca_file)
+    return TransportSettings(outbox_dir=settings.outbox_dir, smtp=account)
+
+
 def deliver(app: App) -> DeliveryReport:
     """Send what is due in the outbox (SMTP, or .eml files when there is no [smtp]).
 
     With [smtp], at most ``[smtp] max_per_minute`` notices a minute, and with
     ``[imap] sent_folder`` a copy of each in that folder."""
     if app.transport is None:
-        app.transport = build_transport(app.settings, clock=app.clock)
+        app.transport = build_transport(transport_settings(app.settings), clock=app.clock)
     smtp, imap = app.settings.smtp, app.settings.imap
     copier = None
     if smtp is not None and imap is not None and imap.sent_folder:
