@@ -74,9 +74,10 @@ class App:
     @property
     def transport(self) -> Transport:
         if self._transport is None:
+            from ingest.outbound import transport_settings
             from notify.outbox import build_transport
 
-            self._transport = build_transport(self.settings, clock=self.clock)
+            self._transport = build_transport(transport_settings(self.settings), clock=self.clock)
         return self._transport
 
     @transport.setter

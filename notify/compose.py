@@ -28,35 +28,15 @@ import jinja2
 from markupsafe import Markup
 
 from notify.errors import InvalidAddressError, TemplateContextError, UnknownNoticeKindError
+from zxjyck import labels
 from zxjyck.calendar import DEFAULT_TIMEZONE, zone
+from zxjyck.message_ids import message_id_of
 
 log = logging.getLogger(__name__)
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 DEFAULT_BUREAU_NAME = "广东省职业训练局"
 WEEKLY_FORM_NAME = "附件2 企业职工线上适岗技能提升培训备案情况统计表"
-
-MATERIAL_LABELS: dict[str, str] = {
-    "basic_form": "附件1 基本情况表",
-    "credentials": "机构资信类材料",
-    "construction": "平台建设材料",
-    "operation": "平台运行材料",
-    "content": "平台培训内容材料",
-    # not a sixth material: asked for when the basic form arrived only as an editable, unstamped copy
-    "stamped_form": "加盖公章的基本情况表（扫描件或照片）",
-}
-
-DIGEST_STATUS_LABELS: dict[str, str] = {
-    "accepted": "已收到",
-    "needs_correction": "待更正",
-    "needs_review": "待人工核对",
-    "missing": "未报送",
-    "late": "逾期报送",
-    "pending": "待发送",
-    "failed": "发送失败",
-    "bounced": "被退信",
-    "suppressed": "未发送",
-}
 
 # Kinds whose notice answers a message from the recipient (RFC 3834 "auto-replied");
 # the others are sent on our own initiative ("auto-generated").
@@ -134,7 +114,7 @@ class ApplicationReceiptContext(NoticeContext):
 
     platform_name: str
     organization: str
-    materials_received: list[str] = field(default_factory=lambda: [k for k in MATERIAL_LABELS if k != "stamped_form"])
+    materials_received: list[str] = field(default_factory=lambda: [k for k in labels.MATERIAL if k != "stamped_form"])
     received_at: datetime | None = None
 
     kind: ClassVar[str] = "receipt"
@@ -151,7 +131,7 @@ class ApplicationReceiptContext(NoticeContext):
 class MissingItemsContext(NoticeContext):
     """An application arrived but material is missing or the basic form has errors.
 
-    ``materials_missing``/``materials_received`` hold material keys (see MATERIAL_LABELS);
+    ``materials_missing``/``materials_received`` hold material keys (see zxjyck.labels.MATERIAL);
     ``field_problems`` are whole sentences, e.g. "统一社会信用代码“…”校验位不正确".
     """
 
@@ -256,8 +236,7 @@ class DigestCityRow:
 
     @property
     def status_label(self) -> str:
-        label = DIGEST_STATUS_LABELS.get(self.status, self.status)
-        return f"{label}（逾期）" if self.late and self.status != "missing" else label
+        return labels.report_status(self.status, self.late)
 
 
 @dataclass(kw_only=True)
@@ -296,7 +275,7 @@ class DigestOutboxRow:
 
     @property
     def status_label(self) -> str:
-        return DIGEST_STATUS_LABELS.get(self.status, self.status)
+        return labels.label(labels.DIGEST_STATUS, self.status)
 
 
 @dataclass(kw_only=True)
@@ -469,7 +448,7 @@ def cn_deadline(moment: datetime, tz: tzinfo | None) -> str:
 
 
 def material_label(key: str) -> str:
-    return MATERIAL_LABELS.get(key, key)
+    return labels.label(labels.MATERIAL, key)
 
 
 def cn_number(value: int | None) -> str:
@@ -652,13 +631,7 @@ def new_message_id(domain: str) -> str:
 
 def normalise_message_id(value: str | None) -> str | None:
     """ "<a@b>" from "a@b", " <a@b> " or "<a@b> (comment)"; None when it does not look like a Message-ID."""
-    if not value:
-        return None
-    match = re.search(r"<([^<>\s]+)>", value)
-    core = match.group(1) if match else _one_line(value).strip("<>")
-    if not core or re.search(r"[\s<>\"]", core) or "@" not in core or len(core) > 250:
-        return None
-    return f"<{core}>"
+    return message_id_of(value, strict=True)
 
 
 def build_references(references: Sequence[str], in_reply_to: str | None) -> list[str]:

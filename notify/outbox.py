@@ -17,13 +17,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import func, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from notify.bounce import BounceReport
 from notify.compose import NoticeContext, compose, new_message_id
 from notify.errors import (
     DeliveryError,
@@ -35,6 +35,7 @@ from notify.errors import (
 )
 from notify.rules import reply_block_reason
 from notify.transport import DeliveryResult, FileTransport, RetryPolicy, SmtpTransport, Transport
+from parsers.bounce import BounceReport
 from store.db import session_scope
 from store.holders import holder_is_gone, this_holder
 from store.models import (
@@ -256,7 +257,31 @@ def reply(
     )
 
 
-def build_transport(settings, clock: Callable[[], datetime] | None = None) -> Transport:
+@dataclass(frozen=True)
+class SmtpAccount:
+    """The SMTP server notices are sent through (the password already read from the secrets)."""
+
+    host: str
+    port: int
+    security: str  # "tls" | "starttls" | "none"
+    username: str | None
+    password: str | None
+    timeout_seconds: float
+    ca_file: str | None = None
+
+
+@dataclass(frozen=True)
+class TransportSettings:
+    """What ``build_transport`` needs: an SMTP account, or none and the folder for .eml files.
+
+    The service builds it from its configuration (``ingest.workflows.reminders.transport_settings``).
+    """
+
+    outbox_dir: Path
+    smtp: SmtpAccount | None = None
+
+
+def build_transport(settings: TransportSettings, clock: Callable[[], datetime] | None = None) -> Transport:
     """SMTP when configured, else .eml files in the outbox folder (named by ``clock``'s time)."""
     smtp = settings.smtp
     if smtp is None:
@@ -269,17 +294,13 @@ def build_transport(settings, clock: Callable[[], datetime] | None = None) -> Tr
         smtp.port,
         security=smtp.security,
         username=smtp.username,
-        password=smtp.password.get_secret_value() if smtp.password else None,
+        password=smtp.password,
         timeout=smtp.timeout_seconds,
         ssl_context=context,
     )
 
 
 CLAIM_LEASE = timedelta(minutes=10)  # longer than any SMTP conversation (timeouts are 30 s per step)
-
-
-def worker_name() -> str:
-    return this_holder()
 
 
 @dataclass(frozen=True)
@@ -415,7 +436,7 @@ def deliver_due(
     sent folder; a failed append is recorded on the row and never resends the mail.
     """
     report = DeliveryReport()
-    worker = worker or worker_name()
+    worker = worker or this_holder()  # host:pid, the form holder_is_gone judges
     reclaim_from_dead_workers(engine, now)
     for _ in range(limit):
         if max_per_minute is not None and sent_in_last_minute(engine, now) >= max_per_minute:
@@ -527,7 +548,7 @@ def mark_bounced(
 ) -> list[Outbox]:
     """A DSN for our notices: mark those outbox rows undeliverable (status failed, ``bounced``).
 
-    With the parsed ``report`` (``notify.bounce.parse_bounce``) the reason names the recipients and the
+    With the parsed ``report`` (``parsers.bounce.parse_bounce``) the reason names the recipients and the
     server's words, and a report that only says delivery is *delayed* (every recipient "delayed" /
     4.x.x: the remote server keeps trying) leaves the row as it is, with a note in its reason.
     """

@@ -194,7 +194,7 @@ class SmtpTransport:
         recipients = envelope_recipients(msg)
         if not recipients:
             raise PermanentDeliveryError(f"message {message_id} has no recipient")
-        if not sender:  # we want bounces back (notify.bounce links them), and 163 wants MAIL FROM = login
+        if not sender:  # we want bounces back (parsers.bounce reads them, the outbox links them), and 163 wants MAIL FROM = login
             raise PermanentDeliveryError(f"message {message_id} has no From address")
         try:
             client = self._connect()

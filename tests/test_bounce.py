@@ -8,7 +8,8 @@ from email import message_from_bytes, policy
 
 import pytest
 
-from notify.bounce import (
+from notify.compose import WeeklyReceiptContext, compose
+from parsers.bounce import (
     BounceRecipient,
     bounce_recipients,
     bounce_summary,
@@ -16,8 +17,7 @@ from notify.bounce import (
     html_to_text,
     parse_bounce,
 )
-from notify.compose import WeeklyReceiptContext, compose
-from notify.rules import is_bounce
+from parsers.machine_mail import is_bounce
 
 CST = timezone(timedelta(hours=8))
 OUR_ID = "<172.20200224100500.abc@zxjyck.example.org>"

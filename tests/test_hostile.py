@@ -41,8 +41,8 @@ from ingest.runtime.poll import ingest_paths, poll
 from ingest.sources.local import TakenElsewhere, iter_paths, maildir_items
 from notify.compose import WeeklyReceiptContext, compose, make_address
 from notify.errors import InvalidAddressError
-from notify.rules import is_bounce
 from notify.transport import MemoryTransport
+from parsers.machine_mail import is_bounce
 from tests.conftest import FIXTURES, REPO, write_config
 
 HOSTILE = FIXTURES / "hostile"

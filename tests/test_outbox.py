@@ -23,15 +23,16 @@ from sqlmodel import select
 from ingest.app import App, open_app
 from ingest.cli.main import main
 from ingest.config import load_settings
+from ingest.outbound import transport_settings
 from ingest.outputs.digest import build_digest
 from ingest.outputs.export import export_state
 from ingest.pipeline.analyse import InProcessAnalyzer
 from ingest.workflows.reminders import ReminderError, deliver, queue_reminders, send_reminders
 from ingest.workflows.staff_log import replay
-from notify.bounce import parse_bounce
 from notify.compose import DigestOutboxRow, staff_text
 from notify.outbox import CLAIM_LEASE, DeliveryReport, build_transport, mark_bounced
 from notify.transport import FileTransport, SmtpTransport
+from parsers.bounce import parse_bounce
 from store.db import session_scope
 from store.models import Message
 from tests.outbox_support import (
@@ -383,7 +384,7 @@ def test_crash_after_the_server_accepted_sends_the_same_message_again(
     monkeypatch.setattr("ingest.workflows.reminders.deliver", lambda _app: None)
     ingest(app, tmp_path / "in", sample(WEEKLY))
     monkeypatch.undo()
-    app.transport = DiesAfterTheServerAccepts(build_transport(app.settings))
+    app.transport = DiesAfterTheServerAccepts(build_transport(transport_settings(app.settings)))
     assert isinstance(app.transport.real, SmtpTransport)
     with pytest.raises(ProcessDied):
         deliver(app)
@@ -408,7 +409,7 @@ def test_two_processes_never_send_one_notice_twice(service, smtp, tmp_path, monk
     ingest(app, tmp_path / "in", sample(WEEKLY, "02-shenzhen-weekly-late.eml"))
     monkeypatch.undo()
     other = service()
-    app.transport = DeliversFromAnotherProcessMidSend(build_transport(app.settings), other)
+    app.transport = DeliversFromAnotherProcessMidSend(build_transport(transport_settings(app.settings)), other)
     assert deliver(app) == DeliveryReport(sent=1)
     # while the first process sent notice 1, the other one took notice 2 (and only that)
     assert app.transport.other_reports == [DeliveryReport(sent=1)]

@@ -8,14 +8,8 @@ from email.message import EmailMessage
 
 import pytest
 
-from notify.rules import (
-    CaseInsensitiveHeaders,
-    is_auto_reply,
-    is_bounce,
-    reply_block_reason,
-    role_sender_reason,
-    split_address,
-)
+from notify.rules import reply_block_reason, role_sender_reason
+from parsers.machine_mail import CaseInsensitiveHeaders, is_auto_reply, is_bounce, split_address
 
 CST = timezone(timedelta(hours=8))
 NOW = datetime(2020, 2, 24, 12, 0, tzinfo=CST)

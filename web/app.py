@@ -28,7 +28,6 @@ from starlette.staticfiles import StaticFiles
 from ingest.app import App
 from ingest.errors import IngestError
 from ingest.workflows import staff as actions
-from notify.compose import MATERIAL_LABELS
 from parsers.application import ocr_field_label
 from parsers.cities import GUANGDONG_CITIES
 from store.errors import StoreError
@@ -36,17 +35,13 @@ from store.models import REVIEW_STATES
 from web import queries, security
 from web.page_image import can_show
 from web.text import content_disposition, strip_controls
+from zxjyck import labels
 from zxjyck.calendar import week_start
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 MAX_FORM_BYTES = 256 * 1024
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-STATUS = {"received": "待处理", "processed": "已处理", "needs_review": "待人工核对", "failed": "处理失败"}
-KIND = {"weekly_report": "周报", "application": "平台申报", "bounce": "退信", "auto_reply": "自动回复", "other": "其他"}
-REPORT_STATUS = {"accepted": "已收到", "needs_correction": "待更正", "needs_review": "待人工核对", "missing": "未报送"}
-OUTBOX_STATUS = {"pending": "待发送", "sent": "已发送", "failed": "发送失败", "suppressed": "未发送"}
-SEAL_LABELS = {True: "有公章", False: "未见公章", None: "无法判断（灰度扫描件或未识别）"}
 
 
 def _finalize(value):
@@ -63,9 +58,10 @@ def make_env() -> jinja2.Environment:
                              finalize=_finalize, undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True)
     env.filters["multiline"] = lambda v: strip_controls(v or "", keep_newlines=True)
-    env.globals.update(STATUS=STATUS, KIND=KIND, REPORT_STATUS=REPORT_STATUS, OUTBOX_STATUS=OUTBOX_STATUS,
-                       CITIES=GUANGDONG_CITIES, REVIEW_STATES=REVIEW_STATES, MATERIAL_LABELS=MATERIAL_LABELS)
-    env.globals.update(ocr_field_label=ocr_field_label, SEAL_LABELS=SEAL_LABELS, can_show=can_show)
+    env.globals.update(STATUS=labels.MESSAGE_STATUS, KIND=labels.KIND, REPORT_STATUS=labels.REPORT_STATUS,
+                       OUTBOX_STATUS=labels.OUTBOX_STATUS, CITIES=GUANGDONG_CITIES, REVIEW_STATES=REVIEW_STATES,
+                       MATERIAL_LABELS=labels.MATERIAL)
+    env.globals.update(ocr_field_label=ocr_field_label, SEAL_LABELS=labels.SEAL, can_show=can_show)
     return env
 
 
@@ -361,7 +357,7 @@ def _back(page: Page, default: str) -> str:
 def act_confirm(page: Page) -> Response:
     pk = _int(page.request.path_params["pk"])
     status = actions.confirm_sender(page.app, page.login.name, pk, page.field("city") or None)
-    return page.done(f"已确认发件人并重新处理邮件 {pk}：{STATUS.get(status, status)}", _back(page, "/pending"))
+    return page.done(f"已确认发件人并重新处理邮件 {pk}：{labels.label(labels.MESSAGE_STATUS, status)}", _back(page, "/pending"))
 
 
 def act_reject(page: Page) -> Response:
@@ -380,7 +376,7 @@ def act_replay(page: Page) -> Response:
     page.require_admin()
     pk = _int(page.request.path_params["pk"])
     status = actions.replay_message(page.app, page.login.name, pk)
-    return page.done(f"已重新处理邮件 {pk}：{STATUS.get(status, status)}", _back(page, f"/messages/{pk}"))
+    return page.done(f"已重新处理邮件 {pk}：{labels.label(labels.MESSAGE_STATUS, status)}", _back(page, f"/messages/{pk}"))
 
 
 def act_resend(page: Page) -> Response:

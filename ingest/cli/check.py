@@ -217,6 +217,7 @@ def _check_imap(account) -> list[CheckResult]:  # noqa: ANN001 - ingest.config.I
 
 
 def _check_smtp(settings: Settings, send_test: str | None) -> list[CheckResult]:
+    from ingest.outbound import transport_settings
     from notify.outbox import build_transport
 
     smtp = settings.smtp
@@ -226,7 +227,7 @@ def _check_smtp(settings: Settings, send_test: str | None) -> list[CheckResult]:
         if send_test:
             results.append(CheckResult("SMTP 测试邮件 test mail", False, "没有 [smtp]，无法发送 / no [smtp] section"))
         return results
-    transport = build_transport(settings)
+    transport = build_transport(transport_settings(settings))
     label = f"SMTP {smtp.host}:{smtp.port}"
     if not send_test:
         return [_guard(f"{label} 连接与登录 connect+login",

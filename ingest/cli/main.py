@@ -26,6 +26,7 @@ from ingest.sources.local import check_paths
 from ingest.workflows.staff_log import actor_name, audit, replay
 from store.models import MESSAGE_KINDS, MESSAGE_STATUSES
 from zxjyck.errors import ZxjyckError
+from zxjyck.labels import MESSAGE_STATUS, with_code
 from zxjyck.text import SafeLogFormatter, for_terminal, strip_controls
 
 out = Console(highlight=False, soft_wrap=True)
@@ -171,14 +172,10 @@ def _summary(report: IngestReport) -> None:
     table.add_row("新邮件 New", str(report.new))
     table.add_row("重复 Already stored", str(report.duplicates))
     for status, n in sorted(report.processed.items()):
-        table.add_row(f"{STATUS_LABELS.get(status, status)}", str(n))
+        table.add_row(with_code(MESSAGE_STATUS, status), str(n))
     for problem in report.unreadable[:10]:
         table.add_row("无法读取 Unreadable", for_terminal(problem))
     out.print(table)
-
-
-STATUS_LABELS = {"received": "待处理 received", "processed": "已处理 processed",
-                 "needs_review": "待人工 needs_review", "failed": "失败 failed"}
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -226,11 +223,11 @@ def cmd_messages(args: argparse.Namespace) -> int:
     finally:
         app.close()
     if args.json:
-        from ingest.outputs.export import iso
+        from ingest.outputs.export import message_dict
 
-        print(json.dumps([{"id": m.id, "received_at": iso(m.received_at, cal.tz), "from": m.from_addr,
-                           "subject": m.subject, "kind": m.kind, "status": m.status, "city": m.city,
-                           "problems": m.problems} for m in rows], ensure_ascii=False, indent=1))
+        fields = ("id", "received_at", "from", "subject", "kind", "status", "city", "problems")
+        docs = (message_dict(m, (), cal.tz) for m in rows)
+        print(json.dumps([{k: doc[k] for k in fields} for doc in docs], ensure_ascii=False, indent=1))
         return 0
     table = Table(title=f"邮件 Messages ({len(rows)})")
     for col in ("ID", "收到时间 Received", "发件人 From", "主题 Subject", "类型 Kind", "状态 Status", "问题 Problems"):
@@ -268,7 +265,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     table.add_column("ID")
     table.add_column("状态 Status")
     for pk, status in results.items():
-        table.add_row(str(pk), STATUS_LABELS.get(status, status))
+        table.add_row(str(pk), with_code(MESSAGE_STATUS, status))
     out.print(table)
     return 0
 
@@ -333,7 +330,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     table = Table(title="运行状态 Status", show_header=False)
     table.add_row("邮件总数 Messages", str(h.total))
     for status, n in sorted(h.counts.items()):
-        table.add_row(STATUS_LABELS.get(status, status), str(n))
+        table.add_row(with_code(MESSAGE_STATUS, status), str(n))
     table.add_row("积压 Backlog", str(h.backlog))
     last = h.last_ok_poll
     table.add_row("最近成功收取 Last good poll",

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from ingest.outputs.queries import MessageDetail
 from parsers.application import ocr_field_label
+from zxjyck.labels import SEAL, SEAL_EN
 from zxjyck.text import for_terminal, strip_controls
 
 
@@ -53,14 +54,11 @@ def render_detail(console: Console, detail: MessageDetail, tz: tzinfo) -> None:
         _list(console, section, lines)
 
 
-SEAL_LABELS = {True: "有公章 seal found", False: "未见公章 no seal", None: "无法判断 cannot tell (grayscale?)"}
-
-
 def _ocr_table(console: Console, a, archive_path: str = "") -> None:
     """Values OCR read from a scan or photo, each with its confidence, beside the attachment they came from."""
     if not (getattr(a, "scanned", False) or getattr(a, "ocr_fields", None)):
         return
-    table = Table(title=f"附件 {a.position + 1} 识别结果 OCR of “{escape(a.filename)}” · 公章 {SEAL_LABELS[a.stamped]}",
+    table = Table(title=f"附件 {a.position + 1} 识别结果 OCR of “{escape(a.filename)}” · 公章 {SEAL[a.stamped]} {SEAL_EN[a.stamped]}",
                   caption=escape(f"原件 page image: 归档邮件 {archive_path or '-'} 的附件 {a.position + 1} "
                                  f"attachment {a.position + 1} of the archived message; "
                                  f"控制台 console /messages/{a.message_pk}/attachments/{a.position}/page.png"))

@@ -30,9 +30,9 @@ from sqlmodel import Session, select
 
 from ingest.app import App
 from ingest.errors import IngestError
+from ingest.outbound import outbox_settings
 from ingest.outputs.workbooks import current_reports
 from ingest.workflows.application_checks import STAMPED_FORM_ITEM, stamp_decision
-from ingest.workflows.reminders import outbox_settings
 from notify.compose import (
     DigestApplicationRow,
     DigestCityRow,

@@ -49,6 +49,7 @@ from store.models import (
     Message,
     Outbox,
 )
+from zxjyck import labels
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +61,8 @@ MATERIAL_FOLDERS = {
     "content": "5_平台培训内容材料",
 }
 READ_VALUES_NAME = "识别结果.pdf"
-MATERIAL_NAMES = {"basic_form": "附件1 基本情况表", "credentials": "机构资信类材料", "construction": "平台建设材料",
-                  "operation": "平台运行材料", "content": "平台培训内容材料"}
-NOTICE_KINDS = {"receipt": "回执", "missing_items": "补充材料通知", "correction_request": "更正通知",
-                "late_reminder": "催报提醒", "digest": "每日汇总"}
-NOTICE_STATUS = {"pending": "待发送", "sent": "已发送", "failed": "发送失败", "suppressed": "未发送"}
+MATERIAL_NAMES = {key: labels.MATERIAL[key] for key in MATERIAL_KEYS}  # the five materials, in order
+FORM_LABELS = dict(FIELD_NAMES, organization="注册登记机构", website="网址")  # the basic form's rows, as the notice
 
 
 class DossierError(IngestError):
@@ -171,7 +169,7 @@ def _history(session: Session, application: Application, tz: ZoneInfo) -> list[M
                                 "附件：" + "、".join(files) if files else "无申报材料附件"))
     for out in session.exec(select(Outbox).where(Outbox.about_message_pk.in_(pks))) if pks else []:
         events.append(MailEvent(out.created_at, "发出", "、".join(out.to), out.subject,
-                                f"{NOTICE_KINDS.get(out.kind, out.kind)}，{NOTICE_STATUS.get(out.status, out.status)}"))
+                                f"{labels.label(labels.NOTICE_KIND, out.kind)}，{labels.label(labels.OUTBOX_STATUS, out.status)}"))
     return sorted(events, key=lambda e: e.at)
 
 
@@ -301,5 +299,4 @@ def zip_folder(folder: Path, target: Path) -> Path:
 
 def form_rows(a: Application) -> list[tuple[str, str]]:
     """(label, value) of the basic form, in the notice's order and with its labels."""
-    labels = dict(FIELD_NAMES, organization="注册登记机构", website="网址")
-    return [(labels[key], getattr(a, key) or "") for key in FIELD_NAMES]
+    return [(FORM_LABELS[key], getattr(a, key) or "") for key in FIELD_NAMES]

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 
-from ingest.outputs.dossier import MATERIAL_NAMES, Dossier, DossierError, form_rows
+from ingest.outputs.dossier import FORM_LABELS, MATERIAL_NAMES, Dossier, DossierError, form_rows
 from ingest.outputs.workbooks import put, save_atomically
 from parsers.application import FIELD_NAMES
 
@@ -29,32 +29,32 @@ def _local(moment: datetime | None, tz: ZoneInfo) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment else "—"
 
 
-def summary_rows(d: Dossier, tz: ZoneInfo) -> list[tuple[str, str]]:
-    a = d.application
+def summary_rows(dossier: Dossier, tz: ZoneInfo) -> list[tuple[str, str]]:
+    a = dossier.application
     return [("批次", a.batch or "—"), ("申报方式", f"推荐：{a.recommended_by}" if a.recommended_by else "平台自行申报"),
             ("首次收到", _local(a.first_received_at, tz)), ("材料齐全", _local(a.completed_at, tz)),
             ("申报邮箱", a.from_addr)]
 
 
-def project_rows(d: Dossier) -> list[list[str]]:
+def project_rows(dossier: Dossier) -> list[list[str]]:
     return [[str(n), p.name, p.occupation, p.format, "" if p.hours is None else str(p.hours), p.assessment, p.source,
-             p.fee] for n, p in enumerate(d.projects, start=1)]
+             p.fee] for n, p in enumerate(dossier.projects, start=1)]
 
 
-def file_rows(d: Dossier) -> list[list[str]]:
+def file_rows(dossier: Dossier) -> list[list[str]]:
     order = list(MATERIAL_NAMES)
-    files = sorted(d.files, key=lambda f: order.index(f.category) if f.category in order else len(order))
+    files = sorted(dossier.files, key=lambda f: order.index(f.category) if f.category in order else len(order))
     return [[MATERIAL_NAMES.get(f.category, f.category), f.filename, f.saved_as or f.note] for f in files]
 
 
-def history_rows(d: Dossier, tz: ZoneInfo) -> list[list[str]]:
-    return [[_local(e.at, tz), e.direction, e.who, e.subject, e.detail] for e in d.history]
+def history_rows(dossier: Dossier, tz: ZoneInfo) -> list[list[str]]:
+    return [[_local(e.at, tz), e.direction, e.who, e.subject, e.detail] for e in dossier.history]
 
 
 # --------------------------------------------------------------------------- xlsx
 
 
-def write_cover_xlsx(d: Dossier, path: Path, tz: ZoneInfo) -> Path:
+def write_cover_xlsx(dossier: Dossier, path: Path, tz: ZoneInfo) -> Path:
     wb = Workbook()
     ws = wb.active
     ws.title = "封面"
@@ -63,7 +63,7 @@ def write_cover_xlsx(d: Dossier, path: Path, tz: ZoneInfo) -> Path:
     head_fill = PatternFill("solid", fgColor="DDEBF7")
     wrap = Alignment(wrap_text=True, vertical="top")
     row = 1
-    put(ws, row, 1, f"{TITLE}：{d.application.platform_name}").font = Font(bold=True, size=14)
+    put(ws, row, 1, f"{TITLE}：{dossier.application.platform_name}").font = Font(bold=True, size=14)
     row += 2
 
     def section(title: str) -> None:
@@ -81,35 +81,35 @@ def write_cover_xlsx(d: Dossier, path: Path, tz: ZoneInfo) -> Path:
         row += 1
 
     section("申报概况")
-    for label, value in summary_rows(d, tz):
+    for label, value in summary_rows(dossier, tz):
         line([label, value])
     row += 1
     section("一、基本信息")
-    for label, value in form_rows(d.application):
+    for label, value in form_rows(dossier.application):
         line([label, value])
     row += 1
     section("二、平台培训项目")
     line(list(PROJECT_HEADER), header=True)
-    for values in project_rows(d):
+    for values in project_rows(dossier):
         line(values)
     row += 1
     section("三、核对结果")
-    for label, value in d.checks():
+    for label, value in dossier.checks():
         line([label, value])
-    if d.application.staff_problems:
+    if dossier.application.staff_problems:
         row += 1
         section("四、待人工核对事项")
-        for n, problem in enumerate(d.application.staff_problems, start=1):
+        for n, problem in enumerate(dossier.application.staff_problems, start=1):
             line([str(n), problem])
     row += 1
     section("五、材料清单")
     line(["类别", "原文件名", "存放文件名"], header=True)
-    for values in file_rows(d):
+    for values in file_rows(dossier):
         line(values)
     row += 1
     section("六、邮件往来")
     line(["时间", "方向", "对方", "主题", "说明"], header=True)
-    for values in history_rows(d, tz):
+    for values in history_rows(dossier, tz):
         line(values)
     for col, width in zip("ABCDEFGH", (16, 36, 16, 14, 22, 12, 14, 16), strict=True):
         ws.column_dimensions[col].width = width
@@ -187,41 +187,40 @@ def _build(path: Path, story: list, title: str) -> Path:
     return path
 
 
-def write_cover_pdf(d: Dossier, path: Path, tz: ZoneInfo) -> Path:
+def write_cover_pdf(dossier: Dossier, path: Path, tz: ZoneInfo) -> Path:
     from reportlab.platypus import Spacer
 
     s = _styles()
-    a = d.application
+    a = dossier.application
     story: list = [_p(TITLE, s["title"]), _p(a.platform_name or a.organization, s["title"])]
-    story += [_table([list(r) for r in summary_rows(d, tz)], [90, 420], s), Spacer(1, 4)]
+    story += [_table([list(r) for r in summary_rows(dossier, tz)], [90, 420], s), Spacer(1, 4)]
     rows = [list(r) for r in form_rows(a)]
     intro = rows.pop()  # 平台简介 runs long: paragraphs below the table, which may break across pages
     story += [_p("一、基本信息", s["h2"]), _table(rows, [90, 420], s), Spacer(1, 4), _p(intro[0], s["label"])]
     story += [_p(para, s["body"]) for para in _cut(intro[1], INTRO_CHARS).split("\n") if para.strip()]
     story += [_p("二、平台培训项目", s["h2"]),
-              _table([list(PROJECT_HEADER), *project_rows(d)], [26, 90, 64, 60, 36, 66, 80, 88], s, header=True)]
-    story += [_p("三、核对结果", s["h2"]), _table([list(r) for r in d.checks()], [90, 420], s)]
+              _table([list(PROJECT_HEADER), *project_rows(dossier)], [26, 90, 64, 60, 36, 66, 80, 88], s, header=True)]
+    story += [_p("三、核对结果", s["h2"]), _table([list(r) for r in dossier.checks()], [90, 420], s)]
     if a.staff_problems:
         story += [_p("四、待人工核对事项", s["h2"])]
         story += [_p(f"{n}. {p}", s["warn"]) for n, p in enumerate(a.staff_problems, start=1)]
     story += [_p("五、材料清单", s["h2"]),
-              _table([["类别", "原文件名", "存放文件名"], *file_rows(d)], [100, 210, 200], s, header=True)]
+              _table([["类别", "原文件名", "存放文件名"], *file_rows(dossier)], [100, 210, 200], s, header=True)]
     story += [_p("六、邮件往来", s["h2"]),
-              _table([["时间", "方向", "对方", "主题", "说明"], *history_rows(d, tz)], [70, 30, 120, 140, 150], s,
+              _table([["时间", "方向", "对方", "主题", "说明"], *history_rows(dossier, tz)], [70, 30, 120, 140, 150], s,
                      header=True)]
     return _build(path, story, f"{TITLE}：{a.platform_name}")
 
 
-def write_read_values_pdf(d: Dossier, path: Path) -> Path:
+def write_read_values_pdf(dossier: Dossier, path: Path) -> Path:
     """The basic form's values as OCR read them from the scan, each with its confidence."""
     s = _styles()
-    a = d.application
+    a = dossier.application
     confidences = a.ocr_fields or {}
     rows = [["栏目", "识别值", "置信度"]]
-    labels = dict(FIELD_NAMES, organization="注册登记机构", website="网址")
     for key in FIELD_NAMES:
         confidence = confidences.get(key)
-        rows.append([labels[key], getattr(a, key) or "", f"{confidence:.2f}" if confidence is not None else "—"])
+        rows.append([FORM_LABELS[key], getattr(a, key) or "", f"{confidence:.2f}" if confidence is not None else "—"])
     story = [_p("基本情况表识别结果", s["title"]),
              _p("本表由系统从扫描件或照片识别生成，仅供核对，以原件为准；置信度较低的栏目请对照原件确认。", s["label"]),
              _table(rows, [90, 360, 60], s, header=True)]

@@ -7,6 +7,7 @@ the CLI passes it); lists in the order received. Nothing secret is ever part of 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -34,7 +35,8 @@ def iso(value: datetime | None, tz: tzinfo) -> str | None:
     return value.astimezone(tz).isoformat() if value else None
 
 
-def message_dict(msg: Message, attachments: list[Attachment], tz: tzinfo) -> dict[str, Any]:
+def message_dict(msg: Message, attachments: Sequence[Attachment], tz: tzinfo) -> dict[str, Any]:
+    """One message as the export and `zxjyck messages --json` show it."""
     return {
         "id": msg.id,
         "message_id": msg.message_id,

@@ -29,24 +29,24 @@ class MessageFilter:
     q: str | None = None  # a word in the subject, the sender's address or name (the console's search box)
 
 
-def list_messages(app: App, flt: MessageFilter) -> list[Message]:
+def list_messages(app: App, query: MessageFilter) -> list[Message]:
     with session_scope(app.engine) as session:
         stmt = select(Message)
-        if flt.status:
-            stmt = stmt.where(Message.status == flt.status)
-        if flt.kind:
-            stmt = stmt.where(Message.kind == flt.kind)
-        if flt.city:
-            stmt = stmt.where(Message.city == flt.city)
-        if flt.since:
-            stmt = stmt.where(Message.received_at >= flt.since)
-        if flt.until:
-            stmt = stmt.where(Message.received_at < flt.until)
-        if flt.q:  # LIKE's wildcards typed by a person are taken out, not interpreted
-            like = f"%{flt.q.replace('%', '').replace('_', '')[:100]}%"
+        if query.status:
+            stmt = stmt.where(Message.status == query.status)
+        if query.kind:
+            stmt = stmt.where(Message.kind == query.kind)
+        if query.city:
+            stmt = stmt.where(Message.city == query.city)
+        if query.since:
+            stmt = stmt.where(Message.received_at >= query.since)
+        if query.until:
+            stmt = stmt.where(Message.received_at < query.until)
+        if query.q:  # LIKE's wildcards typed by a person are taken out, not interpreted
+            like = f"%{query.q.replace('%', '').replace('_', '')[:100]}%"
             stmt = stmt.where(or_(col(Message.subject).ilike(like), col(Message.from_addr).ilike(like),
                                   col(Message.from_name).ilike(like)))
-        stmt = stmt.order_by(Message.received_at.desc(), Message.id.desc()).limit(flt.limit)
+        stmt = stmt.order_by(Message.received_at.desc(), Message.id.desc()).limit(query.limit)
         return list(session.exec(stmt).all())
 
 

@@ -48,14 +48,11 @@ from store.models import (
     WeeklyReport,
     WeeklyRow,
 )
+from zxjyck import labels
 
 log = logging.getLogger(__name__)
 
 WEEKLY_TITLE = "企业职工线上适岗技能提升培训备案情况统计表"
-STATUS_LABELS = {"accepted": "已收到", "needs_correction": "待更正", "needs_review": "待人工核对",
-                 "missing": "未报送"}
-MATERIAL_LABELS = {"basic_form": "基本情况表", "credentials": "机构资信类材料", "construction": "平台建设材料",
-                   "operation": "平台运行材料", "content": "平台培训内容材料"}
 NO_PLATFORM = "（未填写平台）"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
 DATE_FORMAT = "yyyy-mm-dd"
@@ -368,10 +365,10 @@ def write_week_summary(ws: Worksheet, summary, tz: ZoneInfo, taken: set[str]) ->
         report = line.report
         if report is None:
             note = f"有{len(line.held_message_pks)}封邮件待人工核对" if line.held_message_pks else None
-            cells.row(2 + n, (n, line.city, STATUS_LABELS.get(line.status, line.status), None, None, None, None,
+            cells.row(2 + n, (n, line.city, labels.label(labels.REPORT_STATUS, line.status), None, None, None, None,
                               None, None, note))
             continue
-        cells.row(2 + n, (n, line.city, STATUS_LABELS.get(report.status, report.status), "是" if report.late else "否",
+        cells.row(2 + n, (n, line.city, labels.label(labels.REPORT_STATUS, report.status), "是" if report.late else "否",
                           line.enterprise_count, line.headcount, cells.local(report.received_at), report.filled_by,
                           report.phone, "；".join(map(staff_text, report.problems))), wrap=(10,))
     total_row = 3 + len(summary.cities)
@@ -439,7 +436,7 @@ def write_city_sheet(ws: Worksheet, report: WeeklyReport, lines: list[WeeklyRow]
     cells.row(total_row, ("合计", None, headcount_of(report, lines), None), bold=True)
     ws.merge_cells(start_row=total_row, start_column=1, end_row=total_row, end_column=2)
     cells.merged(total_row + 1, 1, 4, f"填报人：{report.filled_by}    联系电话：{report.phone}")
-    status = STATUS_LABELS.get(report.status, report.status) + ("（逾期）" if report.late else "")
+    status = labels.report_status(report.status, report.late)
     note = f"状态：{status}；收到时间：{cells.local(report.received_at):%Y-%m-%d %H:%M}"
     if report.problems:
         note += "；问题：" + "；".join(map(staff_text, report.problems))
@@ -479,7 +476,7 @@ def build_applications_workbook(session: Session, tz: ZoneInfo) -> Workbook:
     cells = Cells(ws, tz)
     cells.row(1, APPLICATION_HEADER, bold=True, fill=True)
     for n, a in enumerate(applications, start=1):
-        missing = [MATERIAL_LABELS[k] for k in MATERIAL_KEYS if k not in materials.get(a.id or 0, set())]
+        missing = [labels.MATERIAL[k] for k in MATERIAL_KEYS if k not in materials.get(a.id or 0, set())]
         cells.row(1 + n, (n, a.platform_name, a.website, a.organization, a.credit_code, credit_check_label(a),
                           a.contact, a.contact_title, a.phone, a.email, a.address, a.intro,
                           "是" if a.complete else "否", "、".join(missing), "；".join(map(staff_text, a.form_problems)),

@@ -3,7 +3,8 @@
 Chinese mail clients label GBK (and GB18030) text as ``gb2312`` all the time,
 and GB2312 cannot decode the many characters outside it (e.g. 镕, 喆, 珺, 堃).
 GB18030 is a strict superset of GB2312 and GBK, so decoding any of these labels
-as GB18030 loses nothing and repairs the rest.
+as GB18030 loses nothing and repairs the rest (the mapping itself:
+:mod:`zxjyck.charsets`, shared with parsers and notify).
 
 Python caches codec look-ups by name, so :func:`install` must run before
 anything decodes a GBK-family label; ``ingest/__init__.py`` calls it on import.
@@ -11,13 +12,13 @@ anything decodes a GBK-family label; ``ingest/__init__.py`` calls it on import.
 
 from __future__ import annotations
 
-import codecs
 import email.charset
 import encodings
 import encodings.aliases
 
-GB_FAMILY = ("gb2312", "gbk", "cp936", "euc_cn", "euccn", "eucgb2312_cn", "gb2312_1980", "gb2312_80",
-             "x_gbk", "chinese", "csgb2312", "ms936", "936", "windows_936", "iso_ir_58", "csiso58gb231280")
+from zxjyck.charsets import GB_FAMILY, codec_for
+
+__all__ = ["GB_FAMILY", "codec_for", "decode_bytes", "install"]
 
 _installed = False
 
@@ -35,25 +36,6 @@ def install() -> None:
         email.charset.add_charset(label, email.charset.BASE64, email.charset.BASE64, "gb18030")
         email.charset.CODEC_MAP[label] = "gb18030"
     _installed = True
-
-
-def codec_for(label: str | None) -> str | None:
-    """The Python codec to use for a MIME charset label, or None when unknown.
-
-    Works whether or not another library looked the label up before
-    :func:`install` ran, because it never relies on the codec cache.
-    """
-    if not label:
-        return None
-    norm = label.strip().strip('"\'').lower().replace("-", "_")
-    if norm in GB_FAMILY or norm.replace("_", "") in {g.replace("_", "") for g in GB_FAMILY}:
-        return "gb18030"
-    if norm in ("utf8", "utf_8", "unicode_1_1_utf_8"):
-        return "utf-8"
-    try:
-        return codecs.lookup(norm).name
-    except LookupError:
-        return None
 
 
 _EIGHT_BIT = ("gb18030", "gbk", "gb2312", "big5", "iso8859", "latin", "cp125", "windows", "koi8", "mac", "cp")

@@ -2,7 +2,7 @@
 
 Content first (the forms found in attachments), then subject, body and
 sender. Bounces and auto-replies are recognised by the RFC 3834/3464 rules in
-:mod:`notify.rules`. Low confidence or conflicting signals give
+:mod:`parsers.machine_mail`. Low confidence or conflicting signals give
 ``needs_review``: staff decide, and nothing is sent on a guess.
 """
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from ingest.config import Settings
 from ingest.pipeline.decode import DecodedMessage, nfkc
-from notify.rules import is_auto_reply, is_bounce
 from parsers.cities import normalize_city
+from parsers.machine_mail import is_auto_reply, is_bounce
 from store.models import Message
 
 CONFIDENT = 0.6

@@ -30,7 +30,9 @@ from email.message import Message
 
 import mailparser
 
-from ingest.pipeline.charsets import codec_for, decode_bytes
+from ingest.pipeline.charsets import decode_bytes
+from zxjyck.charsets import codec_for
+from zxjyck.message_ids import message_id_of, references_of
 
 log = logging.getLogger(__name__)
 
@@ -473,26 +475,6 @@ def received_time(msg: Message) -> datetime | None:
             if found is not None:
                 return found
     return None
-
-
-MAX_ID = 998  # RFC 5322 line limit; also the column size
-
-
-def message_id_of(value: str | None) -> str | None:
-    """The first <id> in a header value; None when there is none. Cut to 998 characters (hostile input)."""
-    if not value:
-        return None
-    value = str(value)
-    found = re.findall(r"<[^<>\s]+>", value)
-    if found:
-        return found[0][:MAX_ID]
-    value = value.strip()
-    return f"<{value}>"[:MAX_ID] if value and " " not in value else None
-
-
-def references_of(value: str | None) -> list[str]:
-    """The <ids> of a References header, the last 50 (the thread's newest), each cut to 998 characters."""
-    return [ref[:MAX_ID] for ref in re.findall(r"<[^<>\s]+>", str(value or ""))][-50:]
 
 
 def _charset_hint(msg: Message) -> str | None:

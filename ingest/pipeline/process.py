@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class Context:
-    """Everything decided about one message before it is written."""
+class MessageWork:
+    """One stored message on its way through the pipeline: decoded, analysed, then classified and written."""
 
     message: Message
     decoded: DecodedMessage
@@ -60,7 +60,7 @@ def load_message(app: App, pk: int) -> Message:
     return msg
 
 
-def prepare_message(app: App, msg: Message) -> Context:
+def prepare_message(app: App, msg: Message) -> MessageWork:
     """The expensive, database-free half: archived bytes, decoding, attachment analysis.
 
     ``process_pending`` runs it for the next message in a helper thread while the
@@ -68,7 +68,7 @@ def prepare_message(app: App, msg: Message) -> Context:
     """
     day = app.settings.schedule.calendar().local_date(msg.received_at)  # the year of an undated period
     if msg.size > app.settings.max_message_bytes:
-        return Context(message=msg, decoded=large.headers_only(app, msg, large.too_large(msg, app.settings)), analyses=[])
+        return MessageWork(message=msg, decoded=large.headers_only(app, msg, large.too_large(msg, app.settings)), analyses=[])
     if large.wanted(app, msg):
         decoded, analyses = large.prepare(app, msg, day)
     else:
@@ -79,38 +79,38 @@ def prepare_message(app: App, msg: Message) -> Context:
     for analysis in flatten(analyses):
         if getattr(analysis, "environment_error", ""):
             raise TransientError(f"attachment {analysis.filename!r}: {analysis.environment_error}")
-    return Context(message=msg, decoded=decoded, analyses=analyses)
+    return MessageWork(message=msg, decoded=decoded, analyses=analyses)
 
 
-def finish_message(app: App, ctx: Context, only_if_received: bool = False) -> str:
+def finish_message(app: App, work: MessageWork, only_if_received: bool = False) -> str:
     """Classify and write everything the message decides, in one transaction; returns its status."""
-    pk = ctx.message.id
-    thread_kinds, sender_known = _history(app, ctx.decoded)
-    ctx.classification = classify(app.routing_settings(), ctx.message, ctx.decoded, ctx.analyses, thread_kinds, sender_known)
+    pk = work.message.id
+    thread_kinds, sender_known = _history(app, work.decoded)
+    work.classification = classify(app.routing_settings(), work.message, work.decoded, work.analyses, thread_kinds, sender_known)
     with session_scope(app.engine) as session:
         row = session.get(Message, pk, with_for_update=True)
         if only_if_received and row.status != RECEIVED:
             return row.status  # another worker got there first
-        _write_message(session, row, ctx)
-        _write_attachments(session, row, ctx)
-        status = _apply_workflows(app, session, row, ctx)
-        limited = limit_problems(ctx)
+        _write_message(session, row, work)
+        _write_attachments(session, row, work)
+        status = _apply_workflows(app, session, row, work)
+        limited = limit_problems(work)
         if limited and status != FAILED:
             status = NEEDS_REVIEW  # staff decide whether what went unread mattered
         row.status = status
-        row.problems = list(dict.fromkeys(limited + ctx.problems))
+        row.problems = list(dict.fromkeys(limited + work.problems))
         row.processed_at = app.now()
         row.attempts += 1
         session.add(row)
-    log.info("processed message id=%s kind=%s status=%s", pk, ctx.classification.kind, status)
+    log.info("processed message id=%s kind=%s status=%s", pk, work.classification.kind, status)
     return status
 
 
-def limit_problems(ctx: Context) -> list[str]:
+def limit_problems(work: MessageWork) -> list[str]:
     """What a limit left unread anywhere in the message (MIME parts, attachment size, rows, pages, columns...),
     each naming its limit: it goes on the message's problems, first, and holds the message for staff."""
-    notes = list(ctx.decoded.limited)
-    for analysis in flatten(ctx.analyses):
+    notes = list(work.decoded.limited)
+    for analysis in flatten(work.analyses):
         notes.extend(getattr(analysis, "limited", None) or [])
     return list(dict.fromkeys(notes))
 
@@ -122,28 +122,28 @@ def process_message(app: App, pk: int, only_if_received: bool = False) -> str:
     return finish_message(app, prepare_message(app, msg), only_if_received)
 
 
-def _write_message(session: Session, row: Message, ctx: Context) -> None:
-    d = ctx.decoded
-    c = ctx.classification
-    row.from_addr = d.from_addr[:320]
-    row.from_name = d.from_name[:500]
-    row.subject = d.subject[:2000]
-    row.message_id = d.message_id or row.message_id
-    row.date_header = d.date
-    row.in_reply_to = d.in_reply_to
-    row.references = d.references
-    row.defects = d.defects[:200]
-    row.kind = c.kind
-    row.confidence = c.confidence
-    row.reasons = c.reasons
-    row.city = c.city
-    if not d.is_mail:
-        ctx.problems.append(d.defects[0] if d.defects else "not an e-mail message")
+def _write_message(session: Session, row: Message, work: MessageWork) -> None:
+    decoded = work.decoded
+    verdict = work.classification
+    row.from_addr = decoded.from_addr[:320]
+    row.from_name = decoded.from_name[:500]
+    row.subject = decoded.subject[:2000]
+    row.message_id = decoded.message_id or row.message_id
+    row.date_header = decoded.date
+    row.in_reply_to = decoded.in_reply_to
+    row.references = decoded.references
+    row.defects = decoded.defects[:200]
+    row.kind = verdict.kind
+    row.confidence = verdict.confidence
+    row.reasons = verdict.reasons
+    row.city = verdict.city
+    if not decoded.is_mail:
+        work.problems.append(decoded.defects[0] if decoded.defects else "not an e-mail message")
 
 
-def _write_attachments(session: Session, row: Message, ctx: Context) -> None:
+def _write_attachments(session: Session, row: Message, work: MessageWork) -> None:
     session.exec(delete(Attachment).where(Attachment.message_pk == row.id))
-    for position, (att, analysis) in enumerate(zip(ctx.decoded.attachments, ctx.analyses, strict=False)):
+    for position, (att, analysis) in enumerate(zip(work.decoded.attachments, work.analyses, strict=False)):
         problems = list(getattr(analysis, "problems", []) or [])
         material = getattr(analysis, "material", None)
         session.add(Attachment(
@@ -167,14 +167,14 @@ def ocr_values(analysis) -> dict[str, Any]:
     form, weekly = getattr(analysis, "application", None), getattr(analysis, "weekly", None)
     out: dict[str, Any] = {}
     for name in list(fields)[:500]:
-        m = _ROW_FIELD_RE.match(name)
-        p = _PROJECT_FIELD_RE.match(name)
-        if m and weekly is not None:
+        row_cell = _ROW_FIELD_RE.match(name)
+        project_cell = _PROJECT_FIELD_RE.match(name)
+        if row_cell and weekly is not None:
             rows = weekly.rows
-            index = int(m.group(1))
-            value = getattr(rows[index], m.group(2), None) if index < len(rows) else None
-        elif p and form is not None:  # a project row's cell (hours as read, before conversion)
-            projects, index, attr = form.projects, int(p.group(1)), p.group(2)
+            index = int(row_cell.group(1))
+            value = getattr(rows[index], row_cell.group(2), None) if index < len(rows) else None
+        elif project_cell and form is not None:  # a project row's cell (hours as read, before conversion)
+            projects, index, attr = form.projects, int(project_cell.group(1)), project_cell.group(2)
             project = projects[index] if index < len(projects) else None
             value = None if project is None else (project.raw_hours or project.hours) if attr == "hours" \
                 else getattr(project, attr, None)
@@ -188,21 +188,21 @@ def ocr_values(analysis) -> dict[str, Any]:
     return out
 
 
-def _apply_workflows(app: App, session: Session, row: Message, ctx: Context) -> str:
+def _apply_workflows(app: App, session: Session, row: Message, work: MessageWork) -> str:
     """Turn the classification into records; returns the message status."""
-    c = ctx.classification
-    if not ctx.decoded.is_mail:
+    verdict = work.classification
+    if not work.decoded.is_mail:
         return FAILED
     from ingest.workflows.staff import apply_decision
 
-    decided = apply_decision(session, row, ctx.problems)
+    decided = apply_decision(session, row, work.problems)
     if decided is not None:
         return decided
-    if c.needs_review:
-        ctx.problems.extend(c.review_reasons)
+    if verdict.needs_review:
+        work.problems.extend(verdict.review_reasons)
         # why an attachment could not be read (a password, a corrupt file) is often why the kind is unclear
-        ctx.problems.extend(p for analysis in flatten(ctx.analyses) for p in getattr(analysis, "problems", []))
+        work.problems.extend(p for analysis in flatten(work.analyses) for p in getattr(analysis, "problems", []))
         return NEEDS_REVIEW
     from ingest.workflows.dispatch import apply_workflow
 
-    return apply_workflow(app, session, row, ctx) or PROCESSED
+    return apply_workflow(app, session, row, work) or PROCESSED

@@ -17,17 +17,12 @@ from datetime import UTC, datetime
 from email.message import Message as EmailHeaders
 
 from ingest.app import App
-from ingest.pipeline.decode import (
-    RAW_POLICY,
-    decode_header_value,
-    message_id_of,
-    received_time,
-    references_of,
-)
+from ingest.pipeline.decode import RAW_POLICY, decode_header_value, received_time
 from ingest.sources.local import RawItem, TakenElsewhere
 from store.archive import sha256_hex
 from store.models import RECEIVED, Message
 from store.repo import insert_message
+from zxjyck.message_ids import message_id_of, references_of
 
 log = logging.getLogger(__name__)
 

@@ -19,11 +19,6 @@ from store.models import PollRun
 log = logging.getLogger(__name__)
 
 
-def holder_name() -> str:
-    """The IMAP lease's holder: ``host:pid``, the form ``store.holders.holder_is_gone`` judges."""
-    return this_holder()
-
-
 def ingest_paths(app: App, paths: Iterable[str], progress: Callable[[], None] | None = None) -> IngestReport:
     """`zxjyck ingest`: store every message found under the paths, then process the new ones."""
     checked = check_paths(paths)
@@ -67,7 +62,7 @@ def pickup(app: App) -> IngestReport:
         source = f"imap:{account.username}@{account.host}/{account.folder}"
         part = IngestReport()
         try:
-            result = poll_imap(app, account, part, holder_name())
+            result = poll_imap(app, account, part, this_holder())
         except ImapLeaseHeldError:
             raise  # another poller is at work: nothing failed, nothing to record
         except IngestError as exc:

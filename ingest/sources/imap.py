@@ -36,7 +36,7 @@ from ingest.sources.imap_connection import (
     TRANSIENT_ERRORS,
     Clock,
     Connector,
-    ImapSettings,
+    ImapAccount,
     SystemClock,
     account_name,
     backoff_delay,
@@ -142,11 +142,11 @@ def choose_strategy(has_capability: Callable[[str], bool], permanent_flags: Sequ
     return MarkingStrategy(keyword, "copy", processed_folder)
 
 
-def lease_name(settings: ImapSettings) -> str:
+def lease_name(settings: ImapAccount) -> str:
     return f"imap:{account_name(settings)}/{settings.folder}"
 
 
-def source_ref(settings: ImapSettings, uidvalidity: int, uid: int) -> str:
+def source_ref(settings: ImapAccount, uidvalidity: int, uid: int) -> str:
     """An RFC 5092 IMAP URL naming exactly one message."""
     user = quote(settings.username, safe="")
     return f"imap://{user}@{settings.host}/{quote(settings.folder)};UIDVALIDITY={uidvalidity}/;UID={uid}"
@@ -205,7 +205,7 @@ class _Lease:
 
 
 def poll_once(
-    settings: ImapSettings,
+    settings: ImapAccount,
     sink: IngestSink,
     *,
     holder: str,
@@ -245,7 +245,7 @@ def poll_once(
     return result
 
 
-def _with_reconnect(session: Callable[[], int], settings: ImapSettings, result: PollResult,
+def _with_reconnect(session: Callable[[], int], settings: ImapAccount, result: PollResult,
                     clock: Clock, max_attempts: int) -> None:
     failures = 0
     while True:
@@ -318,7 +318,7 @@ def _is_server_hangup(exc: BaseException) -> bool:
     return isinstance(exc, imaplib.IMAP4.abort) and "socket error" not in str(exc)
 
 
-def _poll_session(settings: ImapSettings, sink: IngestSink, connector: Connector,
+def _poll_session(settings: ImapAccount, sink: IngestSink, connector: Connector,
                   result: PollResult, lease: _Lease, clock: Clock, limits: _BatchLimits,
                   suspects: _Suspects) -> int:
     client = connector(settings)
@@ -342,7 +342,7 @@ class _Outcome(enum.Enum):
 class _FolderPoller:
     """One connection's worth of work on one folder."""
 
-    def __init__(self, client: IMAPClient, settings: ImapSettings, sink: IngestSink,
+    def __init__(self, client: IMAPClient, settings: ImapAccount, sink: IngestSink,
                  result: PollResult, lease: _Lease, clock: Clock, limits: _BatchLimits,
                  suspects: _Suspects) -> None:
         self.client, self.settings, self.sink = client, settings, sink
@@ -558,7 +558,7 @@ __all__ = [
     "choose_strategy",
     "Connector",
     "ImapError",
-    "ImapSettings",
+    "ImapAccount",
     "IngestSink",
     "PollResult",
     "SystemClock",

@@ -29,8 +29,8 @@ BACKOFF_CAP_SECONDS = 60.0
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, imaplib.IMAP4.abort, EOFError)
 
 
-class ImapSettings(Protocol):
-    """The [imap] configuration section (ingest.config builds the real one)."""
+class ImapAccount(Protocol):
+    """What the IMAP source needs of a mailbox: ingest.config.ImapSettings ([imap], [[mailboxes]]) is the real one."""
 
     host: str
     port: int
@@ -49,19 +49,19 @@ class ImapSettings(Protocol):
 DEFAULT_ID = {"name": "zxjyck", "version": "0", "vendor": "zxjyck"}
 
 
-def id_fields(settings: ImapSettings) -> dict[str, str]:
+def id_fields(settings: ImapAccount) -> dict[str, str]:
     """The ID fields to send: ``settings.id`` when it has them, else DEFAULT_ID."""
     fields = getattr(settings, "id", None)
     return dict(fields) if fields else dict(DEFAULT_ID)
 
 
-def password_of(settings: ImapSettings) -> str:
+def password_of(settings: ImapAccount) -> str:
     """The password as text, whether configuration holds a str or a pydantic SecretStr."""
     reveal = getattr(settings.password, "get_secret_value", None)
     return reveal() if callable(reveal) else str(settings.password)
 
 
-def default_ssl_context(settings: ImapSettings) -> ssl.SSLContext:
+def default_ssl_context(settings: ImapAccount) -> ssl.SSLContext:
     """Verifying context: the system's CAs plus ``settings.ca_file`` when it has one."""
     context = ssl.create_default_context()
     ca_file = getattr(settings, "ca_file", None)
@@ -93,10 +93,10 @@ class SystemClock:
 
 SYSTEM_CLOCK = SystemClock()
 
-Connector = Callable[[ImapSettings], IMAPClient]
+Connector = Callable[[ImapAccount], IMAPClient]
 
 
-def account_name(settings: ImapSettings) -> str:
+def account_name(settings: ImapAccount) -> str:
     return f"{settings.username}@{settings.host}"
 
 
@@ -106,7 +106,7 @@ def backoff_delay(attempt: int, base: float = BACKOFF_BASE_SECONDS, cap: float =
 
 
 def connect(
-    settings: ImapSettings,
+    settings: ImapAccount,
     *,
     ssl_context: ssl.SSLContext | None = None,
     client_class: type[IMAPClient] = IMAPClient,
@@ -146,7 +146,7 @@ def connect(
     return client
 
 
-def send_id(client: IMAPClient, settings: ImapSettings, where: str) -> None:
+def send_id(client: IMAPClient, settings: ImapAccount, where: str) -> None:
     """RFC 2971 ID after LOGIN, when the server offers it.
 
     NetEase (163.com, 126.com, yeah.net) answers SELECT, EXAMINE and STATUS with

@@ -19,7 +19,7 @@ from ingest.sources.imap_connection import (
     TRANSIENT_ERRORS,
     Clock,
     Connector,
-    ImapSettings,
+    ImapAccount,
     account_name,
     connect,
     logout_quietly,
@@ -44,7 +44,7 @@ class WakeReason(enum.Enum):
 
 
 def wait_for_new(
-    settings: ImapSettings,
+    settings: ImapAccount,
     sink: CursorReader,
     *,
     clock: Clock = SYSTEM_CLOCK,
@@ -88,7 +88,7 @@ def wait_for_new(
         logout_quietly(client)
 
 
-def _has_pending(client: IMAPClient, sink: CursorReader, settings: ImapSettings, info: dict) -> bool:
+def _has_pending(client: IMAPClient, sink: CursorReader, settings: ImapAccount, info: dict) -> bool:
     cursor = sink.get_cursor(account_name(settings), settings.folder)
     if cursor is None or cursor[0] != int(info[b"UIDVALIDITY"]):
         return int(info.get(b"EXISTS", 0)) > 0
@@ -99,7 +99,7 @@ def _has_pending(client: IMAPClient, sink: CursorReader, settings: ImapSettings,
 class _Waiter:
     SLICE_SECONDS = 5.0  # how often a stop request is noticed
 
-    def __init__(self, client: IMAPClient, settings: ImapSettings, clock: Clock,
+    def __init__(self, client: IMAPClient, settings: ImapAccount, clock: Clock,
                  max_wait: float | None, stop: threading.Event | None, exists: int) -> None:
         self.client, self.settings, self.clock, self.stop = client, settings, clock, stop
         self.deadline = None if max_wait is None else clock.monotonic() + max_wait

@@ -13,7 +13,7 @@ from datetime import datetime
 from imapclient import SEEN, IMAPClient
 from imapclient import exceptions as imap_exc
 
-from ingest.sources.imap_connection import ImapSettings, account_name, connect, logout_quietly
+from ingest.sources.imap_connection import ImapAccount, account_name, connect, logout_quietly
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 class ImapSentCopier:
     """notify.outbox.SentCopier on an IMAP account."""
 
-    def __init__(self, settings: ImapSettings, folder: str, connector=connect) -> None:  # noqa: ANN001
+    def __init__(self, settings: ImapAccount, folder: str, connector=connect) -> None:  # noqa: ANN001
         self.settings, self.folder, self.connector = settings, folder, connector
         self.client: IMAPClient | None = None
 

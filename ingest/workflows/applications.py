@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlmodel import Session, delete, select
 
+from ingest.outbound import outbox_settings
 from ingest.pipeline.classify import flatten
 from ingest.workflows.application_checks import (
     STAMPED_FORM_ITEM,
@@ -39,7 +40,6 @@ from ingest.workflows.application_checks import (
 )
 from ingest.workflows.decisions import MessageFacts, Reply, facts_of
 from ingest.workflows.problems import about_file
-from ingest.workflows.reminders import outbox_settings
 from ingest.workflows.weekly import MAX_HOURS
 from notify.compose import (
     ApplicationReceiptContext,

@@ -12,8 +12,8 @@ from email.message import Message as MimeMessage
 
 from sqlmodel import Session
 
-from notify.bounce import BounceReport, parse_bounce
 from notify.outbox import mark_bounced
+from parsers.bounce import BounceReport, parse_bounce
 from store.models import (
     PROCESSED,
     Message,

@@ -16,6 +16,7 @@ from sqlmodel import select
 from ingest.app import App
 from ingest.config import Settings
 from ingest.errors import IngestError
+from ingest.outbound import outbox_settings
 from notify.compose import LateReminderContext
 from notify.outbox import (
     AUTO_GENERATED,
@@ -25,7 +26,6 @@ from notify.outbox import (
     enqueue,
     find_by_key,
 )
-from notify.transport import RetryPolicy
 from store.db import session_scope
 from store.models import REPORT_ACCEPTED, WeeklyReport
 from zxjyck import calendar
@@ -38,14 +38,6 @@ class ReminderError(IngestError):
 log = logging.getLogger(__name__)
 
 
-def outbox_settings(settings: Settings) -> OutboxSettings:
-    sender = settings.smtp.sender if settings.smtp else settings.notify.sender
-    return OutboxSettings(
-        sender=sender, sender_name=settings.notify.bureau_name, bureau_name=settings.notify.bureau_name,
-        contact_line=settings.notify.contact_line, reply_window_days=settings.notify.reply_window_days,
-        max_per_sender_per_day=settings.notify.max_per_sender_per_day,
-        our_addresses=frozenset(settings.our_addresses()),
-        retry=RetryPolicy(max_attempts=settings.notify.max_attempts), timezone=settings.schedule.timezone)
 
 
 def deliver(app: App) -> DeliveryReport:

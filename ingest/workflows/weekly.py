@@ -17,11 +17,11 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, delete, select
 
+from ingest.outbound import outbox_settings
 from ingest.pipeline.classify import flatten
 from ingest.pipeline.decode import nfkc
 from ingest.workflows.decisions import MessageFacts, Reply, facts_of
 from ingest.workflows.problems import _attachment_problems, about_file
-from ingest.workflows.reminders import outbox_settings
 from notify.compose import (
     CorrectionRequestContext,
     FileProblem,

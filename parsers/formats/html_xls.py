@@ -20,6 +20,7 @@ from parsers.document import Document, Table
 from parsers.formats.cells import trim_rows
 from parsers.formats.errors import CorruptFileError, LimitExceededError
 from parsers.formats.limits import Limits
+from zxjyck.charsets import codec_for
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +36,10 @@ def decode_markup(data: bytes) -> str:
         return data.decode("utf-16", errors="replace")
     match = META_CHARSET.search(data[:4096])
     if match:
-        declared = match.group(1).decode("ascii").lower()
-        if declared in ("gb2312", "gbk", "gb_2312-80", "x-gbk"):
-            declared = "gb18030"  # the superset: GB2312-labelled files often hold GBK characters
+        declared = codec_for(match.group(1))  # GB2312-labelled files often hold GBK characters: GB18030
         try:
-            return data.decode(declared)
+            if declared:
+                return data.decode(declared)
         except (LookupError, UnicodeDecodeError):
             log.debug("declared charset %s does not fit; guessing", declared)
     try:
@@ -54,9 +54,7 @@ def html_from_mhtml(data: bytes) -> str | None:
     for part in message.walk():
         if part.get_content_type() == "text/html":
             payload = part.get_payload(decode=True) or b""
-            charset = part.get_content_charset()
-            if charset in ("gb2312", "gbk"):
-                charset = "gb18030"
+            charset = codec_for(part.get_content_charset())
             if charset:
                 try:
                     return payload.decode(charset)

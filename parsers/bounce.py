@@ -18,7 +18,8 @@ from email import policy
 from email.message import Message
 from email.parser import BytesParser, HeaderParser
 
-from notify.compose import normalise_message_id
+from zxjyck.charsets import codec_for
+from zxjyck.message_ids import message_id_of
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def bounced_message_ids(msg: Message) -> list[str]:
         found.extend(_ids_in_part(part))
     unique: list[str] = []
     for raw in found:
-        mid = normalise_message_id(raw)
+        mid = message_id_of(raw, strict=True)
         if mid and mid not in unique:
             unique.append(mid)
     return unique
@@ -160,10 +161,7 @@ def _part_text(part: Message) -> str:
     if not isinstance(payload, bytes):
         raw = part.get_payload()
         return raw if isinstance(raw, str) else ""
-    declared = (part.get_content_charset() or "").lower()
-    if declared in ("gb2312", "gbk", "x-gbk", "cp936", "euc-cn"):
-        declared = "gb18030"
-    for charset in (declared, "utf-8", "gb18030"):
+    for charset in (codec_for(part.get_content_charset()), "utf-8", "gb18030"):
         if not charset:
             continue
         try:
