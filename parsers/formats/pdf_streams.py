@@ -101,7 +101,7 @@ def _check(stream: PDFStream, budget: _Budget) -> None:
         elif f in LITERALS_LZW_DECODE:
             data = _unlzw(data, left, keep)
         elif f in LITERALS_RUNLENGTH_DECODE:
-            data = _unrunlength(data, left)
+            data = _unrunlength(data, left, keep)
         elif f in LITERALS_ASCII85_DECODE:
             if 4 * len(data) > left:
                 raise budget.refuse()
@@ -168,24 +168,28 @@ def _unlzw(data: bytes, limit: int, keep: bool) -> bytes | None:
     return b"".join(out)
 
 
-def _unrunlength(data: bytes, limit: int) -> bytes | None:
+def _unrunlength(data: bytes, limit: int, keep: bool) -> bytes | None:
     """RunLengthDecode (PDF 1.7, 7.4.5) of at most ``limit`` bytes."""
     out = bytearray()
+    total = 0
     i, n = 0, len(data)
     while i < n:
         length = data[i]
         if length == 128:
             break
         if length < 128:
-            out += data[i + 1:i + 2 + length]
+            piece = data[i + 1:i + 2 + length]
             i += 2 + length
-        else:
-            if i + 1 >= n:
-                break
-            out += data[i + 1:i + 2] * (257 - length)
+        elif i + 1 < n:
+            piece = data[i + 1:i + 2] * (257 - length)
             i += 2
-        if len(out) > limit:
+        else:
+            break
+        total += len(piece)
+        if total > limit:
             return None
+        if keep:
+            out += piece
     return bytes(out)
 
 
