@@ -503,13 +503,15 @@ MB = 2**20
         (lambda: build.make_pdf_huge_stream(100), Limits()),  # FlateDecode: 100 MB of spaces in 100 KB
         (lambda: build.make_pdf_with_stream(zlib.compress(build.deflated_spaces(100)), ["FlateDecode", "FlateDecode"]),
          Limits()),  # deflated twice: the inner stream is small, what it inflates to is not
+        (lambda: build.make_pdf_with_stream(build.deflated_spaces(100).hex().encode() + b">",
+                                            ["ASCIIHexDecode", "FlateDecode"]), Limits()),  # hex on the outside
         (lambda: build.make_pdf_with_stream(build.lzw_zeros(10), ["LZWDecode"]), Limits()),  # 74 MB from 58 KB
         (lambda: build.make_pdf_with_stream(bytes([129, 0]) * 150_000 + b"\x80", ["RunLengthDecode"]),
          Limits(max_pdf_stream_bytes=16 * MB)),  # 128 bytes from every 2: 19 MB
         (lambda: build.make_pdf_with_stream(b"z" * 300_000 + b"~>", ["ASCII85Decode"]),
          Limits(max_pdf_stream_bytes=1 * MB)),  # refused by its bound alone (4 bytes a "z"), nothing decoded
     ],
-    ids=["flate", "flate-in-flate", "lzw", "runlength", "ascii85"],
+    ids=["flate", "flate-in-flate", "hex-then-flate", "lzw", "runlength", "ascii85"],
 )
 def test_pdf_stream_bomb_is_refused_before_it_grows(make, limits: Limits) -> None:
     data = make()

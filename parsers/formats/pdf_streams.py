@@ -12,9 +12,10 @@ soon as one step would produce more than what is left of ``Limits.max_pdf_stream
 total of all decoded streams of the document) the read stops with ``LimitExceededError``
 ("pdf_stream"). Only then does pdfminer decode the stream itself, within the budget.
 
-Filters that do not expand (ASCIIHex, DCT/JPX/JBIG2 pass through) cost no check; ASCII85 (a
-``z`` is four bytes) is checked by its bound; CCITTFax is pdfminer's business only when image
-bytes are asked for, which the reader never does. Outside ``stream_budget`` (another user of
+A stream whose filters cannot make more than what is left of the budget (zlib at most about
+1032:1, and so on) is not inflated twice. ASCIIHex halves and DCT/JPX/JBIG2 pass through (a
+filter after them is still checked); ASCII85 (a ``z`` is four bytes) is checked by its bound;
+CCITTFax is pdfminer's business only when image bytes are asked for, which the reader never does. Outside ``stream_budget`` (another user of
 pdfminer in the same process) ``decode`` behaves exactly as pdfminer's.
 """
 
@@ -26,11 +27,15 @@ import io
 import zlib
 from collections.abc import Iterator
 
-from pdfminer import pdftypes
+from pdfminer.ascii85 import ascii85decode, asciihexdecode
 from pdfminer.lzw import LZWDecoder
 from pdfminer.pdftypes import (
     LITERALS_ASCII85_DECODE,
+    LITERALS_ASCIIHEX_DECODE,
+    LITERALS_DCT_DECODE,
     LITERALS_FLATE_DECODE,
+    LITERALS_JBIG2_DECODE,
+    LITERALS_JPX_DECODE,
     LITERALS_LZW_DECODE,
     LITERALS_RUNLENGTH_DECODE,
     PDFStream,
@@ -40,6 +45,7 @@ from parsers.formats.errors import LimitExceededError
 from parsers.formats.limits import human_size
 
 CHUNK = 1024 * 1024  # bytes fed to / taken from a bounded decoder at a time
+PASS_THROUGH = (*LITERALS_DCT_DECODE, *LITERALS_JPX_DECODE, *LITERALS_JBIG2_DECODE)
 
 
 class _Budget:
@@ -105,8 +111,12 @@ def _check(stream: PDFStream, budget: _Budget) -> None:
         elif f in LITERALS_ASCII85_DECODE:
             if 4 * len(data) > left:
                 raise budget.refuse()
-            data = pdftypes.ascii85decode(data)
-        else:  # the rest never expand here (hex halves; images pass through); pdfminer handles errors
+            data = ascii85decode(data)
+        elif f in LITERALS_ASCIIHEX_DECODE:
+            data = asciihexdecode(data)  # half its input at most; what follows it may expand
+        elif f in PASS_THROUGH:
+            continue  # pdfminer hands image codecs' bytes on as they are
+        else:  # CCITTFax (decoded for image bytes only, never asked for here), or one pdfminer refuses itself
             return
         if data is None:
             raise budget.refuse()
