@@ -29,8 +29,8 @@ def columns_note(filename: str, sheet: str, max_columns: int) -> str:
 class Limits:
     # RLIMIT_AS of the reading child, so its RSS can never pass it either. The worker starts with about
     # 160 MB of address space (interpreter, parsers, libraries) of which about 50 MB resident; the largest
-    # legitimate files measured (bench/bench_memory.py --workers: a 42 MB scanned PDF, 5,000-row forms)
-    # peak at 284 MB of address space, 136 MB resident
+    # legitimate files measured (bench/bench_memory.py --workers-only: a 34 MB scanned PDF, 5,000-row forms)
+    # peak at 239 MB of address space, 134 MB resident
     address_space_mb: int = 512
     cpu_seconds: int = 30  # CPU time per attachment in the child
     wall_timeout_s: float = 60.0  # the parent kills the child after this
