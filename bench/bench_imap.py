@@ -1,4 +1,4 @@
-"""How fast ingest.imap is against a real Dovecot on 127.0.0.1. Prints figures, asserts nothing.
+"""How fast ingest.sources.imap is against a real Dovecot on 127.0.0.1. Prints figures, asserts nothing.
 
   python bench/bench_imap.py [--messages 2000] [--body-bytes 20000] [--empty-sizes 1000,50000]
 
@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from imapclient import IMAPClient  # noqa: E402
 
-from ingest.imap import FETCH_ITEMS, account_name, poll_once  # noqa: E402
+from ingest.sources.imap import FETCH_ITEMS, account_name, poll_once
 from tests.dovecot import DovecotServer, ImapAccount  # noqa: E402
 from tests.imap_helpers import make_message  # noqa: E402
 

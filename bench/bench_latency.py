@@ -3,7 +3,7 @@
     python bench/bench_latency.py [--appends 10] [--backend sqlite|postgres] [--poll-interval N]
 
 A real Dovecot and a real SMTP listener (aiosmtpd, tests/smtp_server.py) on 127.0.0.1; the
-daemon runs `python -m ingest.cli --config CONFIG run` (the `zxjyck` console script's entry
+daemon runs `python -m ingest.cli.main --config CONFIG run` (the `zxjyck` console script's entry
 point) with [imap] on the Dovecot user and [smtp] on the listener, all 21 cities registered,
 max_per_sender_per_day raised so no receipt is held back by the abuse limit.
 

@@ -15,7 +15,7 @@ Peaks: the daemon's VmHWM from /proc/<pid>/status read just before SIGTERM (exac
 descendant (the sandbox's forkserver and workers, LibreOffice) sampled every --interval seconds
 (VmHWM of each, so a short-lived child's peak is caught if it lived across one sample), and the
 largest sampled sum of RSS of the whole process tree. Compared with the 200 MB target side by
-side, and with the RSS of a bare `python -c "import ingest.cli"` as the floor.
+side, and with the RSS of a bare `python -c "import ingest.cli.main"` as the floor.
 
 Then one parse worker per file (``parsers.sandbox.Sandbox`` with the default limits, OCR off),
 for the largest legitimate attachments (5,000-row forms in xlsx and PDF, a scanned PDF and a zip
@@ -294,7 +294,7 @@ def hostile_one_by_one(dovecot: DovecotServer, hostile: list[tuple[str, MailItem
 
 def baseline_kb() -> int:
     """VmHWM of a bare interpreter that has imported the CLI (the floor every daemon starts from)."""
-    code = ("import ingest.cli, ingest.daemon, ingest.service, sys; "
+    code = ("import ingest.cli.main, ingest.runtime.daemon, ingest.runtime.poll, sys; "
             "print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1])")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     with contextlib.suppress(ValueError):
@@ -303,7 +303,7 @@ def baseline_kb() -> int:
 
 
 def report(results: list[RunResult], floor_kb: int, hostile: list[tuple[str, MailItem]]) -> None:
-    rows = [("floor: python + import ingest.cli (VmHWM)", "", "", floor_kb / 1024, "1.00x", "")]
+    rows = [("floor: python + import ingest.cli.main (VmHWM)", "", "", floor_kb / 1024, "1.00x", "")]
     for r in results:
         state = "done" if r.finished else "TIMEOUT"
         rows.append((f"{r.name}: daemon VmHWM", r.messages, f"{r.seconds:.0f}s {state}", r.daemon_hwm_kb / 1024,

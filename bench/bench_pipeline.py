@@ -10,7 +10,7 @@
     on the same folder:
       floor   one imapclient connection, UID FETCH BODY.PEEK[] INTERNALDATE in batches of 200,
               mailparser.parse_from_bytes of every body (no disk, no database);
-      service ingest.service.poll(app) on a fresh SQLite file / PostgreSQL schema: fetch, archive
+      service ingest.runtime.poll.poll(app) on a fresh SQLite file / PostgreSQL schema: fetch, archive
               (fsync), message rows, decode, attachments parsed in the sandbox, classification,
               records, outbox written as .eml files (no [smtp]).
     The floor is run twice (the first warms Dovecot and the page cache) and the second is used.
@@ -70,16 +70,16 @@ class StageTimes:
 
 @contextlib.contextmanager
 def timed_stages() -> Iterator[StageTimes]:
-    """Wrap the three steps ingest.service.poll calls (pickup, process_pending, deliver) with timers.
+    """Wrap the three steps ingest.runtime.poll.poll calls (pickup, process_pending, deliver) with timers.
 
     Only the names poll() looks up are replaced, for the duration of the block; the code that runs is
     the service's own."""
-    import ingest.notices
-    import ingest.service
+    import ingest.runtime.poll
+    import ingest.workflows.reminders
 
     times = StageTimes()
-    originals = {"pickup": ingest.service.pickup, "process": ingest.service.process_pending,
-                 "deliver": ingest.notices.deliver}
+    originals = {"pickup": ingest.runtime.poll.pickup, "process": ingest.runtime.poll.process_pending,
+                 "deliver": ingest.workflows.reminders.deliver}
 
     def wrap(name: str, fn: Callable) -> Callable:
         def timed(*args, **kwargs):
@@ -90,15 +90,15 @@ def timed_stages() -> Iterator[StageTimes]:
                 times.add(name, time.perf_counter() - started)
         return timed
 
-    ingest.service.pickup = wrap("pickup", originals["pickup"])
-    ingest.service.process_pending = wrap("process", originals["process"])
-    ingest.notices.deliver = wrap("deliver", originals["deliver"])
+    ingest.runtime.poll.pickup = wrap("pickup", originals["pickup"])
+    ingest.runtime.poll.process_pending = wrap("process", originals["process"])
+    ingest.workflows.reminders.deliver = wrap("deliver", originals["deliver"])
     try:
         yield times
     finally:
-        ingest.service.pickup = originals["pickup"]
-        ingest.service.process_pending = originals["process"]
-        ingest.notices.deliver = originals["deliver"]
+        ingest.runtime.poll.pickup = originals["pickup"]
+        ingest.runtime.poll.process_pending = originals["process"]
+        ingest.workflows.reminders.deliver = originals["deliver"]
 
 
 # --------------------------------------------------------------------------- one service run
@@ -120,7 +120,7 @@ class ServiceRun:
 def run_service(backend: str, store_url: str, folder: Path, account: ImapAccount, profile: bool) -> ServiceRun:
     from ingest.app import open_app
     from ingest.config import load_settings
-    from ingest.service import poll
+    from ingest.runtime.poll import poll
 
     config = write_config(folder, store_url, imap=account)
     settings = load_settings(config, environ={})
@@ -301,8 +301,8 @@ def idle_poll_case(server: DovecotServer, backend: str, store_url: str, size: in
                    work: Path) -> tuple:
     from ingest.app import open_app
     from ingest.config import load_settings
-    from ingest.imap_connection import account_name
-    from ingest.service import poll
+    from ingest.runtime.poll import poll
+    from ingest.sources.imap_connection import account_name
     from store.repo import set_cursor
 
     account = ImapAccount(server)

@@ -412,7 +412,7 @@ def pg_available() -> str | None:
 
 
 def zxjyck_command(config: Path, *args: str) -> list[str]:
-    """`zxjyck --config CONFIG ARGS` with this interpreter (the console script's entry point, ingest.cli:main)."""
+    """`zxjyck --config CONFIG ARGS` with this interpreter (the console script's entry point, ingest.cli.main:main)."""
     return [sys.executable, "-m", "ingest.cli", "--config", str(config), *args]
 
 

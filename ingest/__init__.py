@@ -1,9 +1,18 @@
-"""Sources (IMAP, local), the pipeline, classification, the CLI, the scheduler.
+"""The service itself: mail in, decisions recorded, notices queued, staff outputs out.
 
-Importing this package installs the GB-family charset repair first, before
-anything has a chance to decode (and cache) a ``gb2312`` codec look-up.
+Sub-packages, in the order a message meets them (docs/ARCHITECTURE.md draws the flow):
+
+- ``sources``   fetch raw mail: the IMAP poller (connection, IDLE, leases, marking) and local files;
+- ``pipeline``  store each raw message once, decode it, classify it, have its attachments read;
+- ``workflows`` what a message leads to (weekly report, application, bounce, reminder, staff decision):
+                a pure decision, then the records and notices written in the message's transaction;
+- ``runtime``   the long-running parts: polling runs, the daemon and its scheduled jobs, health;
+- ``outputs``   what staff read: digest, workbooks, dossiers, the JSON export, message views;
+- ``cli``       the ``zxjyck`` command, thin over the above.
+
+``app`` (the running context), ``config`` (typed settings) and ``errors`` serve them all.
 """
 
-from ingest import charsets as _charsets
+from ingest.pipeline import charsets as _charsets
 
 _charsets.install()

@@ -62,7 +62,7 @@ def _some_trouble(app) -> None:
 
     from sqlmodel import select
 
-    from ingest.staff_actions import set_review_state
+    from ingest.workflows.staff import set_review_state
     from store.db import session_scope
     from store.models import Application, Outbox, PollRun
 
@@ -85,7 +85,7 @@ def _scanned_form(app, tmp: Path) -> int:
     """A grayscale scan of 附件1 read by the real OCR worker: the page staff see beside the values read."""
     from datetime import UTC, datetime
 
-    from ingest.service import ingest_paths
+    from ingest.runtime.poll import ingest_paths
     from parsers.sandbox import Sandbox
     from tests.test_application_paths import MATERIALS, mail
     from tests.web_support import message_id_from

@@ -56,7 +56,7 @@ def dovecot_version(binary: str) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class ImapTestSettings:
-    """Has every attribute ingest.imap.ImapSettings asks for."""
+    """Has every attribute ingest.sources.imap.ImapSettings asks for."""
 
     host: str
     port: int

@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 from imapclient import IMAPClient
 
-from ingest.imap import SystemClock, connect, poll_once
+from ingest.sources.imap import SystemClock, connect, poll_once
 from tests.dovecot import ImapTestSettings
 
 # --------------------------------------------------------------------------- messages
@@ -207,7 +207,7 @@ def ingest_sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[obje
         return
     from ingest.app import open_app
     from ingest.config import load_settings
-    from ingest.imap_sink import DbSink
+    from ingest.runtime.imap_sink import DbSink
     from tests.conftest import write_config
 
     app = open_app(load_settings(write_config(tmp_path, "sqlite:///var/zxjyck.db"), environ={}))
@@ -301,7 +301,7 @@ def _worker(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--db", help="a SqliteSink file")
-    where.add_argument("--config", help="a zxjyck config.toml: store through ingest.imap_sink.DbSink")
+    where.add_argument("--config", help="a zxjyck config.toml: store through ingest.runtime.imap_sink.DbSink")
     parser.add_argument("--settings", required=True, help="ImapTestSettings as JSON")
     parser.add_argument("--holder", default="kill-test", help='"auto": this host and PID, as zxjyck names itself')
     parser.add_argument("--store-delay", type=float, default=0.0)
@@ -313,7 +313,7 @@ def _worker(argv: list[str] | None = None) -> int:
     else:
         from ingest.app import open_app
         from ingest.config import load_settings
-        from ingest.imap_sink import DbSink
+        from ingest.runtime.imap_sink import DbSink
 
         sink = DbSink(open_app(load_settings(Path(args.config), environ={})))
     slow = SlowSink(sink, args.store_delay)

@@ -13,12 +13,12 @@ from pathlib import Path
 from sqlmodel import select
 
 from ingest.app import App
-from ingest.notices import deliver
-from ingest.service import ingest_paths
+from ingest.outputs.export import export_state
+from ingest.runtime.poll import ingest_paths
+from ingest.workflows.reminders import deliver
 from notify.outbox import DeliveryReport
 from notify.transport import Transport
 from store.db import session_scope
-from store.export import export_state
 from store.models import Outbox
 from tests.conftest import FIXTURES, write_config
 from tests.smtp_server import SmtpServer

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.application_checks import (
+from ingest.config import ConfigError, load_settings
+from ingest.workflows.application_checks import (
     copy_address,
     licence_check,
     licence_problems,
@@ -19,7 +20,6 @@ from ingest.application_checks import (
     stamp_decision,
     values_source,
 )
-from ingest.config import ConfigError, load_settings
 from parsers.analysis import AttachmentAnalysis
 from parsers.application import ApplicationData
 from parsers.materials import MaterialGuess

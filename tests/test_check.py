@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.check import GUANGDONG_CITIES, all_required_pass, check_city_table, run_checks
+from ingest.cli.check import GUANGDONG_CITIES, all_required_pass, check_city_table, run_checks
 from tests.conftest import write_config
 from tests.netease_front import NetEaseFront
 from tests.smtp_server import NETEASE_AUTH_FAILED, certificate, running_smtp_server  # noqa: F401 (fixture)
@@ -61,7 +61,7 @@ def test_the_city_check_takes_any_mapping_not_only_the_config():
 
 def test_a_check_line_never_carries_a_terminal_escape():
     """A server's answer or an address shown in the table: ESC sequences and other controls go, text stays."""
-    from ingest.check import one_line
+    from ingest.cli.check import one_line
 
     line = one_line("NO [ALERT] \x1b]0;owned\x07 \x1b[2J\rLOGIN\nfailed \u202eevil")
     assert line == "NO [ALERT] LOGIN failed evil"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.cli import main
+from ingest.cli.main import main
 from tests.conftest import write_config
 
 WEEKLY_SUBJECT = "=?gb2312?B?" + __import__("base64").b64encode("广州市周报".encode("gbk")).decode() + "?="

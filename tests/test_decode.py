@@ -11,8 +11,8 @@ from urllib.parse import quote
 import pytest
 
 import ingest  # noqa: F401
-from ingest.charsets import codec_for, decode_bytes
-from ingest.decode import decode_message, nfkc
+from ingest.pipeline.charsets import codec_for, decode_bytes
+from ingest.pipeline.decode import decode_message, nfkc
 
 GBK_ONLY = "朱镕基 喆 堃"  # 镕 喆 堃 are in GBK but not in GB2312
 
@@ -57,7 +57,7 @@ def test_codec_for_does_not_depend_on_the_codec_cache() -> None:
     # A fresh interpreter that looks gb2312 up (and caches it) before zxjyck is imported.
     code = (
         "import codecs; codecs.lookup('gb2312'); b'\\xe9F'.decode('gbk', 'replace')\n"
-        "from ingest.charsets import decode_bytes, codec_for\n"
+        "from ingest.pipeline.charsets import decode_bytes, codec_for\n"
         "print(codec_for('gb2312'), decode_bytes('镕'.encode('gbk'), 'gb2312'))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -18,17 +18,16 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import Session, select
 
 from ingest.app import App
-from ingest.cli import main
+from ingest.cli.main import main
 from ingest.config import StaffSettings
-from ingest.daemon import guarded
-from ingest.digest import (
+from ingest.outputs.digest import (
     DigestRecipientsMissing,
     add_digest_job,
     build_digest,
     digest_command,
     render_digest,
-    reporting_week,
 )
+from ingest.runtime.daemon import guarded
 from store.db import session_scope
 from store.models import (
     Application,
@@ -41,6 +40,7 @@ from store.models import (
     WeeklyReport,
     WeeklyRow,
 )
+from zxjyck.calendar import reporting_week
 
 SH = ZoneInfo("Asia/Shanghai")
 WEEK = date(2020, 2, 17)

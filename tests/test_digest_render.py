@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.digest import build_digest, render_digest
+from ingest.outputs.digest import build_digest, render_digest
 from store.db import session_scope
 from tests.browser import browser, full_page_png, set_viewport  # noqa: F401  (browser is a fixture)
 from tests.conftest import REPO, sqlite_app

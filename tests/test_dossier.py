@@ -11,8 +11,8 @@ import pdfplumber
 import pytest
 from openpyxl import load_workbook
 
-from ingest.cli import main
-from ingest.processing import InProcessAnalyzer
+from ingest.cli.main import main
+from ingest.pipeline.analyse import InProcessAnalyzer
 from notify.transport import MemoryTransport
 from tests.conftest import FIXTURES
 from tests.test_application_paths import (
@@ -131,8 +131,8 @@ def test_cover_pdf_survives_hostile_long_and_markup_text(tmp_path):
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
-    from ingest.dossier import Dossier, MailEvent, MaterialFile
-    from ingest.dossier_sheets import write_cover_pdf, write_cover_xlsx, write_read_values_pdf
+    from ingest.outputs.dossier import Dossier, MailEvent, MaterialFile
+    from ingest.outputs.dossier_sheets import write_cover_pdf, write_cover_xlsx, write_read_values_pdf
     from store.models import Application, ApplicationProject
 
     now = datetime(2020, 2, 26, 2, 0, tzinfo=UTC)

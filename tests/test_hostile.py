@@ -32,16 +32,17 @@ from fixtures.build_hostile import (
 )
 from fixtures.build_mail import XLSX, message, weekly_xlsx
 from ingest.config import ConfigError, load_settings
-from ingest.decode import MAX_ENCODED_WORDS, decode_message
-from ingest.local import TakenElsewhere, iter_paths, maildir_items
-from ingest.pipeline import IngestReport, _header_fields, _parse_head, process_pending, store_items
-from ingest.processing import InProcessAnalyzer
-from ingest.service import ingest_paths, poll
+from ingest.outputs.export import export_state
+from ingest.pipeline.analyse import InProcessAnalyzer
+from ingest.pipeline.decode import MAX_ENCODED_WORDS, decode_message
+from ingest.pipeline.run import process_pending
+from ingest.pipeline.store import IngestReport, _header_fields, _parse_head, store_items
+from ingest.runtime.poll import ingest_paths, poll
+from ingest.sources.local import TakenElsewhere, iter_paths, maildir_items
 from notify.compose import WeeklyReceiptContext, compose, make_address
 from notify.errors import InvalidAddressError
 from notify.rules import is_bounce
 from notify.transport import MemoryTransport
-from store.export import export_state
 from tests.conftest import FIXTURES, REPO, write_config
 
 HOSTILE = FIXTURES / "hostile"
@@ -172,7 +173,7 @@ def test_markup_and_terminal_escapes_in_a_subject_never_reach_the_terminal(tmp_p
 
 
 def test_strip_controls_and_for_terminal() -> None:
-    from ingest.safe_text import for_terminal, strip_controls
+    from zxjyck.text import for_terminal, strip_controls
 
     assert strip_controls(TERMINAL_SUBJECT_TEXT) == "[/] 周报 [bold red]紧急[/bold red] 红色 点这里 ab gpj.exe"
     assert strip_controls("a\r\nBcc: x\tb") == "a  Bcc: x b"
@@ -185,7 +186,7 @@ def test_strip_controls_and_for_terminal() -> None:
 def test_log_lines_strip_sender_text_and_keep_tracebacks_for_debug() -> None:
     import logging
 
-    from ingest.safe_text import SafeLogFormatter
+    from zxjyck.text import SafeLogFormatter
 
     try:
         raise ValueError("boom\x1b[2J")
@@ -202,9 +203,9 @@ def test_a_processing_failure_is_one_line_without_debug(tmp_path: Path) -> None:
     cfg = write_config(tmp_path, "sqlite:///var/zxjyck.db")
     (tmp_path / "in").mkdir()
     shutil.copy(FIXTURES / "mail" / "08-question.eml", tmp_path / "in")
-    script = ("import sys, ingest.processing as p\n"
+    script = ("import sys, ingest.pipeline.process as p\n"
               "def boom(*a, **k):\n    raise RuntimeError('classifier bug')\n"
-              "p.classify = boom\nfrom ingest.cli import main\nraise SystemExit(main(sys.argv[1:]))\n")
+              "p.classify = boom\nfrom ingest.cli.main import main\nraise SystemExit(main(sys.argv[1:]))\n")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     quiet = subprocess.run([sys.executable, "-c", script, "--config", str(cfg), "ingest", str(tmp_path / "in")],
                            capture_output=True, text=True, env=env, timeout=180)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from ingest.cli import main
+from ingest.cli.main import main
 from ingest.config import load_settings
-from ingest.imap import poll_once
-from ingest.imap_sink import DbSink
+from ingest.runtime.imap_sink import DbSink
+from ingest.sources.imap import poll_once
 from store.models import Message
 from tests.conftest import FIXTURES, write_config
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from ingest.local import PathNotFound
-from ingest.processing import InProcessAnalyzer
-from ingest.service import ingest_paths, pickup, poll
+from ingest.pipeline.analyse import InProcessAnalyzer
+from ingest.runtime.poll import ingest_paths, pickup, poll
+from ingest.sources.local import PathNotFound
 from store.models import Attachment, Message
 
 SIMPLE = (b"From: Someone <someone@example.org>\r\nTo: zxjyck@163.com\r\nSubject: hello\r\n"

@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 import xlsxwriter
 
-from ingest.cli import main
+from ingest.cli.main import main
 from ingest.config import load_settings
-from ingest.notices import deliver
-from ingest.processing import InProcessAnalyzer
-from ingest.service import ingest_paths, replay
+from ingest.outputs.export import export_state
+from ingest.pipeline.analyse import InProcessAnalyzer
+from ingest.runtime.poll import ingest_paths
+from ingest.workflows.reminders import deliver
+from ingest.workflows.staff_log import replay
 from notify.transport import MemoryTransport
-from store.export import export_state
 from tests.conftest import CITIES_TOML, write_config
 
 WRITERS = Path(__file__).resolve().parent.parent / "fixtures" / "attachments" / "writers"
@@ -192,7 +193,7 @@ def many_pages_pdf(pages: int) -> bytes:
 def digest_text(app, capsys) -> str:
     from datetime import date
 
-    from ingest.digest import build_digest, render_digest
+    from ingest.outputs.digest import build_digest, render_digest
 
     _subject, text, _html = render_digest(build_digest(app, date(2020, 2, 25)))
     return text

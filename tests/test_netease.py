@@ -23,10 +23,10 @@ from imapclient import IMAPClient, imap_utf7
 from sqlmodel import Session, select
 
 from ingest.app import open_app
-from ingest.cli import main
+from ingest.cli.main import main
 from ingest.config import load_settings
-from ingest.imap import MarkingStrategy, choose_strategy, holder_is_gone, lease_name, poll_once
-from ingest.service import health
+from ingest.runtime.health import health
+from ingest.sources.imap import MarkingStrategy, choose_strategy, holder_is_gone, lease_name, poll_once
 from store import repo
 from store.models import Message
 from tests.conftest import FIXTURES, write_config
@@ -264,7 +264,7 @@ def test_a_poll_killed_mid_run_is_taken_over_at_once_by_the_next_manual_poll(
             worker.wait()
         assert 0 < len(stored(cfg)) < len(raws), "the kill came too late to test anything"
         started = time.monotonic()
-        with caplog.at_level("WARNING", logger="ingest.imap"):
+        with caplog.at_level("WARNING", logger="ingest.sources.imap"):
             assert main(["--config", str(cfg), "poll"]) == 0
         assert time.monotonic() - started < 60  # not the 300 s the dead worker's lease had left
         assert f":{worker.pid} is gone" in caplog.text
@@ -352,7 +352,7 @@ def test_a_manual_poll_of_a_server_that_never_answers_fails_within_the_timeout(t
 
 
 def test_a_dead_holders_lease_is_taken_over_once_on_both_backends(store_url, tmp_path, make_app):
-    from ingest.imap_sink import DbSink
+    from ingest.runtime.imap_sink import DbSink
 
     app = make_app(load_settings(write_config(tmp_path, store_url), environ={}))
     sink = DbSink(app)
@@ -374,7 +374,8 @@ def test_the_watcher_ends_quietly_when_mail_comes_as_the_daemon_stops(monkeypatc
 
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    from ingest import daemon, imap
+    from ingest.runtime import daemon as daemon
+    from ingest.sources import imap as imap
 
     scheduler = BackgroundScheduler()
     scheduler.add_job(lambda: None, "interval", seconds=60, id="poll")

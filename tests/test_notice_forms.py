@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.classify import WEEKLY_WORDS
+from ingest.pipeline.classify import WEEKLY_WORDS
 from parsers.analysis import analyze_attachment
 from parsers.application import LABELS, validate_application
 from parsers.labels import label_key

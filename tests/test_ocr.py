@@ -263,7 +263,7 @@ def test_valid_code_elsewhere_on_the_page_replaces_a_misread_one() -> None:
 def test_cities_messages_are_processed_before_a_backlog_of_applications() -> None:
     from types import SimpleNamespace
 
-    from ingest.pipeline import weekly_first
+    from ingest.pipeline.run import weekly_first
 
     cities = {"广州市": ("gzrsj@example.gov.cn",), "佛山市": ("fsrsj@example.gov.cn",)}  # the store's table
     app = SimpleNamespace(registered_cities=lambda: cities)

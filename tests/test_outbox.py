@@ -21,18 +21,18 @@ import pytest
 from sqlmodel import select
 
 from ingest.app import App, open_app
-from ingest.cli import main
+from ingest.cli.main import main
 from ingest.config import load_settings
-from ingest.digest import build_digest
-from ingest.notices import ReminderError, deliver, queue_reminders, send_reminders
-from ingest.processing import InProcessAnalyzer
-from ingest.service import replay
+from ingest.outputs.digest import build_digest
+from ingest.outputs.export import export_state
+from ingest.pipeline.analyse import InProcessAnalyzer
+from ingest.workflows.reminders import ReminderError, deliver, queue_reminders, send_reminders
+from ingest.workflows.staff_log import replay
 from notify.bounce import parse_bounce
 from notify.compose import DigestOutboxRow, staff_text
 from notify.outbox import CLAIM_LEASE, DeliveryReport, build_transport, mark_bounced
 from notify.transport import FileTransport, SmtpTransport
 from store.db import session_scope
-from store.export import export_state
 from store.models import Message
 from tests.outbox_support import (
     APPLICATION,
@@ -350,7 +350,7 @@ def test_crash_between_commit_and_send_delivers_once_after_restart(
     def die(_app):
         raise ProcessDied
 
-    monkeypatch.setattr("ingest.notices.deliver", die)
+    monkeypatch.setattr("ingest.workflows.reminders.deliver", die)
     with pytest.raises(ProcessDied):
         ingest(app, tmp_path / "in", sample(WEEKLY))
     monkeypatch.undo()
@@ -380,7 +380,7 @@ def test_crash_after_the_server_accepted_sends_the_same_message_again(
     choice (mark sent first, send after) would lose notices instead of repeating one.
     """
     app = service()
-    monkeypatch.setattr("ingest.notices.deliver", lambda _app: None)
+    monkeypatch.setattr("ingest.workflows.reminders.deliver", lambda _app: None)
     ingest(app, tmp_path / "in", sample(WEEKLY))
     monkeypatch.undo()
     app.transport = DiesAfterTheServerAccepts(build_transport(app.settings))
@@ -404,7 +404,7 @@ def test_crash_after_the_server_accepted_sends_the_same_message_again(
 
 def test_two_processes_never_send_one_notice_twice(service, smtp, tmp_path, monkeypatch) -> None:
     app = service()
-    monkeypatch.setattr("ingest.notices.deliver", lambda _app: None)
+    monkeypatch.setattr("ingest.workflows.reminders.deliver", lambda _app: None)
     ingest(app, tmp_path / "in", sample(WEEKLY, "02-shenzhen-weekly-late.eml"))
     monkeypatch.undo()
     other = service()

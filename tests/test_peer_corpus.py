@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from ingest.processing import InProcessAnalyzer
-from ingest.service import ingest_paths
-from store.export import export_state
+from ingest.outputs.export import export_state
+from ingest.pipeline.analyse import InProcessAnalyzer
+from ingest.runtime.poll import ingest_paths
 from store.models import Message
 from tests.conftest import PEER_MAIL
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from ingest.decode import decode_message
-from ingest.processing import InProcessAnalyzer
-from ingest.service import ingest_paths
+from ingest.pipeline.analyse import InProcessAnalyzer
+from ingest.pipeline.decode import decode_message
+from ingest.runtime.poll import ingest_paths
 from store.models import Attachment, Message, WeeklyReport
 
 WRITERS = Path(__file__).resolve().parent.parent / "fixtures" / "attachments" / "writers"

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from ingest.config import load_settings
-from ingest.notices import deliver
+from ingest.outputs.export import export_state
+from ingest.workflows.reminders import deliver
 from notify.transport import MemoryTransport
 from parsers.sandbox import Sandbox
-from store.export import export_state
 from tests.conftest import CITIES_TOML, FIXTURES, write_config
 from tests.test_application_paths import MATERIALS, ingest, mail, outbox, sent_text
 

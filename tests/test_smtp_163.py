@@ -10,7 +10,7 @@ import pytest
 from imapclient import SEEN
 
 from ingest.config import load_settings
-from ingest.notices import deliver, outbox_settings
+from ingest.workflows.reminders import deliver, outbox_settings
 from notify.compose import LateReminderContext
 from notify.errors import SmtpLoginError
 from notify.outbox import enqueue

@@ -77,7 +77,7 @@ def test_processing_claims_are_per_schema(app, store_url: str) -> None:
 
     from sqlalchemy import create_engine, text
 
-    from ingest.pipeline import claim
+    from ingest.pipeline.run import claim
     from tests.conftest import PG_URL, _pg_schema_url
 
     other_schema = f"t_{uuid.uuid4().hex[:12]}"

@@ -148,7 +148,7 @@ def test_staff_cannot_do_admin_actions(client, filled) -> None:
     assert f'<form method="post" action="/messages/{message_id_from(filled, HOSTILE_FROM)}/confirm">' in page
     assert "/replay" not in page and "/admin/" not in page  # and the buttons are not offered
     assert "gzrsj@example.gov.cn" in filled.registered_cities()["广州市"]
-    from ingest.staff_actions import check_credentials
+    from ingest.workflows.staff import check_credentials
 
     assert check_credentials(filled, *ADMIN) is not None
     # what staff may do: decide on a held report
@@ -231,7 +231,7 @@ def test_week_page_counts_accepted_reports_only(client, filled) -> None:
 def test_the_cli_and_the_console_share_users_and_addresses(filled, config_path, monkeypatch, capsys) -> None:
     import io
 
-    from ingest.cli import main
+    from ingest.cli.main import main
 
     monkeypatch.setattr("sys.stdin", io.StringIO("a password from a pipe\n"))
     assert main(["--config", str(config_path), "user", "add", "carol", "--role", "staff"]) == 0
@@ -304,7 +304,7 @@ def test_the_messages_search_box_filters_by_subject_sender_and_name(client) -> N
 
 def test_city_list_prints_an_address_with_brackets_as_it_is(filled, config_path, capsys) -> None:
     """An address staff confirmed came from a stranger's From: rich markup in it is text, not a style or a crash."""
-    from ingest.cli import main
+    from ingest.cli.main import main
 
     odd = "x[/]y[bold]z@evil.example"
     assert main(["--config", str(config_path), "city", "add", "汕头市", odd]) == 0

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 from starlette.testclient import TestClient
 
-from ingest.service import ingest_paths
+from ingest.runtime.poll import ingest_paths
 from parsers.application import ApplicationData
 from tests.conftest import FIXTURES
 from tests.test_application_paths import ScriptedAnalyzer, mail
@@ -127,7 +127,7 @@ def test_page_image_needs_a_session(client, scanned) -> None:
 
 
 def test_project_and_row_fields_have_values_and_names_staff_can_read() -> None:
-    from ingest.processing import ocr_values
+    from ingest.pipeline.process import ocr_values
     from parsers.analysis import AttachmentAnalysis
     from parsers.application import ProjectData, ocr_field_label
 

@@ -22,7 +22,7 @@ import pdfplumber
 import pytest
 from sqlmodel import select
 
-from ingest.reports import export_workbook
+from ingest.outputs.workbooks import export_workbook
 from store.db import session_scope
 from store.models import Application, ApplicationProject
 from tests.conftest import REPO, sqlite_app

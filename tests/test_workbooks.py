@@ -9,13 +9,8 @@ import openpyxl
 import pytest
 
 from ingest.app import App
-from ingest.cli import main
-from ingest.reports import (
-    WorkbookNotWritable,
-    WorkbookRequestInvalid,
-    export_workbook,
-    sheet_title,
-)
+from ingest.cli.main import main
+from ingest.outputs.workbooks import WorkbookNotWritable, WorkbookRequestInvalid, export_workbook, sheet_title
 from tests.test_digest import HOSTILE_ENTERPRISE, WEEK, seed_week
 
 CITIES_REPORTED = ["广州市", "深圳市", "珠海市", "汕头市", "佛山市"]  # the notice's order

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from ingest.config import load_settings
-from ingest.notices import deliver, queue_reminders
-from ingest.processing import InProcessAnalyzer
-from ingest.service import ingest_paths, replay
+from ingest.outputs.export import export_state
+from ingest.pipeline.analyse import InProcessAnalyzer
+from ingest.runtime.poll import ingest_paths
+from ingest.workflows.reminders import deliver, queue_reminders
+from ingest.workflows.staff_log import replay
 from notify.transport import MemoryTransport
-from store.export import export_state
 from tests.conftest import FIXTURES, write_config
 
 MAIL = FIXTURES / "mail"
@@ -244,7 +245,7 @@ def test_a_message_that_failed_before_a_fix_is_processed_by_replay(app, tmp_path
 
 
 def test_a_missed_deadline_is_caught_up_once_at_start(app, tmp_path: Path, clock) -> None:
-    from ingest.daemon import catch_up
+    from ingest.runtime.daemon import catch_up
 
     run(app, tmp_path, "01-guangzhou-weekly.eml")
     clock.value = datetime(2020, 2, 24, 9, 0, tzinfo=UTC)  # Monday 17:00 Asia/Shanghai: the deadline has passed
@@ -284,7 +285,7 @@ def test_materials_first_then_the_form_make_one_application(app, tmp_path: Path)
 
 
 def test_problem_sentences_name_their_file_once() -> None:
-    from ingest.workflows import about_file
+    from ingest.workflows.problems import about_file
 
     assert about_file("周报.xlsx", "附件“周报.xlsx”含有不安全的内容") == "附件“周报.xlsx”含有不安全的内容"
     assert about_file("周报.xlsx", "第3行“备案人数”为空") == "附件“周报.xlsx”：第3行“备案人数”为空"
@@ -292,7 +293,7 @@ def test_problem_sentences_name_their_file_once() -> None:
 
 
 def test_a_basic_form_known_only_by_its_name_asks_for_an_editable_copy(app, tmp_path: Path) -> None:
-    from ingest.workflows import UNREADABLE_FORM
+    from ingest.workflows.applications import UNREADABLE_FORM
 
     m = EmailMessage()
     m["From"], m["To"], m["Subject"], m["Message-ID"] = "apply@scan.example.com", "zxjyck@163.com", "平台申报材料", "<s1@x>"

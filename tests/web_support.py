@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ingest.app import App
-from ingest.processing import InProcessAnalyzer
-from ingest.service import ingest_paths
+from ingest.pipeline.analyse import InProcessAnalyzer
+from ingest.runtime.poll import ingest_paths
 from notify.transport import MemoryTransport
 from tests.conftest import FIXTURES
 
@@ -20,7 +20,7 @@ NOW = datetime(2020, 2, 25, 1, 0, tzinfo=UTC)  # Tuesday 09:00 in Guangdong: the
 
 def filled_app(app: App, tmp_path: Path, extra: dict[str, bytes] | None = None) -> App:
     """The sample mail (01-08) ingested, plus ``extra`` messages; an admin and a staff account."""
-    from ingest import staff_actions
+    from ingest.workflows import staff as staff_actions
 
     app.analyzer = InProcessAnalyzer()
     app.transport = MemoryTransport()

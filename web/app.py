@@ -25,9 +25,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ingest import staff_actions as actions
 from ingest.app import App
 from ingest.errors import IngestError
+from ingest.workflows import staff as actions
 from notify.compose import MATERIAL_LABELS
 from parsers.application import ocr_field_label
 from parsers.cities import GUANGDONG_CITIES
@@ -36,6 +36,7 @@ from store.models import REVIEW_STATES
 from web import queries, security
 from web.page_image import can_show
 from web.text import content_disposition, strip_controls
+from zxjyck.calendar import week_start
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -68,7 +69,9 @@ def make_env() -> jinja2.Environment:
     return env
 
 
-class Redirect(Exception):
+class Redirect(Exception):  # noqa: N818 - control flow (an HTTP 303), not an error
+    """Raised by a handler to answer with a redirect; never an error, so not a ZxjyckError."""
+
     def __init__(self, url: str):
         self.url = url
 
@@ -159,8 +162,8 @@ def _monday(text: str) -> date:
         value = date.fromisoformat(text)
     except ValueError as exc:
         raise HTTPException(404, "日期应为 YYYY-MM-DD / not a date") from exc
-    if value.weekday() != 0:  # any day of a week stands for that week
-        raise Redirect(f"/week/{(value - timedelta(days=value.weekday())).isoformat()}")
+    if value != week_start(value):  # any day of a week stands for that week
+        raise Redirect(f"/week/{week_start(value).isoformat()}")
     return value
 
 
@@ -259,7 +262,7 @@ def message_page(page: Page) -> Response:
 def _archived_attachment(page: Page, unavailable: str, usable=lambda stored: True):
     """The stored attachment row named by the path and its bytes, decoded again from the archived message:
     never a path from the request. 404 with ``unavailable`` when the row is missing or not ``usable``."""
-    from ingest.decode import decode_message
+    from ingest.pipeline.decode import decode_message
 
     pk, position = _int(page.request.path_params["pk"]), page.request.path_params["pos"]
     try:
@@ -329,17 +332,16 @@ def export_applications(page: Page) -> Response:
 
 def _workbook(page: Page, name: str, *, week: date | None, applications: bool) -> Response:
     import io
-    from zoneinfo import ZoneInfo
 
-    from ingest.reports import build_applications_workbook, build_week_workbook
+    from ingest.outputs.workbooks import build_applications_workbook, build_week_workbook
     from store.db import session_scope
 
-    tz = ZoneInfo(page.app.settings.schedule.timezone)
+    tz = queries.tz(page.app)
     with session_scope(page.app.engine) as session:
         wb = build_applications_workbook(session, tz) if applications else build_week_workbook(session, week, tz)
     buffer = io.BytesIO()
     wb.save(buffer)
-    from ingest.service import audit
+    from ingest.workflows.staff_log import audit
 
     audit(page.app, page.login.name, "export", f"console xlsx {'applications' if applications else week}")
     return Response(buffer.getvalue(), media_type=XLSX, headers={"Content-Disposition": content_disposition(name)})

@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, select
 
 from ingest.app import App
-from ingest.service import MessageFilter, health, list_messages, message_detail
-from ingest.week_status import WeekSummary, week_summary
+from ingest.outputs.queries import MessageFilter, list_messages, message_detail
+from ingest.outputs.week_status import WeekSummary, week_summary
+from ingest.runtime.health import health
 from store.db import session_scope
 from store.models import (
     FAILED,
@@ -35,15 +36,14 @@ from store.models import (
 
 
 def tz(app: App) -> ZoneInfo:
-    return ZoneInfo(app.settings.schedule.timezone)
+    """The configured zone every time on the console is shown in."""
+    return app.settings.schedule.calendar().tz
 
 
 def default_week(app: App) -> date:
-    """The reporting week staff look at today: the Monday-Sunday week before this one."""
-    from ingest.digest import reporting_week
-
-    today = app.now().astimezone(tz(app)).date()
-    return reporting_week(today, app.settings.schedule.deadline_weekday)[0]
+    """The reporting week staff look at today: the digest's (zxjyck.calendar.reporting_week)."""
+    cal = app.settings.schedule.calendar()
+    return cal.reporting_week(cal.local_date(app.now()))[0]
 
 
 def week(app: App, week_start: date) -> WeekSummary:
@@ -97,7 +97,7 @@ def messages(app: App, query: MessageQuery) -> list[Message]:
 
 @dataclass
 class MessagePage:
-    detail: object  # ingest.service.MessageDetail
+    detail: object  # ingest.outputs.queries.MessageDetail
     reports: list[tuple[WeeklyReport, list[WeeklyRow]]] = field(default_factory=list)
     notices: list[Outbox] = field(default_factory=list)
     audit: list[AuditEntry] = field(default_factory=list)
@@ -111,7 +111,7 @@ BODY_LIMIT = 20_000
 
 def message_body(app: App, sha256: str) -> str:
     """The message's text as the sender wrote it, decoded again from the archive; '' when unreadable."""
-    from ingest.decode import decode_message
+    from ingest.pipeline.decode import decode_message
     from store.errors import StoreError
 
     try:
@@ -190,7 +190,7 @@ def outbox_problems(app: App) -> list[Outbox]:
 
 @dataclass
 class HealthPage:
-    health: object  # ingest.service.Health
+    health: object  # ingest.runtime.health.Health
     polls: list[PollRun]
 
 

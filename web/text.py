@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-from ingest.safe_text import strip_controls
+from zxjyck.text import strip_controls
 
 __all__ = ["content_disposition", "safe_filename", "strip_controls"]
 

@@ -1,0 +1,1 @@
+"""The ``zxjyck`` command: argument parsing and one thin function per command (``main``)."""

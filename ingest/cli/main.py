@@ -1,0 +1,475 @@
+"""The `zxjyck` command line (docs/CONTRACT.md). Each command is a thin shell over one library call.
+
+Exit status: 0 success, 1 handled error (one line on stderr; traceback only
+with --debug), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from datetime import date
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ingest.app import App, open_app
+from ingest.config import load_settings
+from ingest.outputs.queries import MessageFilter, list_messages, message_detail
+from ingest.pipeline.store import IngestReport
+from ingest.runtime.health import health
+from ingest.runtime.poll import ingest_paths, poll
+from ingest.sources.local import check_paths
+from ingest.workflows.staff_log import actor_name, audit, replay
+from store.models import MESSAGE_KINDS, MESSAGE_STATUSES
+from zxjyck.errors import ZxjyckError
+from zxjyck.text import SafeLogFormatter, for_terminal, strip_controls
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class UsageError(ZxjyckError):
+    """Bad arguments that argparse cannot see (exit 2)."""
+
+    exit_code = 2
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r} / 日期格式应为 YYYY-MM-DD") from exc
+
+
+def _monday(text: str) -> date:
+    value = _date(text)
+    if value.weekday() != 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a Monday / 不是星期一")
+    return value
+
+
+def _one_of(valid: tuple[str, ...], what: str, what_cn: str):
+    """An argparse type: the value must be one of ``valid``; otherwise a usage error listing them (exit 2)."""
+    def check(text: str) -> str:
+        if text in valid:
+            return text
+        raise argparse.ArgumentTypeError(f"unknown {what} {text!r}, valid: {', '.join(valid)} / "
+                                         f"未知{what_cn}“{text}”，可选：{'、'.join(valid)}")
+    check.__name__ = what
+    return check
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="zxjyck", description="广东省职业训练局报送邮箱服务 / zxjyck submission mailbox service")
+    p.add_argument("--config", help="config file (default ./config.toml or $ZXJYCK_CONFIG)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    p.add_argument("-v", "--verbose", action="store_true", help="log each event to stderr")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("run", help="the daemon / 常驻服务")
+    sub.add_parser("poll", help="one full cycle and exit / 收取并处理一次")
+    s = sub.add_parser("ingest", help="take messages from disk / 从磁盘导入邮件")
+    s.add_argument("paths", nargs="+", metavar="PATH")
+    s = sub.add_parser("remind", help="late-submission reminders / 催报提醒")
+    s.add_argument("--week", type=_monday, required=True, metavar="YYYY-MM-DD")
+    s = sub.add_parser("digest", help="the staff digest / 每日汇总")
+    s.add_argument("--date", type=_date, metavar="YYYY-MM-DD")
+    s.add_argument("--send", action="store_true")
+    s = sub.add_parser("messages", help="list stored messages / 邮件列表")
+    s.add_argument("--status", type=_one_of(MESSAGE_STATUSES, "status", "状态"), metavar="|".join(MESSAGE_STATUSES))
+    s.add_argument("--kind", type=_one_of(MESSAGE_KINDS, "kind", "类型"), metavar="|".join(MESSAGE_KINDS))
+    s.add_argument("--city")
+    s.add_argument("--date", type=_date, metavar="YYYY-MM-DD", help="received on that day (in schedule.timezone)")
+    s.add_argument("--limit", type=int, default=200)
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s = sub.add_parser("show", help="one message end to end / 查看邮件详情")
+    s.add_argument("id", type=int)
+    s = sub.add_parser("replay", help="process stored messages again / 重新处理")
+    s.add_argument("ids", nargs="*", type=int, metavar="ID")
+    s.add_argument("--status", type=_one_of(MESSAGE_STATUSES, "status", "状态"), metavar="|".join(MESSAGE_STATUSES))
+    s = sub.add_parser("export", help="export state / 导出")
+    s.add_argument("--format", choices=("json", "xlsx"))
+    s.add_argument("--week", type=_monday, metavar="YYYY-MM-DD")
+    s.add_argument("--applications", action="store_true")
+    s.add_argument("--out", metavar="FILE")
+    s.add_argument("--dossier", action="store_true", help="one folder and zip per application / 专家评审材料包")
+    s.add_argument("--batch", metavar="NAME", help="with --dossier: only this batch / 仅导出该批次")
+    sub.add_parser("status", help="health / 运行状态")
+    s = sub.add_parser("check", help="prove the configuration end to end / 检查配置")
+    s.add_argument("--send-test", metavar="ADDRESS", help="also send one test mail to ADDRESS")
+    _add_console_commands(sub)
+    return p
+
+
+def _add_console_commands(sub) -> None:
+    """`user`, `city` and `web`: the staff console and what it shares with the command line."""
+    s = sub.add_parser("user", help="console accounts / 控制台账号")
+    users = s.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    u = users.add_parser("add", help="create an account; the password is read from stdin / 新建账号")
+    u.add_argument("name")
+    u.add_argument("--role", choices=("staff", "admin"), required=True)
+    users.add_parser("list", help="list accounts / 账号列表")
+    u = users.add_parser("disable", help="disable an account / 停用账号")
+    u.add_argument("name")
+    u = users.add_parser("passwd", help="set a new password, read from stdin / 重设密码")
+    u.add_argument("name")
+    s = sub.add_parser("city", help="registered addresses of the cities / 地市报送邮箱")
+    cities = s.add_subparsers(dest="city_command", required=True, metavar="ACTION")
+    cities.add_parser("list", help="list / 列表")
+    for action, text in (("add", "register an address / 登记邮箱"), ("remove", "unregister an address / 删除邮箱")):
+        c = cities.add_parser(action, help=text)
+        c.add_argument("city", metavar="CITY")
+        c.add_argument("address", metavar="ADDRESS")
+    s = sub.add_parser("web", help="the staff console / 网页控制台")
+    s.add_argument("--bind", metavar="HOST:PORT", help="default [web] bind or 127.0.0.1:8080")
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    level = logging.DEBUG if args.debug else logging.INFO if (args.verbose or args.command == "run") else logging.WARNING
+    handler = logging.StreamHandler(sys.stderr)  # sender text stripped; tracebacks only with --debug
+    handler.setFormatter(SafeLogFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", debug=args.debug))
+    logging.basicConfig(level=level, handlers=[handler])
+    logging.getLogger("mailparser").setLevel(logging.ERROR)
+    for noisy in ("pdfminer", "alembic", "apscheduler.executors", "aiosmtpd"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args)
+    try:
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        err.print(f"zxjyck: {exc}")
+        return 2
+    except ZxjyckError as exc:  # every package's errors: a reason for people, one line
+        if args.debug:
+            err.print_exception()
+        err.print(f"zxjyck: error: {strip_controls(str(exc))}", markup=False)
+        return exc.exit_code  # 3: the mailbox is being polled by another live process
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
+        if args.debug:
+            err.print_exception()
+        err.print(f"zxjyck: internal error: {exc.__class__.__name__}: {strip_controls(str(exc))} "
+                  "(run with --debug for details)",
+                  markup=False)
+        return 1
+
+
+def _app(args: argparse.Namespace) -> App:
+    return open_app(load_settings(args.config))
+
+
+def _summary(report: IngestReport) -> None:
+    table = Table(title="本次处理 / This run", show_header=False)
+    table.add_row("读取 Seen", str(report.seen))
+    table.add_row("新邮件 New", str(report.new))
+    table.add_row("重复 Already stored", str(report.duplicates))
+    for status, n in sorted(report.processed.items()):
+        table.add_row(f"{STATUS_LABELS.get(status, status)}", str(n))
+    for problem in report.unreadable[:10]:
+        table.add_row("无法读取 Unreadable", for_terminal(problem))
+    out.print(table)
+
+
+STATUS_LABELS = {"received": "待处理 received", "processed": "已处理 processed",
+                 "needs_review": "待人工 needs_review", "failed": "失败 failed"}
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    app = _app(args)
+    try:
+        check_paths(args.paths)
+        if err.is_terminal:
+            from rich.progress import Progress, SpinnerColumn, TextColumn
+
+            with Progress(SpinnerColumn(), TextColumn("导入 ingesting… {task.completed} 封"), console=err,
+                          transient=True) as bar:
+                task = bar.add_task("ingest", total=None)
+                report = ingest_paths(app, args.paths, progress=lambda: bar.advance(task))
+        else:
+            report = ingest_paths(app, args.paths)
+    finally:
+        app.close()
+    _summary(report)
+    return 0
+
+
+def cmd_poll(args: argparse.Namespace) -> int:
+    app = _app(args)
+    try:
+        report = poll(app)
+    finally:
+        app.close()
+    _summary(report)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ingest.runtime.daemon import run_daemon
+
+    return run_daemon(load_settings(args.config))
+
+
+def cmd_messages(args: argparse.Namespace) -> int:
+    app = _app(args)
+    cal = app.settings.schedule.calendar()
+    since, until = cal.day_bounds(args.date) if args.date else (None, None)
+    try:
+        rows = list_messages(app, MessageFilter(args.status, args.kind, args.city, since, until,
+                                                               args.limit))
+    finally:
+        app.close()
+    if args.json:
+        from ingest.outputs.export import iso
+
+        print(json.dumps([{"id": m.id, "received_at": iso(m.received_at, cal.tz), "from": m.from_addr,
+                           "subject": m.subject, "kind": m.kind, "status": m.status, "city": m.city,
+                           "problems": m.problems} for m in rows], ensure_ascii=False, indent=1))
+        return 0
+    table = Table(title=f"邮件 Messages ({len(rows)})")
+    for col in ("ID", "收到时间 Received", "发件人 From", "主题 Subject", "类型 Kind", "状态 Status", "问题 Problems"):
+        table.add_column(col, overflow="fold")
+    for m in rows:
+        table.add_row(str(m.id), cal.local(m.received_at).strftime("%Y-%m-%d %H:%M"),
+                      for_terminal(m.from_addr), for_terminal(m.subject[:60]), m.kind or "-", m.status,
+                      str(len(m.problems)) if m.problems else "")
+    out.print(table)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    app = _app(args)
+    try:
+        detail = message_detail(app, args.id)
+    finally:
+        app.close()
+    from ingest.cli.show import render_detail
+
+    render_detail(out, detail, app.settings.schedule.calendar().tz)
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    if bool(args.ids) == bool(args.status):
+        raise UsageError("replay takes message IDs or --status S, not both and not neither / "
+                         "replay 需要邮件 ID 或 --status 状态，二者选一")
+    app = _app(args)
+    try:
+        results = replay(app, args.ids or None, args.status)
+    finally:
+        app.close()
+    table = Table(title=f"重新处理 Replayed ({len(results)})")
+    table.add_column("ID")
+    table.add_column("状态 Status")
+    for pk, status in results.items():
+        table.add_row(str(pk), STATUS_LABELS.get(status, status))
+    out.print(table)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    if args.dossier:
+        return cmd_export_dossier(args)
+    if args.format is None:
+        raise UsageError("export needs --format json|xlsx or --dossier")
+    if args.batch:
+        raise UsageError("--batch goes with --dossier")
+    if args.format == "json":
+        from ingest.outputs.export import export_state
+
+        app = _app(args)
+        try:
+            doc = export_state(app.engine, app.settings.schedule.calendar().tz)
+        finally:
+            app.close()
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+        return 0
+    if not args.out or bool(args.week) == bool(args.applications):
+        raise UsageError("export --format xlsx needs --out FILE and either --week YYYY-MM-DD or --applications / "
+                         "导出 xlsx 需要 --out 文件名，并指定 --week YYYY-MM-DD（周报汇总）或 --applications（平台申报）之一")
+    from ingest.outputs.workbooks import export_workbook
+
+    app = _app(args)
+    try:
+        path = export_workbook(app, args.out, week=args.week, applications=args.applications)
+        audit(app, actor_name(), "export", f"xlsx {'applications' if args.applications else args.week}"
+                      f" -> {path}")
+    finally:
+        app.close()
+    out.print(f"已写出 written: {path}")
+    return 0
+
+
+def cmd_export_dossier(args: argparse.Namespace) -> int:
+    if args.format or args.week or args.applications or not args.out:
+        raise UsageError("export --dossier takes --out DIR and optionally --batch NAME, nothing else")
+    from ingest.outputs.dossier import export_dossiers
+
+    app = _app(args)
+    try:
+        report = export_dossiers(app, args.out, batch=args.batch)
+        audit(app, actor_name(), "export", f"dossier {args.batch or 'all'} -> {args.out}")
+    finally:
+        app.close()
+    for folder in report.folders:
+        out.print(f"已写出 written: {folder} (+ .zip)", markup=False)
+    out.print(f"共 {len(report.folders)} 件申报 applications exported; "
+              f"{report.skipped_incomplete} 件材料未齐未导出 incomplete ones skipped", markup=False)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    app = _app(args)
+    try:
+        h = health(app)
+    finally:
+        app.close()
+    table = Table(title="运行状态 Status", show_header=False)
+    table.add_row("邮件总数 Messages", str(h.total))
+    for status, n in sorted(h.counts.items()):
+        table.add_row(STATUS_LABELS.get(status, status), str(n))
+    table.add_row("积压 Backlog", str(h.backlog))
+    last = h.last_ok_poll
+    table.add_row("最近成功收取 Last good poll",
+                  last.finished_at.astimezone(app.settings.schedule.calendar().tz).strftime("%Y-%m-%d %H:%M:%S")
+                  if last and last.finished_at
+                  else "从未 never")
+    for source, marking in sorted(h.markings.items()):
+        table.add_row(f"标记方式 Marking {source}", marking)
+    for state, n in sorted(h.outbox.items()):
+        table.add_row(f"发件箱 Outbox {state}", str(n))
+    for problem in h.problems:
+        table.add_row("[red]问题 Problem[/red]", for_terminal(problem))
+    table.add_row("结论 Verdict", "正常 healthy" if h.healthy else "[red]异常 unhealthy[/red]")
+    out.print(table)
+    return 0 if h.healthy else 1
+
+
+def cmd_remind(args: argparse.Namespace) -> int:
+    from ingest.workflows.reminders import send_reminders
+
+    app = _app(args)
+    try:
+        result = send_reminders(app, args.week)
+        audit(app, actor_name(), "remind", f"week {args.week}: queued {', '.join(result.queued) or '-'}")
+    finally:
+        app.close()
+    out.print(result)
+    return 0
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    from ingest.outputs.digest import digest_command
+
+    app = _app(args)
+    try:
+        text = digest_command(app, args.date, send=args.send)
+        if args.send:
+            audit(app, actor_name(), "digest", f"sent digest for {args.date or 'today'}")
+    finally:
+        app.close()
+    out.print(strip_controls(text, keep_newlines=True), markup=False)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from ingest.cli.check import all_required_pass, run_checks
+
+    results = run_checks(args.config, send_test=args.send_test)
+    table = Table(title="配置检查 Configuration check")
+    for col in ("检查 Check", "结果 Result", "说明 Detail"):
+        table.add_column(col, overflow="fold")
+    for r in results:
+        verdict = "[green]通过 OK[/green]" if r.ok else "[red]失败 FAIL[/red]" if r.required else "[yellow]提示 WARN[/yellow]"
+        table.add_row(escape(r.name), verdict, escape(r.detail))
+    out.print(table)
+    passed = all_required_pass(results)
+    out.print("全部必需检查通过 / all required checks passed" if passed else "[red]有必需检查未通过 / required checks failed[/red]")
+    return 0 if passed else 1
+
+
+def _read_password(prompt: str) -> str:
+    """From a terminal without echo (asked twice), else the first line of standard input."""
+    import getpass
+
+    if sys.stdin.isatty():
+        first = getpass.getpass(f"{prompt}: ")
+        if getpass.getpass("再输入一次 Repeat: ") != first:
+            raise UsageError("两次输入的密码不一致 / the passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    from ingest.workflows import staff as actions
+
+    app = _app(args)
+    try:
+        if args.user_command == "list":
+            table = Table(title="控制台账号 Console users")
+            for col in ("用户 User", "角色 Role", "状态 State", "最近登录 Last login"):
+                table.add_column(col)
+            for u in actions.list_users(app):
+                table.add_row(u.name, u.role, "停用 disabled" if u.disabled else "启用 enabled",
+                              u.last_login_at.astimezone(app.settings.schedule.calendar().tz).strftime(
+                                  "%Y-%m-%d %H:%M") if u.last_login_at
+                              else "-")
+            out.print(table)
+        elif args.user_command == "add":
+            actions.add_user(app, actor_name(), args.name, args.role, _read_password("密码 Password"))
+            out.print(f"已创建账号 user created: {args.name} ({args.role})", markup=False)
+        elif args.user_command == "disable":
+            actions.disable_user(app, actor_name(), args.name)
+            out.print(f"已停用 disabled: {args.name}", markup=False)
+        else:
+            actions.set_password(app, actor_name(), args.name, _read_password("新密码 New password"))
+            out.print(f"已更新密码 password changed: {args.name}", markup=False)
+    finally:
+        app.close()
+    return 0
+
+
+def cmd_city(args: argparse.Namespace) -> int:
+    from ingest.workflows import staff as actions
+
+    app = _app(args)
+    try:
+        if args.city_command == "list":
+            table = Table(title="地市报送邮箱 Registered addresses")
+            table.add_column("地市 City")
+            table.add_column("邮箱 Addresses")
+            for city, addresses in actions.list_city_addresses(app).items():
+                table.add_row(city, for_terminal("\n".join(addresses), keep_newlines=True))
+            out.print(table)
+        elif args.city_command == "add":
+            done = actions.add_city_address(app, actor_name(), args.city, args.address)
+            out.print(("已登记 registered: " if done else "已是登记邮箱 already registered: ")
+                      + f"{args.city} {args.address}", markup=False)
+        else:
+            done = actions.remove_city_address(app, actor_name(), args.city, args.address)
+            if not done:
+                raise actions.UnknownRecord(f"{args.city} 没有登记 {args.address} / not registered")
+            out.print(f"已删除 removed: {args.city} {args.address}", markup=False)
+    finally:
+        app.close()
+    return 0
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    from web.server import serve
+
+    return serve(load_settings(args.config), args.bind)
+
+
+COMMANDS = {"check": cmd_check, "ingest": cmd_ingest, "poll": cmd_poll, "run": cmd_run, "messages": cmd_messages, "show": cmd_show,
+            "replay": cmd_replay, "export": cmd_export, "status": cmd_status, "remind": cmd_remind,
+            "digest": cmd_digest, "user": cmd_user, "city": cmd_city, "web": cmd_web}
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,169 @@
+"""Which reports a week's totals count, and what each city's status is: one rule for the workbook,
+the digest and the console.
+
+- The totals count the figures of accepted reports only. Reports awaiting a
+  decision (待人工核对) or a correction (待更正) are summed apart and shown beside
+  the totals, never inside them.
+- A city with no current report but with mail held for review or failed for
+  the week shows 待人工核对 (``needs_review``), never 未报送: it did send.
+
+The week a held message belongs to is the week of its report when one was
+recorded, else the Monday-Sunday week before the day it arrived (the same
+default processing uses when a form names no period).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, select
+
+from ingest.outputs.workbooks import current_reports, headcount_of, rows_by_report
+from parsers.cities import GUANGDONG_CITIES
+from store.cities import registered_cities
+from store.models import (
+    FAILED,
+    NEEDS_REVIEW,
+    REPORT_ACCEPTED,
+    REPORT_NEEDS_CORRECTION,
+    REPORT_NEEDS_REVIEW,
+    Message,
+    WeeklyReport,
+    WeeklyRow,
+)
+from zxjyck import calendar
+
+MISSING = "missing"
+HELD_STATUSES = (REPORT_NEEDS_REVIEW, REPORT_NEEDS_CORRECTION)
+
+
+@dataclass
+class CityWeek:
+    """One city's line for the week."""
+
+    city: str
+    status: str  # accepted | needs_correction | needs_review | missing
+    report: WeeklyReport | None = None
+    lines: list[WeeklyRow] = field(default_factory=list)
+    held_message_pks: list[int] = field(default_factory=list)  # held or failed mail without a report
+
+    @property
+    def counted(self) -> bool:
+        """Do this city's figures go into the totals?"""
+        return self.status == REPORT_ACCEPTED
+
+    @property
+    def held(self) -> bool:
+        return self.status in HELD_STATUSES
+
+    @property
+    def late(self) -> bool:
+        return bool(self.report and self.report.late)
+
+    @property
+    def received_at(self) -> datetime | None:
+        return self.report.received_at if self.report else None
+
+    @property
+    def enterprise_count(self) -> int | None:
+        return len(self.lines) if self.report else None
+
+    @property
+    def headcount(self) -> int | None:
+        return headcount_of(self.report, self.lines) if self.report else None
+
+
+@dataclass
+class WeekSummary:
+    week_start: date
+    cities: list[CityWeek]
+
+    @property
+    def week_end(self) -> date:
+        return self.week_start + timedelta(days=6)
+
+    def _sum(self, rows: list[CityWeek], attr: str) -> int:
+        return sum(getattr(row, attr) or 0 for row in rows)
+
+    @property
+    def counted(self) -> list[CityWeek]:
+        return [c for c in self.cities if c.counted]
+
+    @property
+    def held(self) -> list[CityWeek]:
+        return [c for c in self.cities if c.held]
+
+    @property
+    def reported(self) -> int:
+        """Cities that sent something for the week (accepted, held or awaiting a correction)."""
+        return sum(1 for c in self.cities if c.status != MISSING)
+
+    @property
+    def late(self) -> int:
+        return sum(1 for c in self.cities if c.late)
+
+    @property
+    def total_enterprises(self) -> int:
+        return self._sum(self.counted, "enterprise_count")
+
+    @property
+    def total_headcount(self) -> int:
+        return self._sum(self.counted, "headcount")
+
+    @property
+    def held_enterprises(self) -> int:
+        return self._sum(self.held, "enterprise_count")
+
+    @property
+    def held_headcount(self) -> int:
+        return self._sum(self.held, "headcount")
+
+
+def held_mail(session: Session, week_start: date, tz: ZoneInfo, as_of: datetime | None = None) -> dict[str, list[int]]:
+    """City -> ids of its messages held or failed for the week that recorded no report of their own."""
+    first, last = week_start, week_start + timedelta(days=14)  # sent during the week or the week after
+    since = datetime.combine(first, datetime.min.time(), tz)
+    until = datetime.combine(last, datetime.min.time(), tz)
+    if as_of is not None:
+        until = min(until, as_of)
+    query = select(Message).where(Message.status.in_((NEEDS_REVIEW, FAILED)), Message.received_at >= since,
+                                  Message.received_at < until,
+                                  (Message.kind == "weekly_report") | Message.kind.is_(None)
+                                  | (Message.status == FAILED))
+    messages = list(session.exec(query.order_by(Message.received_at, Message.id)))
+    if not messages:
+        return {}
+    with_report = set(session.exec(select(WeeklyReport.message_pk).where(
+        WeeklyReport.message_pk.in_([m.id for m in messages]))))
+    by_address = {address: city for city, addresses in registered_cities(session).items() for address in addresses}
+    found: dict[str, list[int]] = {}
+    for message in messages:
+        if message.id in with_report or calendar.previous_week(calendar.local_date(message.received_at, tz))[0] != week_start:
+            continue
+        city = message.city
+        if city is None and message.kind is None:
+            # never classified (it failed first): its From is all there is. A classified message's city is the
+            # classification's, which ignores a From with sender problems: a forged From marks no city held.
+            city = by_address.get(message.from_addr.strip().lower())
+        if city:
+            found.setdefault(city, []).append(message.id)
+    return found
+
+
+def week_summary(session: Session, week_start: date, tz: ZoneInfo, as_of: datetime | None = None) -> WeekSummary:
+    """The 21 cities of the week with their status and figures (as it stood at ``as_of``, if given)."""
+    reports = current_reports(session, week_start, as_of=as_of)
+    rows = rows_by_report(session, [r.id for r in reports.values() if r.id is not None])
+    held = held_mail(session, week_start, tz, as_of)
+    cities = []
+    for city in GUANGDONG_CITIES:
+        report = reports.get(city)
+        if report is not None:
+            cities.append(CityWeek(city, report.status, report, rows.get(report.id or 0, []), held.get(city, [])))
+        elif city in held:
+            cities.append(CityWeek(city, REPORT_NEEDS_REVIEW, held_message_pks=held[city]))
+        else:
+            cities.append(CityWeek(city, MISSING))
+    return WeekSummary(week_start, cities)

@@ -1,0 +1,222 @@
+"""The data flow of docs/DESIGN.md: store raw -> decode -> classify -> extract -> entities -> outbox.
+
+Each step is idempotent. Storing commits the raw bytes and the message row
+before anything is acknowledged to the source; processing runs later, from
+the archived bytes, in one transaction per message, so a crash at any point
+and a rerun reach the same end state. A failure stays with its message.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+
+from sqlalchemy import exc as sa_exc
+from sqlmodel import select
+
+from ingest.app import App
+from ingest.errors import TransientError
+from ingest.pipeline.store import IngestReport
+from store.cities import normalize_address
+from store.db import session_scope
+from store.models import FAILED, RECEIVED, Message
+
+log = logging.getLogger(__name__)
+
+
+# PostgreSQL advisory locks are database-wide: the first key names this schema's processing claims,
+# so installations (or test runs) in other schemas of the same database never block each other.
+CLAIM_SQL = "SELECT pg_try_advisory_lock(hashtext(current_schema() || ':zxjyck-processing'), %s)"
+UNCLAIM_SQL = "SELECT pg_advisory_unlock(hashtext(current_schema() || ':zxjyck-processing'), %s)"
+
+
+@contextmanager
+def claim(app: App, pk: int) -> Iterator[bool]:
+    """Claim one message for processing across processes and hosts sharing a PostgreSQL store.
+
+    A session-level advisory lock held while the message is processed: another
+    daemon skips the message instead of analysing it a second time. SQLite is
+    single-host: processing is idempotent, so no claim is needed there.
+    """
+    if app.engine.dialect.name != "postgresql":
+        yield True
+        return
+    with app.engine.connect() as conn:
+        got = conn.exec_driver_sql(CLAIM_SQL, (pk,)).scalar()
+        try:
+            yield bool(got)
+        finally:
+            if got:
+                conn.exec_driver_sql(UNCLAIM_SQL, (pk,))
+            conn.commit()
+
+
+RETRY_FIRST = timedelta(minutes=1)
+RETRY_MAX = timedelta(hours=1)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long a message waits after its ``attempts``-th transient failure: 1, 2, 4 ... minutes, at most 1 hour."""
+    return min(RETRY_FIRST * 2 ** max(attempts - 1, 0), RETRY_MAX)
+
+
+def due_for_processing(msg: Message, now: datetime) -> bool:
+    """A received message is due unless a transient failure put it on hold for its backoff."""
+    if msg.status != RECEIVED or not msg.attempts or msg.processed_at is None:
+        return msg.status == RECEIVED
+    return now >= msg.processed_at + retry_delay(msg.attempts)
+
+
+def pending_messages(app: App) -> list[Message]:
+    now = app.now()
+    with session_scope(app.engine) as session:
+        rows = list(session.exec(select(Message).where(Message.status == RECEIVED).order_by(Message.id)))
+        for row in rows:
+            session.expunge(row)
+        return [row for row in rows if due_for_processing(row, now)]
+
+
+def weekly_first(app: App, rows: list[Message]) -> list[Message]:
+    """The registered cities' messages (their weekly reports) first, then everyone else's, each in arrival order.
+
+    An application with a scanned form costs seconds of OCR a page: a backlog of
+    them must not hold up the weekly reports due on Monday afternoon."""
+    registered = {address for addresses in app.registered_cities().values() for address in addresses}
+    return sorted(rows, key=lambda row: normalize_address(row.from_addr or "") not in registered)
+
+
+def process_pending(app: App, report: IngestReport | None = None) -> IngestReport:
+    """Process every received message once; stops between messages when the service is stopping.
+
+    The next message is read, decoded and analysed in a helper thread while the
+    current one is classified and written (the attachment parsing waits on the
+    sandbox child, so the two overlap on two cores). Only that thread analyses,
+    so one sandbox is never used by two threads.
+    """
+    from ingest.pipeline.process import prepare_message
+
+    report = report or IngestReport()
+    pending = weekly_first(app, pending_messages(app))
+    if not pending:
+        return report
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="zxjyck-prepare") as pool:
+        upcoming = pool.submit(prepare_message, app, pending[0])
+        for index, msg in enumerate(pending):
+            current = upcoming
+            if app.stopping.is_set():
+                current.cancel()
+                log.info("stopping: %d message(s) left for the next start", len(pending) - index)
+                break
+            if index + 1 < len(pending):
+                upcoming = pool.submit(prepare_message, app, pending[index + 1])
+            with claim(app, msg.id) as mine:
+                if mine:
+                    report.merge_status(finish_prepared(app, msg.id, current))
+    return report
+
+
+def finish_prepared(app: App, pk: int, prepared: Future) -> str:
+    """Write a message prepared by the helper thread; never raises (a failure stays with the message)."""
+    try:
+        from ingest.pipeline.process import finish_message
+
+        return finish_message(app, prepared.result(), only_if_received=True)
+    except Exception as exc:
+        return _after_failure(app, pk, exc)
+
+
+def process_one(app: App, pk: int, only_if_received: bool = False) -> str:
+    """Process one stored message from its archived bytes; returns its new status. Never raises."""
+    try:
+        from ingest.pipeline.process import process_message
+
+        return process_message(app, pk, only_if_received=only_if_received)
+    except Exception as exc:
+        return _after_failure(app, pk, exc)
+
+
+# errno values that say "the machine, not the message": space, quota, memory, descriptors, busy, I/O
+TRANSIENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.ENOMEM, errno.EMFILE, errno.ENFILE, errno.EAGAIN,
+                              errno.EBUSY, errno.EIO, errno.EINTR, errno.ETIMEDOUT})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a processing failure is the environment's (disk full, database busy or gone, lock timeout).
+
+    Those heal by themselves; the message stays ``received`` and is tried again.
+    Anything else (a defect in the message, or a bug) fails the message.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (TransientError, sa_exc.OperationalError, sa_exc.TimeoutError)):
+            return True
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, (TimeoutError, ConnectionError)):
+            return True
+        if isinstance(current, OSError) and current.errno in TRANSIENT_ERRNOS:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _error_text(exc: BaseException) -> str:
+    """One short line naming the error, without the SQL and parameters SQLAlchemy adds (they quote the mail)."""
+    inner = getattr(exc, "orig", None) or exc
+    text = str(inner).strip().splitlines()[0] if str(inner).strip() else ""
+    return f"{inner.__class__.__name__}: {text[:200]}" if text else inner.__class__.__name__
+
+
+def _after_failure(app: App, pk: int, exc: Exception) -> str:
+    """Record a processing failure: transient ones leave the message received for a later retry."""
+    if is_transient(exc):
+        log.warning("processing message id=%s hit a transient error, will retry: %s", pk, _error_text(exc))
+        log.debug("transient failure of message id=%s", pk, exc_info=exc)
+        try:
+            return _mark_retry(app, pk, exc)
+        except Exception as again:  # the database is still unusable: the row stays as it was (received)
+            log.warning("could not note the transient error on message id=%s: %s", pk, _error_text(again))
+            return RECEIVED
+    log.error("processing message id=%s failed", pk, exc_info=exc)  # traceback only with --debug
+    return _mark_failed(app, pk, exc)
+
+
+TRANSIENT_NOTE = "暂时性错误"
+
+
+def _mark_retry(app: App, pk: int, exc: Exception) -> str:
+    with session_scope(app.engine) as session:
+        msg = session.get(Message, pk)
+        if msg is None or msg.status != RECEIVED:
+            return msg.status if msg is not None else RECEIVED
+        msg.attempts += 1
+        msg.processed_at = app.now()  # the last attempt: the backoff counts from here
+        delay = retry_delay(msg.attempts)
+        note = (f"{TRANSIENT_NOTE}（{_error_text(exc)}），邮件保留为待处理，第 {msg.attempts} 次尝试，"
+                f"{int(delay.total_seconds() // 60)} 分钟后重试 / transient error, kept received, "
+                f"retried after {int(delay.total_seconds() // 60)} min")
+        msg.problems = [*(p for p in msg.problems if not p.startswith(TRANSIENT_NOTE)), note]
+        session.add(msg)
+    return RECEIVED
+
+
+def _mark_failed(app: App, pk: int, exc: Exception) -> str:
+    reason = (f"处理失败（内部错误 {exc.__class__.__name__}），已记录，管理员修复后可重放 / "
+              f"processing failed (internal error {exc.__class__.__name__}); an administrator can replay it")
+    with session_scope(app.engine) as session:
+        msg = session.get(Message, pk)
+        if msg is None:
+            return FAILED
+        msg.status = FAILED
+        msg.attempts += 1
+        msg.problems = [*msg.problems, reason] if reason not in msg.problems else msg.problems
+        msg.processed_at = app.now()
+        session.add(msg)
+    return FAILED
+

@@ -1,0 +1,1 @@
+"""The running service: a polling run, the daemon with every scheduled job, and its health."""
