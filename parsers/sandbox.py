@@ -64,6 +64,12 @@ log = logging.getLogger(__name__)
 __all__ = ["Limits", "Sandbox", "SandboxStats"]
 
 MAX_RESULT_BYTES = 64 * MB
+
+# numpy (imported by openpyxl) starts one OpenBLAS thread per core in the forkserver, each with about 40 MB of
+# private address space that every worker inherits: on a 16-core machine that alone would exceed the workers'
+# RLIMIT_AS. Set on import, before anything here (or ingest.pipeline.large, which imports this module first)
+# starts the forkserver; nothing in a worker multiplies matrices.
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
 Task = Callable[..., AttachmentAnalysis]  # (data, filename, mail_date, limits, converter)
 
 
@@ -301,10 +307,6 @@ class Sandbox:
         self.can_convert = soffice_path() is not None if convert is None else convert
         self.stats = SandboxStats()
         self._ctx = multiprocessing.get_context("forkserver")
-        # numpy (imported by openpyxl) starts one OpenBLAS thread per core in the forkserver, each with
-        # about 40 MB of private address space that every worker inherits: on a 64-core machine that alone
-        # would exceed the workers' RLIMIT_AS. Nothing in a worker multiplies matrices; one thread it is.
-        os.environ["OPENBLAS_NUM_THREADS"] = "1"
         self._ctx.set_forkserver_preload(["parsers.sandbox"])
         self._worker: _Worker | None = None
 
