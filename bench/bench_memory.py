@@ -1,6 +1,7 @@
 """Peak RSS of the daemon (`zxjyck run`) and of its child processes, over a backlog and over hostile attachments.
 
     python bench/bench_memory.py [--messages 1000] [--bomb-mb 300] [--pdf-stream-mb 512] [--interval 0.05]
+    python bench/bench_memory.py --workers-only          # the parse-worker table alone (no Dovecot)
 
 Two runs, each a fresh daemon process on a fresh Dovecot user and a fresh SQLite store (outbox
 as .eml files), the messages APPENDed before the daemon starts so its first cycle takes them all:
@@ -14,8 +15,14 @@ Peaks: the daemon's VmHWM from /proc/<pid>/status read just before SIGTERM (exac
 descendant (the sandbox's forkserver and workers, LibreOffice) sampled every --interval seconds
 (VmHWM of each, so a short-lived child's peak is caught if it lived across one sample), and the
 largest sampled sum of RSS of the whole process tree. Compared with the 200 MB target side by
-side, and with the RSS of a bare `python -c "import ingest.cli.main"` as the floor. Prints tables;
-asserts nothing.
+side, and with the RSS of a bare `python -c "import ingest.cli.main"` as the floor.
+
+Then one parse worker per file (``parsers.sandbox.Sandbox`` with the default limits, OCR off),
+for the largest legitimate attachments (5,000-row forms in xlsx and PDF, a scanned PDF and a zip
+of photos near the largest a 50 MB message carries) and the bombs (the PDF content stream, the
+zip bomb): the worker's VmHWM (peak RSS) and VmPeak (address space, what RLIMIT_AS counts), each
+next to the 512 MB cap (``Limits.address_space_mb``), read from /proc every 10 ms and once more
+after the result. Prints tables; asserts nothing.
 """
 
 from __future__ import annotations
@@ -61,6 +68,7 @@ from bench.common import (  # noqa: E402
 from tests.dovecot import DovecotServer, ImapAccount  # noqa: E402
 
 TARGET_MB = 200.0
+MAIL_DATE_WORKERS = (2020, 2, 24)
 
 
 @dataclass
@@ -315,6 +323,99 @@ def report(results: list[RunResult], floor_kb: int, hostile: list[tuple[str, Mai
                                                     for what, item in hostile))
 
 
+# --------------------------------------------------------------------------- one parse worker per file
+
+
+def noise_jpeg(seed: int) -> bytes:
+    """An A4 page at 300 dpi of coloured noise: JPEG cannot shrink it (about 3.5 MB), like a dense scan."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    image = Image.fromarray(rng.integers(0, 256, size=(877, 620, 3), dtype=np.uint8)).resize((2480, 3508))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def worker_files(pdf_stream_mb: int, bomb_mb: int) -> list[tuple[str, str, bytes]]:
+    """(what, file name, bytes): the largest legitimate attachments, then the bombs."""
+    from bench.bench_parse import big_grid
+
+    ba = build_attachments_module()
+    grid = big_grid(5000)
+    photos = [noise_jpeg(seed) for seed in range(10)]
+    photo_zip = io.BytesIO()
+    with zipfile.ZipFile(photo_zip, "w", zipfile.ZIP_STORED) as zf:
+        for n, photo in enumerate(photos, start=1):
+            zf.writestr(f"材料/照片{n}.jpg", photo)
+    return [
+        ("5,000-row weekly form, xlsx", "周报.xlsx", ba._xlsx_bytes(grid, [(0, 0, 0, 3), (1, 0, 1, 3)])),
+        ("5,000-row weekly form, PDF (reportlab)", "周报.pdf", ba._pdf_bytes(grid[0][0], [grid[1][0]], grid[2:-1],
+                                                                             [grid[-1][0]])),
+        ("scanned PDF, 10 A4 pages at 300 dpi", "营业执照.pdf", ba.make_pdf_of_jpegs([(p, 2480, 3508) for p in photos])),
+        ("zip of 10 photos", "材料.zip", photo_zip.getvalue()),
+        ("20 MB of random bytes named .xlsx", "周报.xlsx", ba.random_bytes(20 * 1024 * 1024, seed=7)),
+        (f"PDF content stream inflating to {pdf_stream_mb} MB", "周报.pdf", ba.make_pdf_huge_stream(pdf_stream_mb)),
+        ("PDF content stream inflating to 2,048 MB", "周报.pdf", ba.make_pdf_huge_stream(2048)),
+        (f"zip bomb ({bomb_mb} MB of zeros in one member)", "周报.zip", ba.make_zip_bomb(bomb_mb)),
+    ]
+
+
+def worker_peaks(pdf_stream_mb: int, bomb_mb: int) -> None:
+    """A fresh sandbox worker per file; its VmHWM/VmPeak from /proc, sampled and read after the result."""
+    import datetime as dt
+
+    from parsers.sandbox import Limits, Sandbox
+
+    limits = Limits(cpu_seconds=120, wall_timeout_s=300)  # measure memory, not the CPU limit (5,000-row PDF)
+    cap = limits.address_space_mb
+    mail_date = dt.date(*MAIL_DATE_WORKERS)
+    warm = (ATTACHMENTS / "weekly.xlsx").read_bytes()
+    rows = []
+    for what, name, data in worker_files(pdf_stream_mb, bomb_mb):
+        with Sandbox(limits, ocr=False) as sb:
+            sb.analyze(warm, "weekly.xlsx", mail_date)  # the worker exists before the file arrives
+            pid = sb.worker_pid
+            peak = {"VmHWM": 0, "VmPeak": 0}
+            stop = threading.Event()
+
+            def sample(pid: int = pid, peak: dict = peak, stop: threading.Event = stop) -> None:
+                while not stop.is_set():
+                    for key, value in vm_status(pid).items():
+                        peak[key] = max(peak[key], value)
+                    stop.wait(0.01)
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            started = time.monotonic()
+            result = sb.analyze(data, name, mail_date)
+            seconds = time.monotonic() - started
+            for key, value in vm_status(pid).items():
+                peak[key] = max(peak[key], value)
+            stop.set()
+            sampler.join()
+            killed = sb.stats.memory_kills > 0
+        hwm, vm = peak["VmHWM"] / 1024, peak["VmPeak"] / 1024
+        rows.append((what, len(data) / 2**20, hwm, f"{hwm / cap:.2f}", vm, f"{vm / cap:.2f}", f"{seconds:.1f}",
+                     "memory limit" if killed else "", (result.problems[0] if result.problems else "read")[:60]))
+    print_table(["file (one parse worker each)", "MB", "peak RSS MB", f"of {cap} MB cap", "peak AS MB",
+                 f"of {cap} MB cap", "s", "killed", "result"], rows,
+                title=f"parse workers: peak RSS (VmHWM) and address space (VmPeak) against the {cap} MB cap")
+
+
+def vm_status(pid: int) -> dict[str, int]:
+    """VmHWM and VmPeak (kB) of a live process; {} when it is gone."""
+    out: dict[str, int] = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(("VmHWM:", "VmPeak:")):
+                out[line.split(":")[0]] = int(line.split()[1])
+    except (OSError, ValueError):
+        return {}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=1000, help="backlog size; 0 skips the backlog run")
@@ -324,8 +425,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=900.0, help="per run, seconds")
     parser.add_argument("--skip-hostile", action="store_true")
     parser.add_argument("--no-one-by-one", action="store_true", help="skip the per-attachment hostile runs")
+    parser.add_argument("--workers-only", action="store_true", help="only the parse-worker table (no daemon runs)")
+    parser.add_argument("--no-workers", action="store_true", help="skip the parse-worker table")
     args = parser.parse_args(argv)
     print_machine()
+    if args.workers_only:
+        worker_peaks(args.pdf_stream_mb, args.bomb_mb)
+        return 0
     floor_kb = baseline_kb()
     work = Path(tempfile.mkdtemp(prefix="zxjyck-memory-"))
     dovecot = DovecotServer()
@@ -345,6 +451,8 @@ def main(argv: list[str] | None = None) -> int:
         report(results, floor_kb, hostile)
         if hostile and not args.no_one_by_one:
             hostile_one_by_one(dovecot, hostile, work, args.interval, args.timeout, floor_kb)
+        if not args.no_workers:
+            worker_peaks(args.pdf_stream_mb, args.bomb_mb)
     finally:
         dovecot.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -37,6 +37,7 @@ import datetime as dt
 import io
 import logging
 import multiprocessing
+import os
 import pickle
 import resource
 import signal
@@ -63,6 +64,12 @@ log = logging.getLogger(__name__)
 __all__ = ["Limits", "Sandbox", "SandboxStats"]
 
 MAX_RESULT_BYTES = 64 * MB
+
+# numpy (imported by openpyxl) starts one OpenBLAS thread per core in the forkserver, each with about 40 MB of
+# private address space that every worker inherits: on a 16-core machine that alone would exceed the workers'
+# RLIMIT_AS. Set on import, before anything here (or ingest.pipeline.large, which imports this module first)
+# starts the forkserver; nothing in a worker multiplies matrices.
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
 Task = Callable[..., AttachmentAnalysis]  # (data, filename, mail_date, limits, converter)
 
 
@@ -99,8 +106,20 @@ def _disarm_cpu_limit() -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
 
 
+def _address_space_in_use() -> int:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[0]) * resource.getpagesize()
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def _apply_process_limits(limits: Limits) -> None:
     address_space = limits.address_space_mb * MB
+    in_use = _address_space_in_use()  # inherited from the forkserver: about 160 MB (see Sandbox.__init__)
+    if in_use > address_space // 2:
+        log.warning("sandbox worker starts with %d MB of its %d MB address space in use", in_use // MB,
+                    limits.address_space_mb)
     resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -361,6 +380,11 @@ class Sandbox:
         plain.problems = []
         plain.limited = [*plain.limited, note]
         return plain
+
+    @property
+    def worker_pid(self) -> int | None:
+        """The current worker's process id (None between workers), for measurements."""
+        return self._worker.process.pid if self._worker is not None else None
 
     # -- internals
     def _ensure_worker(self) -> _Worker:

@@ -6,7 +6,9 @@ import io
 import quopri
 import shutil
 import struct
+import tracemalloc
 import zipfile
+import zlib
 
 import openpyxl
 import pytest
@@ -26,6 +28,7 @@ from parsers.formats import (
 )
 from parsers.formats.archive import decode_member_name
 from parsers.formats.cells import format_value
+from parsers.formats.limits import human_size
 from tests.attachment_support import fixture_bytes, load_builder
 
 build = load_builder()
@@ -488,6 +491,55 @@ def test_nested_zip_within_the_depth_limit_is_read() -> None:
     level3 = level2.members[0][1]
     assert (doc.members[0][0], level2.members[0][0], level3.members[0][0]) == ("level2.zip", "level3.zip", "a.txt")
     assert level3.members[0][1].text == "hello"
+
+
+# ---------------------------------------------------------------- PDF streams inflate under a budget
+MB = 2**20
+
+
+@pytest.mark.parametrize(
+    ("make", "limits"),
+    [
+        (lambda: build.make_pdf_huge_stream(100), Limits()),  # FlateDecode: 100 MB of spaces in 100 KB
+        (lambda: build.make_pdf_with_stream(zlib.compress(build.deflated_spaces(100)), ["FlateDecode", "FlateDecode"]),
+         Limits()),  # deflated twice: the inner stream is small, what it inflates to is not
+        (lambda: build.make_pdf_with_stream(build.deflated_spaces(100).hex().encode() + b">",
+                                            ["ASCIIHexDecode", "FlateDecode"]), Limits()),  # hex on the outside
+        (lambda: build.make_pdf_with_stream(build.lzw_zeros(10), ["LZWDecode"]), Limits()),  # 74 MB from 58 KB
+        (lambda: build.make_pdf_with_stream(bytes([129, 0]) * 150_000 + b"\x80", ["RunLengthDecode"]),
+         Limits(max_pdf_stream_bytes=16 * MB)),  # 128 bytes from every 2: 19 MB
+        (lambda: build.make_pdf_with_stream(b"z" * 300_000 + b"~>", ["ASCII85Decode"]),
+         Limits(max_pdf_stream_bytes=1 * MB)),  # refused by its bound alone (4 bytes a "z"), nothing decoded
+    ],
+    ids=["flate", "flate-in-flate", "hex-then-flate", "lzw", "runlength", "ascii85"],
+)
+def test_pdf_stream_bomb_is_refused_before_it_grows(make, limits: Limits) -> None:
+    data = make()
+    tracemalloc.start()
+    try:
+        with pytest.raises(LimitExceededError) as info:
+            read_document(data, "周报.pdf", limits)
+        _now, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert info.value.kind == "pdf_stream"
+    limit = human_size(limits.max_pdf_stream_bytes)
+    assert info.value.problem == (f"附件“周报.pdf”PDF 内容解压后过大（疑似压缩炸弹）（数据流解压后超过 {limit} 的上限），"
+                                  "未予读取，请精简或拆分后重新发送")
+    assert peak < 8 * MB + 2 * len(data)  # unchecked, each would hold 16 to 100 MB
+
+
+def test_pdf_stream_budget_is_a_total_and_a_stream_within_it_is_read() -> None:
+    within = read_document(build.make_pdf_huge_stream(1), "一页.pdf", Limits(max_pdf_stream_bytes=2 * MB))
+    assert (within.format, within.text) == ("pdf", "")
+    with pytest.raises(LimitExceededError):
+        read_document(build.make_pdf_huge_stream(3), "一页.pdf", Limits(max_pdf_stream_bytes=2 * MB))
+    # a real form: its streams (content, fonts, ToUnicode maps) count together
+    form = fixture_bytes("writers/application_libreoffice.pdf")
+    assert "统一社会信用代码" in read_document(form, "表.pdf").text
+    with pytest.raises(LimitExceededError) as info:
+        read_document(form, "表.pdf", Limits(max_pdf_stream_bytes=20_000))
+    assert info.value.kind == "pdf_stream"
 
 
 # ---------------------------------------------------------------- legacy formats (.doc/.wps, .et that is not BIFF)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import resource
 import shutil
@@ -120,7 +121,7 @@ def _hostile_files() -> dict[str, tuple[bytes, str]]:
                        "附件“nested.zip”压缩包嵌套层数过多（“level2.zip”“level3.zip”“level4.zip”超过 3 层），"
                        "未予读取，请精简或拆分后重新发送"),
         "huge.pdf": (build.make_pdf_huge_stream(1200),
-                     "附件“huge.pdf”解析超出内存限制（1024 MB），请检查文件是否损坏，或精简、拆分后重新发送"),
+                     "附件“huge.pdf”PDF 内容解压后过大（疑似压缩炸弹）（数据流解压后超过 64 MB 的上限），未予读取，请精简或拆分后重新发送"),
         "laughs.xlsx": (fixture_bytes("hostile_billion_laughs.xlsx"),
                         "附件“laughs.xlsx”含有不安全的内容（XML 实体定义），已拒绝读取，请用 Excel/WPS 重新保存后发送"),
     }
@@ -131,13 +132,73 @@ def test_hostile_files_become_problems_and_the_parent_stays_small() -> None:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     with Sandbox() as sb:
         results = {name: sb.analyze(data, name, MAIL_DATE) for name, (data, _problem) in files.items()}
-        # the worker survives refusals and is replaced only after the memory-limit hit (huge.pdf)
-        assert (sb.stats.workers_started, sb.stats.memory_kills) == (2, 1)
+        # every one is refused before it grows: one worker reads them all
+        assert (sb.stats.workers_started, sb.stats.memory_kills) == (1, 0)
         after_ok = sb.analyze(fixture_bytes("weekly.xlsx"), "weekly.xlsx", MAIL_DATE)
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert {name: r.problems for name, r in results.items()} == {name: [p] for name, (_d, p) in files.items()}
     assert after_ok.problems == []
     assert grown_mb < 200
+
+
+def _peak_rss_mb(pid: int) -> float:
+    """The kernel's high-water mark of a live process's resident memory (VmHWM)."""
+    with open(f"/proc/{pid}/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:")) / 1024
+
+
+def test_parse_workers_are_capped_at_512_mb_and_ocr_workers_keep_their_own_cap() -> None:
+    limits = Limits()
+    assert limits.address_space_mb == 512
+    assert limits.ocr_address_space_mb > limits.address_space_mb  # the OCR worker's own cap (parsers/ocr)
+    with Sandbox(task=support.task_hog_memory) as sb:
+        result = sb.analyze(b"x", "x.xlsx", MAIL_DATE)
+    assert result.problems == ["附件“x.xlsx”解析超出内存限制（512 MB），请检查文件是否损坏，或精简、拆分后重新发送"]
+
+
+def test_pdf_bomb_is_refused_before_the_worker_grows() -> None:
+    bomb = build.make_pdf_huge_stream(600)  # 600 MB of spaces in 600 KB: over the cap, read unchecked
+    with Sandbox(ocr=False) as sb:
+        result = sb.analyze(bomb, "周报.pdf", MAIL_DATE)
+        pid = sb.worker_pid
+        assert pid is not None  # the same worker, alive: a refusal is not a crash
+        peak_mb = _peak_rss_mb(pid)
+        assert (sb.stats.workers_started, sb.stats.memory_kills, sb.stats.crashes) == (1, 0, 0)
+    problem = "附件“周报.pdf”PDF 内容解压后过大（疑似压缩炸弹）（数据流解压后超过 64 MB 的上限），未予读取，请精简或拆分后重新发送"
+    assert (result.format, result.problems, result.limited) == ("pdf", [problem], [problem])
+    assert peak_mb < 512 / 4  # a worker at rest holds about 50 MB
+
+
+def _scan_like_pdf(pages: int) -> bytes:
+    """Pages of noise photographed at A4 300 dpi (JPEG does not compress noise: about 3.5 MB a page)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(7)
+    jpegs = []
+    for _ in range(pages):
+        noise = Image.fromarray(rng.integers(0, 256, size=(877, 620, 3), dtype=np.uint8)).resize((2480, 3508))
+        photo = io.BytesIO()
+        noise.save(photo, "JPEG", quality=85)
+        jpegs.append((photo.getvalue(), 2480, 3508))
+    return build.make_pdf_of_jpegs(jpegs)
+
+
+def test_large_legitimate_files_are_read_under_the_cap() -> None:
+    grid = [["企业职工线上适岗技能提升培训备案情况统计表"], ["地市名称：广州市  时间：2月17日——2月23日"],
+            ["序号", "企业名称", "备案人数", "培训平台名称"]]
+    grid += [[n, f"广州市第{n}号科技有限公司", 10 + n % 90, f"平台{n % 7}"] for n in range(1, 5001)]
+    big_form = build._xlsx_bytes(grid, [(0, 0, 0, 3), (1, 0, 1, 3)])
+    scan = _scan_like_pdf(10)  # about the largest attachment a 50 MB message can carry
+    assert len(scan) > 30 * 2**20
+    with Sandbox(ocr=False) as sb:
+        form = sb.analyze(big_form, "周报.xlsx", MAIL_DATE)
+        scanned = sb.analyze(scan, "营业执照.pdf", MAIL_DATE)
+        peak_mb = _peak_rss_mb(sb.worker_pid)
+        assert (sb.stats.workers_started, sb.stats.memory_kills) == (1, 0)
+    assert form.problems == [] and len(form.weekly.rows) == 5000
+    assert (scanned.format, scanned.problems) == ("pdf", [])
+    assert peak_mb < 512 / 2
 
 
 @pytest.mark.skipif(shutil.which("soffice") is None, reason="branch for machines with LibreOffice")

@@ -75,6 +75,7 @@ class LimitExceededError(FormatError):
         "zip_depth": "压缩包嵌套层数过多",
         "rows": "表格行数过多",
         "pdf_pages": "PDF 页数过多",
+        "pdf_stream": "PDF 内容解压后过大（疑似压缩炸弹）",
         "image_pixels": "图片像素过多（疑似图片炸弹）",
     }
 

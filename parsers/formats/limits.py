@@ -27,7 +27,11 @@ def columns_note(filename: str, sheet: str, max_columns: int) -> str:
 
 @dataclass(frozen=True)
 class Limits:
-    address_space_mb: int = 1024  # RLIMIT_AS of the reading child
+    # RLIMIT_AS of the reading child, so its RSS can never pass it either. The worker starts with about
+    # 160 MB of address space (interpreter, parsers, libraries) of which about 50 MB resident; the largest
+    # legitimate files measured (bench/bench_memory.py --workers-only: a 34 MB scanned PDF, 5,000-row forms)
+    # peak at 239 MB of address space, 134 MB resident
+    address_space_mb: int = 512
     cpu_seconds: int = 30  # CPU time per attachment in the child
     wall_timeout_s: float = 60.0  # the parent kills the child after this
     max_attachment_bytes: int = 50 * MB  # the raw attachment itself
@@ -39,6 +43,7 @@ class Limits:
     max_rows: int = 100_000  # per sheet / table
     max_columns: int = 1000  # cells right of this column are ignored
     max_pdf_pages: int = 300
+    max_pdf_stream_bytes: int = 64 * MB  # all streams of one PDF, inflated (parsers/formats/pdf_streams.py)
     max_text_chars: int = 2_000_000  # running text kept per document
     conversion_timeout_s: float = 60.0  # LibreOffice conversion of .doc/.et/.wps
     conversion_address_space_mb: int = 2048  # RLIMIT_AS of LibreOffice (through prlimit)

@@ -21,6 +21,7 @@ from parsers.document import Document, Table
 from parsers.formats.cells import trim_rows
 from parsers.formats.errors import CorruptFileError, EncryptedFileError, LimitExceededError
 from parsers.formats.limits import Limits
+from parsers.formats.pdf_streams import stream_budget
 
 log = logging.getLogger(__name__)
 
@@ -30,25 +31,30 @@ COORD_TOLERANCE = 2.0  # points: cell edges closer than this are the same grid l
 
 
 def read_pdf(data: bytes, filename: str, limits: Limits) -> Document:
-    try:
-        pdf = pdfplumber.open(io.BytesIO(data))
-    except PdfminerException as exc:
-        raise _translate(exc.args[0] if exc.args else exc, filename) from exc
-    except (PDFSyntaxError, PSException, ValueError, KeyError, TypeError, EOFError) as exc:
-        raise CorruptFileError(filename, "pdf", f"{type(exc).__name__}: {exc}") from exc
-    try:
-        return _read_pages(pdf, filename, limits)
-    except PdfminerException as exc:
-        raise _translate(exc.args[0] if exc.args else exc, filename) from exc
-    except (PDFSyntaxError, PSException, ValueError, KeyError, TypeError, EOFError, AssertionError) as exc:
-        raise CorruptFileError(filename, "pdf", f"{type(exc).__name__}: {exc}") from exc
-    finally:
-        pdf.close()
+    # every stream pdfminer inflates counts against one budget: a compressed bomb stops before it grows
+    with stream_budget(filename, limits.max_pdf_stream_bytes) as budget:
+        try:
+            pdf = pdfplumber.open(io.BytesIO(data))
+        except PdfminerException as exc:
+            raise budget.refused or _translate(exc.args[0] if exc.args else exc, filename) from exc
+        except (PDFSyntaxError, PSException, ValueError, KeyError, TypeError, EOFError) as exc:
+            raise budget.refused or CorruptFileError(filename, "pdf", f"{type(exc).__name__}: {exc}") from exc
+        try:
+            document = _read_pages(pdf, filename, limits)
+        except PdfminerException as exc:
+            raise budget.refused or _translate(exc.args[0] if exc.args else exc, filename) from exc
+        except (PDFSyntaxError, PSException, ValueError, KeyError, TypeError, EOFError, AssertionError) as exc:
+            raise budget.refused or CorruptFileError(filename, "pdf", f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            pdf.close()
+        if budget.refused is not None:  # a library caught it on the way: the file is refused all the same
+            raise budget.refused
+        return document
 
 
 def _translate(cause: object, filename: str) -> BaseException:
-    """pdfplumber wraps every pdfminer error; unwrap it (a MemoryError stays a MemoryError)."""
-    if isinstance(cause, MemoryError):
+    """pdfplumber wraps every pdfminer error; unwrap it (a MemoryError or a limit stays what it is)."""
+    if isinstance(cause, MemoryError | LimitExceededError):
         return cause
     if isinstance(cause, PDFPasswordIncorrect | PDFEncryptionError):
         return EncryptedFileError(filename, "pdf")
