@@ -1,9 +1,5 @@
-"""Sources (IMAP, local), the pipeline, classification, the CLI, the scheduler.
+"""Sources (IMAP, local), the pipeline, classification, workflows, staff outputs, the daemon and the CLI.
 
-Importing this package installs the GB-family charset repair first, before
-anything has a chance to decode (and cache) a ``gb2312`` codec look-up.
+Importing this package has no side effect: the GB-family charset repair
+(ingest/pipeline/charsets.py) is installed by the decoding entry points on first use.
 """
-
-from ingest.pipeline import charsets as _charsets
-
-_charsets.install()

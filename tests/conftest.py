@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-import ingest  # noqa: F401  (installs the charset repair first)
 from ingest.app import App, open_app
 from ingest.config import Settings, load_settings
+from ingest.pipeline import charsets
+
+charsets.install()  # as the service's first decode does; tests may decode with the stdlib directly
 
 pytest_plugins = ["tests.dovecot"]  # the Dovecot fixtures, for every module that needs them
 

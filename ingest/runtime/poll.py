@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from ingest.app import App
 from ingest.errors import IngestError
@@ -94,11 +94,3 @@ def poll(app: App) -> IngestReport:
     process_pending(app, report)
     notices.deliver(app)
     return report
-
-
-
-def poll_interval(app: App) -> timedelta:
-    from ingest.runtime.daemon import LOCAL_POLL_SECONDS
-
-    accounts = app.settings.imap_accounts()
-    return timedelta(seconds=min(a.poll_interval_seconds for a in accounts) if accounts else LOCAL_POLL_SECONDS)
