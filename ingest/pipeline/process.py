@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -23,7 +24,7 @@ from ingest.pipeline.classify import Classification, classify, flatten
 from ingest.pipeline.decode import DecodedMessage, decode_message
 from store.archive import sha256_hex
 from store.db import session_scope
-from store.models import FAILED, NEEDS_REVIEW, PROCESSED, RECEIVED, Application, Attachment, Message
+from store.models import FAILED, NEEDS_REVIEW, RECEIVED, Application, Attachment, Message
 from store.repo import thread_message_pks
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,11 @@ class Context:
     analyses: list  # parsers.analysis.AttachmentAnalysis | None per attachment
     classification: Classification | None = None
     problems: list[str] = field(default_factory=list)
+
+
+# What runs once a message is classified, inside its transaction, returning its status:
+# ingest.workflows.dispatch.run_workflows, passed in by the caller (the pipeline imports no workflow).
+WorkflowStep = Callable[[App, Session, Message, Context], str]
 
 
 def mail_date(app: App, msg: Message) -> date:
@@ -125,7 +131,7 @@ def analyse_body_table(app: App, decoded: DecodedMessage, mail_date: date):
     return analysis
 
 
-def finish_message(app: App, ctx: Context, only_if_received: bool = False) -> str:
+def finish_message(app: App, ctx: Context, only_if_received: bool = False, *, workflows: WorkflowStep) -> str:
     """Classify and write everything the message decides, in one transaction; returns its status."""
     pk = ctx.message.id
     thread_kinds, sender_known = _history(app, ctx.decoded)
@@ -136,7 +142,7 @@ def finish_message(app: App, ctx: Context, only_if_received: bool = False) -> st
             return row.status  # another worker got there first
         _write_message(session, row, ctx)
         _write_attachments(session, row, ctx)
-        status = _apply_workflows(app, session, row, ctx)
+        status = _apply_workflows(app, session, row, ctx, workflows)
         limited = limit_problems(ctx)
         if limited and status != FAILED:
             status = NEEDS_REVIEW  # staff decide whether what went unread mattered
@@ -158,11 +164,11 @@ def limit_problems(ctx: Context) -> list[str]:
     return list(dict.fromkeys(notes))
 
 
-def process_message(app: App, pk: int, only_if_received: bool = False) -> str:
+def process_message(app: App, pk: int, only_if_received: bool = False, *, workflows: WorkflowStep) -> str:
     msg = load_message(app, pk)
     if only_if_received and msg.status != RECEIVED:
         return msg.status  # another worker got there first
-    return finish_message(app, prepare_message(app, msg), only_if_received)
+    return finish_message(app, prepare_message(app, msg), only_if_received, workflows=workflows)
 
 
 def _write_message(session: Session, row: Message, ctx: Context) -> None:
@@ -231,21 +237,8 @@ def ocr_values(analysis) -> dict[str, Any]:
     return out
 
 
-def _apply_workflows(app: App, session: Session, row: Message, ctx: Context) -> str:
+def _apply_workflows(app: App, session: Session, row: Message, ctx: Context, workflows: WorkflowStep) -> str:
     """Turn the classification into records; returns the message status."""
-    c = ctx.classification
     if not ctx.decoded.is_mail:
         return FAILED
-    from ingest.workflows.staff import apply_decision
-
-    decided = apply_decision(session, row, ctx.problems)
-    if decided is not None:
-        return decided
-    if c.needs_review:
-        ctx.problems.extend(c.review_reasons)
-        # why an attachment could not be read (a password, a corrupt file) is often why the kind is unclear
-        ctx.problems.extend(p for analysis in flatten(ctx.analyses) for p in getattr(analysis, "problems", []))
-        return NEEDS_REVIEW
-    from ingest.workflows.dispatch import apply_workflow
-
-    return apply_workflow(app, session, row, ctx) or PROCESSED
+    return workflows(app, session, row, ctx)
