@@ -371,7 +371,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_export_dossier(args: argparse.Namespace) -> int:
     if args.format or args.week or args.applications or not args.out:
         raise UsageError("export --dossier takes --out DIR and optionally --batch NAME, nothing else")
-    from ingest.outputs.dossier import export_dossiers
+    from ingest.outputs.dossier_export import export_dossiers
     from ingest.workflows.staff_log import actor_name, audit
 
     app = _app(args)
