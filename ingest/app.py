@@ -1,7 +1,8 @@
-"""The running service's context: settings, database, archive, clock, transports.
+"""The running service's context: settings, database, archive, clock, and the two outside services.
 
-Everything with a side effect outside the process is held here and injected
-(coding rule 3 of docs/DESIGN.md): tests build an App with their own clock, mailbox and transport.
+Everything with a side effect outside the process is held here and handed down: tests build an App with
+their own clock, analyser and transport. ``with open_app(settings) as app:`` closes the sandbox workers and
+the database pool on the way out.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from sqlalchemy.engine import Engine
 
@@ -19,11 +20,32 @@ from ingest.config import Settings
 from store.archive import Archive
 from store.db import make_engine, migrate
 
+if TYPE_CHECKING:
+    from notify.transport import Transport
+
 log = logging.getLogger(__name__)
+
+Trigger = Literal["manual", "daemon"]
+
+
+class Analyzer(Protocol):
+    """Reads one attachment into an analysis (``parsers.analysis.Analysis`` or its error form).
+
+    Production: ``parsers.sandbox.Sandbox`` (child processes with limits); tests: an in-process or
+    scripted reader."""
+
+    def analyze(self, data: bytes, filename: str, mail_date: date) -> Any: ...
 
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
+
+
+def default_analyzer() -> Analyzer:
+    """The production analyser: child processes with resource limits (parsers.sandbox)."""
+    from parsers.sandbox import Sandbox
+
+    return Sandbox()
 
 
 @dataclass
@@ -32,10 +54,34 @@ class App:
     engine: Engine
     archive: Archive
     clock: Callable[[], datetime] = system_clock
-    transport: Any = None  # notify transport (SMTP or files); built lazily
-    analyzer: Any = None  # attachment analyser (parsers sandbox); built lazily
-    extras: dict[str, Any] = field(default_factory=dict)
+    trigger: Trigger = "manual"  # who started this run: a person at the CLI, or the daemon's schedule
     stopping: threading.Event = field(default_factory=threading.Event)  # set on SIGTERM: stop between messages
+    _analyzer: Analyzer | None = field(default=None, repr=False)
+    _transport: Transport | None = field(default=None, repr=False)
+
+    # The two outside services are made on first use (a `status` or `messages` command never starts a
+    # sandbox or opens SMTP), here and nowhere else; tests set their own before the first use.
+    @property
+    def analyzer(self) -> Analyzer:
+        if self._analyzer is None:
+            self._analyzer = default_analyzer()
+        return self._analyzer
+
+    @analyzer.setter
+    def analyzer(self, value: Analyzer) -> None:
+        self._analyzer = value
+
+    @property
+    def transport(self) -> Transport:
+        if self._transport is None:
+            from notify.outbox import build_transport
+
+            self._transport = build_transport(self.settings, clock=self.clock)
+        return self._transport
+
+    @transport.setter
+    def transport(self, value: Transport) -> None:
+        self._transport = value
 
     def now(self) -> datetime:
         return self.clock()
@@ -53,13 +99,20 @@ class App:
         return replace(self.settings, cities=self.registered_cities())
 
     def close(self) -> None:
-        closer = getattr(self.analyzer, "close", None)
+        closer = getattr(self._analyzer, "close", None)  # a test's in-process reader has nothing to close
         if closer is not None:
             closer()
         self.engine.dispose()
 
+    def __enter__(self) -> App:
+        return self
 
-def open_app(settings: Settings, *, clock: Callable[[], datetime] = system_clock, transport: Any = None,
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def open_app(settings: Settings, *, clock: Callable[[], datetime] = system_clock,
+             transport: Transport | None = None,
              run_migrations: bool = True) -> App:
     """Open the database (migrating it to the newest schema) and the archive."""
     engine = make_engine(settings.store_url)
@@ -68,7 +121,7 @@ def open_app(settings: Settings, *, clock: Callable[[], datetime] = system_clock
         _seed_cities(engine, settings, clock())
     settings.archive_dir.mkdir(parents=True, exist_ok=True)
     return App(settings=settings, engine=engine, archive=Archive(settings.archive_dir), clock=clock,
-               transport=transport)
+               _transport=transport)
 
 
 def _seed_cities(engine: Engine, settings: Settings, now: datetime) -> None:

@@ -51,6 +51,8 @@ class _Section(BaseModel):
 
 class SourceSettings(_Section):
     maildir: str = "mailbox"
+    # A message larger than this is stored (and can be read from the archive) but not parsed: staff are told.
+    max_message_mb: int = Field(50, ge=1, le=2048)
 
 
 class ImapSettings(_Section):
@@ -248,6 +250,7 @@ class Settings:
     reports: ReportsSettings = ReportsSettings()
     applications: ApplicationsSettings = ApplicationsSettings()
     web: WebSettings = WebSettings()
+    max_message_bytes: int = 50 * 1024 * 1024  # [source] max_message_mb
 
     def imap_accounts(self) -> list[ImapSettings]:
         """Every IMAP mailbox to read: [imap] first, then each [[mailboxes]] entry."""
@@ -348,6 +351,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
         path=cfg_path.resolve(),
         base_dir=base,
         maildir=(base / parsed.source.maildir).resolve(),
+        max_message_bytes=parsed.source.max_message_mb * 1024 * 1024,
         imap=imap,
         smtp=smtp,
         store_url=_resolve_url(parsed.store.url.get_secret_value(), base),

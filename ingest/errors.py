@@ -1,7 +1,9 @@
 """Exceptions of the ingest package (sources, pipeline, configuration)."""
 
+from zxjyck.errors import ZxjyckError
 
-class IngestError(Exception):
+
+class IngestError(ZxjyckError):
     """Base of every error raised by sources, the pipeline and the CLI layer."""
 
 

@@ -1,7 +1,9 @@
 """Exceptions of the notify package."""
 
+from zxjyck.errors import ZxjyckError
 
-class NotifyError(Exception):
+
+class NotifyError(ZxjyckError):
     """Base of every error raised while composing or sending mail."""
 
 

@@ -205,7 +205,11 @@ class _ResultUnpickler(pickle.Unpickler):
 
     SAFE_BUILTINS = frozenset({"list", "dict", "tuple", "set", "frozenset", "str", "bytes", "int", "float",
                                "bool", "complex", "bytearray"})
-    SAFE_MODULE_PREFIXES = ("parsers.",)
+    SAFE_MODULE_PREFIXES: tuple[str, ...] = ("parsers.",)
+
+    def __init__(self, file, extra_prefixes: tuple[str, ...] = ()):
+        super().__init__(file)
+        self.SAFE_MODULE_PREFIXES = self.SAFE_MODULE_PREFIXES + extra_prefixes
     SAFE_MODULES = {"datetime": {"date", "datetime", "time", "timedelta", "timezone"},
                     "decimal": {"Decimal"}, "collections": {"OrderedDict"}}
 
@@ -223,6 +227,13 @@ class _ResultUnpickler(pickle.Unpickler):
 
 def _load_reply(raw: bytes) -> Any:
     return _ResultUnpickler(io.BytesIO(raw)).load()
+
+
+def load_restricted(raw: bytes, extra_prefixes: tuple[str, ...] = ()) -> Any:
+    """Unpickle what a child process sent: plain values and classes (never functions) of ``parsers.*`` and of
+    the modules named in ``extra_prefixes`` only, so a child subverted by a hostile file cannot make the
+    parent run code."""
+    return _ResultUnpickler(io.BytesIO(raw), extra_prefixes).load()
 
 
 @dataclass

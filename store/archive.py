@@ -60,5 +60,18 @@ class Archive:
             raise ArchiveError(f"archived message {path} is corrupt (sha256 mismatch) / 归档邮件已损坏")
         return data
 
+    def head(self, digest: str, limit: int = 256 * 1024) -> bytes:
+        """The first ``limit`` bytes of an archived message (its header block, for a message too large to
+        decode here); not checked against the digest, which needs the whole file."""
+        path = self.path_for(digest)
+        try:
+            with path.open("rb") as fh:
+                return fh.read(limit)
+        except FileNotFoundError as exc:
+            raise MissingArchiveFile(f"archived message {digest} is missing from {self.root} / "
+                                    "归档的原始邮件缺失") from exc
+        except OSError as exc:
+            raise ArchiveError(f"cannot read {path}: {exc.strerror or exc} / 无法读取归档邮件") from exc
+
     def has(self, digest: str) -> bool:
         return self.path_for(digest).exists()

@@ -25,7 +25,7 @@ import pytest
 
 from ingest.config import load_settings
 from ingest.outputs.export import export_state
-from ingest.pipeline.process import InProcessAnalyzer
+from ingest.pipeline.analyse import InProcessAnalyzer
 from ingest.runtime.poll import ingest_paths
 from ingest.workflows.reminders import deliver
 from notify.transport import MemoryTransport

@@ -12,7 +12,7 @@ import pytest
 from openpyxl import load_workbook
 
 from ingest.cli.main import main
-from ingest.pipeline.process import InProcessAnalyzer
+from ingest.pipeline.analyse import InProcessAnalyzer
 from notify.transport import MemoryTransport
 from tests.conftest import FIXTURES
 from tests.test_application_paths import (

@@ -33,8 +33,8 @@ from fixtures.build_hostile import (
 from fixtures.build_mail import XLSX, message, weekly_xlsx
 from ingest.config import ConfigError, load_settings
 from ingest.outputs.export import export_state
+from ingest.pipeline.analyse import InProcessAnalyzer
 from ingest.pipeline.decode import MAX_ENCODED_WORDS, decode_message
-from ingest.pipeline.process import InProcessAnalyzer
 from ingest.pipeline.run import process_pending
 from ingest.pipeline.store import IngestReport, _header_fields, _parse_head, store_items
 from ingest.runtime.poll import ingest_paths, poll

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import random
 import signal
+import sqlite3
 import ssl
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
@@ -607,20 +610,26 @@ def test_polls_killed_at_random_points_end_with_every_message_stored_once(imap_a
     if sink_kind == "database":
         where = ["--config", str(write_config(tmp_path, "sqlite:///var/zxjyck.db"))]
         stored_hashes = partial(_database_hashes, tmp_path / "config.toml")
+        db_file = tmp_path / "var" / "zxjyck.db"
     else:
         where = ["--db", str(tmp_path / "sink.sqlite")]
         stored_hashes = partial(_stored_hashes, tmp_path / "sink.sqlite")
+        db_file = tmp_path / "sink.sqlite"
     delay = "0.02"  # per message: a run lasts ~4 s plus start-up, so several kills land mid-poll
-    startup = 1.0 if sink_kind == "database" else 0.3  # imports (and migrations) before the first fetch
     command = [sys.executable, "-m", "tests.imap_helpers", *where, "--store-delay", delay,
                "--settings", json.dumps(dataclasses.asdict(settings))]
     env = {**os.environ, "PYTHONPATH": str(root)}
     rng = random.Random(20200224)
     stored_after_kills: list[int] = []
     for _ in range(40):  # a run takes a few seconds; kills land at random points until one finishes
+        before = _stored_count(db_file) or 0  # no worker runs now: nothing holds a lock
         worker = subprocess.Popen(command, cwd=root, stdout=subprocess.DEVNULL, env=env)
+        # Start-up (imports, migrations) takes from a fraction of a second to several on a loaded machine:
+        # wait until this run has stored something, then kill at a random point of its fetch loop.
+        while worker.poll() is None and _stored_count(db_file) in (before, None):
+            time.sleep(0.05)
         try:
-            worker.wait(timeout=startup + rng.uniform(0.0, 1.2))
+            worker.wait(timeout=rng.uniform(0.0, 1.2))
             break
         except subprocess.TimeoutExpired:
             worker.send_signal(signal.SIGKILL)
@@ -632,6 +641,17 @@ def test_polls_killed_at_random_points_end_with_every_message_stored_once(imap_a
     assert sorted(stored_hashes()) == sorted(sha256(raw) for raw in raws)
     assert imap_account.count("INBOX") == 0
     assert sorted(imap_account.bodies("Processed").values()) == sorted(raws)
+
+
+def _stored_count(db: Path) -> int | None:
+    """Rows in the ``messages`` table of either sink, read-only and without waiting for a writer's lock."""
+    if not db.exists():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.2)) as conn:
+            return conn.execute("SELECT count(*) FROM messages").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet, or locked at this instant
+        return None
 
 
 def _database_hashes(config: Path) -> list[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from ingest.pipeline.process import InProcessAnalyzer
+from ingest.pipeline.analyse import InProcessAnalyzer
 from ingest.runtime.poll import ingest_paths, pickup, poll
 from ingest.sources.local import PathNotFound
 from store.models import Attachment, Message

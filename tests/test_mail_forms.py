@@ -17,7 +17,7 @@ import xlsxwriter
 from ingest.cli.main import main
 from ingest.config import load_settings
 from ingest.outputs.export import export_state
-from ingest.pipeline.process import InProcessAnalyzer
+from ingest.pipeline.analyse import InProcessAnalyzer
 from ingest.runtime.poll import ingest_paths
 from ingest.workflows.reminders import deliver
 from ingest.workflows.staff_log import replay

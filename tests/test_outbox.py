@@ -25,7 +25,7 @@ from ingest.cli.main import main
 from ingest.config import load_settings
 from ingest.outputs.digest import build_digest
 from ingest.outputs.export import export_state
-from ingest.pipeline.process import InProcessAnalyzer
+from ingest.pipeline.analyse import InProcessAnalyzer
 from ingest.workflows.reminders import ReminderError, deliver, queue_reminders, send_reminders
 from ingest.workflows.staff_log import replay
 from notify.bounce import parse_bounce

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from ingest.outputs.export import export_state
-from ingest.pipeline.process import InProcessAnalyzer
+from ingest.pipeline.analyse import InProcessAnalyzer
 from ingest.runtime.poll import ingest_paths
 from store.models import Message
 from tests.conftest import PEER_MAIL

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
+from ingest.pipeline.analyse import InProcessAnalyzer
 from ingest.pipeline.decode import decode_message
-from ingest.pipeline.process import InProcessAnalyzer
 from ingest.runtime.poll import ingest_paths
 from store.models import Attachment, Message, WeeklyReport
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ingest.app import App
-from ingest.pipeline.process import InProcessAnalyzer
+from ingest.pipeline.analyse import InProcessAnalyzer
 from ingest.runtime.poll import ingest_paths
 from notify.transport import MemoryTransport
 from tests.conftest import FIXTURES

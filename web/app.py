@@ -68,7 +68,9 @@ def make_env() -> jinja2.Environment:
     return env
 
 
-class Redirect(Exception):
+class Redirect(Exception):  # noqa: N818 - control flow (an HTTP 303), not an error
+    """Raised by a handler to answer with a redirect; never an error, so not a ZxjyckError."""
+
     def __init__(self, url: str):
         self.url = url
 

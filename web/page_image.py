@@ -13,13 +13,14 @@ import io
 
 from parsers.formats.errors import FormatError
 from parsers.formats.limits import Limits
+from zxjyck.errors import ZxjyckError
 
 MAX_SIDE = 1400  # px: readable on a screen beside the values, small enough to send quickly
 IMAGE_FORMATS = ("image",)
 PDF_FORMATS = ("pdf",)
 
 
-class NotAPicture(Exception):  # noqa: N818 - a reason, not a failure of ours
+class NotAPicture(ZxjyckError):  # noqa: N818 - a reason, not a failure of ours
     """The attachment is neither a picture nor a PDF: there is no page to show."""
 
 

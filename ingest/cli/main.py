@@ -18,19 +18,14 @@ from datetime import date, datetime, time, timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
-from ingest.errors import IngestError
-from notify.errors import NotifyError
-from parsers.errors import ParserError
-from store.errors import StoreError
 from store.states import MESSAGE_KINDS, MESSAGE_STATUSES
+from zxjyck.errors import ZxjyckError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from ingest.app import App
     from ingest.pipeline.store import IngestReport
-
-HANDLED = (IngestError, StoreError, NotifyError, ParserError)
 
 
 @cache
@@ -60,8 +55,10 @@ def _table(*args, **kwargs):
     return Table(*args, **kwargs)
 
 
-class UsageError(Exception):
+class UsageError(ZxjyckError):
     """Bad arguments that argparse cannot see (exit 2)."""
+
+    exit_code = 2
 
 
 def _date(text: str) -> date:
@@ -177,11 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         err.print(f"zxjyck: {exc}")
         return 2
-    except HANDLED as exc:
+    except ZxjyckError as exc:  # every package's errors: a reason for people, one line
         if args.debug:
             err.print_exception()
         err.print(f"zxjyck: error: {strip_controls(str(exc))}", markup=False)
-        return getattr(exc, "exit_code", 1)  # 3: the mailbox is being polled by another live process
+        return exc.exit_code  # 3: the mailbox is being polled by another live process
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback

@@ -20,11 +20,12 @@ import email
 import email.header
 import email.policy
 import email.utils
+import hashlib
 import ipaddress
 import logging
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.message import Message
 
@@ -43,7 +44,7 @@ MAX_ADDRESSES = 100  # addresses read from one To/Cc/From value
 MAX_HEADER_FIELDS = 500  # header fields decoded; later ones are kept raw (still found by name)
 
 
-class _RawHeaders(email.policy.Compat32):
+class RawHeaders(email.policy.Compat32):
     """compat32, but header values keep their raw 8-bit bytes (as surrogate escapes).
 
     Plain compat32 turns such a value into a ``Header`` of unknown-8bit, which
@@ -54,7 +55,7 @@ class _RawHeaders(email.policy.Compat32):
         return value
 
 
-RAW_POLICY = _RawHeaders()
+RAW_POLICY = RawHeaders()
 ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]*)\?=")
 
 
@@ -65,6 +66,21 @@ class DecodedAttachment:
     data: bytes
     raw_filename: str = ""  # the parameter as it stood in the header
     defects: list[str] = field(default_factory=list)
+    # Set when ``data`` was dropped after analysis (a large message read in a child process): what the
+    # attachment row records instead of measuring ``data``.
+    kept_size: int | None = None
+    kept_sha256: str | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.data) if self.kept_size is None else self.kept_size
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest() if self.kept_sha256 is None else self.kept_sha256
+
+    def without_data(self) -> DecodedAttachment:
+        return replace(self, data=b"", kept_size=self.size, kept_sha256=self.sha256)
 
 
 @dataclass

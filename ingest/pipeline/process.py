@@ -20,9 +20,10 @@ from sqlmodel import Session, delete, select
 
 from ingest.app import App
 from ingest.errors import TransientError
+from ingest.pipeline import large
+from ingest.pipeline.analyse import read_attachments
 from ingest.pipeline.classify import Classification, classify, flatten
 from ingest.pipeline.decode import DecodedMessage, decode_message
-from store.archive import sha256_hex
 from store.db import session_scope
 from store.models import FAILED, NEEDS_REVIEW, RECEIVED, Application, Attachment, Message
 from store.repo import thread_message_pks
@@ -51,28 +52,6 @@ def mail_date(app: App, msg: Message) -> date:
     return msg.received_at.astimezone(ZoneInfo(app.settings.schedule.timezone)).date()
 
 
-class InProcessAnalyzer:
-    """Attachment analysis in this process, without the sandbox: for tests of the pipeline logic."""
-
-    def analyze(self, data: bytes, filename: str, mail_date: date):
-        from parsers.analysis import analyze_attachment
-
-        return analyze_attachment(data, filename, mail_date)
-
-
-def default_analyzer():
-    """The production analyser: a child process with resource limits (parsers.sandbox)."""
-    from parsers.sandbox import Sandbox
-
-    return Sandbox()
-
-
-def analyse_attachments(app: App, decoded: DecodedMessage, mail_date: date) -> list:
-    if app.analyzer is None:
-        app.analyzer = default_analyzer()
-    return [app.analyzer.analyze(att.data, att.filename, mail_date) for att in decoded.attachments]
-
-
 def _history(app: App, decoded: DecodedMessage) -> tuple[set[str], bool]:
     """Kinds of the messages this one replies to (directly or via our notices); does the sender have an application?"""
     with session_scope(app.engine) as session:
@@ -98,37 +77,20 @@ def prepare_message(app: App, msg: Message) -> Context:
     ``process_pending`` runs it for the next message in a helper thread while the
     current one is written, so parsing overlaps the database work.
     """
-    raw = app.archive.get(msg.sha256)
-    decoded = decode_message(raw)
-    del raw
     day = mail_date(app, msg)
-    analyses = analyse_attachments(app, decoded, day) if decoded.is_mail else []
+    if msg.size > app.settings.max_message_bytes:
+        return Context(message=msg, decoded=large.headers_only(app, msg, large.too_large(msg, app.settings)), analyses=[])
+    if large.wanted(app, msg):
+        decoded, analyses = large.prepare(app, msg, day)
+    else:
+        raw = app.archive.get(msg.sha256)
+        decoded = decode_message(raw)
+        del raw
+        analyses = read_attachments(app.analyzer, decoded, day)
     for analysis in flatten(analyses):
         if getattr(analysis, "environment_error", ""):
             raise TransientError(f"attachment {analysis.filename!r}: {analysis.environment_error}")
-    body_form = analyse_body_table(app, decoded, day)
-    if body_form is not None:
-        analyses.append(body_form)  # after the attachments: attachment rows pair with the leading analyses only
     return Context(message=msg, decoded=decoded, analyses=analyses)
-
-
-BODY_NAME = "邮件正文"
-
-
-def analyse_body_table(app: App, decoded: DecodedMessage, mail_date: date):
-    """A form typed or pasted into the HTML body (no attachment at all): read it like an HTML sheet.
-
-    Kept only when it is a weekly or application form, so tables in ordinary mail change nothing.
-    """
-    if not decoded.is_mail or "<table" not in decoded.html[:2_000_000].lower():
-        return None
-    if app.analyzer is None:
-        app.analyzer = default_analyzer()
-    analysis = app.analyzer.analyze(decoded.html.encode("utf-8"), BODY_NAME, mail_date)
-    if getattr(analysis, "weekly", None) is None and getattr(analysis, "application", None) is None:
-        return None
-    analysis.material = None  # the body is not a supporting document
-    return analysis
 
 
 def finish_message(app: App, ctx: Context, only_if_received: bool = False, *, workflows: WorkflowStep) -> str:
@@ -197,7 +159,7 @@ def _write_attachments(session: Session, row: Message, ctx: Context) -> None:
         material = getattr(analysis, "material", None)
         session.add(Attachment(
             message_pk=row.id, position=position, filename=att.filename[:1000], raw_filename=att.raw_filename[:2000],
-            content_type=att.content_type[:255], size=len(att.data), sha256=sha256_hex(att.data),
+            content_type=att.content_type[:255], size=att.size, sha256=att.sha256,
             format=getattr(analysis, "format", None), category=getattr(material, "category", None),
             evidence=getattr(material, "evidence", "") or "", problems=problems, defects=att.defects,
             scanned=bool(getattr(analysis, "scanned", False)), stamped=getattr(analysis, "stamped", None),

@@ -140,7 +140,7 @@ def watch_imap(app: App, account, scheduler: BackgroundScheduler, cycle: Cycle, 
 
 def run_daemon(settings: Settings, stop: threading.Event | None = None) -> int:
     app = open_app(settings)
-    app.extras["trigger"] = "daemon"
+    app.trigger = "daemon"
     stop = stop or threading.Event()
 
     def on_signal(signum, _frame) -> None:

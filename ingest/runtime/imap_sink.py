@@ -51,7 +51,7 @@ def poll_imap(app: App, account, report: IngestReport, holder: str) -> PollResul
     A manual poll (`zxjyck poll`) tries the server once (the daemon retries with
     backoff) and raises ImapLeaseHeldError when a live poller holds the lease.
     """
-    manual = app.extras.get("trigger", "manual") == "manual"
+    manual = app.trigger == "manual"
     result = poll_once(account, DbSink(app), holder=holder, max_attempts=1 if manual else DEFAULT_MAX_ATTEMPTS)
     if result.skipped and manual:
         expires = result.lease_expires_at

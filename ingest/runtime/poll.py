@@ -40,7 +40,7 @@ def _record_poll(app: App, source: str, started: datetime, report: IngestReport,
     with session_scope(app.engine) as session:
         session.add(PollRun(source=source, started_at=started, finished_at=app.now(), ok=error is None,
                             fetched=report.seen, new=report.new, error=error,
-                            trigger=app.extras.get("trigger", "manual"), marking=marking))
+                            trigger=app.trigger, marking=marking))
 
 
 def pickup(app: App) -> IngestReport:
@@ -73,7 +73,7 @@ def pickup(app: App) -> IngestReport:
             raise  # another poller is at work: nothing failed, nothing to record
         except IngestError as exc:
             # a manual poll prints the error it raises once; only what it does not raise is logged as an error
-            manual_first = app.extras.get("trigger", "manual") == "manual" and first_error is None
+            manual_first = app.trigger == "manual" and first_error is None
             log.log(logging.INFO if manual_first else logging.ERROR, "pickup from %s failed: %s", source, exc)
             _record_poll(app, source, started, part, str(exc))
             first_error = first_error or exc

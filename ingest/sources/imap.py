@@ -60,7 +60,7 @@ INGESTED_KEYWORD = b"$ZxjyckIngested"
 FETCH_ITEMS = (b"BODY.PEEK[]", b"INTERNALDATE", b"FLAGS")
 DEFAULT_LEASE_TTL_SECONDS = 300
 DEFAULT_MAX_ATTEMPTS = 5
-DEFAULT_MAX_BATCH_BYTES = 64 * 1024 * 1024  # bodies held in memory at once (one bigger message goes alone)
+DEFAULT_MAX_BATCH_BYTES = 32 * 1024 * 1024  # bodies held in memory at once (one bigger message goes alone)
 
 
 class IngestSink(Protocol):

@@ -17,7 +17,6 @@ from notify.outbox import (
     AUTO_GENERATED,
     DeliveryReport,
     OutboxSettings,
-    build_transport,
     deliver_due,
     enqueue,
     find_by_key,
@@ -49,8 +48,6 @@ def deliver(app: App) -> DeliveryReport:
 
     With [smtp], at most ``[smtp] max_per_minute`` notices a minute, and with
     ``[imap] sent_folder`` a copy of each in that folder."""
-    if app.transport is None:
-        app.transport = build_transport(app.settings, clock=app.clock)
     smtp, imap = app.settings.smtp, app.settings.imap
     copier = None
     if smtp is not None and imap is not None and imap.sent_folder:

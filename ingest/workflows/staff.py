@@ -8,6 +8,7 @@ the CLI prints it, the console shows it on the page.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -290,14 +291,18 @@ def set_password(app: App, actor: str, name: str, password: str) -> None:
         _audit(session, app.now(), actor, "user_passwd", name)
 
 
-_DUMMY_HASH = _hasher.hash("not a real password, only to spend the same time")
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the user does not exist, so both cases take the same time (made on the
+    first login, not at import: argon2 costs 64 MB and a fraction of a second)."""
+    return _hasher.hash("not a real password, only to spend the same time")
 
 
 def check_credentials(app: App, name: str, password: str) -> UserInfo | None:
     """The enabled user with this name and password, or None (same work whether or not the name exists)."""
     with session_scope(app.engine) as session:
         user = session.exec(select(User).where(User.name == name[:64])).first()
-        digest = user.password_hash if user is not None else _DUMMY_HASH
+        digest = user.password_hash if user is not None else _dummy_hash()
         try:
             _hasher.verify(digest, password[:1024])
             ok = user is not None
