@@ -23,6 +23,14 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from ingest.errors import IngestError
+from zxjyck.calendar import (
+    DEFAULT_DEADLINE_TIME,
+    DEFAULT_DEADLINE_WEEKDAY,
+    DEFAULT_TIMEZONE,
+    Calendar,
+    parse_hhmm,
+    zone,
+)
 
 DEFAULT_CONFIG = "config.toml"
 
@@ -113,7 +121,7 @@ class NotifySettings(_Section):
 
 class StaffSettings(_Section):
     digest_to: list[str] = []
-    digest_time: str = "08:30"  # Asia/Shanghai
+    digest_time: str = "08:30"  # in schedule.timezone
 
     @field_validator("digest_time")
     @classmethod
@@ -122,14 +130,26 @@ class StaffSettings(_Section):
 
 
 class ScheduleSettings(_Section):
-    timezone: str = "Asia/Shanghai"
-    deadline_weekday: int = Field(0, ge=0, le=6)  # 0 = Monday, the day after the reporting week
-    deadline_time: str = "16:00"
+    """The one configured time zone and the weekly deadline (the rules themselves: zxjyck.calendar)."""
+
+    timezone: str = DEFAULT_TIMEZONE
+    deadline_weekday: int = Field(DEFAULT_DEADLINE_WEEKDAY, ge=0, le=6)  # 0 = Monday
+    deadline_time: str = DEFAULT_DEADLINE_TIME
 
     @field_validator("deadline_time")
     @classmethod
     def _hhmm(cls, value: str) -> str:
         return _check_hhmm(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        zone(value)
+        return value
+
+    def calendar(self) -> Calendar:
+        """Weeks, deadlines and local time in the configured zone."""
+        return Calendar.of(self.timezone, self.deadline_weekday, self.deadline_time)
 
 
 class BatchSettings(_Section):
@@ -203,9 +223,7 @@ def parse_bind(value: str) -> tuple[str, int]:
 
 
 def _check_hhmm(value: str) -> str:
-    parts = value.split(":")
-    if len(parts) != 2 or not all(p.isdigit() for p in parts) or int(parts[0]) > 23 or int(parts[1]) > 59:
-        raise ValueError("must be a time HH:MM")
+    parse_hhmm(value)
     return value
 
 

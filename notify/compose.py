@@ -16,24 +16,23 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar
-from zoneinfo import ZoneInfo
 
 import jinja2
 from markupsafe import Markup
 
 from notify.errors import InvalidAddressError, TemplateContextError, UnknownNoticeKindError
+from zxjyck.calendar import DEFAULT_TIMEZONE, zone
 
 log = logging.getLogger(__name__)
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 DEFAULT_BUREAU_NAME = "广东省职业训练局"
 WEEKLY_FORM_NAME = "附件2 企业职工线上适岗技能提升培训备案情况统计表"
 
@@ -74,7 +73,8 @@ MAX_SUBJECT_CHARS = 200
 class NoticeContext:
     """What every notice has: the letterhead and the optional original message.
 
-    ``bureau_name`` and ``contact_line`` come from the configuration.
+    ``bureau_name``, ``contact_line`` and ``timezone`` (``schedule.timezone``, the zone every
+    date and time of the notice is written in) come from the configuration.
     ``letter_date`` is the 落款 date; ``compose`` fills it from ``now`` when None.
     ``salutation`` overrides the 称呼 the notice would choose by itself.
     ``original_subject``/``original_received_at`` describe the message answered, if any.
@@ -82,6 +82,7 @@ class NoticeContext:
 
     bureau_name: str = DEFAULT_BUREAU_NAME
     contact_line: str = ""
+    timezone: str = DEFAULT_TIMEZONE
     letter_date: date | None = None
     salutation: str | None = None
     original_subject: str | None = None
@@ -396,14 +397,18 @@ def city_bureau_salutation(city: str | None) -> str:
     return f"{name}人力资源社会保障局" if name else "报送单位"
 
 
-def to_local(moment: datetime) -> datetime:
-    """Aware datetimes are shown in Asia/Shanghai; naive ones are taken as already local."""
-    return moment.astimezone(LOCAL_TZ) if moment.tzinfo is not None else moment
+def to_local(moment: datetime, tz: tzinfo | None) -> datetime:
+    """Aware datetimes are shown in ``tz`` (the notice's zone); naive ones are taken as already local."""
+    if moment.tzinfo is None:
+        return moment
+    if tz is None:
+        raise ValueError("an aware time needs the zone to show it in")
+    return moment.astimezone(tz)
 
 
-def cn_date(day: date | datetime) -> str:
+def cn_date(day: date | datetime, tz: tzinfo | None = None) -> str:
     if isinstance(day, datetime):
-        day = to_local(day).date()
+        day = to_local(day, tz).date()
     return f"{day.year}年{day.month}月{day.day}日"
 
 
@@ -414,18 +419,18 @@ def cn_week_range(start: date, end: date) -> str:
     return f"{cn_date(start)}—{cn_date(end)}"
 
 
-def cn_datetime(moment: datetime) -> str:
-    local = to_local(moment)
+def cn_datetime(moment: datetime, tz: tzinfo | None) -> str:
+    local = to_local(moment, tz)
     return f"{cn_date(local.date())} {local:%H:%M}"
 
 
-def cn_datetime_near(moment: datetime, day: date) -> str:
+def cn_datetime_near(moment: datetime, day: date, tz: tzinfo | None) -> str:
     """"12月1日 09:02" when the moment is in the year of ``day`` (the digest's own date gives it),
     else with its year; short enough for a phone's column."""
-    local = to_local(moment)
+    local = to_local(moment, tz)
     if local.year == day.year:
         return f"{local.month}月{local.day}日 {local:%H:%M}"
-    return cn_datetime(local)
+    return cn_datetime(local, tz)
 
 
 _CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
@@ -456,10 +461,10 @@ def staff_text(text: str) -> str:
     return " / ".join(kept)
 
 
-def cn_deadline(moment: datetime) -> str:
+def cn_deadline(moment: datetime, tz: tzinfo | None) -> str:
     """The deadline with its year, "2020年2月24日16:00": a notice read weeks later, or beside a dated
     receipt in another year, must not leave the year to guess."""
-    local = to_local(moment)
+    local = to_local(moment, tz)
     return f"{cn_date(local.date())}{local:%H:%M}"
 
 
@@ -547,6 +552,31 @@ HTML_STYLES = {
 }
 
 
+def _notice_zone(template: jinja2.runtime.Context) -> tzinfo:
+    """The zone of the notice being rendered (its context's ``timezone``)."""
+    return zone(template["ctx"].timezone)
+
+
+@jinja2.pass_context
+def _cn_date_filter(template: jinja2.runtime.Context, day: date | datetime) -> str:
+    return cn_date(day, _notice_zone(template))
+
+
+@jinja2.pass_context
+def _cn_datetime_filter(template: jinja2.runtime.Context, moment: datetime) -> str:
+    return cn_datetime(moment, _notice_zone(template))
+
+
+@jinja2.pass_context
+def _cn_datetime_near_filter(template: jinja2.runtime.Context, moment: datetime, day: date) -> str:
+    return cn_datetime_near(moment, day, _notice_zone(template))
+
+
+@jinja2.pass_context
+def _cn_deadline_filter(template: jinja2.runtime.Context, moment: datetime) -> str:
+    return cn_deadline(moment, _notice_zone(template))
+
+
 @lru_cache(maxsize=1)
 def template_environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -560,15 +590,15 @@ def template_environment() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters.update(
-        cn_date=cn_date,
+        cn_date=_cn_date_filter,
         cn_week_range=cn_week_range,
-        cn_datetime=cn_datetime,
-        cn_deadline=cn_deadline,
+        cn_datetime=_cn_datetime_filter,
+        cn_deadline=_cn_deadline_filter,
         material_label=material_label,
         cn_number=cn_number,
         file_problem=file_problem_text,
         reason_without_row=reason_without_row,
-        cn_datetime_near=cn_datetime_near,
+        cn_datetime_near=_cn_datetime_near_filter,
         staff_text=staff_text,
         one_line=_one_line,
     )
@@ -591,8 +621,12 @@ def render(kind: str, context: NoticeContext, *, today: date | None = None) -> t
     reasons = context.problems_with_context()
     if reasons:
         raise TemplateContextError(f"notice {kind!r}: {'; '.join(reasons)}")
+    try:
+        tz = zone(context.timezone)
+    except ValueError as exc:
+        raise TemplateContextError(f"notice {kind!r}: {exc}") from exc
     if context.letter_date is None:
-        context = replace(context, letter_date=today or datetime.now(LOCAL_TZ).date())
+        context = replace(context, letter_date=today or datetime.now(tz).date())
     subject = _short(context.subject(), MAX_SUBJECT_CHARS)
     values = {"ctx": context, "subject": subject}
     env = template_environment()
@@ -713,7 +747,11 @@ def compose(
         raise ValueError(
             f"compose: Auto-Submitted must be one of {sorted(AUTO_SUBMITTED_VALUES)}, not {submitted!r}"
         )
-    subject, text, html = render(kind, context, today=to_local(now).date())
+    try:
+        today = now.astimezone(zone(context.timezone)).date()
+    except ValueError as exc:
+        raise TemplateContextError(f"notice {kind!r}: {exc}") from exc
+    subject, text, html = render(kind, context, today=today)
     if subject_style == "reply" and context.original_subject and _one_line(context.original_subject):
         subject = reply_subject(context.original_subject)
     elif subject_style not in ("own", "reply"):

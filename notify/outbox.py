@@ -60,6 +60,7 @@ class OutboxSettings:
     max_per_sender_per_day: int
     our_addresses: frozenset[str]
     retry: RetryPolicy
+    timezone: str  # schedule.timezone: every date and time in a notice is written in it
 
     @property
     def msgid_domain(self) -> str:
@@ -101,6 +102,7 @@ def enqueue(
         return existing
     context.bureau_name = cfg.bureau_name
     context.contact_line = cfg.contact_line
+    context.timezone = cfg.timezone
     in_reply_to = about.message_id if about is not None else None
     refs = [*(references or []), *([in_reply_to] if in_reply_to else [])]
     if about is not None and not context.original_subject:

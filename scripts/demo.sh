@@ -36,7 +36,7 @@ for name in $(ls var/outbox); do
   echo "$f  $(python3 -c 'import sys, email, email.policy; print(email.message_from_binary_file(open(sys.argv[1], "rb"), policy=email.policy.default)["Subject"])' "$f")"
 done
 held=$(zxjyck --config config.toml messages --status needs_review --json | python3 -c 'import json, sys; rows = json.load(sys.stdin); print(rows[0]["id"] if rows else 1)')
-week=$(python3 -c 'import sys; sys.path.insert(0, "fixtures"); from build_mail import CST, reporting_week_start; from datetime import datetime; print(reporting_week_start(datetime.now(CST).date()))')
+week=$(python3 -c 'from datetime import datetime; from zxjyck.calendar import DEFAULT_TIMEZONE, reporting_week, zone; print(reporting_week(datetime.now(zone(DEFAULT_TIMEZONE)).date())[0])')
 echo
 echo "==== 接下来可以试试 / next commands to try ===="
 echo "  zxjyck show $held                  # the held message end to end / 查看待人工核对的邮件"

@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# The whole test suite, on a fresh machine: installs what it needs, then pytest.
+# The whole test suite, on a fresh machine: installs what it needs, lints, then the unit tests (in-process,
+# under a minute: a broken layer fails fast) and the integration tests (Dovecot, PostgreSQL, SMTP,
+# LibreOffice, Chromium, sandbox and OCR workers). With arguments, one pytest run with them instead,
+# e.g. `bash scripts/test.sh -m "not integration"` or `bash scripts/test.sh tests/test_rules.py`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh --dev
 python3 -m ruff check .
 lint-imports --no-cache  # the import contracts of pyproject.toml: layers, no cycles
-exec python3 -m pytest -p no:cacheprovider "$@"
+if [ "$#" -gt 0 ]; then
+  exec python3 -m pytest -p no:cacheprovider "$@"
+fi
+python3 -m pytest -p no:cacheprovider -m "not integration"
+exec python3 -m pytest -p no:cacheprovider -m integration

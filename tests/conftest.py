@@ -7,6 +7,8 @@ ZXJYCK_TEST_PG_URL). Each test gets its own schema, dropped afterwards.
 from __future__ import annotations
 
 import os
+import re
+import types
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -138,3 +140,177 @@ def app(settings: Settings, make_app) -> App:
 def sqlite_app(folder: Path, make_app) -> App:
     """An App on SQLite only, for tests whose subject does not depend on the database (layout, printing)."""
     return make_app(load_settings(write_config(folder, "sqlite:///var/zxjyck.db"), environ={}))
+
+
+# ---------------------------------------------------------------- unit and integration tests
+# `pytest -m "not integration"`: the unit tests, in-process and on SQLite, in under a minute.
+# `pytest -m integration`: the tests against Dovecot, PostgreSQL, SMTP servers, LibreOffice, Chromium, the
+# real sandbox and OCR workers, and the daemon's and CLI's own processes. scripts/test.sh runs both.
+# A test is integration when it requests a fixture in SERVER_FIXTURES, runs on PostgreSQL (store_url's
+# "postgres" parameter), names a helper in SERVER_HELPERS, or is listed in INTEGRATION_MODULES or
+# INTEGRATION_TESTS; every other test is unit. A unit test that starts a process or opens a connection
+# fails (_UnitGuard), so a new server test cannot land on the fast side unnoticed.
+
+SERVER_FIXTURES = {
+    "dovecot": "starts Dovecot",
+    "imap_account": "an account on Dovecot",
+    "cutting_proxy": "a proxy in front of Dovecot",
+    "netease_front": "an imitation of NetEase's IMAP front, in front of Dovecot",
+    "smtp_server": "an aiosmtpd server",
+    "smtp": "an aiosmtpd server (test_outbox.py)",
+    "browser": "Chromium through chromedriver",
+    "soffice": "LibreOffice",
+    "sandbox": "a real sandbox and its worker processes (test_sandbox.py)",
+    "read": "every scan through the real sandbox and its OCR worker (test_ocr.py)",
+    "reader": "the real sandbox and its OCR worker (test_scans_end_to_end.py)",
+    # Not servers, but too slow for the fast side:
+    "filled": "the sample mail ingested through the real parsers and two password hashes (about 1 s a test)",
+    "scanned": "the sample mail and five scans ingested (about 2 s a test)",
+}
+
+# Names a test's own code uses (module globals: helpers and modules) that start a server or a process.
+SERVER_HELPERS = {
+    "subprocess": "starts a process",
+    "zxjyck": "runs the zxjyck console script",
+    "running_smtp_server": "an aiosmtpd server",
+    "running_console": "the console on an HTTP port",
+    "chromium": "Chromium through chromedriver",
+    "Sandbox": "a real sandbox and its worker processes",
+    "Controller": "an aiosmtpd server",
+    "socket": "opens sockets on loopback",
+}
+
+INTEGRATION_MODULES = {
+    "test_daemon.py": "runs `zxjyck run` processes with signals",
+    "test_demo.py": "runs scripts/demo.sh in a copy of the repository",
+    "test_repo_standalone.py": "asks git for the tracked files",
+    "test_ocr.py": "OCR: the models read pages (about 0.5 s a test) and the OCR worker",
+    "test_peer_corpus.py": "ingests the 99 messages of fixtures/peer-mail (about 7 s)",
+    "test_dossier.py": "mail ingested end to end, then PDF covers rendered and zips read back (about 1 s a test)",
+    "test_cli_imports.py": "fresh interpreters list what each command imports (the CLI start's import graph)",
+}
+
+# Single tests (or parameters) in otherwise unit modules, as "module::name"; ``*`` matches any text.
+INTEGRATION_TESTS = {
+    "test_formats.py::test_legacy_format_with_libreoffice*": "LibreOffice converts .doc and .wps",
+    "test_formats.py::test_libreoffice_timeout_is_a_conversion_problem": "runs LibreOffice",
+    "test_analysis.py::test_weekly_form_end_to_end[weekly.doc]": "LibreOffice converts .doc",
+    "test_analysis.py::test_weekly_form_end_to_end[weekly_native.wps]": "LibreOffice converts .wps",
+    "test_writers.py::test_every_writer_gives_the_same_*[*-libreoffice.od*]": "LibreOffice converts OpenDocument",
+    "test_mail_forms.py::test_a_form_past_the_mime_part_limit_is_named_as_the_reason*": "a mail of 1000s of parts (5 s)",
+    "test_mail_forms.py::test_a_pdf_over_the_page_limit_is_named_on_the_message_and_to_staff*": "a 301-page PDF (1 s)",
+}
+
+
+def _pattern(key: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(part) for part in key.split("*")) + r"\Z")
+
+
+_TEST_PATTERNS = {key: _pattern(key) for key in INTEGRATION_TESTS}
+
+
+def _names_used(code: types.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _names_used(const)
+    return names
+
+
+def integration_reasons(item: pytest.Item) -> list[str]:
+    """Why ``item`` is an integration test (empty for a unit test)."""
+    reasons = [f"{name}: {why}" for name, why in SERVER_FIXTURES.items() if name in item.fixturenames]
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and callspec.params.get("store_url") == "postgres":
+        reasons.append("store_url[postgres]: PostgreSQL")
+    function = getattr(item, "function", None)
+    if function is not None:
+        used = _names_used(function.__code__)
+        reasons += [f"{name}: {why}" for name, why in SERVER_HELPERS.items() if name in used]
+    module = item.path.name
+    if module in INTEGRATION_MODULES:
+        reasons.append(f"{module}: {INTEGRATION_MODULES[module]}")
+    reasons += [f"{key}: {why}" for key, why in INTEGRATION_TESTS.items()
+                if _TEST_PATTERNS[key].match(f"{module}::{item.name}")]
+    return reasons
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own hook deselects by -m
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    matched: set[str] = set()
+    for item in items:
+        reasons = integration_reasons(item)
+        if reasons and item.get_closest_marker("unit") is not None:
+            raise pytest.UsageError(f"{item.nodeid} is marked unit but is an integration test: {'; '.join(reasons)}")
+        item.add_marker(pytest.mark.integration(*reasons) if reasons else pytest.mark.unit)
+        matched.update(reason.split(": ", 1)[0] for reason in reasons)
+    if config.args_source == pytest.Config.ArgsSource.TESTPATHS:  # the whole suite: every entry must still apply
+        stale = (set(INTEGRATION_MODULES) | set(INTEGRATION_TESTS)) - matched
+        if stale:
+            raise pytest.UsageError(f"tests/conftest.py lists tests that no longer exist: {sorted(stale)}")
+
+
+class _UnitGuard:
+    """Records the processes and connections a unit test starts (audit hooks, main thread only)."""
+
+    EVENTS = {"subprocess.Popen", "os.system", "os.posix_spawn", "os.exec", "os.spawn", "os.fork", "os.forkpty",
+              "socket.connect"}
+
+    def __init__(self) -> None:
+        self.watching = False
+        self.breaches: list[str] = []
+
+    def install(self) -> None:
+        import sys
+        import threading
+
+        from sqlalchemy import event
+        from sqlalchemy.pool import Pool
+
+        main = threading.main_thread()
+
+        def audit(name: str, args: tuple) -> None:
+            if self.watching and name in self.EVENTS and threading.current_thread() is main:
+                what = args[1] if name in ("subprocess.Popen", "socket.connect") else args[:1]
+                self.breaches.append(f"{name} {str(what)[:200]}")
+
+        def on_connect(dbapi_connection, _record) -> None:
+            module = type(dbapi_connection).__module__
+            if self.watching and not module.startswith("sqlite3"):
+                self.breaches.append(f"a {module} database connection")
+
+        sys.addaudithook(audit)
+        event.listen(Pool, "connect", on_connect)
+
+    def take(self) -> list[str]:
+        breaches, self.breaches = self.breaches, []
+        return breaches
+
+
+UNIT_GUARD = _UnitGuard()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    UNIT_GUARD.install()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    report = outcome.get_result()
+    breaches = UNIT_GUARD.take()
+    # Setup and call only: a teardown may end a session-scoped server that an earlier test started.
+    UNIT_GUARD.watching = call.when == "setup" and item.get_closest_marker("integration") is None
+    if breaches and report.passed and call.when != "teardown":
+        report.outcome = "failed"
+        report.longrepr = (
+            f"a unit test started a process or opened a connection: {'; '.join(dict.fromkeys(breaches))}. "
+            "Request a server fixture, or list the test in INTEGRATION_MODULES or INTEGRATION_TESTS "
+            "(tests/conftest.py), or keep it in-process."
+        )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    UNIT_GUARD.take()
+    UNIT_GUARD.watching = item.get_closest_marker("integration") is None

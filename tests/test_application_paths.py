@@ -262,6 +262,121 @@ def test_an_association_saying_it_recommends_is_recorded(app, analyzer, tmp_path
     assert application["recommended_by"] == "广东省职业培训协会 <gdpxxh@163.com>"
 
 
+SECOND = {"platform_name": "岭南技工学堂", "organization": "广州岭南技工教育科技有限公司",
+          "credit_code": notice.credit_code("91440300MA5F8Q1X3"), "email": "li@lingnan.example.cn",
+          "website": "https://www.lingnan.example.cn"}
+
+
+def second_form(monkeypatch, build) -> bytes:
+    """The notice's 附件1 filled in for a second organisation (the same builder, other values)."""
+    with monkeypatch.context() as patch:
+        patch.setattr(notice, "VALUES", {**notice.VALUES, **SECOND})
+        return build()
+
+
+def zip_bytes(files: dict[str, bytes]) -> bytes:
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buf.getvalue()
+
+
+def materials_by_application(app) -> dict[str, list[tuple[str, str]]]:
+    from sqlmodel import select
+
+    from store.db import session_scope
+    from store.models import Application, ApplicationMaterial
+
+    with session_scope(app.engine) as session:
+        names = {a.id: a.platform_name for a in session.exec(select(Application))}
+        out: dict[str, list[tuple[str, str]]] = {name: [] for name in names.values()}
+        for m in session.exec(select(ApplicationMaterial).order_by(ApplicationMaterial.id)):
+            out[names[m.application_id]].append((m.category, m.filename))
+    return out
+
+
+def test_a_city_recommending_two_platforms_in_one_mail_makes_two_applications(app, analyzer, monkeypatch, tmp_path):
+    """Each form its own application with the materials its file or folder name names, one receipt each."""
+    a_scan, b_scan = "南粤工匠云课堂_附件1（盖章扫描件）.pdf", "岭南技工学堂_附件1（盖章扫描件）.pdf"
+    analyzer.ocr[a_scan] = STAMPED_SCAN
+    analyzer.ocr[b_scan] = {**STAMPED_SCAN, "ocr_fields": {key: 0.96 for key in notice.VALUES}}
+    files = {"南粤工匠云课堂_附件1.docx": form_bytes(), a_scan: scan_bytes(),
+             **{f"南粤工匠云课堂_{name}": data for name, data in MATERIALS.items()},
+             "岭南技工学堂_附件1.docx": second_form(monkeypatch, notice.basic_form_docx),
+             b_scan: second_form(monkeypatch, notice.basic_form_pdf),
+             "岭南技工学堂申报材料.zip": zip_bytes({f"岭南技工学堂/{name}": data for name, data in MATERIALS.items()})}
+    mail(tmp_path / "in", "a.eml", sender="gzrsj@example.gov.cn", from_name="广州市人社局职业能力建设处",
+         subject="关于推荐两家线上培训平台的函", body="现推荐以下两家线上培训平台，申报材料见附件。",
+         when=datetime(2020, 2, 26, 2, 0, tzinfo=UTC), files=files)
+    doc = ingest(app, tmp_path / "in")
+    [message] = doc["messages"]
+    assert message["kind"] == "application" and message["status"] == "processed", message["problems"]
+    first, second = doc["applications"]
+    for key, value in notice.VALUES.items():
+        assert first[key] == value, key
+        assert second[key] == SECOND.get(key, value), key
+    for application in (first, second):
+        assert application["complete"] is True and application["missing"] == [] and application["stamped"] is True
+        assert "广州市" in application["recommended_by"] and application["batch"] == "首批"
+        assert application["message_ids"] == [message["message_id"]]
+    materials = materials_by_application(app)
+    assert [name for _, name in materials["南粤工匠云课堂"]] == [
+        "南粤工匠云课堂_附件1.docx", a_scan, *(f"南粤工匠云课堂_{name}" for name in MATERIALS)]
+    assert [name for _, name in materials["岭南技工学堂"]] == [
+        "岭南技工学堂_附件1.docx", b_scan, *(f"岭南技工学堂/{name}" for name in MATERIALS)]
+    # one receipt per application to the city, and a copy to each form's contact
+    receipts = outbox(doc, "receipt")
+    assert sorted(o["to"][0] for o in receipts) == sorted(
+        ["gzrsj@example.gov.cn", "gzrsj@example.gov.cn", APPLICANT, SECOND["email"]])
+    assert "岭南技工学堂" in sent_text(app, SECOND["email"]) and "南粤工匠云课堂" in sent_text(app, APPLICANT)
+    city_mail = [m.get_body(("plain",)).get_content() for m in app.transport.sent if m["To"] == "gzrsj@example.gov.cn"]
+    assert sorted("岭南技工学堂" in text for text in city_mail) == [False, True]
+
+
+def test_a_material_no_name_ties_to_one_platform_counts_for_each_and_waits_for_staff(
+        app, analyzer, monkeypatch, tmp_path):
+    analyzer.ocr["南粤工匠云课堂_盖章扫描件.pdf"] = STAMPED_SCAN
+    analyzer.ocr["岭南技工学堂_盖章扫描件.pdf"] = STAMPED_SCAN
+    shared = "培训内容材料（课程介绍、培训大纲）.docx"
+    files = {"南粤工匠云课堂_附件1.docx": form_bytes(), "南粤工匠云课堂_盖章扫描件.pdf": scan_bytes(),
+             "岭南技工学堂_附件1.docx": second_form(monkeypatch, notice.basic_form_docx),
+             "岭南技工学堂_盖章扫描件.pdf": second_form(monkeypatch, notice.basic_form_pdf),
+             **{f"{platform}_{name}": data for platform in ("南粤工匠云课堂", "岭南技工学堂")
+                for name, data in list(MATERIALS.items())[:3]},
+             shared: MATERIALS[shared]}
+    mail(tmp_path / "in", "a.eml", sender="gzrsj@example.gov.cn", subject="推荐线上培训平台",
+         when=datetime(2020, 2, 26, 2, 0, tzinfo=UTC), files=files)
+    doc = ingest(app, tmp_path / "in")
+    assert [a["platform_name"] for a in doc["applications"]] == ["南粤工匠云课堂", "岭南技工学堂"]
+    for application in doc["applications"]:
+        assert application["missing"] == [] and application["complete"] is True
+        assert any(shared in p and "工作人员核对" in p for p in application["staff_problems"])
+        assert [name for _, name in materials_by_application(app)[application["platform_name"]]][-1] == shared
+    assert doc["messages"][0]["status"] == "needs_review"
+    assert len(outbox(doc, "receipt")) == 4  # the applications are complete: receipts go, staff check the file
+
+
+def test_more_organisations_than_the_limit_in_one_mail_are_left_to_staff(app, analyzer, tmp_path):
+    from ingest.workflows.applications import MAX_ORGANISATIONS
+
+    files = {}
+    for n in range(MAX_ORGANISATIONS + 1):
+        name = f"附件1_{n}.docx"
+        files[name] = form_bytes()
+        analyzer.ocr[name] = {"form_values": {"platform_name": f"平台{n}", "organization": f"单位{n}",
+                                              "credit_code": notice.credit_code(f"9144010{n:02d}MA5D3K7P")}}
+    mail(tmp_path / "in", "a.eml", sender="gzrsj@example.gov.cn", subject="推荐线上培训平台",
+         when=datetime(2020, 2, 26, 2, 0, tzinfo=UTC), files=files)
+    doc = ingest(app, tmp_path / "in")
+    assert doc["applications"] == [] and outbox(doc) == []
+    [message] = doc["messages"]
+    assert message["status"] == "needs_review"
+    assert any(f"超过{MAX_ORGANISATIONS}个" in p for p in message["problems"])
+
+
 # ------------------------------------------------------------------------------ staff, not the sender
 
 

@@ -26,7 +26,6 @@ from ingest.outputs.digest import (
     build_digest,
     digest_command,
     render_digest,
-    reporting_week,
 )
 from ingest.runtime.daemon import guarded
 from store.db import session_scope
@@ -41,6 +40,7 @@ from store.models import (
     WeeklyReport,
     WeeklyRow,
 )
+from zxjyck.calendar import reporting_week
 
 SH = ZoneInfo("Asia/Shanghai")
 WEEK = date(2020, 2, 17)

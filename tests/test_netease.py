@@ -382,7 +382,9 @@ def test_the_watcher_ends_quietly_when_mail_comes_as_the_daemon_stops(monkeypatc
     scheduler.start()
     scheduler.shutdown()
     monkeypatch.setattr(imap, "wait_for_new", lambda *args, **kwargs: imap.WakeReason.PENDING)
-    app = SimpleNamespace(settings=SimpleNamespace(schedule=SimpleNamespace(timezone="Asia/Shanghai")))
+    from ingest.config import ScheduleSettings
+
+    app = SimpleNamespace(settings=SimpleNamespace(schedule=ScheduleSettings(timezone="Asia/Shanghai")))
     done = threading.Event()
     watcher = threading.Thread(target=lambda: (daemon.watch_imap(app, SimpleNamespace(idle_seconds=60), scheduler, daemon.Cycle(app),
                                                                  threading.Event()), done.set()))

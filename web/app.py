@@ -36,6 +36,7 @@ from store.models import REVIEW_STATES
 from web import queries, security
 from web.page_image import can_show
 from web.text import content_disposition, strip_controls
+from zxjyck.calendar import week_start
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -161,8 +162,8 @@ def _monday(text: str) -> date:
         value = date.fromisoformat(text)
     except ValueError as exc:
         raise HTTPException(404, "日期应为 YYYY-MM-DD / not a date") from exc
-    if value.weekday() != 0:  # any day of a week stands for that week
-        raise Redirect(f"/week/{(value - timedelta(days=value.weekday())).isoformat()}")
+    if value != week_start(value):  # any day of a week stands for that week
+        raise Redirect(f"/week/{week_start(value).isoformat()}")
     return value
 
 
@@ -331,12 +332,11 @@ def export_applications(page: Page) -> Response:
 
 def _workbook(page: Page, name: str, *, week: date | None, applications: bool) -> Response:
     import io
-    from zoneinfo import ZoneInfo
 
     from ingest.outputs.workbooks import build_applications_workbook, build_week_workbook
     from store.db import session_scope
 
-    tz = ZoneInfo(page.app.settings.schedule.timezone)
+    tz = queries.tz(page.app)
     with session_scope(page.app.engine) as session:
         wb = build_applications_workbook(session, tz) if applications else build_week_workbook(session, week, tz)
     buffer = io.BytesIO()

@@ -36,15 +36,14 @@ from store.models import (
 
 
 def tz(app: App) -> ZoneInfo:
-    return ZoneInfo(app.settings.schedule.timezone)
+    """The configured zone every time on the console is shown in."""
+    return app.settings.schedule.calendar().tz
 
 
 def default_week(app: App) -> date:
-    """The reporting week staff look at today: the Monday-Sunday week before this one."""
-    from ingest.outputs.digest import reporting_week
-
-    today = app.now().astimezone(tz(app)).date()
-    return reporting_week(today, app.settings.schedule.deadline_weekday)[0]
+    """The reporting week staff look at today: the digest's (zxjyck.calendar.reporting_week)."""
+    cal = app.settings.schedule.calendar()
+    return cal.reporting_week(cal.local_date(app.now()))[0]
 
 
 def week(app: App, week_start: date) -> WeekSummary:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--status", type=_one_of(MESSAGE_STATUSES, "status", "状态"), metavar="|".join(MESSAGE_STATUSES))
     s.add_argument("--kind", type=_one_of(MESSAGE_KINDS, "kind", "类型"), metavar="|".join(MESSAGE_KINDS))
     s.add_argument("--city")
-    s.add_argument("--date", type=_date, metavar="YYYY-MM-DD", help="received on that day (Asia/Shanghai)")
+    s.add_argument("--date", type=_date, metavar="YYYY-MM-DD", help="received on that day (in schedule.timezone)")
     s.add_argument("--limit", type=int, default=200)
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s = sub.add_parser("show", help="one message end to end / 查看邮件详情")
@@ -256,20 +256,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_daemon(load_settings(args.config))
 
 
-def _day_bounds(day: date) -> tuple[datetime, datetime]:
-    from ingest.outputs.export import SHANGHAI
-
-    start = datetime.combine(day, time(0), SHANGHAI)
-    return start, start + timedelta(days=1)
-
-
 def cmd_messages(args: argparse.Namespace) -> int:
-    from ingest.outputs.export import SHANGHAI
     from ingest.outputs.queries import MessageFilter, list_messages
     from zxjyck.text import for_terminal
 
-    since, until = _day_bounds(args.date) if args.date else (None, None)
     app = _app(args)
+    cal = app.settings.schedule.calendar()
+    since, until = cal.day_bounds(args.date) if args.date else (None, None)
     try:
         rows = list_messages(app, MessageFilter(args.status, args.kind, args.city, since, until,
                                                                args.limit))
@@ -280,7 +273,7 @@ def cmd_messages(args: argparse.Namespace) -> int:
 
         from ingest.outputs.export import iso
 
-        print(json.dumps([{"id": m.id, "received_at": iso(m.received_at), "from": m.from_addr,
+        print(json.dumps([{"id": m.id, "received_at": iso(m.received_at, cal.tz), "from": m.from_addr,
                            "subject": m.subject, "kind": m.kind, "status": m.status, "city": m.city,
                            "problems": m.problems} for m in rows], ensure_ascii=False, indent=1))
         return 0
@@ -288,7 +281,7 @@ def cmd_messages(args: argparse.Namespace) -> int:
     for col in ("ID", "收到时间 Received", "发件人 From", "主题 Subject", "类型 Kind", "状态 Status", "问题 Problems"):
         table.add_column(col, overflow="fold")
     for m in rows:
-        table.add_row(str(m.id), m.received_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
+        table.add_row(str(m.id), cal.local(m.received_at).strftime("%Y-%m-%d %H:%M"),
                       for_terminal(m.from_addr), for_terminal(m.subject[:60]), m.kind or "-", m.status,
                       str(len(m.problems)) if m.problems else "")
     out.print(table)
@@ -305,7 +298,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         app.close()
     from ingest.cli.show import render_detail
 
-    render_detail(_console(), detail)
+    render_detail(_console(), detail, app.settings.schedule.calendar().tz)
     return 0
 
 
@@ -343,7 +336,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
         app = _app(args)
         try:
-            doc = export_state(app.engine)
+            doc = export_state(app.engine, app.settings.schedule.calendar().tz)
         finally:
             app.close()
         sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
@@ -385,7 +378,6 @@ def cmd_export_dossier(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from ingest.outputs.export import SHANGHAI
     from ingest.runtime.health import health
     from zxjyck.text import for_terminal
 
@@ -401,7 +393,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     table.add_row("积压 Backlog", str(h.backlog))
     last = h.last_ok_poll
     table.add_row("最近成功收取 Last good poll",
-                  last.finished_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S") if last and last.finished_at
+                  last.finished_at.astimezone(app.settings.schedule.calendar().tz).strftime("%Y-%m-%d %H:%M:%S")
+                  if last and last.finished_at
                   else "从未 never")
     for source, marking in sorted(h.markings.items()):
         table.add_row(f"标记方式 Marking {source}", marking)
@@ -475,7 +468,6 @@ def _read_password(prompt: str) -> str:
 
 
 def cmd_user(args: argparse.Namespace) -> int:
-    from ingest.outputs.export import SHANGHAI
     from ingest.workflows import staff as actions
     from ingest.workflows.staff_log import actor_name
 
@@ -487,7 +479,8 @@ def cmd_user(args: argparse.Namespace) -> int:
                 table.add_column(col)
             for u in actions.list_users(app):
                 table.add_row(u.name, u.role, "停用 disabled" if u.disabled else "启用 enabled",
-                              u.last_login_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if u.last_login_at
+                              u.last_login_at.astimezone(app.settings.schedule.calendar().tz).strftime(
+                                  "%Y-%m-%d %H:%M") if u.last_login_at
                               else "-")
             out.print(table)
         elif args.user_command == "add":

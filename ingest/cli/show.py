@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import tzinfo
+
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ingest.outputs.export import SHANGHAI
 from ingest.outputs.queries import MessageDetail
 from parsers.application import ocr_field_label
 from zxjyck.text import for_terminal, strip_controls
 
 
-def render_detail(console: Console, detail: MessageDetail) -> None:
+def render_detail(console: Console, detail: MessageDetail, tz: tzinfo) -> None:
+    """The message as administrators read it; times in ``tz`` (the configured ``schedule.timezone``)."""
     m = detail.message
     head = Table(title=f"邮件 Message #{m.id}", show_header=False)
     rows = [
         ("Message-ID", m.message_id or "-"),
         ("发件人 From", f"{m.from_name} <{m.from_addr}>" if m.from_name else m.from_addr),
         ("主题 Subject", m.subject),
-        ("收到 Received", f"{m.received_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M:%S %z} ({m.received_source})"),
+        ("收到 Received", f"{m.received_at.astimezone(tz):%Y-%m-%d %H:%M:%S %z} ({m.received_source})"),
         ("来源 Source", f"{m.source} {m.source_ref}"),
         ("SHA-256", m.sha256),
         ("归档原件 Archived original", detail.archive_path or "-"),

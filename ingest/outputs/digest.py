@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -60,6 +60,7 @@ from store.models import (
     Outbox,
     PollRun,
 )
+from zxjyck.calendar import parse_hhmm
 
 log = logging.getLogger(__name__)
 MAX_REVIEW_ITEMS = 100
@@ -85,39 +86,27 @@ class DigestWindow:
     week_end: date
 
 
-def reporting_week(day: date, deadline_weekday: int = 0) -> tuple[date, date]:
-    """The Monday-Sunday week whose deadline is the ``deadline_weekday`` on or before ``day``.
-
-    With the default Monday deadline: Monday 2020-02-24 (and every day up to Sunday
-    2020-03-01) shows the week 2020-02-17 .. 2020-02-23.
-    """
-    deadline_day = day - timedelta(days=(day.weekday() - deadline_weekday) % 7)
-    week_end = deadline_day - timedelta(days=(deadline_day.weekday() - 6) % 7 or 7)
-    return week_end - timedelta(days=6), week_end
-
-
 def digest_window(app: App, day: date) -> DigestWindow:
-    tz = ZoneInfo(app.settings.schedule.timezone)
-    hh, mm = (int(part) for part in app.settings.staff.digest_time.split(":"))
-    until = datetime.combine(day, time(hh, mm), tz)
-    week_start, week_end = reporting_week(day, app.settings.schedule.deadline_weekday)
+    cal = app.settings.schedule.calendar()
+    until = cal.at(day, parse_hhmm(app.settings.staff.digest_time))
+    week_start, week_end = cal.reporting_week(day)
     return DigestWindow(day, until - timedelta(days=1), until, week_start, week_end)
 
 
 def today(app: App) -> date:
-    """The default day: today in the schedule's time zone (Asia/Shanghai)."""
-    return app.now().astimezone(ZoneInfo(app.settings.schedule.timezone)).date()
+    """The default day: today in the configured time zone (``schedule.timezone``)."""
+    return app.settings.schedule.calendar().local_date(app.now())
 
 
 # ---------------------------------------------------------------- the sections
 
 
-def city_rows(session: Session, window: DigestWindow, tz: ZoneInfo | None = None) -> list[DigestCityRow]:
+def city_rows(session: Session, window: DigestWindow, tz: ZoneInfo) -> list[DigestCityRow]:
     """All 21 cities in the usual order, as they stood at the digest time (ingest.week_status's rule:
     a city whose mail is held or failed is 待人工核对, not missing)."""
     from ingest.outputs.week_status import week_summary
 
-    summary = week_summary(session, window.week_start, tz or ZoneInfo("Asia/Shanghai"), as_of=window.until)
+    summary = week_summary(session, window.week_start, tz, as_of=window.until)
     return [DigestCityRow(city=c.city, status=c.status, received_at=c.received_at,
                           enterprise_count=c.enterprise_count, total_headcount=c.headcount, late=c.late)
             for c in summary.cities]
@@ -241,7 +230,7 @@ def build_digest(app: App, day: date) -> DigestContext:
     window = digest_window(app, day)
     notes: list[str] = []
     with session_scope(app.engine) as session:
-        grid = city_rows(session, window, ZoneInfo(app.settings.schedule.timezone))
+        grid = city_rows(session, window, app.settings.schedule.calendar().tz)
         applications = application_rows(session, window, app.settings.applications.require_stamped_form)
         review = _capped(review_rows(session, window), MAX_REVIEW_ITEMS, "待人工处理", notes)
         outbox = _capped(outbox_rows(session, window), MAX_OUTBOX_ITEMS, "发送失败与退信", notes)
@@ -251,7 +240,8 @@ def build_digest(app: App, day: date) -> DigestContext:
         health.note = " ".join(filter(None, [health.note, *notes]))
     return DigestContext(
         bureau_name=app.settings.notify.bureau_name, contact_line=app.settings.notify.contact_line,
-        letter_date=day, day=day, week_start=window.week_start, week_end=window.week_end, cities=grid,
+        timezone=app.settings.schedule.timezone, letter_date=day, day=day, week_start=window.week_start,
+        week_end=window.week_end, cities=grid,
         applications=applications, review_items=review, outbox_problems=outbox, health=health,
         messages_received=received,
     )
@@ -310,7 +300,7 @@ def queue_todays_digest(app: App) -> Outbox | None:
 
 
 def add_digest_job(scheduler: Any, app: App, guarded: Callable[[str, Callable[[App], object], App], Callable]) -> None:
-    """Queue the digest every day at ``staff.digest_time`` (``schedule.timezone``, Asia/Shanghai)."""
-    hh, mm = (int(part) for part in app.settings.staff.digest_time.split(":"))
-    scheduler.add_job(guarded("digest", queue_todays_digest, app), "cron", hour=hh, minute=mm,
-                      timezone=ZoneInfo(app.settings.schedule.timezone), id="digest", replace_existing=True)
+    """Queue the digest every day at ``staff.digest_time`` (in ``schedule.timezone``)."""
+    at = parse_hhmm(app.settings.staff.digest_time)
+    scheduler.add_job(guarded("digest", queue_todays_digest, app), "cron", hour=at.hour, minute=at.minute,
+                      timezone=app.settings.schedule.calendar().tz, id="digest", replace_existing=True)

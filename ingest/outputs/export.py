@@ -1,15 +1,14 @@
 """The JSON export of docs/CONTRACT.md: the whole state as one document.
 
-Times are ISO 8601 with the Asia/Shanghai offset; lists in the order
-received. Nothing secret is ever part of it (no URLs, no passwords, no bodies).
+Times are ISO 8601 with the offset of the configured zone (``schedule.timezone``,
+the CLI passes it); lists in the order received. Nothing secret is ever part of it (no URLs, no passwords, no bodies).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -27,20 +26,21 @@ from store.models import (
     WeeklyReport,
     WeeklyRow,
 )
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-def iso(value: datetime | None) -> str | None:
-    return value.astimezone(SHANGHAI).isoformat() if value else None
+from zxjyck.calendar import DEFAULT_TIMEZONE, zone
 
 
-def message_dict(msg: Message, attachments: list[Attachment]) -> dict[str, Any]:
+def iso(value: datetime | None, tz: tzinfo) -> str | None:
+    """ISO 8601 with the offset of ``tz`` ("2020-02-24T10:02:15+08:00"); None stays None."""
+    return value.astimezone(tz).isoformat() if value else None
+
+
+def message_dict(msg: Message, attachments: list[Attachment], tz: tzinfo) -> dict[str, Any]:
     return {
         "id": msg.id,
         "message_id": msg.message_id,
         "from": msg.from_addr,
         "subject": msg.subject,
-        "received_at": iso(msg.received_at),
+        "received_at": iso(msg.received_at, tz),
         "kind": msg.kind,
         "status": msg.status,
         "problems": list(msg.problems),
@@ -52,12 +52,12 @@ def message_dict(msg: Message, attachments: list[Attachment]) -> dict[str, Any]:
     }
 
 
-def export_messages(session: Session) -> list[dict[str, Any]]:
+def export_messages(session: Session, tz: tzinfo) -> list[dict[str, Any]]:
     by_message: dict[int, list[Attachment]] = defaultdict(list)
     for att in session.exec(select(Attachment).order_by(Attachment.message_pk, Attachment.position)):
         by_message[att.message_pk].append(att)
     rows = session.exec(select(Message).order_by(Message.received_at, Message.id))
-    return [message_dict(m, by_message.get(m.id, [])) for m in rows]
+    return [message_dict(m, by_message.get(m.id, []), tz) for m in rows]
 
 
 def _message_ids(session: Session) -> dict[int, str | None]:
@@ -65,7 +65,7 @@ def _message_ids(session: Session) -> dict[int, str | None]:
     return {pk: mid for pk, mid in session.exec(select(Message.id, Message.message_id))}
 
 
-def export_weekly_reports(session: Session, ids: dict[int, str | None]) -> list[dict[str, Any]]:
+def export_weekly_reports(session: Session, ids: dict[int, str | None], tz: tzinfo) -> list[dict[str, Any]]:
     rows_by_report: dict[int, list[WeeklyRow]] = defaultdict(list)
     for r in session.exec(select(WeeklyRow).order_by(WeeklyRow.report_id, WeeklyRow.position)):
         rows_by_report[r.report_id].append(r)
@@ -74,7 +74,7 @@ def export_weekly_reports(session: Session, ids: dict[int, str | None]) -> list[
         out.append({
             "city": rep.city, "week_start": rep.week_start.isoformat(), "week_end": rep.week_end.isoformat(),
             "status": rep.status, "late": rep.late, "superseded": rep.superseded,
-            "received_at": iso(rep.received_at), "message_id": ids.get(rep.message_pk),
+            "received_at": iso(rep.received_at, tz), "message_id": ids.get(rep.message_pk),
             "filled_by": rep.filled_by, "phone": rep.phone,
             "rows": [{"enterprise": r.enterprise, "headcount": r.headcount, "platform": r.platform}
                      for r in rows_by_report.get(rep.id, [])],
@@ -85,7 +85,7 @@ def export_weekly_reports(session: Session, ids: dict[int, str | None]) -> list[
     return out
 
 
-def export_applications(session: Session, ids: dict[int, str | None]) -> list[dict[str, Any]]:
+def export_applications(session: Session, ids: dict[int, str | None], tz: tzinfo) -> list[dict[str, Any]]:
     projects: dict[int, list[ApplicationProject]] = defaultdict(list)
     for p in session.exec(select(ApplicationProject).order_by(ApplicationProject.application_id,
                                                               ApplicationProject.position)):
@@ -119,26 +119,28 @@ def export_applications(session: Session, ids: dict[int, str | None]) -> list[di
             "stamped": a.stamped,
             "ocr_fields": dict(a.ocr_fields or {}),
             "staff_problems": list(a.staff_problems or []),
-            "completed_at": iso(a.completed_at),
+            "completed_at": iso(a.completed_at, tz),
         })
     return out
 
 
-def export_outbox(session: Session, ids: dict[int, str | None]) -> list[dict[str, Any]]:
+def export_outbox(session: Session, ids: dict[int, str | None], tz: tzinfo) -> list[dict[str, Any]]:
     return [{
         "kind": o.kind, "to": list(o.to), "subject": o.subject, "in_reply_to": o.in_reply_to,
         "status": o.status, "about_message_id": ids.get(o.about_message_pk) if o.about_message_pk else None,
         "message_id": o.message_id, "reason": o.reason, "attempts": o.attempts, "bounced": o.bounced,
-        "created_at": iso(o.created_at), "sent_at": iso(o.sent_at),
+        "created_at": iso(o.created_at, tz), "sent_at": iso(o.sent_at, tz),
     } for o in session.exec(select(Outbox).order_by(Outbox.created_at, Outbox.id))]
 
 
-def export_state(engine: Engine) -> dict[str, Any]:
+def export_state(engine: Engine, tz: tzinfo | None = None) -> dict[str, Any]:
+    """The whole state; times in ``tz``, the configured ``schedule.timezone`` (its default when None)."""
+    tz = tz or zone(DEFAULT_TIMEZONE)
     with session_scope(engine) as session:
         ids = _message_ids(session)  # row id -> Message-ID, read once for every section
         return {
-            "messages": export_messages(session),
-            "weekly_reports": export_weekly_reports(session, ids),
-            "applications": export_applications(session, ids),
-            "outbox": export_outbox(session, ids),
+            "messages": export_messages(session, tz),
+            "weekly_reports": export_weekly_reports(session, ids, tz),
+            "applications": export_applications(session, ids, tz),
+            "outbox": export_outbox(session, ids, tz),
         }

@@ -34,6 +34,7 @@ from store.models import (
     WeeklyReport,
     WeeklyRow,
 )
+from zxjyck import calendar
 
 MISSING = "missing"
 HELD_STATUSES = (REPORT_NEEDS_REVIEW, REPORT_NEEDS_CORRECTION)
@@ -159,12 +160,6 @@ class WeekSummary:
         return self._sum(self.held, "headcount")
 
 
-def week_of_mail(received_at: datetime, tz: ZoneInfo) -> date:
-    """The Monday of the week before the day the mail arrived."""
-    day = received_at.astimezone(tz).date()
-    return day - timedelta(days=day.weekday() + 7)
-
-
 def held_mail(session: Session, week_start: date, tz: ZoneInfo, as_of: datetime | None = None) -> dict[str, list[int]]:
     """City -> ids of its messages held or failed for the week that recorded no report of their own."""
     first, last = week_start, week_start + timedelta(days=14)  # sent during the week or the week after
@@ -184,7 +179,7 @@ def held_mail(session: Session, week_start: date, tz: ZoneInfo, as_of: datetime 
     by_address = {address: city for city, addresses in registered_cities(session).items() for address in addresses}
     found: dict[str, list[int]] = {}
     for message in messages:
-        if message.id in with_report or week_of_mail(message.received_at, tz) != week_start:
+        if message.id in with_report or calendar.previous_week(calendar.local_date(message.received_at, tz))[0] != week_start:
             continue
         city = message.city
         if city is None and message.kind is None:

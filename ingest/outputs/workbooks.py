@@ -8,8 +8,8 @@
   申报汇总 one row per application with the 附件1 fields and what is missing;
   培训项目 every project of every application.
 
-Numbers are written as numbers, times as Excel datetimes (Asia/Shanghai wall
-time: Excel has no time zones). The file is written to a temporary name in
+Numbers are written as numbers, times as Excel datetimes (wall time in
+schedule.timezone: Excel has no time zones). The file is written to a temporary name in
 the same folder and renamed, so a reader never sees half a workbook.
 """
 

@@ -12,9 +12,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, delete, select
 
@@ -47,10 +45,6 @@ class Context:
 WorkflowStep = Callable[[App, Session, Message, Context], str]
 
 
-def mail_date(app: App, msg: Message) -> date:
-    """The day the message arrived, in the service's time zone: the year a form's undated period belongs to."""
-    return msg.received_at.astimezone(ZoneInfo(app.settings.schedule.timezone)).date()
-
 
 def _history(app: App, decoded: DecodedMessage) -> tuple[set[str], bool]:
     """Kinds of the messages this one replies to (directly or via our notices); does the sender have an application?"""
@@ -77,7 +71,7 @@ def prepare_message(app: App, msg: Message) -> Context:
     ``process_pending`` runs it for the next message in a helper thread while the
     current one is written, so parsing overlaps the database work.
     """
-    day = mail_date(app, msg)
+    day = app.settings.schedule.calendar().local_date(msg.received_at)  # the year of an undated period
     if msg.size > app.settings.max_message_bytes:
         return Context(message=msg, decoded=large.headers_only(app, msg, large.too_large(msg, app.settings)), analyses=[])
     if large.wanted(app, msg):

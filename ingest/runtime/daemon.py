@@ -1,6 +1,6 @@
 """`zxjyck run`: the long-running service.
 
-One APScheduler (in Asia/Shanghai time by default) runs the jobs, none
+One APScheduler (in schedule.timezone, Asia/Shanghai by default) runs the jobs, none
 overlapping itself (max_instances=1, coalesce): the pickup-process-send cycle
 on an interval, the late reminders at the deadline, the daily digest. With
 IMAP, a watcher thread holds an IDLE (or NOOP-polls when the server has no
@@ -18,7 +18,6 @@ import signal
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers import SchedulerNotRunningError
@@ -51,9 +50,9 @@ def guarded(name: str, fn: Callable[[App], object], app: App) -> Callable[[], No
 
 def reminder_job(app: App) -> None:
     """At the deadline: late reminders for the reporting week that just ended (idempotent per city and week)."""
-    from ingest.workflows.reminders import deliver, last_deadline_week, queue_reminders
+    from ingest.workflows.reminders import deliver, queue_reminders
 
-    week = last_deadline_week(app.settings, app.now())
+    week = app.settings.schedule.calendar().last_deadline_week(app.now())
     result = queue_reminders(app, week)
     log.info("late reminders for week %s: queued=%d already=%d", week, len(result.queued), len(result.already))
     deliver(app)
@@ -61,10 +60,9 @@ def reminder_job(app: App) -> None:
 
 def catch_up(app: App) -> None:
     """A deadline missed while the daemon was down still gets its reminders, within a day, and only once."""
-    from ingest.workflows.reminders import deadline_for, last_deadline_week
-
-    week = last_deadline_week(app.settings, app.now())
-    deadline = deadline_for(app.settings, week)
+    cal = app.settings.schedule.calendar()
+    week = cal.last_deadline_week(app.now())
+    deadline = cal.deadline(week)
     if deadline <= app.now() < deadline + timedelta(days=1) and app.registered_cities():
         reminder_job(app)
 
@@ -86,19 +84,19 @@ class Cycle:
 
 
 def build_scheduler(app: App, cycle: Cycle) -> BackgroundScheduler:
-    tz = app.settings.schedule.timezone
-    scheduler = BackgroundScheduler(timezone=tz, job_defaults={"max_instances": 1, "coalesce": True,
+    cal = app.settings.schedule.calendar()
+    scheduler = BackgroundScheduler(timezone=cal.tz, job_defaults={"max_instances": 1, "coalesce": True,
                                                                "misfire_grace_time": 3600})
     scheduler.add_job(cycle, "interval", seconds=poll_interval(app).total_seconds(), id="poll")
     if app.settings.smtp is not None:  # what the send-rate cap or a retry left waiting goes out between cycles
         from ingest.workflows.reminders import deliver
 
         scheduler.add_job(guarded("outbox", deliver, app), "interval", seconds=OUTBOX_SECONDS, id="outbox")
-    hh, mm = app.settings.schedule.deadline_time.split(":")
     days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
     if app.registered_cities():
         scheduler.add_job(guarded("reminders", reminder_job, app), "cron", id="reminders",
-                          day_of_week=days[app.settings.schedule.deadline_weekday], hour=int(hh), minute=int(mm))
+                          day_of_week=days[cal.deadline_weekday], hour=cal.deadline_time.hour,
+                          minute=cal.deadline_time.minute)
     if app.settings.staff.digest_to:
         from ingest.outputs.digest import add_digest_job
 
@@ -113,7 +111,7 @@ def watch_imap(app: App, account, scheduler: BackgroundScheduler, cycle: Cycle, 
     from ingest.sources.imap_errors import ImapAuthError
 
     sink = DbSink(app)
-    tz = ZoneInfo(app.settings.schedule.timezone)
+    tz = app.settings.schedule.calendar().tz
     failures = 0
     while not stop.is_set():
         try:

@@ -6,7 +6,6 @@ import logging
 from datetime import datetime
 
 from ingest.app import App
-from ingest.outputs.export import SHANGHAI
 from ingest.pipeline.store import IngestReport, store_raw
 from ingest.sources.imap import DEFAULT_MAX_ATTEMPTS, PollResult, poll_once
 from ingest.sources.imap_errors import ImapLeaseHeldError
@@ -55,7 +54,7 @@ def poll_imap(app: App, account, report: IngestReport, holder: str) -> PollResul
     result = poll_once(account, DbSink(app), holder=holder, max_attempts=1 if manual else DEFAULT_MAX_ATTEMPTS)
     if result.skipped and manual:
         expires = result.lease_expires_at
-        until = expires.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S") if expires else "?"
+        until = app.settings.schedule.calendar().local(expires).strftime("%Y-%m-%d %H:%M:%S") if expires else "?"
         raise ImapLeaseHeldError(
             f"{account.username}@{account.host}/{account.folder} 正由 {result.lease_holder or '另一进程'} 收取，"
             f"租约至 {until} / being polled by {result.lease_holder or 'another process'}, lease until {until}")

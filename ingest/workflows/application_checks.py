@@ -79,7 +79,7 @@ def stamp_decision(required: bool, has_form: bool, stamped: bool | None) -> Stam
 # ------------------------------------------------------------------------------------------ the licence
 
 
-def _name_key(text: str) -> str:
+def name_key(text: str) -> str:
     text = unicodedata.normalize("NFKC", text or "")
     return re.sub(r"[\s()（）]", "", text)
 
@@ -98,7 +98,7 @@ def licence_problems(analyses: Iterable[Any], credit_code: str, organization: st
         if code and form_code and code != form_code:
             problems.append(f"证照“{name}”上的统一社会信用代码 {code} 与基本情况表填写的 {form_code} 不一致，"
                             "待工作人员核对 / licence credit code differs from the form")
-        if holder and organization and _name_key(holder) != _name_key(organization):
+        if holder and organization and name_key(holder) != name_key(organization):
             problems.append(f"证照“{name}”上的名称“{holder}”与基本情况表的注册登记机构“{organization}”不一致，"
                             "待工作人员核对 / licence name differs from the form")
     return problems

@@ -1,11 +1,15 @@
-"""Glue between the service and notify/: outbox settings from config, delivery, reminders."""
+"""Glue between the service and notify/: outbox settings from config, delivery, reminders.
+
+Late reminders are decided like a message's workflow: ``decide_reminders`` is pure (the week, the cities,
+the ones that reported and the reminders already queued, read beforehand), ``record_reminders`` queues them.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 
 from sqlmodel import select
 
@@ -24,6 +28,7 @@ from notify.outbox import (
 from notify.transport import RetryPolicy
 from store.db import session_scope
 from store.models import REPORT_ACCEPTED, WeeklyReport
+from zxjyck import calendar
 
 
 class ReminderError(IngestError):
@@ -40,7 +45,7 @@ def outbox_settings(settings: Settings) -> OutboxSettings:
         contact_line=settings.notify.contact_line, reply_window_days=settings.notify.reply_window_days,
         max_per_sender_per_day=settings.notify.max_per_sender_per_day,
         our_addresses=frozenset(settings.our_addresses()),
-        retry=RetryPolicy(max_attempts=settings.notify.max_attempts))
+        retry=RetryPolicy(max_attempts=settings.notify.max_attempts), timezone=settings.schedule.timezone)
 
 
 def deliver(app: App) -> DeliveryReport:
@@ -62,27 +67,6 @@ def deliver(app: App) -> DeliveryReport:
             copier.close()
 
 
-def deadline_for(settings: Settings, week_start: date) -> datetime:
-    """The reporting deadline of a week: by default Monday 16:00 Asia/Shanghai after its Sunday."""
-    tz = ZoneInfo(settings.schedule.timezone)
-    week_end = week_start + timedelta(days=6)
-    days_after = (settings.schedule.deadline_weekday - week_end.weekday()) % 7 or 7
-    hh, mm = (int(x) for x in settings.schedule.deadline_time.split(":"))
-    return datetime.combine(week_end + timedelta(days=days_after), time(hh, mm), tz)
-
-
-def last_deadline_week(settings: Settings, now: datetime) -> date:
-    """The Monday of the reporting week whose deadline is the latest one at or before ``now``."""
-    tz = ZoneInfo(settings.schedule.timezone)
-    local = now.astimezone(tz).date()
-    monday = local - timedelta(days=local.weekday())
-    for back in range(0, 3):
-        week = monday - timedelta(days=7 * (back + 1))
-        if deadline_for(settings, week) <= now:
-            return week
-    return monday - timedelta(days=21)
-
-
 @dataclass
 class ReminderResult:
     week_start: date
@@ -98,39 +82,81 @@ class ReminderResult:
         return "\n".join(lines)
 
 
-def queue_reminders(app: App, week_start: date) -> ReminderResult:
-    """One late reminder per configured city with no accepted report for the week (once per city and week)."""
-    if week_start.weekday() != 0:
+def reminder_key(city: str, week_start: date) -> str:
+    return f"late_reminder:{city}:{week_start.isoformat()}"
+
+
+@dataclass(frozen=True)
+class ReminderNotice:
+    city: str
+    to: tuple[str, ...]
+    dedupe_key: str
+    context: LateReminderContext
+
+
+@dataclass(frozen=True)
+class ReminderDecision:
+    """The late reminders a week's deadline leads to, and the cities that need none."""
+
+    week_start: date
+    notices: tuple[ReminderNotice, ...]
+    already: tuple[str, ...]  # reminded before (their dedupe key is in the outbox)
+    reported: tuple[str, ...]  # an accepted report for the week
+
+
+def decide_reminders(settings: Settings, week_start: date, cities: Mapping[str, Sequence[str]],
+                     accepted: frozenset[str], queued_keys: frozenset[str], now: datetime) -> ReminderDecision:
+    """Pure: one late reminder per configured city with no accepted report for the week, once per city and week.
+
+    ``accepted`` are the cities with an accepted report for the week, ``queued_keys`` the reminders' dedupe
+    keys already in the outbox (both read beforehand). Raises ReminderError when no reminder may be sent yet.
+    """
+    if week_start != calendar.week_start(week_start):
         raise ReminderError(f"{week_start} is not a Monday / 不是星期一")
-    cities = app.registered_cities()
     if not cities:
         raise ReminderError("no cities configured in [cities] / 未配置地市邮箱")
-    cfg = outbox_settings(app.settings)
-    deadline = deadline_for(app.settings, week_start)
-    now = app.now()
+    deadline = settings.schedule.calendar().deadline(week_start)
     if now < deadline:  # the letter would say "not received by <deadline>" before that moment
         raise ReminderError(f"the deadline of the week {week_start} is {deadline:%Y-%m-%d %H:%M %z}, not reached "
                             f"yet / 该周报送截止时间 {deadline:%Y-%m-%d %H:%M} 未到，不能催报")
-    result = ReminderResult(week_start)
+    sender = outbox_settings(settings).sender
+    notices, already, reported = [], [], []
+    for city, addresses in cities.items():
+        if city in accepted:
+            reported.append(city)
+            continue
+        if not addresses:
+            continue
+        key = reminder_key(city, week_start)
+        if key in queued_keys:
+            already.append(city)
+            continue
+        notices.append(ReminderNotice(city, tuple(addresses), key, LateReminderContext(
+            city=city, week_start=week_start, week_end=week_start + timedelta(days=6), deadline=deadline,
+            submit_address=sender, as_of=max(now, deadline))))
+    return ReminderDecision(week_start, tuple(notices), tuple(already), tuple(reported))
+
+
+def record_reminders(session, decision: ReminderDecision, cfg: OutboxSettings, now: datetime) -> ReminderResult:
+    """Queue the decided reminders (the caller's transaction)."""
+    for notice in decision.notices:
+        enqueue(session, cfg, kind="late_reminder", context=replace(notice.context), to=list(notice.to),
+                dedupe_key=notice.dedupe_key, now=now, auto_submitted=AUTO_GENERATED)
+    return ReminderResult(decision.week_start, [n.city for n in decision.notices], list(decision.already),
+                          list(decision.reported))
+
+
+def queue_reminders(app: App, week_start: date) -> ReminderResult:
+    """One late reminder per configured city with no accepted report for the week (once per city and week)."""
+    cities = app.registered_cities()
+    now = app.now()
     with session_scope(app.engine) as session:
-        accepted = set(session.exec(select(WeeklyReport.city).where(
+        accepted = frozenset(session.exec(select(WeeklyReport.city).where(
             WeeklyReport.week_start == week_start, WeeklyReport.status == REPORT_ACCEPTED)))
-        for city, addresses in cities.items():
-            if city in accepted:
-                result.reported.append(city)
-                continue
-            if not addresses:
-                continue
-            key = f"late_reminder:{city}:{week_start.isoformat()}"
-            context = LateReminderContext(city=city, week_start=week_start, week_end=week_start + timedelta(days=6),
-                                          deadline=deadline, submit_address=cfg.sender, as_of=max(now, deadline))
-            if find_by_key(session, key) is not None:
-                result.already.append(city)
-                continue
-            enqueue(session, cfg, kind="late_reminder", context=context, to=list(addresses), dedupe_key=key,
-                    now=now, auto_submitted=AUTO_GENERATED)
-            result.queued.append(city)
-    return result
+        queued = frozenset(key for key in (reminder_key(city, week_start) for city in cities)
+                           if find_by_key(session, key) is not None)
+        decision = decide_reminders(app.settings, week_start, cities, accepted, queued, now)
+        return record_reminders(session, decision, outbox_settings(app.settings), now)
 
 
 def send_reminders(app: App, week_start: date) -> ReminderResult:

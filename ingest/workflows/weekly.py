@@ -1,24 +1,27 @@
-"""What each kind of message leads to: weekly reports, applications, bounce links.
+"""Weekly reports: each city's form in a message becomes that city's report for its week.
 
-Everything here runs inside the message's processing transaction, so the
-records and the outbox rows they cause commit together or not at all. Replay
-runs it again: the message's earlier records are replaced, and the outbox's
-dedupe keys keep any notice from going out twice.
+``decide`` is pure: the message's facts, the analyses, the cities the sender is
+registered for (read beforehand) and the settings give a frozen WeeklyDecision
+(the reports with their rows, the receipt or correction request each causes
+with its dedupe key, the problems, the message status). ``record`` writes it in
+the message's transaction: the message's earlier reports are replaced (replay),
+exactly one report per city and week stays current, and the outbox's dedupe
+keys keep any notice from going out twice.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, delete, select
 
 from ingest.pipeline.classify import flatten
 from ingest.pipeline.decode import nfkc
-from ingest.pipeline.process import mail_date
+from ingest.workflows.decisions import MessageFacts, Reply, facts_of
 from ingest.workflows.problems import _attachment_problems, about_file
-from ingest.workflows.reminders import deadline_for, outbox_settings
+from ingest.workflows.reminders import outbox_settings
 from notify.compose import (
     CorrectionRequestContext,
     FileProblem,
@@ -37,6 +40,7 @@ from store.models import (
     WeeklyReport,
     WeeklyRow,
 )
+from zxjyck import calendar
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +50,6 @@ log = logging.getLogger(__name__)
 
 MAX_HEADCOUNT = 10_000_000  # more than any enterprise could enrol: a typo or hostile input, not a figure
 MAX_HOURS = 100_000
-
-
-def previous_week(day: date) -> tuple[date, date]:
-    """The Monday-Sunday week before the one containing ``day``."""
-    monday = day - timedelta(days=day.weekday()) - timedelta(days=7)
-    return monday, monday + timedelta(days=6)
 
 
 @dataclass
@@ -90,33 +88,119 @@ def _forms_by_city(analyses: list, fallback_city: str | None) -> list[_WeeklyFor
     return forms
 
 
-def _registered_for(session: Session, row: Message, ctx, city: str) -> bool:
-    """Whether the message's sender is one of ``city``'s registered addresses in the store (the console may
-    change them); a From with sender problems (forged or ambiguous) is registered for no city."""
-    if ctx.decoded.sender_problems:
-        return False
-    return normalize_address(row.from_addr) in registered_cities(session).get(city, ())
+def registered_cities_of(session: Session, facts: MessageFacts) -> frozenset[str]:
+    """The cities the message's sender is a registered address of in the store (the console may change them);
+    a From with sender problems (forged or ambiguous) is registered for no city."""
+    if not facts.sender_trusted:
+        return frozenset()
+    address = normalize_address(facts.from_addr)
+    return frozenset(city for city, addresses in registered_cities(session).items() if address in addresses)
 
 
-def weekly_workflow(app, session: Session, row: Message, ctx) -> str:
-    """Each city's form becomes its own report; forms for a city the sender is not registered for are held."""
-    forms = _forms_by_city(ctx.analyses, ctx.classification.city)
-    forms.sort(key=lambda f: (not (f.city and _registered_for(session, row, ctx, f.city)),
+@dataclass(frozen=True)
+class RowRecord:
+    """One enterprise row of a report, as it is written."""
+
+    position: int
+    enterprise: str
+    headcount: int | None
+    platform: str
+    raw_headcount: str
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReportRecord:
+    """One city's report for one week, as it is written, and the notice it causes (None: nothing is sent)."""
+
+    city: str
+    week_start: date
+    week_end: date
+    status: str
+    late: bool
+    received_at: datetime
+    filled_by: str
+    phone: str
+    period_text: str
+    attachment: str
+    total_headcount: int | None
+    declared_total: int | None
+    problems: tuple[str, ...]
+    rows: tuple[RowRecord, ...]
+    notice: Reply | None
+
+
+@dataclass(frozen=True)
+class WeeklyDecision:
+    """What a weekly-report message leads to: each city's report, the message's problems, its status."""
+
+    reports: tuple[ReportRecord, ...]
+    problems: tuple[str, ...]
+    status: str
+
+
+def decide(facts: MessageFacts, analyses: list, registered: frozenset[str], settings) -> WeeklyDecision:
+    """Each city's form becomes its own report; forms for a city the sender is not registered for are held.
+
+    Pure: ``registered`` are the cities the sender is a registered address of (``registered_cities_of``);
+    the analyses are read, never changed.
+    """
+    forms = _forms_by_city(analyses, facts.city)
+    forms.sort(key=lambda f: (not (f.city and f.city in registered),
                               -len(f.chosen.weekly.rows) if f.chosen else 0))
-    session.exec(delete(WeeklyRow).where(WeeklyRow.report_id.in_(
-        select(WeeklyReport.id).where(WeeklyReport.message_pk == row.id))))
-    session.exec(delete(WeeklyReport).where(WeeklyReport.message_pk == row.id))
-    statuses = []
+    problems: list[str] = []
+    reports: list[ReportRecord] = []
+    held = False
     for index, form in enumerate(forms):
         for other in form.same_week:
             if _weekly_values(other.weekly) != _weekly_values(form.chosen.weekly):
-                ctx.problems.append(
+                problems.append(
                     f"附件“{other.filename}”与附件“{form.chosen.filename}”同为{form.city or '同一地市'}同一周的统计表，"
                     f"内容不同，已按行数较多的附件“{form.chosen.filename}”登记，请工作人员核对")
         several = len(forms) if len(forms) > 1 else 0
         suffix = "" if index == 0 else f":{form.city}:{form.chosen.weekly.week_start if form.chosen else ''}"
-        statuses.append(_weekly_report(app, session, row, ctx, form, several=several, key_suffix=suffix))
-    return NEEDS_REVIEW if NEEDS_REVIEW in statuses else PROCESSED
+        if form.city is None:
+            problems.append("无法确定报送地市（表内“地市名称”、主题和发件人均未识别），待工作人员确认 / city unknown")
+            held = True
+            continue
+        report = _decide_report(facts, analyses, form, form.city in registered, settings, several=several,
+                                key_suffix=suffix)
+        problems.extend(f"{form.city}：{p}" if several and form.city not in p else p for p in report.problems)
+        held = held or report.status == REPORT_NEEDS_REVIEW
+        reports.append(report)
+    return WeeklyDecision(tuple(reports), tuple(problems), NEEDS_REVIEW if held else PROCESSED)
+
+
+def record(session: Session, decision: WeeklyDecision, row: Message, headers, cfg, now: datetime) -> str:
+    """Write the decision: the message's reports (replacing its earlier ones), their rows, the notices."""
+    session.exec(delete(WeeklyRow).where(WeeklyRow.report_id.in_(
+        select(WeeklyReport.id).where(WeeklyReport.message_pk == row.id))))
+    session.exec(delete(WeeklyReport).where(WeeklyReport.message_pk == row.id))
+    for decided in decision.reports:
+        report = WeeklyReport(
+            message_pk=row.id, city=decided.city, week_start=decided.week_start, week_end=decided.week_end,
+            status=decided.status, late=decided.late, received_at=decided.received_at, filled_by=decided.filled_by,
+            phone=decided.phone, period_text=decided.period_text, attachment=decided.attachment,
+            total_headcount=decided.total_headcount, declared_total=decided.declared_total,
+            problems=list(decided.problems))
+        session.add(report)
+        session.flush()
+        for r in decided.rows:
+            session.add(WeeklyRow(report_id=report.id, position=r.position, enterprise=r.enterprise,
+                                  headcount=r.headcount, platform=r.platform, raw_headcount=r.raw_headcount,
+                                  problems=list(r.problems)))
+        _update_superseded(session, decided.city, decided.week_start)
+        if decided.notice is not None:
+            reply(session, cfg, about=row, headers=headers, kind=decided.notice.kind,
+                  context=decided.notice.fresh_context(), dedupe_key=decided.notice.dedupe_key, now=now)
+    return decision.status
+
+
+def weekly_workflow(app, session: Session, row: Message, ctx) -> str:
+    facts = facts_of(app, row, ctx)
+    decision = decide(facts, ctx.analyses, registered_cities_of(session, facts), app.settings)
+    ctx.problems.extend(decision.problems)
+    return record(session, decision, row, ctx.decoded.headers, outbox_settings(app.settings), app.now())
 
 
 def _weekly_values(data) -> tuple:
@@ -124,49 +208,46 @@ def _weekly_values(data) -> tuple:
             [(r.enterprise, r.headcount, r.platform) for r in data.rows])
 
 
-def _weekly_report(app, session: Session, row: Message, ctx, form: _WeeklyForm, *, several: int,
-                   key_suffix: str) -> str:
-    """Record one city's report from ``form`` (replacing none: the caller cleared the message's reports)."""
+def _decide_report(facts: MessageFacts, analyses: list, form: _WeeklyForm, registered: bool, settings, *,
+                   several: int, key_suffix: str) -> ReportRecord:
+    """One city's report from ``form``."""
     chosen, city = form.chosen, form.city
     data = chosen.weekly if chosen else None
-    if city is None:
-        ctx.problems.append("无法确定报送地市（表内“地市名称”、主题和发件人均未识别），待工作人员确认 / city unknown")
-        return NEEDS_REVIEW
-    mail_day = mail_date(app, row)
+    rows = [replace(r, problems=list(r.problems)) for r in data.rows] if data else []  # the analysis stays as read
+    mail_day = facts.mail_day
     week = (data.week_start, data.week_end) if data and data.week_start and data.week_end else None
     problems: list[str] = []
     file_problems: list[FileProblem] = []
     duplicates: set[int] = set()
     if week is None:
-        week = parse_date_range(row.subject, mail_day) or previous_week(mail_day)
+        week = parse_date_range(facts.subject, mail_day) or calendar.previous_week(mail_day)
         if data is not None:
             problems.append(f"表内未填写报送时间，按{week[0]:%Y-%m-%d}至{week[1]:%Y-%m-%d}处理")
     if data is None:
-        file_problems = _attachment_problems(ctx.analyses) or [
+        file_problems = _attachment_problems(analyses) or [
             FileProblem(reason="邮件中没有找到《企业职工线上适岗技能提升培训备案情况统计表》附件")]
         problems.extend(about_file(p.filename, p.reason) for p in file_problems)
     else:
         problems.extend(data.problems)
         problems.extend(week_problems(*week))
-        problems.extend(week_sanity_problems(week, mail_day, app.settings.reports.max_age_weeks))
-        duplicates = mark_duplicate_rows(data.rows)
-        if not data.rows:
+        problems.extend(week_sanity_problems(week, mail_day, settings.reports.max_age_weeks))
+        duplicates = mark_duplicate_rows(rows)
+        if not rows:
             problems.append("统计表中没有企业数据行")
             file_problems.append(FileProblem(reason="统计表中没有企业数据行", filename=chosen.filename))
-        for r in data.rows:
+        for r in rows:
             for p in r.problems:
                 file_problems.append(FileProblem(reason=p, filename=chosen.filename, row=r.row_number))
                 problems.append(p)
     problems = list(dict.fromkeys(problems))
-    registered = _registered_for(session, row, ctx, city)
     if not registered:
         status = REPORT_NEEDS_REVIEW
         if several:
-            problems.append(f"同一封邮件含{several}个地市的统计表；发件人 {row.from_addr} 不是{city}登记的报送邮箱，"
+            problems.append(f"同一封邮件含{several}个地市的统计表；发件人 {facts.from_addr} 不是{city}登记的报送邮箱，"
                             f"{city}的统计表（附件“{chosen.filename if chosen else ''}”）已暂存待工作人员确认 "
                             f"/ one of {several} cities' forms in this mail; the sender is not registered for {city}")
         else:
-            problems.append(f"发件人 {row.from_addr} 不是{city}登记的报送邮箱，已暂存待工作人员确认 "
+            problems.append(f"发件人 {facts.from_addr} 不是{city}登记的报送邮箱，已暂存待工作人员确认 "
                             f"/ sender is not a registered address of {city}")
     elif problems or file_problems:
         status = REPORT_NEEDS_CORRECTION
@@ -177,34 +258,36 @@ def _weekly_report(app, session: Session, row: Message, ctx, form: _WeeklyForm, 
         status = REPORT_NEEDS_REVIEW
         problems.append("统计表为扫描件或照片，以下内容识别把握不足，待工作人员核对，不向地市发更正通知："
                         f"{'、'.join(low[:20])} / low-confidence OCR values wait for staff")
-    deadline = deadline_for(app.settings, week[0])
-    late = row.received_at > deadline
-    for r in data.rows if data else []:
+    deadline = settings.schedule.calendar().deadline(week[0])
+    late = calendar.is_late(facts.received_at, deadline)
+    for r in rows:
         if r.headcount is not None and not 0 <= r.headcount <= MAX_HEADCOUNT:
             reason = f"第{r.row_number}行“备案人数”数值异常：“{r.raw_headcount[:30]}”"
             r.headcount, r.problems = None, [*r.problems, reason]
             problems.append(reason)
             file_problems.append(FileProblem(reason=reason, filename=chosen.filename, row=r.row_number))
             status = REPORT_NEEDS_CORRECTION if status == REPORT_ACCEPTED else status
-    counts = [r.headcount for r in (data.rows if data else []) if r.headcount is not None
-              and id(r) not in duplicates]
-    report = WeeklyReport(
-        message_pk=row.id, city=city, week_start=week[0], week_end=week[1], status=status, late=late,
-        received_at=row.received_at, filled_by=(data.filled_by if data else "")[:200],
-        phone=(data.phone if data else "")[:200], period_text=(data.period_text if data else "")[:500],
-        attachment=chosen.filename if chosen else "", total_headcount=sum(counts) if data and data.rows else None,
+    counts = [r.headcount for r in rows if r.headcount is not None and id(r) not in duplicates]
+    total = sum(counts) if data and rows else None
+    notice = None
+    if status == REPORT_ACCEPTED:
+        notice = Reply("receipt", WeeklyReceiptContext(
+            city=city, week_start=week[0], week_end=week[1], enterprise_count=len(rows), total_headcount=total or 0,
+            received_at=facts.received_at, late=late, deadline=deadline), f"receipt:{facts.sha256}{key_suffix}")
+    elif status == REPORT_NEEDS_CORRECTION:
+        notice = Reply("correction_request", CorrectionRequestContext(
+            problems=file_problems or [FileProblem(reason=p) for p in problems], city=city, week_start=week[0],
+            week_end=week[1], received_at=facts.received_at), f"correction_request:{facts.sha256}{key_suffix}")
+    return ReportRecord(
+        city=city, week_start=week[0], week_end=week[1], status=status, late=late, received_at=facts.received_at,
+        filled_by=(data.filled_by if data else "")[:200], phone=(data.phone if data else "")[:200],
+        period_text=(data.period_text if data else "")[:500], attachment=chosen.filename if chosen else "",
+        total_headcount=total,
         declared_total=data.declared_total if data and 0 <= (data.declared_total or 0) <= MAX_HEADCOUNT * 1000
-        else None, problems=problems)
-    session.add(report)
-    session.flush()
-    for position, r in enumerate(data.rows if data else []):
-        session.add(WeeklyRow(report_id=report.id, position=position, enterprise=r.enterprise[:1000],
-                              headcount=r.headcount, platform=r.platform[:1000], raw_headcount=r.raw_headcount[:200],
-                              problems=r.problems))
-    _update_superseded(session, city, week[0])
-    ctx.problems.extend(f"{city}：{p}" if several and city not in p else p for p in problems)
-    _weekly_notice(app, session, row, ctx, report, file_problems, deadline, key_suffix)
-    return NEEDS_REVIEW if status == REPORT_NEEDS_REVIEW else PROCESSED
+        else None, problems=tuple(problems),
+        rows=tuple(RowRecord(position, r.enterprise[:1000], r.headcount, r.platform[:1000], r.raw_headcount[:200],
+                             tuple(r.problems)) for position, r in enumerate(rows)),
+        notice=notice)
 
 
 def week_sanity_problems(week: tuple[date, date], mail_day: date, max_age_weeks: int) -> list[str]:
@@ -214,7 +297,7 @@ def week_sanity_problems(week: tuple[date, date], mail_day: date, max_age_weeks:
     week ending later is one the city cannot have counted yet (often a mistyped year).
     """
     start, end = week
-    if end > mail_day:
+    if not calendar.week_ended_by(end, mail_day):
         return [f"统计时间{start:%Y-%m-%d}至{end:%Y-%m-%d}在邮件收到日期{mail_day:%Y-%m-%d}之后尚未结束，"
                 "请核对年份和日期 / the reported week had not ended when the mail arrived"]
     if end < mail_day - timedelta(weeks=max_age_weeks):
@@ -255,25 +338,6 @@ def _update_superseded(session: Session, city: str, week_start: date) -> None:
     for r in reports:
         r.superseded = r.id != current.id
         session.add(r)
-
-
-def _weekly_notice(app, session: Session, row: Message, ctx, report: WeeklyReport, file_problems, deadline,
-                   key_suffix: str = "") -> None:
-    cfg = outbox_settings(app.settings)
-    now = app.now()
-    if report.status == REPORT_ACCEPTED:
-        context = WeeklyReceiptContext(city=report.city, week_start=report.week_start, week_end=report.week_end,
-                                       enterprise_count=len(report_rows(session, report)),
-                                       total_headcount=report.total_headcount or 0, received_at=row.received_at,
-                                       late=report.late, deadline=deadline)
-        reply(session, cfg, about=row, headers=ctx.decoded.headers, kind="receipt", context=context,
-              dedupe_key=f"receipt:{row.sha256}{key_suffix}", now=now)
-    elif report.status == REPORT_NEEDS_CORRECTION:
-        problems = file_problems or [FileProblem(reason=p) for p in report.problems]
-        context = CorrectionRequestContext(problems=problems, city=report.city, week_start=report.week_start,
-                                           week_end=report.week_end, received_at=row.received_at)
-        reply(session, cfg, about=row, headers=ctx.decoded.headers, kind="correction_request", context=context,
-              dedupe_key=f"correction_request:{row.sha256}{key_suffix}", now=now)
 
 
 def report_rows(session: Session, report: WeeklyReport) -> list[WeeklyRow]:
