@@ -11,8 +11,7 @@ Sub-packages, in the order a message meets them (docs/ARCHITECTURE.md draws the 
 - ``cli``       the ``zxjyck`` command, thin over the above.
 
 ``app`` (the running context), ``config`` (typed settings) and ``errors`` serve them all.
+
+Importing this package has no side effect: the GB-family charset repair
+(pipeline/charsets.py) is installed by the CLI's main() and the decoding entry points, on first use.
 """
-
-from ingest.pipeline import charsets as _charsets
-
-_charsets.install()

@@ -579,7 +579,3 @@ def only_delayed(report: BounceReport) -> bool:
         and not any(r.permanent for r in recipients)
         and any(r.action == "delayed" or r.status.startswith("4") for r in recipients)
     )
-
-
-def outbox_counts(session: Session) -> dict[str, int]:
-    return {s: n for s, n in session.exec(select(Outbox.status, func.count()).group_by(Outbox.status))}

@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh --dev
 python3 -m ruff check .
+lint-imports --no-cache  # the import contracts of pyproject.toml: layers, no cycles
 if [ "$#" -gt 0 ]; then
   exec python3 -m pytest -p no:cacheprovider "$@"
 fi

@@ -8,12 +8,15 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
+from store.states import (  # noqa: F401 - the names every caller imports from here
+    FAILED,
+    MESSAGE_KINDS,
+    MESSAGE_STATUSES,
+    NEEDS_REVIEW,
+    PROCESSED,
+    RECEIVED,
+)
 from store.types import UTCDateTime
-
-# Message states (docs/DESIGN.md): received -> processed | needs_review | failed
-RECEIVED, PROCESSED, NEEDS_REVIEW, FAILED = "received", "processed", "needs_review", "failed"
-MESSAGE_STATUSES = (RECEIVED, PROCESSED, NEEDS_REVIEW, FAILED)
-MESSAGE_KINDS = ("application", "weekly_report", "bounce", "auto_reply", "other")
 
 
 def _json_list() -> Any:

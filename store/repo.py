@@ -125,3 +125,8 @@ def release_lease(engine: Engine, name: str, holder: str) -> None:
 def count_by_status(session: Session) -> dict[str, int]:
     rows = session.exec(select(Message.status, func.count()).group_by(Message.status)).all()
     return {status: n for status, n in rows}
+
+
+def outbox_counts(session: Session) -> dict[str, int]:
+    """Notices by outbox state (what `zxjyck status` shows; a plain query, so it needs nothing of notify)."""
+    return {s: n for s, n in session.exec(select(Outbox.status, func.count()).group_by(Outbox.status))}

@@ -17,9 +17,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-import ingest  # noqa: F401  (installs the charset repair first)
 from ingest.app import App, open_app
 from ingest.config import Settings, load_settings
+from ingest.pipeline import charsets
+
+charsets.install()  # as the service's first decode does; tests may decode with the stdlib directly
 
 pytest_plugins = ["tests.dovecot"]  # the Dovecot fixtures, for every module that needs them
 
@@ -185,6 +187,7 @@ INTEGRATION_MODULES = {
     "test_ocr.py": "OCR: the models read pages (about 0.5 s a test) and the OCR worker",
     "test_peer_corpus.py": "ingests the 99 messages of fixtures/peer-mail (about 7 s)",
     "test_dossier.py": "mail ingested end to end, then PDF covers rendered and zips read back (about 1 s a test)",
+    "test_cli_imports.py": "fresh interpreters list what each command imports (the CLI start's import graph)",
 }
 
 # Single tests (or parameters) in otherwise unit modules, as "module::name"; ``*`` matches any text.

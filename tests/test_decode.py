@@ -10,7 +10,6 @@ from urllib.parse import quote
 
 import pytest
 
-import ingest  # noqa: F401
 from ingest.pipeline.charsets import codec_for, decode_bytes
 from ingest.pipeline.decode import decode_message, nfkc
 
@@ -49,8 +48,23 @@ def test_gb_family_body_decodes_as_gb18030(label: str) -> None:
 
 
 def test_codec_aliases_installed_globally() -> None:
+    decode_message(mail(b"Subject: x\r\n"))  # the first decode installs the repair (conftest did already)
     assert codecs.lookup("gb2312").name == "gb18030"
     assert "镕".encode("gbk").decode("gb2312") == "镕"
+
+
+def test_importing_patches_nothing_and_the_first_decode_installs_the_repair() -> None:
+    # issue #15: no side effect at import; the decoding entry point installs the repair on first use
+    code = (
+        "import email.charset, encodings.aliases\n"
+        "import ingest, ingest.app, ingest.cli.main, ingest.pipeline.decode, ingest.pipeline.store\n"
+        "print(encodings.aliases.aliases.get('gb2312'), email.charset.CODEC_MAP.get('gb2312'))\n"
+        "ingest.pipeline.decode.decode_message(b'From: a@example.org\\r\\nSubject: x\\r\\n\\r\\nbody\\r\\n')\n"
+        "print(encodings.aliases.aliases.get('gb2312'), email.charset.CODEC_MAP.get('gb2312'))\n"
+        "print('\u9555'.encode('gbk').decode('gb2312'))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split("\n")[:3] == ["None eucgb2312_cn", "gb18030 gb18030", "\u9555"]
 
 
 def test_codec_for_does_not_depend_on_the_codec_cache() -> None:

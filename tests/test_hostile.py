@@ -39,6 +39,7 @@ from ingest.pipeline.run import process_pending
 from ingest.pipeline.store import IngestReport, _header_fields, _parse_head, store_items
 from ingest.runtime.poll import ingest_paths, poll
 from ingest.sources.local import TakenElsewhere, iter_paths, maildir_items
+from ingest.workflows.dispatch import run_workflows
 from notify.compose import WeeklyReceiptContext, compose, make_address
 from notify.errors import InvalidAddressError
 from notify.transport import MemoryTransport
@@ -330,7 +331,7 @@ def test_a_full_disk_leaves_the_message_received_and_it_heals(app, tmp_path: Pat
     app.engine.dispose()
     event.listen(app.engine, "connect", listener)
     try:
-        assert process_pending(app).processed == {"received": 1}
+        assert process_pending(app, workflows=run_workflows).processed == {"received": 1}
     finally:
         if holder is not None:
             holder.rollback()
@@ -340,9 +341,9 @@ def test_a_full_disk_leaves_the_message_received_and_it_heals(app, tmp_path: Pat
     assert any(p.startswith("暂时性错误") and "1 分钟后重试" in p for p in msg["problems"]), msg["problems"]
     event.remove(app.engine, "connect", listener)
     app.engine.dispose()  # space is back / the lock is gone
-    assert process_pending(app).processed == {}  # not before its backoff
+    assert process_pending(app, workflows=run_workflows).processed == {}  # not before its backoff
     clock.advance(minutes=1)
-    assert process_pending(app).processed == {"processed": 1}
+    assert process_pending(app, workflows=run_workflows).processed == {"processed": 1}
     doc = export_state(app.engine)
     [msg] = doc["messages"]
     assert msg["status"] == "processed" and not any(p.startswith("暂时性错误") for p in msg["problems"])
@@ -367,7 +368,7 @@ def test_a_full_disk_while_reading_an_attachment_is_not_the_senders_fault(app, t
     assert any("ENOSPC" in p for p in msg["problems"]), msg["problems"]
     monkeypatch.setattr(parsers.analysis, "read_document", real)
     clock.advance(minutes=1)
-    assert process_pending(app).processed == {"processed": 1}
+    assert process_pending(app, workflows=run_workflows).processed == {"processed": 1}
     assert export_state(app.engine)["weekly_reports"][0]["status"] == "accepted"
 
 

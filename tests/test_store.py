@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 from store.archive import Archive, ArchiveError, MissingArchiveFile, sha256_hex
-from store.db import current_revision, head_revision, make_engine, migrate
+from store.db import current_revision, head_revision, known_head, make_engine, migrate
 from store.repo import acquire_lease, get_cursor, release_lease, set_cursor
 
 
@@ -26,6 +26,18 @@ def test_migrate_is_idempotent(app) -> None:
     migrate(app.engine)
     migrate(app.engine)
     assert current_revision(app.engine) == head_revision()
+
+
+def test_the_head_read_from_the_migration_files_is_alembics(tmp_path: Path) -> None:
+    # migrate() skips Alembic when the database holds this revision: it must be the one Alembic would reach
+    assert known_head() == head_revision() is not None
+    engine = make_engine(f"sqlite:///{tmp_path / 'behind.db'}")
+    migrate(engine)
+    with engine.begin() as conn:  # a database one migration behind: the fast path must not take it for done
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'not-the-head'")
+    with pytest.raises(Exception, match="not-the-head"):
+        migrate(engine)
+    engine.dispose()
 
 
 def test_sqlite_uses_wal(tmp_path: Path) -> None:

@@ -2,35 +2,58 @@
 
 Exit status: 0 success, 1 handled error (one line on stderr; traceback only
 with --debug), 2 bad usage.
+
+Start-up cost: this module imports argparse-level things only (issue #18: `zxjyck --help`
+under 0.3 s). Each command imports the modules it needs when it runs, so `status` never
+loads the parsers, the scheduler, openpyxl or the web framework; tests/test_cli_imports.py
+holds that to the import graph.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from datetime import date
+from functools import cache
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-
-from ingest.app import App, open_app
-from ingest.config import load_settings
-from ingest.outputs.queries import MessageFilter, list_messages, message_detail
-from ingest.pipeline.store import IngestReport
-from ingest.runtime.health import health
-from ingest.runtime.poll import ingest_paths, poll
-from ingest.sources.local import check_paths
-from ingest.workflows.staff_log import actor_name, audit, replay
-from store.models import MESSAGE_KINDS, MESSAGE_STATUSES
+from store.states import MESSAGE_KINDS, MESSAGE_STATUSES
 from zxjyck.errors import ZxjyckError
 from zxjyck.labels import MESSAGE_STATUS, with_code
-from zxjyck.text import SafeLogFormatter, for_terminal, strip_controls
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ingest.app import App
+    from ingest.pipeline.store import IngestReport
+
+
+@cache
+def _console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+class _Lazy:
+    """``out``/``err``: the rich consoles, built on first use (importing rich costs start-up time)."""
+
+    def __init__(self, stderr: bool) -> None:
+        self._stderr = stderr
+
+    def __getattr__(self, name: str):
+        return getattr(_console(self._stderr), name)
+
+
+out = _Lazy(stderr=False)
+err = _Lazy(stderr=True)
+
+
+def _table(*args, **kwargs):
+    from rich.table import Table
+
+    return Table(*args, **kwargs)
 
 
 class UsageError(ZxjyckError):
@@ -129,6 +152,8 @@ def _add_console_commands(sub) -> None:
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
+    from zxjyck.text import SafeLogFormatter
+
     level = logging.DEBUG if args.debug else logging.INFO if (args.verbose or args.command == "run") else logging.WARNING
     handler = logging.StreamHandler(sys.stderr)  # sender text stripped; tracebacks only with --debug
     handler.setFormatter(SafeLogFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", debug=args.debug))
@@ -140,6 +165,10 @@ def _setup_logging(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from ingest.pipeline import charsets
+    from zxjyck.text import strip_controls
+
+    charsets.install()  # before anything looks a GB-family label up (and caches it): every service starts here
     _setup_logging(args)
     try:
         return COMMANDS[args.command](args)
@@ -163,11 +192,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _app(args: argparse.Namespace) -> App:
+    from ingest.app import open_app
+    from ingest.config import load_settings
+
     return open_app(load_settings(args.config))
 
 
 def _summary(report: IngestReport) -> None:
-    table = Table(title="本次处理 / This run", show_header=False)
+    from zxjyck.text import for_terminal
+
+    table = _table(title="本次处理 / This run", show_header=False)
     table.add_row("读取 Seen", str(report.seen))
     table.add_row("新邮件 New", str(report.new))
     table.add_row("重复 Already stored", str(report.duplicates))
@@ -179,14 +213,17 @@ def _summary(report: IngestReport) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from ingest.runtime.poll import ingest_paths
+    from ingest.sources.local import check_paths
+
     app = _app(args)
     try:
         check_paths(args.paths)
         if err.is_terminal:
             from rich.progress import Progress, SpinnerColumn, TextColumn
 
-            with Progress(SpinnerColumn(), TextColumn("导入 ingesting… {task.completed} 封"), console=err,
-                          transient=True) as bar:
+            with Progress(SpinnerColumn(), TextColumn("导入 ingesting… {task.completed} 封"),
+                          console=_console(stderr=True), transient=True) as bar:
                 task = bar.add_task("ingest", total=None)
                 report = ingest_paths(app, args.paths, progress=lambda: bar.advance(task))
         else:
@@ -198,6 +235,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
+    from ingest.runtime.poll import poll
+
     app = _app(args)
     try:
         report = poll(app)
@@ -208,12 +247,16 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from ingest.config import load_settings
     from ingest.runtime.daemon import run_daemon
 
     return run_daemon(load_settings(args.config))
 
 
 def cmd_messages(args: argparse.Namespace) -> int:
+    from ingest.outputs.queries import MessageFilter, list_messages
+    from zxjyck.text import for_terminal
+
     app = _app(args)
     cal = app.settings.schedule.calendar()
     since, until = cal.day_bounds(args.date) if args.date else (None, None)
@@ -223,13 +266,15 @@ def cmd_messages(args: argparse.Namespace) -> int:
     finally:
         app.close()
     if args.json:
+        import json
+
         from ingest.outputs.export import message_dict
 
         fields = ("id", "received_at", "from", "subject", "kind", "status", "city", "problems")
         docs = (message_dict(m, (), cal.tz) for m in rows)
         print(json.dumps([{k: doc[k] for k in fields} for doc in docs], ensure_ascii=False, indent=1))
         return 0
-    table = Table(title=f"邮件 Messages ({len(rows)})")
+    table = _table(title=f"邮件 Messages ({len(rows)})")
     for col in ("ID", "收到时间 Received", "发件人 From", "主题 Subject", "类型 Kind", "状态 Status", "问题 Problems"):
         table.add_column(col, overflow="fold")
     for m in rows:
@@ -241,6 +286,8 @@ def cmd_messages(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from ingest.outputs.queries import message_detail
+
     app = _app(args)
     try:
         detail = message_detail(app, args.id)
@@ -248,11 +295,13 @@ def cmd_show(args: argparse.Namespace) -> int:
         app.close()
     from ingest.cli.show import render_detail
 
-    render_detail(out, detail, app.settings.schedule.calendar().tz)
+    render_detail(_console(), detail, app.settings.schedule.calendar().tz)
     return 0
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from ingest.workflows.staff_log import replay
+
     if bool(args.ids) == bool(args.status):
         raise UsageError("replay takes message IDs or --status S, not both and not neither / "
                          "replay 需要邮件 ID 或 --status 状态，二者选一")
@@ -261,7 +310,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         results = replay(app, args.ids or None, args.status)
     finally:
         app.close()
-    table = Table(title=f"重新处理 Replayed ({len(results)})")
+    table = _table(title=f"重新处理 Replayed ({len(results)})")
     table.add_column("ID")
     table.add_column("状态 Status")
     for pk, status in results.items():
@@ -278,6 +327,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.batch:
         raise UsageError("--batch goes with --dossier")
     if args.format == "json":
+        import json
+
         from ingest.outputs.export import export_state
 
         app = _app(args)
@@ -291,6 +342,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError("export --format xlsx needs --out FILE and either --week YYYY-MM-DD or --applications / "
                          "导出 xlsx 需要 --out 文件名，并指定 --week YYYY-MM-DD（周报汇总）或 --applications（平台申报）之一")
     from ingest.outputs.workbooks import export_workbook
+    from ingest.workflows.staff_log import actor_name, audit
 
     app = _app(args)
     try:
@@ -306,7 +358,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_export_dossier(args: argparse.Namespace) -> int:
     if args.format or args.week or args.applications or not args.out:
         raise UsageError("export --dossier takes --out DIR and optionally --batch NAME, nothing else")
-    from ingest.outputs.dossier import export_dossiers
+    from ingest.outputs.dossier_export import export_dossiers
+    from ingest.workflows.staff_log import actor_name, audit
 
     app = _app(args)
     try:
@@ -322,12 +375,15 @@ def cmd_export_dossier(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from ingest.runtime.health import health
+    from zxjyck.text import for_terminal
+
     app = _app(args)
     try:
         h = health(app)
     finally:
         app.close()
-    table = Table(title="运行状态 Status", show_header=False)
+    table = _table(title="运行状态 Status", show_header=False)
     table.add_row("邮件总数 Messages", str(h.total))
     for status, n in sorted(h.counts.items()):
         table.add_row(with_code(MESSAGE_STATUS, status), str(n))
@@ -350,6 +406,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_remind(args: argparse.Namespace) -> int:
     from ingest.workflows.reminders import send_reminders
+    from ingest.workflows.staff_log import actor_name, audit
 
     app = _app(args)
     try:
@@ -363,6 +420,8 @@ def cmd_remind(args: argparse.Namespace) -> int:
 
 def cmd_digest(args: argparse.Namespace) -> int:
     from ingest.outputs.digest import digest_command
+    from ingest.workflows.staff_log import actor_name, audit
+    from zxjyck.text import strip_controls
 
     app = _app(args)
     try:
@@ -376,10 +435,12 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
     from ingest.cli.check import all_required_pass, run_checks
 
     results = run_checks(args.config, send_test=args.send_test)
-    table = Table(title="配置检查 Configuration check")
+    table = _table(title="配置检查 Configuration check")
     for col in ("检查 Check", "结果 Result", "说明 Detail"):
         table.add_column(col, overflow="fold")
     for r in results:
@@ -405,11 +466,12 @@ def _read_password(prompt: str) -> str:
 
 def cmd_user(args: argparse.Namespace) -> int:
     from ingest.workflows import staff as actions
+    from ingest.workflows.staff_log import actor_name
 
     app = _app(args)
     try:
         if args.user_command == "list":
-            table = Table(title="控制台账号 Console users")
+            table = _table(title="控制台账号 Console users")
             for col in ("用户 User", "角色 Role", "状态 State", "最近登录 Last login"):
                 table.add_column(col)
             for u in actions.list_users(app):
@@ -434,11 +496,13 @@ def cmd_user(args: argparse.Namespace) -> int:
 
 def cmd_city(args: argparse.Namespace) -> int:
     from ingest.workflows import staff as actions
+    from ingest.workflows.staff_log import actor_name
+    from zxjyck.text import for_terminal
 
     app = _app(args)
     try:
         if args.city_command == "list":
-            table = Table(title="地市报送邮箱 Registered addresses")
+            table = _table(title="地市报送邮箱 Registered addresses")
             table.add_column("地市 City")
             table.add_column("邮箱 Addresses")
             for city, addresses in actions.list_city_addresses(app).items():
@@ -459,6 +523,7 @@ def cmd_city(args: argparse.Namespace) -> int:
 
 
 def cmd_web(args: argparse.Namespace) -> int:
+    from ingest.config import load_settings
     from web.server import serve
 
     return serve(load_settings(args.config), args.bind)

@@ -1,4 +1,4 @@
-"""`zxjyck export --dossier`: one folder and one zip per application, for the expert panel.
+"""The dossier of one application, for the expert panel (`zxjyck export --dossier`, run by dossier_export.py).
 
     OUT/
       01_南粤工匠云课堂/
@@ -39,7 +39,6 @@ from parsers.formats.errors import FormatError
 from parsers.formats.limits import Limits
 from parsers.formats.ooxml import UnzipBudget, check_zip_safety
 from store.archive import MissingArchiveFile
-from store.db import session_scope
 from store.models import (
     MATERIAL_KEYS,
     Application,
@@ -233,57 +232,6 @@ def write_files(app: App, session: Session, dossier: Dossier, folder: Path) -> N
             sub.mkdir(parents=True, exist_ok=True)
             entry.saved_as = _unique(safe_name(material.filename), taken[material.category])
             (sub / entry.saved_as).write_bytes(data)
-
-
-# --------------------------------------------------------------------------- the whole export
-
-
-@dataclass
-class DossierReport:
-    folders: list[Path] = field(default_factory=list)
-    zips: list[Path] = field(default_factory=list)
-    skipped_incomplete: int = 0
-
-
-def export_dossiers(app: App, out: str | Path, batch: str | None = None) -> DossierReport:
-    from ingest.outputs.dossier_sheets import write_cover_pdf, write_cover_xlsx, write_read_values_pdf
-
-    names = [b.name for b in app.settings.applications.batches]
-    if batch is not None and batch not in names:
-        raise DossierBatchUnknown(f"unknown batch {batch!r} / 未配置的批次“{batch}”（可选：{'、'.join(names)}）")
-    root = Path(out)
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DossierOutNotWritable(f"{root}: cannot create the folder / 无法创建输出目录: {exc}") from exc
-    tz = ZoneInfo(app.settings.schedule.timezone)
-    report = DossierReport()
-    with session_scope(app.engine) as session:
-        chosen = applications_for(session, batch)
-        report.skipped_incomplete = len(session.exec(select(Application.id)
-                                                     .where(Application.complete.is_(False))).all())
-        for n, application in enumerate(chosen, start=1):
-            title = application.platform_name or application.organization or f"申报{application.id}"
-            dossier = Dossier(application, list(session.exec(
-                select(ApplicationProject).where(ApplicationProject.application_id == application.id)
-                .order_by(ApplicationProject.position))), folder=f"{n:02d}_{safe_name(title)[:60]}")
-            folder = root / dossier.folder
-            try:
-                folder.mkdir(exist_ok=True)
-                write_files(app, session, dossier, folder)
-                dossier.history = _history(session, application, tz)
-                stem = f"封面_{safe_name(title)[:60]}"
-                write_cover_xlsx(dossier, folder / f"{stem}.xlsx", tz)
-                write_cover_pdf(dossier, folder / f"{stem}.pdf", tz)
-                if application.form_scanned:
-                    sub = folder / MATERIAL_FOLDERS["basic_form"]
-                    sub.mkdir(exist_ok=True)
-                    write_read_values_pdf(dossier, sub / READ_VALUES_NAME)
-                report.zips.append(zip_folder(folder, root / f"{dossier.folder}.zip"))
-            except OSError as exc:
-                raise DossierOutNotWritable(f"{folder}: cannot write / 无法写入: {exc}") from exc
-            report.folders.append(folder)
-    return report
 
 
 def zip_folder(folder: Path, target: Path) -> Path:

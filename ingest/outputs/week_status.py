@@ -14,13 +14,14 @@ default processing uses when a form names no period).
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
-from ingest.outputs.workbooks import current_reports, headcount_of, rows_by_report
 from parsers.cities import GUANGDONG_CITIES
 from store.cities import registered_cities
 from store.models import (
@@ -37,6 +38,44 @@ from zxjyck import calendar
 
 MISSING = "missing"
 HELD_STATUSES = (REPORT_NEEDS_REVIEW, REPORT_NEEDS_CORRECTION)
+
+
+# ---------------------------------------------------------------- the week's reports, read once for the
+# workbook, the digest and the console
+
+
+def current_reports(session: Session, week_start: date, as_of: datetime | None = None) -> dict[str, WeeklyReport]:
+    """The current report of each city for the week.
+
+    Without ``as_of``: the non-superseded one (the latest received, docs/CONTRACT.md).
+    With ``as_of``: the latest one received before that moment, so a past day
+    is shown as it was, even if a later version superseded it since.
+    """
+    query = select(WeeklyReport).where(WeeklyReport.week_start == week_start)
+    if as_of is None:
+        query = query.where(WeeklyReport.superseded == False)  # noqa: E712 - SQL expression
+    else:
+        query = query.where(WeeklyReport.received_at < as_of)
+    latest: dict[str, WeeklyReport] = {}
+    for report in session.exec(query.order_by(WeeklyReport.received_at, WeeklyReport.id)):
+        latest[report.city] = report
+    return latest
+
+
+def rows_by_report(session: Session, report_ids: Sequence[int]) -> dict[int, list[WeeklyRow]]:
+    found: dict[int, list[WeeklyRow]] = defaultdict(list)
+    if not report_ids:
+        return found
+    query = select(WeeklyRow).where(WeeklyRow.report_id.in_(list(report_ids)))
+    for row in session.exec(query.order_by(WeeklyRow.report_id, WeeklyRow.position)):
+        found[row.report_id].append(row)
+    return found
+
+
+def headcount_of(report: WeeklyReport, lines: list[WeeklyRow]) -> int:
+    if report.total_headcount is not None:
+        return int(report.total_headcount)
+    return sum(line.headcount for line in lines if line.headcount is not None)
 
 
 @dataclass

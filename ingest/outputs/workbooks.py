@@ -36,6 +36,12 @@ from sqlmodel import Session, select
 
 from ingest.app import App
 from ingest.errors import IngestError
+from ingest.outputs.week_status import (  # noqa: F401 - current_reports: the digest imports it from here
+    current_reports,
+    headcount_of,
+    rows_by_report,
+    week_summary,
+)
 from notify.compose import staff_text
 from parsers.cities import GUANGDONG_CITIES
 from store.db import session_scope
@@ -89,37 +95,6 @@ class WorkbookNotWritable(WorkbookError):
 
 class WorkbookRequestInvalid(WorkbookError):
     """The export was asked for something that does not make sense (no week, a week not on a Monday)."""
-
-
-# ---------------------------------------------------------------- queries shared with the digest
-
-
-def current_reports(session: Session, week_start: date, as_of: datetime | None = None) -> dict[str, WeeklyReport]:
-    """The current report of each city for the week.
-
-    Without ``as_of``: the non-superseded one (the latest received, docs/CONTRACT.md).
-    With ``as_of``: the latest one received before that moment, so a past day
-    is shown as it was, even if a later version superseded it since.
-    """
-    query = select(WeeklyReport).where(WeeklyReport.week_start == week_start)
-    if as_of is None:
-        query = query.where(WeeklyReport.superseded == False)  # noqa: E712 - SQL expression
-    else:
-        query = query.where(WeeklyReport.received_at < as_of)
-    latest: dict[str, WeeklyReport] = {}
-    for report in session.exec(query.order_by(WeeklyReport.received_at, WeeklyReport.id)):
-        latest[report.city] = report
-    return latest
-
-
-def rows_by_report(session: Session, report_ids: Sequence[int]) -> dict[int, list[WeeklyRow]]:
-    found: dict[int, list[WeeklyRow]] = defaultdict(list)
-    if not report_ids:
-        return found
-    query = select(WeeklyRow).where(WeeklyRow.report_id.in_(list(report_ids)))
-    for row in session.exec(query.order_by(WeeklyRow.report_id, WeeklyRow.position)):
-        found[row.report_id].append(row)
-    return found
 
 
 # ---------------------------------------------------------------- cell helpers
@@ -327,8 +302,6 @@ def week_label(week_start: date) -> str:
 
 
 def build_week_workbook(session: Session, week_start: date, tz: ZoneInfo) -> Workbook:
-    from ingest.outputs.week_status import week_summary
-
     summary = week_summary(session, week_start, tz)
     reports = {c.city: c.report for c in summary.cities if c.report is not None}
     rows = {c.report.id or 0: c.lines for c in summary.cities if c.report is not None}
@@ -345,12 +318,6 @@ def build_week_workbook(session: Session, week_start: date, tz: ZoneInfo) -> Wor
 
 
 SUMMARY_HEADER = ("序号", "地市", "状态", "逾期", "企业数", "备案人数", "收到时间", "填报人", "联系电话", "问题")
-
-
-def headcount_of(report: WeeklyReport, lines: list[WeeklyRow]) -> int:
-    if report.total_headcount is not None:
-        return int(report.total_headcount)
-    return sum(line.headcount for line in lines if line.headcount is not None)
 
 
 def write_week_summary(ws: Worksheet, summary, tz: ZoneInfo, taken: set[str]) -> None:

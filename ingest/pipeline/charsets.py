@@ -6,8 +6,11 @@ GB18030 is a strict superset of GB2312 and GBK, so decoding any of these labels
 as GB18030 loses nothing and repairs the rest (the mapping itself:
 :mod:`zxjyck.charsets`, shared with parsers and notify).
 
-Python caches codec look-ups by name, so :func:`install` must run before
-anything decodes a GBK-family label; ``ingest/__init__.py`` calls it on import.
+Python caches codec look-ups by name, so :func:`install` should run before
+anything decodes a GBK-family label: ``decode_message`` and ``decode_header_value``
+(ingest/pipeline/decode.py), the entries that decode mail, call it (idempotent) on
+first use. Importing a module patches nothing; :func:`codec_for` never relies on the
+cache, so a look-up made before :func:`install` changes no result of ours.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ The stdlib parser (compat32, so nothing is silently "fixed" before we see it)
 gives the structure; mail-parser gives body text and its defect analysis; the
 repairs here cover what both get wrong with mail from Chinese clients and WPS:
 
-* GB-family charset labels decoded as GB18030 (see :mod:`ingest.charsets`);
+* GB-family charset labels decoded as GB18030 (see :mod:`ingest.pipeline.charsets`; the two public
+  entries below install the repair on first use, so importing a module changes nothing);
 * RFC 2047 encoded-words inside quoted ``filename=``/``name=`` parameters;
 * RFC 2231 parameters with continuations and a charset;
 * raw 8-bit UTF-8 or GBK file names, recovered from the header bytes.
@@ -30,7 +31,7 @@ from email.message import Message
 
 import mailparser
 
-from ingest.pipeline.charsets import decode_bytes
+from ingest.pipeline.charsets import decode_bytes, install
 from zxjyck.charsets import codec_for
 from zxjyck.message_ids import message_id_of, references_of
 
@@ -129,6 +130,7 @@ def decode_header_value(value: str | email.header.Header | None, defects: list[s
     ``hint`` is the charset the message declares elsewhere, used for raw 8-bit
     bytes that declare none.
     """
+    install()  # idempotent: GB-family labels decode as GB18030 from here on
     if value is None:
         return ""
     if isinstance(value, email.header.Header):
@@ -560,6 +562,7 @@ def _bounded_headers(msg: Message) -> Message:
 
 def decode_message(raw: bytes) -> DecodedMessage:
     """Decode raw bytes; never raises. Bytes that are not mail give ``is_mail=False``."""
+    install()  # idempotent: GB-family labels decode as GB18030 from here on
     defects: list[str] = []
     if not raw.strip():
         return DecodedMessage(None, "", "", [], "", None, None, [], {}, "", "", [], ["empty file"], False)

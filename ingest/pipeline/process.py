@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,7 @@ from ingest.pipeline.analyse import read_attachments
 from ingest.pipeline.classify import Classification, classify, flatten
 from ingest.pipeline.decode import DecodedMessage, decode_message
 from store.db import session_scope
-from store.models import FAILED, NEEDS_REVIEW, PROCESSED, RECEIVED, Application, Attachment, Message
+from store.models import FAILED, NEEDS_REVIEW, RECEIVED, Application, Attachment, Message
 from store.repo import thread_message_pks
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,10 @@ class MessageWork:
     classification: Classification | None = None
     problems: list[str] = field(default_factory=list)
 
+
+# What runs once a message is classified, inside its transaction, returning its status:
+# ingest.workflows.dispatch.run_workflows, passed in by the caller (the pipeline imports no workflow).
+WorkflowStep = Callable[[App, Session, Message, MessageWork], str]
 
 
 
@@ -82,7 +87,7 @@ def prepare_message(app: App, msg: Message) -> MessageWork:
     return MessageWork(message=msg, decoded=decoded, analyses=analyses)
 
 
-def finish_message(app: App, work: MessageWork, only_if_received: bool = False) -> str:
+def finish_message(app: App, work: MessageWork, only_if_received: bool = False, *, workflows: WorkflowStep) -> str:
     """Classify and write everything the message decides, in one transaction; returns its status."""
     pk = work.message.id
     thread_kinds, sender_known = _history(app, work.decoded)
@@ -93,7 +98,7 @@ def finish_message(app: App, work: MessageWork, only_if_received: bool = False) 
             return row.status  # another worker got there first
         _write_message(session, row, work)
         _write_attachments(session, row, work)
-        status = _apply_workflows(app, session, row, work)
+        status = _apply_workflows(app, session, row, work, workflows)
         limited = limit_problems(work)
         if limited and status != FAILED:
             status = NEEDS_REVIEW  # staff decide whether what went unread mattered
@@ -115,11 +120,11 @@ def limit_problems(work: MessageWork) -> list[str]:
     return list(dict.fromkeys(notes))
 
 
-def process_message(app: App, pk: int, only_if_received: bool = False) -> str:
+def process_message(app: App, pk: int, only_if_received: bool = False, *, workflows: WorkflowStep) -> str:
     msg = load_message(app, pk)
     if only_if_received and msg.status != RECEIVED:
         return msg.status  # another worker got there first
-    return finish_message(app, prepare_message(app, msg), only_if_received)
+    return finish_message(app, prepare_message(app, msg), only_if_received, workflows=workflows)
 
 
 def _write_message(session: Session, row: Message, work: MessageWork) -> None:
@@ -188,21 +193,8 @@ def ocr_values(analysis) -> dict[str, Any]:
     return out
 
 
-def _apply_workflows(app: App, session: Session, row: Message, work: MessageWork) -> str:
+def _apply_workflows(app: App, session: Session, row: Message, work: MessageWork, workflows: WorkflowStep) -> str:
     """Turn the classification into records; returns the message status."""
-    verdict = work.classification
     if not work.decoded.is_mail:
         return FAILED
-    from ingest.workflows.staff import apply_decision
-
-    decided = apply_decision(session, row, work.problems)
-    if decided is not None:
-        return decided
-    if verdict.needs_review:
-        work.problems.extend(verdict.review_reasons)
-        # why an attachment could not be read (a password, a corrupt file) is often why the kind is unclear
-        work.problems.extend(p for analysis in flatten(work.analyses) for p in getattr(analysis, "problems", []))
-        return NEEDS_REVIEW
-    from ingest.workflows.dispatch import apply_workflow
-
-    return apply_workflow(app, session, row, work) or PROCESSED
+    return workflows(app, session, row, work)

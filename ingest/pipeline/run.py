@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import exc as sa_exc
 from sqlmodel import select
@@ -24,6 +25,9 @@ from ingest.pipeline.store import IngestReport
 from store.cities import normalize_address
 from store.db import session_scope
 from store.models import FAILED, RECEIVED, Message
+
+if TYPE_CHECKING:
+    from ingest.pipeline.process import WorkflowStep
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +93,10 @@ def weekly_first(app: App, rows: list[Message]) -> list[Message]:
     return sorted(rows, key=lambda row: normalize_address(row.from_addr or "") not in registered)
 
 
-def process_pending(app: App, report: IngestReport | None = None) -> IngestReport:
+def process_pending(app: App, report: IngestReport | None = None, *, workflows: WorkflowStep) -> IngestReport:
     """Process every received message once; stops between messages when the service is stopping.
+
+    ``workflows`` is what runs once a message is classified (ingest.workflows.dispatch.run_workflows).
 
     The next message is read, decoded and analysed in a helper thread while the
     current one is classified and written (the attachment parsing waits on the
@@ -115,26 +121,26 @@ def process_pending(app: App, report: IngestReport | None = None) -> IngestRepor
                 upcoming = pool.submit(prepare_message, app, pending[index + 1])
             with claim(app, msg.id) as mine:
                 if mine:
-                    report.merge_status(finish_prepared(app, msg.id, current))
+                    report.merge_status(finish_prepared(app, msg.id, current, workflows=workflows))
     return report
 
 
-def finish_prepared(app: App, pk: int, prepared: Future) -> str:
+def finish_prepared(app: App, pk: int, prepared: Future, *, workflows: WorkflowStep) -> str:
     """Write a message prepared by the helper thread; never raises (a failure stays with the message)."""
     try:
         from ingest.pipeline.process import finish_message
 
-        return finish_message(app, prepared.result(), only_if_received=True)
+        return finish_message(app, prepared.result(), only_if_received=True, workflows=workflows)
     except Exception as exc:
         return _after_failure(app, pk, exc)
 
 
-def process_one(app: App, pk: int, only_if_received: bool = False) -> str:
+def process_one(app: App, pk: int, only_if_received: bool = False, *, workflows: WorkflowStep) -> str:
     """Process one stored message from its archived bytes; returns its new status. Never raises."""
     try:
         from ingest.pipeline.process import process_message
 
-        return process_message(app, pk, only_if_received=only_if_received)
+        return process_message(app, pk, only_if_received=only_if_received, workflows=workflows)
     except Exception as exc:
         return _after_failure(app, pk, exc)
 

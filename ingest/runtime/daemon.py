@@ -26,10 +26,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from ingest.app import App, open_app
 from ingest.config import Settings
 from ingest.errors import IngestError
+from ingest.runtime.health import poll_interval
 from store.errors import StoreError
 
 log = logging.getLogger(__name__)
-LOCAL_POLL_SECONDS = 5
 WATCHER_MAX_BACKOFF = 60.0
 OUTBOX_SECONDS = 20
 
@@ -87,8 +87,6 @@ def build_scheduler(app: App, cycle: Cycle) -> BackgroundScheduler:
     cal = app.settings.schedule.calendar()
     scheduler = BackgroundScheduler(timezone=cal.tz, job_defaults={"max_instances": 1, "coalesce": True,
                                                                "misfire_grace_time": 3600})
-    from ingest.runtime.poll import poll_interval
-
     scheduler.add_job(cycle, "interval", seconds=poll_interval(app).total_seconds(), id="poll")
     if app.settings.smtp is not None:  # what the send-rate cap or a retry left waiting goes out between cycles
         from ingest.workflows.reminders import deliver

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import func
 from sqlmodel import select
 
 from ingest.app import App
-from ingest.runtime.poll import poll_interval
 from store.db import session_scope
 from store.models import Message, PollRun
-from store.repo import count_by_status
+from store.repo import count_by_status, outbox_counts
 
 log = logging.getLogger(__name__)
+LOCAL_POLL_SECONDS = 5  # the pickup interval of a local Maildir (no [imap] account)
+
+
+def poll_interval(app: App) -> timedelta:
+    """How often the daemon picks mail up: what `status` measures a stalled pickup against."""
+    accounts = app.settings.imap_accounts()
+    return timedelta(seconds=min(a.poll_interval_seconds for a in accounts) if accounts else LOCAL_POLL_SECONDS)
 
 
 @dataclass
@@ -35,8 +42,6 @@ class Health:
 
 def health(app: App) -> Health:
     """Counts and the verdict of `zxjyck status`: unhealthy when pickup has stalled or notices failed."""
-    from notify.outbox import outbox_counts
-
     with session_scope(app.engine) as session:
         counts = count_by_status(session)
         total = session.exec(select(func.count()).select_from(Message)).one()

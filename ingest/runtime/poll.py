@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from ingest.app import App
 from ingest.errors import IngestError
@@ -12,6 +12,7 @@ from ingest.pipeline.run import process_pending
 from ingest.pipeline.store import IngestReport, store_items
 from ingest.sources.local import check_paths, iter_paths, maildir_items
 from ingest.workflows import reminders as notices
+from ingest.workflows.dispatch import run_workflows
 from store.db import session_scope
 from store.holders import this_holder
 from store.models import PollRun
@@ -24,7 +25,7 @@ def ingest_paths(app: App, paths: Iterable[str], progress: Callable[[], None] | 
     checked = check_paths(paths)
     report = IngestReport()
     store_items(app, iter_paths(checked), report, progress)
-    process_pending(app, report)
+    process_pending(app, report, workflows=run_workflows)
     notices.deliver(app)
     return report
 
@@ -86,14 +87,6 @@ def pickup(app: App) -> IngestReport:
 def poll(app: App) -> IngestReport:
     """`zxjyck poll`: one full cycle: pickup, processing, the outbox."""
     report = pickup(app)
-    process_pending(app, report)
+    process_pending(app, report, workflows=run_workflows)
     notices.deliver(app)
     return report
-
-
-
-def poll_interval(app: App) -> timedelta:
-    from ingest.runtime.daemon import LOCAL_POLL_SECONDS
-
-    accounts = app.settings.imap_accounts()
-    return timedelta(seconds=min(a.poll_interval_seconds for a in accounts) if accounts else LOCAL_POLL_SECONDS)

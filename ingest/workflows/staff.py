@@ -20,6 +20,8 @@ from sqlmodel import Session, delete, select
 
 from ingest.app import App
 from ingest.errors import IngestError
+from ingest.pipeline.run import process_one
+from ingest.workflows.dispatch import run_workflows
 from parsers.cities import GUANGDONG_CITIES
 from store import cities as registry
 from store.db import session_scope
@@ -29,7 +31,6 @@ from store.models import (
     OUTBOX_FAILED,
     OUTBOX_PENDING,
     OUTBOX_SENT,
-    PROCESSED,
     REVIEW_STATES,
     ROLES,
     Application,
@@ -40,8 +41,6 @@ from store.models import (
     StaffDecision,
     User,
     WebSession,
-    WeeklyReport,
-    WeeklyRow,
 )
 
 MIN_PASSWORD = 10
@@ -102,38 +101,8 @@ def _message(session: Session, pk: int) -> Message:
 # ---------------------------------------------------------------- decisions on held mail
 
 
-def apply_decision(session: Session, row: Message, problems: list[str]) -> str | None:
-    """Called by processing: a message a person rejected or marked as not a report is counted nowhere,
-    also after a replay. Returns the message status, or None when nobody decided."""
-    decision = session.get(StaffDecision, row.id)
-    if decision is None:
-        return None
-    _drop_reports(session, row.id)
-    if decision.decision == DECISION_NOT_A_REPORT:
-        row.kind = "other"
-        problems[:] = [f"工作人员判定不是周报（{decision.actor}）：{decision.note}".rstrip("：")]
-    else:
-        problems[:] = [f"工作人员已退回，不计入统计（{decision.actor}）：{decision.note}".rstrip("：")]
-    return PROCESSED
-
-
-def _drop_reports(session: Session, message_pk: int) -> None:
-    """Remove the weekly reports this message produced; the city's previous version becomes current again."""
-    from ingest.workflows.weekly import _update_superseded
-
-    reports = list(session.exec(select(WeeklyReport).where(WeeklyReport.message_pk == message_pk)))
-    for report in reports:
-        session.exec(delete(WeeklyRow).where(WeeklyRow.report_id == report.id))
-        session.delete(report)
-    session.flush()
-    for report in reports:
-        _update_superseded(session, report.city, report.week_start)
-
-
 def _process_again(app: App, pk: int) -> str:
-    from ingest.pipeline.run import process_one
-
-    return process_one(app, pk)
+    return process_one(app, pk, workflows=run_workflows)
 
 
 def confirm_sender(app: App, actor: str, message_pk: int, city: str | None = None) -> str:

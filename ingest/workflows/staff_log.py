@@ -11,6 +11,7 @@ from sqlmodel import select
 from ingest.app import App
 from ingest.errors import IngestError, UnknownMessage
 from ingest.pipeline.run import process_one
+from ingest.workflows.dispatch import run_workflows
 from store.db import session_scope
 from store.models import MESSAGE_STATUSES, AuditEntry, Message
 
@@ -54,6 +55,6 @@ def replay(app: App, ids: list[int] | None = None, status: str | None = None,
     for pk in targets:
         with session_scope(app.engine) as session:
             before = session.get(Message, pk).status
-        results[pk] = process_one(app, pk)
+        results[pk] = process_one(app, pk, workflows=run_workflows)
         audit(app, actor, "replay", f"{before} -> {results[pk]}", pk)
     return results
