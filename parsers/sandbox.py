@@ -24,9 +24,12 @@ PDF that may be a form or a licence (``parsers.ocr.triage.needs_ocr``), the
 sandbox hands the bytes to a second child of its own, the OCR worker, which
 runs ``parsers.ocr.scan.ocr_attachment`` (through ``parsers.ocr.triage.ocr_task``) under the OCR limits (a larger
 address space for the models, its own CPU and wall-clock limits, a page limit,
-a pixel cap before decoding). The daemon's process never runs OCR. Each
-scan gets a fresh OCR worker (onnxruntime's heap grows from page to page; a
-new child starts in about a second, a page takes several).
+a pixel cap before decoding). The daemon's process never runs OCR. The OCR
+worker is kept for the next scans (loading the models costs 1-3 s, a page
+2-4 s) and replaced after ``Limits.ocr_pages_per_worker`` pages, or when it
+holds more than ``Limits.ocr_worker_max_rss_mb`` after a scan, or after a
+crash, a limit or a timeout; the wall-clock kill applies to every call.
+``close()`` ends both workers.
 
 A Sandbox is not thread-safe: use one per thread.
 """
@@ -37,6 +40,7 @@ import datetime as dt
 import io
 import logging
 import multiprocessing
+import os
 import pickle
 import resource
 import signal
@@ -140,6 +144,28 @@ class _ParentConverter:
         raise error
 
 
+def _resident_mb() -> int:
+    """This process's resident memory (Linux /proc)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * resource.getpagesize() // MB
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _worker_usage(task: Task) -> dict[str, int]:
+    """What the worker has used so far: pages read (a task that reads pages says how many: ``task.pages_read``)
+    and resident memory, for the decision to retire it and for the parent's records."""
+    pages_read = getattr(task, "pages_read", None)
+    return {"pages": int(pages_read()) if pages_read else 0, "rss_mb": _resident_mb(), "pid": os.getpid()}
+
+
+def _worn_out(usage: dict[str, int], limits: Limits) -> bool:
+    """Time for a fresh worker: the page cap reached or the resident memory over its bound."""
+    return bool((limits.pages_per_worker and usage["pages"] >= limits.pages_per_worker)
+                or (limits.max_worker_rss_mb and usage["rss_mb"] > limits.max_worker_rss_mb))
+
+
 def _worker_main(conn, limits: Limits, task: Task, can_convert: bool, log_level: int = logging.WARNING) -> None:
     _apply_process_limits(limits)
     _child_logging(log_level)
@@ -156,13 +182,15 @@ def _worker_main(conn, limits: Limits, task: Task, can_convert: bool, log_level:
         del data, message
         # after a limit the heap may be in a bad way: this worker ends and the parent starts a fresh one
         exiting = status != "ok" or (isinstance(result, AttachmentAnalysis) and _hit_memory_limit(result, limits))
+        usage = _worker_usage(task)
+        exiting = exiting or _worn_out(usage, limits)  # the result goes back first, then a graceful exit
         try:
-            conn.send_bytes(pickle.dumps(("result", status, result, exiting)))
+            conn.send_bytes(pickle.dumps(("result", status, result, exiting, usage)))
         except MemoryError:
-            conn.send_bytes(pickle.dumps(("result", "memory", None, True)))
+            conn.send_bytes(pickle.dumps(("result", "memory", None, True, usage)))
             return
         except pickle.PicklingError as exc:
-            conn.send_bytes(pickle.dumps(("result", "error", type(exc).__name__, True)))
+            conn.send_bytes(pickle.dumps(("result", "error", type(exc).__name__, True, usage)))
             return
         if exiting:
             return
@@ -234,6 +262,7 @@ class SandboxStats:
     crashes: int = 0
     conversions: int = 0
     scans: int = 0  # attachments read by the OCR worker
+    retired: int = 0  # workers replaced after their page cap or memory bound (``Limits.pages_per_worker`` ...)
 
 
 class _Worker:
@@ -279,6 +308,7 @@ class Sandbox:
         self._ctx = multiprocessing.get_context("forkserver")
         self._ctx.set_forkserver_preload(["parsers.sandbox"])
         self._worker: _Worker | None = None
+        self.last_usage: dict[str, int] = {}  # the worker's report after the last attachment: pid, pages, rss_mb
 
     def __enter__(self) -> Sandbox:
         return self
@@ -317,10 +347,11 @@ class Sandbox:
                    plain: AttachmentAnalysis) -> AttachmentAnalysis:
         """The OCR worker's reading of a scan or photo (``plain`` is what the ordinary reader made of it)."""
         if self._ocr_sandbox is None:
-            # one scan per OCR worker: onnxruntime's heap fragments, and a fresh child frees it all at once
+            # the OCR worker is kept for the next scans, up to a page cap and a memory bound (see Limits)
             limits = replace(self.limits, address_space_mb=self.limits.ocr_address_space_mb,
                              cpu_seconds=self.limits.ocr_cpu_seconds, wall_timeout_s=self.limits.ocr_wall_timeout_s,
-                             tasks_per_worker=1)
+                             pages_per_worker=self.limits.ocr_pages_per_worker,
+                             max_worker_rss_mb=self.limits.ocr_worker_max_rss_mb)
             self._ocr_sandbox = Sandbox(limits, task=ocr_task, convert=False, ocr=False)
         stats = self._ocr_sandbox.stats
         before = (stats.timeouts, stats.memory_kills, stats.crashes)
@@ -397,8 +428,13 @@ class Sandbox:
                 self._convert_for_worker(worker, reply)
                 deadline = time.monotonic() + self.limits.wall_timeout_s  # conversion time is not the reader's
                 continue
-            _kind, status, result, exiting = reply
+            _kind, status, result, exiting, usage = reply
+            self.last_usage = usage
             if exiting:
+                if status == "ok" and _worn_out(usage, self.limits):
+                    log.info("worker %s retired after %d pages, %d MB resident", worker.process.pid,
+                             usage["pages"], usage["rss_mb"])
+                    self.stats.retired += 1
                 self._discard_worker(graceful=True)
             return self._finish(data, filename, status, result)
 
