@@ -11,8 +11,12 @@ the parent run code).
 
 Workers come from a ``forkserver`` context (safe in a process with threads,
 and quick: the server has the parsers imported already). One worker is reused
-across attachments and replaced after a crash, a limit, a timeout or
-``Limits.tasks_per_worker`` attachments.
+across attachments and replaced after a crash, a limit, a timeout,
+``Limits.tasks_per_worker`` attachments, ``Limits.pages_per_worker`` pages (a
+task that reads pages counts them) or when its resident memory passes
+``Limits.max_worker_rss_mb`` (the worker checks after replying, and exits). A
+reused worker found dead when given an attachment (killed while idle) is
+replaced and the attachment read again, once.
 
 LibreOffice conversion (.doc/.et/.wps) needs to write files, which the worker
 may not: the worker asks the parent over the pipe, the parent runs soffice in
@@ -262,6 +266,7 @@ class SandboxStats:
     crashes: int = 0
     conversions: int = 0
     scans: int = 0  # attachments read by the OCR worker
+    lost_workers: int = 0  # reused workers found dead when given an attachment (it was read again by a new one)
     retired: int = 0  # workers replaced after their page cap or memory bound (``Limits.pages_per_worker`` ...)
 
 
@@ -308,6 +313,7 @@ class Sandbox:
         self._ctx = multiprocessing.get_context("forkserver")
         self._ctx.set_forkserver_preload(["parsers.sandbox"])
         self._worker: _Worker | None = None
+        self._died_without_reply = False
         self.last_usage: dict[str, int] = {}  # the worker's report after the last attachment: pid, pages, rss_mb
 
     def __enter__(self) -> Sandbox:
@@ -331,17 +337,35 @@ class Sandbox:
                 filename, "attachment_size",
                 f"{human_size(len(data))}，上限 {human_size(self.limits.max_attachment_bytes)}").problem, limited=True)
         self.stats.analyzed += 1
+        counts = (self.stats.crashes, self.stats.memory_kills)
+        result, reused, died = self._run_in_worker(data, filename, mail_date)
+        if reused and died:
+            # a reused worker that died without a word may have died before it took this file (killed while
+            # idle: the OOM killer, an operator): the file gets one more try on a fresh worker, and the
+            # failure is not counted against it
+            log.warning("attachment %r: the reused worker was gone, read again by a fresh one", filename)
+            self.stats.crashes, self.stats.memory_kills = counts
+            self.stats.lost_workers += 1
+            result, _reused, _died = self._run_in_worker(data, filename, mail_date)
+        if self.ocr and needs_ocr(result):
+            result = self._read_scan(data, filename, mail_date, result)
+        return result
+
+    def _run_in_worker(self, data: bytes, filename: str, mail_date: dt.date
+                       ) -> tuple[AttachmentAnalysis, bool, bool]:
+        """The worker's result; whether the worker had read attachments before; whether it died without replying."""
         worker = self._ensure_worker()
+        reused = worker.tasks > 0
         try:
             worker.conn.send_bytes(pickle.dumps((data, filename, mail_date)))
         except OSError:
             self._discard_worker()
             worker = self._ensure_worker()
+            reused = False
             worker.conn.send_bytes(pickle.dumps((data, filename, mail_date)))
+        self._died_without_reply = False
         result = self._await_result(worker, data, filename)
-        if self.ocr and needs_ocr(result):
-            result = self._read_scan(data, filename, mail_date, result)
-        return result
+        return result, reused, self._died_without_reply
 
     def _read_scan(self, data: bytes, filename: str, mail_date: dt.date,
                    plain: AttachmentAnalysis) -> AttachmentAnalysis:
@@ -414,8 +438,10 @@ class Sandbox:
             try:
                 reply = _load_reply(worker.conn.recv_bytes(MAX_RESULT_BYTES))
             except EOFError as exc:
+                self._died_without_reply = True
                 return self._worker_died(data, filename, exc)
             except OSError as exc:  # over MAX_RESULT_BYTES, or the pipe broke
+                self._died_without_reply = isinstance(exc, ConnectionError)
                 log.error("attachment %r: unreadable reply from the worker: %s", filename, exc)
                 self.stats.crashes += 1
                 self._discard_worker()
