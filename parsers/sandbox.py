@@ -158,10 +158,11 @@ def _resident_mb() -> int:
 
 
 def _worker_usage(task: Task) -> dict[str, int]:
-    """What the worker has used so far: pages read (a task that reads pages says how many: ``task.pages_read``)
-    and resident memory, for the decision to retire it and for the parent's records."""
+    """What the worker has used so far: pages read (a task that reads pages says how many: ``task.pages_read``),
+    resident memory and CPU time, for the decision to retire it and for the parent's records (and bench/)."""
     pages_read = getattr(task, "pages_read", None)
-    return {"pages": int(pages_read()) if pages_read else 0, "rss_mb": _resident_mb(), "pid": os.getpid()}
+    return {"pages": int(pages_read()) if pages_read else 0, "rss_mb": _resident_mb(), "pid": os.getpid(),
+            "cpu_ms": round(_cpu_used() * 1000)}
 
 
 def _worn_out(usage: dict[str, int], limits: Limits) -> bool:
@@ -314,7 +315,7 @@ class Sandbox:
         self._ctx.set_forkserver_preload(["parsers.sandbox"])
         self._worker: _Worker | None = None
         self._died_without_reply = False
-        self.last_usage: dict[str, int] = {}  # the worker's report after the last attachment: pid, pages, rss_mb
+        self.last_usage: dict[str, int] = {}  # the worker's report after the last attachment: pid, pages, rss_mb, cpu_ms
 
     def __enter__(self) -> Sandbox:
         return self
