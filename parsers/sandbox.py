@@ -11,8 +11,12 @@ the parent run code).
 
 Workers come from a ``forkserver`` context (safe in a process with threads,
 and quick: the server has the parsers imported already). One worker is reused
-across attachments and replaced after a crash, a limit, a timeout or
-``Limits.tasks_per_worker`` attachments.
+across attachments and replaced after a crash, a limit, a timeout,
+``Limits.tasks_per_worker`` attachments, ``Limits.pages_per_worker`` pages (a
+task that reads pages counts them) or when its resident memory passes
+``Limits.max_worker_rss_mb`` (the worker checks after replying, and exits). A
+reused worker found dead when given an attachment (killed while idle) is
+replaced and the attachment read again, once.
 
 LibreOffice conversion (.doc/.et/.wps) needs to write files, which the worker
 may not: the worker asks the parent over the pipe, the parent runs soffice in
@@ -24,9 +28,12 @@ PDF that may be a form or a licence (``parsers.ocr.triage.needs_ocr``), the
 sandbox hands the bytes to a second child of its own, the OCR worker, which
 runs ``parsers.ocr.scan.ocr_attachment`` (through ``parsers.ocr.triage.ocr_task``) under the OCR limits (a larger
 address space for the models, its own CPU and wall-clock limits, a page limit,
-a pixel cap before decoding). The daemon's process never runs OCR. Each
-scan gets a fresh OCR worker (onnxruntime's heap grows from page to page; a
-new child starts in about a second, a page takes several).
+a pixel cap before decoding). The daemon's process never runs OCR. The OCR
+worker is kept for the next scans (loading the models costs 1-3 s, a page
+2-4 s) and replaced after ``Limits.ocr_pages_per_worker`` pages, or when it
+holds more than ``Limits.ocr_worker_max_rss_mb`` after a scan, or after a
+crash, a limit or a timeout; the wall-clock kill applies to every call.
+``close()`` ends both workers.
 
 A Sandbox is not thread-safe: use one per thread.
 """
@@ -159,6 +166,29 @@ class _ParentConverter:
         raise error
 
 
+def _resident_mb() -> int:
+    """This process's resident memory (Linux /proc)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * resource.getpagesize() // MB
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _worker_usage(task: Task) -> dict[str, int]:
+    """What the worker has used so far: pages read (a task that reads pages says how many: ``task.pages_read``),
+    resident memory and CPU time, for the decision to retire it and for the parent's records (and bench/)."""
+    pages_read = getattr(task, "pages_read", None)
+    return {"pages": int(pages_read()) if pages_read else 0, "rss_mb": _resident_mb(), "pid": os.getpid(),
+            "cpu_ms": round(_cpu_used() * 1000)}
+
+
+def _worn_out(usage: dict[str, int], limits: Limits) -> bool:
+    """Time for a fresh worker: the page cap reached or the resident memory over its bound."""
+    return bool((limits.pages_per_worker and usage["pages"] >= limits.pages_per_worker)
+                or (limits.max_worker_rss_mb and usage["rss_mb"] > limits.max_worker_rss_mb))
+
+
 def _worker_main(conn, limits: Limits, task: Task, can_convert: bool, log_level: int = logging.WARNING) -> None:
     _apply_process_limits(limits)
     _child_logging(log_level)
@@ -175,13 +205,15 @@ def _worker_main(conn, limits: Limits, task: Task, can_convert: bool, log_level:
         del data, message
         # after a limit the heap may be in a bad way: this worker ends and the parent starts a fresh one
         exiting = status != "ok" or (isinstance(result, AttachmentAnalysis) and _hit_memory_limit(result, limits))
+        usage = _worker_usage(task)
+        exiting = exiting or _worn_out(usage, limits)  # the result goes back first, then a graceful exit
         try:
-            conn.send_bytes(pickle.dumps(("result", status, result, exiting)))
+            conn.send_bytes(pickle.dumps(("result", status, result, exiting, usage)))
         except MemoryError:
-            conn.send_bytes(pickle.dumps(("result", "memory", None, True)))
+            conn.send_bytes(pickle.dumps(("result", "memory", None, True, usage)))
             return
         except pickle.PicklingError as exc:
-            conn.send_bytes(pickle.dumps(("result", "error", type(exc).__name__, True)))
+            conn.send_bytes(pickle.dumps(("result", "error", type(exc).__name__, True, usage)))
             return
         if exiting:
             return
@@ -264,6 +296,8 @@ class SandboxStats:
     crashes: int = 0
     conversions: int = 0
     scans: int = 0  # attachments read by the OCR worker
+    lost_workers: int = 0  # reused workers found dead when given an attachment (it was read again by a new one)
+    retired: int = 0  # workers replaced after their page cap or memory bound (``Limits.pages_per_worker`` ...)
 
 
 class _Worker:
@@ -309,6 +343,8 @@ class Sandbox:
         self._ctx = multiprocessing.get_context("forkserver")
         self._ctx.set_forkserver_preload(["parsers.sandbox"])
         self._worker: _Worker | None = None
+        self._died_without_reply = False
+        self.last_usage: dict[str, int] = {}  # the worker's report after the last attachment: pid, pages, rss_mb, cpu_ms
 
     def __enter__(self) -> Sandbox:
         return self
@@ -331,26 +367,45 @@ class Sandbox:
                 filename, "attachment_size",
                 f"{human_size(len(data))}，上限 {human_size(self.limits.max_attachment_bytes)}").problem, limited=True)
         self.stats.analyzed += 1
+        counts = (self.stats.crashes, self.stats.memory_kills)
+        result, reused, died = self._run_in_worker(data, filename, mail_date)
+        if reused and died:
+            # a reused worker that died without a word may have died before it took this file (killed while
+            # idle: the OOM killer, an operator): the file gets one more try on a fresh worker, and the
+            # failure is not counted against it
+            log.warning("attachment %r: the reused worker was gone, read again by a fresh one", filename)
+            self.stats.crashes, self.stats.memory_kills = counts
+            self.stats.lost_workers += 1
+            result, _reused, _died = self._run_in_worker(data, filename, mail_date)
+        if self.ocr and needs_ocr(result):
+            result = self._read_scan(data, filename, mail_date, result)
+        return result
+
+    def _run_in_worker(self, data: bytes, filename: str, mail_date: dt.date
+                       ) -> tuple[AttachmentAnalysis, bool, bool]:
+        """The worker's result; whether the worker had read attachments before; whether it died without replying."""
         worker = self._ensure_worker()
+        reused = worker.tasks > 0
         try:
             worker.conn.send_bytes(pickle.dumps((data, filename, mail_date)))
         except OSError:
             self._discard_worker()
             worker = self._ensure_worker()
+            reused = False
             worker.conn.send_bytes(pickle.dumps((data, filename, mail_date)))
+        self._died_without_reply = False
         result = self._await_result(worker, data, filename)
-        if self.ocr and needs_ocr(result):
-            result = self._read_scan(data, filename, mail_date, result)
-        return result
+        return result, reused, self._died_without_reply
 
     def _read_scan(self, data: bytes, filename: str, mail_date: dt.date,
                    plain: AttachmentAnalysis) -> AttachmentAnalysis:
         """The OCR worker's reading of a scan or photo (``plain`` is what the ordinary reader made of it)."""
         if self._ocr_sandbox is None:
-            # one scan per OCR worker: onnxruntime's heap fragments, and a fresh child frees it all at once
+            # the OCR worker is kept for the next scans, up to a page cap and a memory bound (see Limits)
             limits = replace(self.limits, address_space_mb=self.limits.ocr_address_space_mb,
                              cpu_seconds=self.limits.ocr_cpu_seconds, wall_timeout_s=self.limits.ocr_wall_timeout_s,
-                             tasks_per_worker=1)
+                             pages_per_worker=self.limits.ocr_pages_per_worker,
+                             max_worker_rss_mb=self.limits.ocr_worker_max_rss_mb)
             self._ocr_sandbox = Sandbox(limits, task=ocr_task, convert=False, ocr=False)
         stats = self._ocr_sandbox.stats
         before = (stats.timeouts, stats.memory_kills, stats.crashes)
@@ -418,8 +473,10 @@ class Sandbox:
             try:
                 reply = _load_reply(worker.conn.recv_bytes(MAX_RESULT_BYTES))
             except EOFError as exc:
+                self._died_without_reply = True
                 return self._worker_died(data, filename, exc)
             except OSError as exc:  # over MAX_RESULT_BYTES, or the pipe broke
+                self._died_without_reply = isinstance(exc, ConnectionError)
                 log.error("attachment %r: unreadable reply from the worker: %s", filename, exc)
                 self.stats.crashes += 1
                 self._discard_worker()
@@ -432,8 +489,13 @@ class Sandbox:
                 self._convert_for_worker(worker, reply)
                 deadline = time.monotonic() + self.limits.wall_timeout_s  # conversion time is not the reader's
                 continue
-            _kind, status, result, exiting = reply
+            _kind, status, result, exiting, usage = reply
+            self.last_usage = usage
             if exiting:
+                if status == "ok" and _worn_out(usage, self.limits):
+                    log.info("worker %s retired after %d pages, %d MB resident", worker.process.pid,
+                             usage["pages"], usage["rss_mb"])
+                    self.stats.retired += 1
                 self._discard_worker(graceful=True)
             return self._finish(data, filename, status, result)
 

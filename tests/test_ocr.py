@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import os
 import sys
 
 import numpy as np
@@ -39,20 +40,31 @@ def _load_scan_builder():
 
 build = _load_scan_builder()
 OCR_FILES = ("basic_form_stamped.pdf", "basic_form_photo.jpg", "basic_form_gray.pdf", "weekly_scan.pdf", "weekly_photo.jpg",
-             "licence_scan.jpg", "hostile_pixel_bomb.png", "hostile_truncated.jpg", "hostile_many_pages.pdf")
+             "licence_scan.jpg", "hostile_pixel_bomb.png", "hostile_truncated.jpg", "hostile_many_pages.pdf",
+             "basic_form_sideways.pdf", "weekly_upside_down.pdf")
 
 
 @pytest.fixture(scope="module")
-def read() -> dict[str, AttachmentAnalysis]:
-    """Every OCR fixture through the production sandbox (ordinary reader, then the OCR worker)."""
+def ocr_run() -> tuple[dict[str, AttachmentAnalysis], dict[str, dict], int]:
+    """Every OCR fixture through the production sandbox (ordinary reader, then the OCR worker): the results,
+    the OCR worker's report after each file (pid, pages read), and how many OCR workers were started."""
+    results, usage = {}, {}
     with Sandbox() as sandbox:
-        results = {name: sandbox.analyze((SCANS / name).read_bytes(), name, MAIL_DATE) for name in OCR_FILES}
+        for name in OCR_FILES:
+            results[name] = sandbox.analyze((SCANS / name).read_bytes(), name, MAIL_DATE)
+            usage[name] = dict(sandbox._ocr_sandbox.last_usage)
         assert sandbox.stats.scans == len(OCR_FILES)
-    return results
+        started = sandbox._ocr_sandbox.stats.workers_started
+    return results, usage, started
+
+
+@pytest.fixture(scope="module")
+def read(ocr_run) -> dict[str, AttachmentAnalysis]:
+    return ocr_run[0]
 
 
 # ---------------------------------------------------------------- 附件1 from a scan and a photo
-@pytest.mark.parametrize("name", ["basic_form_stamped.pdf", "basic_form_photo.jpg"])
+@pytest.mark.parametrize("name", ["basic_form_stamped.pdf", "basic_form_photo.jpg", "basic_form_sideways.pdf"])
 def test_basic_form_fields_read_exactly(read, name: str) -> None:
     analysis = read[name]
     assert analysis.scanned is True
@@ -65,7 +77,7 @@ def test_basic_form_fields_read_exactly(read, name: str) -> None:
         == [row[1:] for row in build.PROJECTS]
 
 
-@pytest.mark.parametrize("name", ["basic_form_stamped.pdf", "basic_form_photo.jpg"])
+@pytest.mark.parametrize("name", ["basic_form_stamped.pdf", "basic_form_photo.jpg", "basic_form_sideways.pdf"])
 def test_basic_form_confidences(read, name: str) -> None:
     analysis = read[name]
     for key in ("platform_name", "organization", "credit_code", "phone", "email", "projects[1].hours"):
@@ -77,6 +89,7 @@ def test_basic_form_confidences(read, name: str) -> None:
 def test_seal_found_on_the_stamped_scan_and_photo(read) -> None:
     assert read["basic_form_stamped.pdf"].stamped is True
     assert read["basic_form_photo.jpg"].stamped is True
+    assert read["basic_form_sideways.pdf"].stamped is True
 
 
 def test_grayscale_scan_is_read_but_cannot_show_its_seal(read) -> None:
@@ -87,7 +100,7 @@ def test_grayscale_scan_is_read_but_cannot_show_its_seal(read) -> None:
 
 
 # ---------------------------------------------------------------- 附件2 from a scan and a photo
-@pytest.mark.parametrize("name", ["weekly_scan.pdf", "weekly_photo.jpg"])
+@pytest.mark.parametrize("name", ["weekly_scan.pdf", "weekly_photo.jpg", "weekly_upside_down.pdf"])
 def test_weekly_form_read_exactly(read, name: str) -> None:
     analysis = read[name]
     report = analysis.weekly
@@ -150,7 +163,65 @@ def test_ocr_worker_has_its_own_limits_and_is_killed_at_its_wall_clock_limit() -
     [note] = analysis.limited
     assert "weekly_photo.jpg" in note and "超过 2 秒" in note and "待工作人员查看原件" in note
     assert "重新发送" not in note
-    assert (ocr_limits.address_space_mb, ocr_limits.cpu_seconds, ocr_limits.tasks_per_worker) == (1536, 120, 1)
+    assert (ocr_limits.address_space_mb, ocr_limits.cpu_seconds, ocr_limits.pages_per_worker,
+            ocr_limits.max_worker_rss_mb) == (2048, 120, 24, 1024)
+
+
+# ---------------------------------------------------------------- one OCR worker for many scans
+def test_one_ocr_worker_reads_every_scan_of_the_run(ocr_run) -> None:
+    _results, usage, started = ocr_run
+    assert started == 1
+    assert len({u["pid"] for u in usage.values()}) == 1
+    pages = [usage[name]["pages"] for name in OCR_FILES]
+    assert pages == sorted(pages) and pages[0] == 1  # one worker, its page count growing scan after scan
+    # an upright page is read once; a blank page once; a page the wrong way up twice
+    assert usage["hostile_many_pages.pdf"]["pages"] - usage["hostile_truncated.jpg"]["pages"] == 8
+    assert usage["basic_form_sideways.pdf"]["pages"] - usage["hostile_many_pages.pdf"]["pages"] == 2
+    assert usage["weekly_upside_down.pdf"]["pages"] - usage["basic_form_sideways.pdf"]["pages"] == 2
+
+
+def _gone(pid: int) -> bool:
+    """The process has ended and been reaped (waits a little for its parent, the forkserver, to reap it)."""
+    import time
+
+    for _ in range(100):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    time.sleep(0.1)
+                    continue
+        except FileNotFoundError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_ocr_worker_replaced_when_killed_and_retired_after_its_page_cap() -> None:
+    import signal
+
+    data = (SCANS / "licence_scan.jpg").read_bytes()
+
+    def credit_code() -> str:
+        return sandbox.analyze(data, "licence_scan.jpg", MAIL_DATE).licence.credit_code
+
+    with Sandbox(Limits(ocr_pages_per_worker=2)) as sandbox:
+        assert credit_code() == build.LICENCE["credit_code"]
+        ocr = sandbox._ocr_sandbox
+        first = ocr.last_usage["pid"]
+        os.kill(first, signal.SIGKILL)  # the worker dies between scans (the OOM killer, an operator)
+        assert credit_code() == build.LICENCE["credit_code"]  # read by a new worker, nothing held for staff
+        second = ocr.last_usage["pid"]
+        assert credit_code() == build.LICENCE["credit_code"]
+        assert (ocr.last_usage["pid"], ocr.last_usage["pages"]) == (second, 2)
+        assert second != first and ocr.stats.workers_started == 2 and ocr.stats.crashes == 0
+        assert ocr.stats.retired == 1 and _gone(second)  # its second page reached the cap: retired
+        attachment_worker = sandbox._worker.process.pid
+    assert _gone(attachment_worker)
+
+
+def test_closing_the_sandbox_ends_its_ocr_worker(ocr_run) -> None:
+    _results, usage, _started = ocr_run
+    assert _gone(usage["weekly_upside_down.pdf"]["pid"])  # no orphan once the module's sandbox closed
 
 
 def test_image_over_the_pixel_cap_is_refused_from_its_header() -> None:
@@ -317,3 +388,41 @@ def test_phone_photo_stored_sideways_with_an_exif_orientation_is_turned_upright(
     assert page.rgb.shape[:2] == (photo.height, photo.width)  # portrait again
     upright = np.asarray(photo.convert("RGB"), dtype=np.int16)
     assert np.abs(page.rgb.astype(np.int16) - upright).mean() < 8
+
+
+# ---------------------------------------------------------------- which way up (fake readings, no OCR)
+def _lines(count: int, tall: bool, score: float, text: str = "平台名称") -> list[OcrBox]:
+    return [OcrBox(10, 40 * i, 30, 40 * i + 120, text, score) if tall else
+            OcrBox(10, 40 * i, 130, 40 * i + 20, text, score) for i in range(count)]
+
+
+def _reader(readings: dict[int, list[OcrBox]], page: np.ndarray):
+    """A fake OCR: the reading for each quarter turn of ``page`` (counter-clockwise), and the turns asked for."""
+    asked = []
+
+    def read(rgb: np.ndarray) -> list[OcrBox]:
+        turns = next(k for k in range(4) if np.array_equal(np.rot90(page, k), rgb))
+        asked.append(turns)
+        return readings.get(turns, [])
+
+    return read, asked
+
+
+@pytest.mark.parametrize(("readings", "turned", "asked"), [
+    ({0: _lines(8, tall=False, score=0.99)}, 0, [0]),  # upright: read once, nothing more
+    ({0: []}, 0, [0]),  # nothing like text (a blank page): read once
+    ({0: _lines(8, tall=True, score=0.99), 1: _lines(8, tall=False, score=0.99)}, 90, [0, 1]),  # fed clockwise
+    ({0: _lines(6, tall=False, score=0.6), 2: _lines(8, tall=False, score=0.99)}, 180, [0, 2]),  # upside down
+    ({0: _lines(6, tall=True, score=0.6), 3: _lines(8, tall=False, score=0.99)}, 270, [0, 3]),  # counter-clockwise
+    ({0: _lines(6, tall=False, score=0.6), 3: _lines(8, tall=False, score=0.99)}, 270, [0, 2, 3]),  # second guess
+    ({0: _lines(2, tall=False, score=0.95)}, 0, [0, 2, 3]),  # little text, no turn better: the first reading
+])
+def test_page_turned_upright_from_its_own_reading(readings, turned, asked) -> None:
+    from parsers.ocr.orientation import read_upright
+
+    rgb = np.arange(6 * 4 * 3, dtype=np.uint8).reshape(6, 4, 3)  # every quarter turn a different array
+    read, calls = _reader(readings, rgb)
+    page, boxes, degrees = read_upright(Page(rgb=rgb, number=3, grayscale=True), read)
+    assert (degrees, calls) == (turned, asked)
+    assert np.array_equal(page.rgb, np.rot90(rgb, turned // 90)) and (page.number, page.grayscale) == (3, True)
+    assert boxes == readings.get(turned // 90, [])

@@ -59,6 +59,25 @@ def test_worker_is_reused_and_replaced_after_n_tasks() -> None:
     assert pids[0] != f"pid={os.getpid()}"
 
 
+def test_worker_over_its_memory_bound_is_retired_after_replying() -> None:
+    with Sandbox(Limits(max_worker_rss_mb=1), task=support.task_echo) as sb:  # any worker holds more than 1 MB
+        pids = [sb.analyze(b"abc", f"{i}.txt", MAIL_DATE).problems[0] for i in range(2)]
+        assert (sb.stats.workers_started, sb.stats.retired) == (2, 2)
+        assert sb.last_usage["rss_mb"] > 1 and f"pid={sb.last_usage['pid']}" == pids[1]
+    assert pids[0] != pids[1]
+
+
+def test_reused_worker_killed_while_idle_is_replaced_and_the_file_still_read() -> None:
+    import signal
+
+    with Sandbox(task=support.task_echo) as sb:
+        first = sb.analyze(b"abc", "1.txt", MAIL_DATE).problems[0]
+        os.kill(int(first.removeprefix("pid=")), signal.SIGKILL)
+        second = sb.analyze(b"abcd", "2.txt", MAIL_DATE)
+        assert (sb.stats.crashes, sb.stats.memory_kills, sb.stats.workers_started) == (0, 0, 2)
+    assert second.problems[1] == "len=4" and second.problems[0].startswith("pid=") and second.problems[0] != first
+
+
 def test_arguments_reach_the_worker() -> None:
     with Sandbox(task=support.task_echo) as sb:
         result = sb.analyze(b"12345", "周报.xlsx", MAIL_DATE)

@@ -48,8 +48,16 @@ class Limits:
     conversion_timeout_s: float = 60.0  # LibreOffice conversion of .doc/.et/.wps
     conversion_address_space_mb: int = 2048  # RLIMIT_AS of LibreOffice (through prlimit)
     tasks_per_worker: int = 200  # the sandbox replaces its worker after this many attachments
+    pages_per_worker: int = 0  # ... or after this many pages read (0: no cap; the OCR worker's cap goes here)
+    max_worker_rss_mb: int = 0  # ... or once the worker's resident memory passes this after a task (0: no bound)
     # OCR of scans and photos runs in a child of its own (parsers.sandbox, parsers.ocr):
-    ocr_address_space_mb: int = 1536  # the OCR models and one page at 200 dpi need about 1 GB
+    # An OCR worker is reused for several scans (model loading costs 1-3 s). Measured (bench/bench_ocr.py,
+    # README "OCR speed"): a fresh worker peaks at 1.1-1.3 GB of address space on its first page; glibc keeps
+    # the first page's freed tensors in its heap (about 1.1-1.3 GB mapped, 0.5-0.6 GB resident between pages),
+    # so a reused worker peaks at 1.4-1.6 GB on its later pages, then stays level (36 pages measured).
+    ocr_address_space_mb: int = 2048
+    ocr_pages_per_worker: int = 24  # a new OCR worker after this many pages
+    ocr_worker_max_rss_mb: int = 1024  # ... or when the idle worker holds more than this
     ocr_cpu_seconds: int = 120  # CPU time per scanned attachment
     ocr_wall_timeout_s: float = 180.0
     ocr_max_pages: int = 8  # pages of one PDF read by OCR

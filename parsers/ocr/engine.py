@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 _engine = None
+_pages_read = 0  # page images recognized by this process (the sandbox's page cap per OCR worker)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,11 @@ def engine():
     return _engine
 
 
+def pages_read() -> int:
+    """Page images this process has run OCR on (a page tried in a second orientation counts twice)."""
+    return _pages_read
+
+
 def ink_channel(rgb: np.ndarray) -> np.ndarray:
     """The red channel: black ink stays dark, red seal ink turns almost white (it fades out)."""
     if rgb.ndim == 2:
@@ -63,6 +69,8 @@ def ink_channel(rgb: np.ndarray) -> np.ndarray:
 
 def recognize(rgb: np.ndarray) -> list[OcrBox]:
     """Text lines on a page image (H x W x 3 RGB or H x W gray), in no particular order."""
+    global _pages_read
+    _pages_read += 1
     channel = ink_channel(rgb)
     result, _elapsed = engine()(np.dstack([channel] * 3), use_cls=False)
     boxes: list[OcrBox] = []

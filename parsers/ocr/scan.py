@@ -1,7 +1,8 @@
 """The OCR task: a scanned PDF or a photo in, an ``AttachmentAnalysis`` with the form's values out.
 
 Runs in the OCR sandbox child only (``parsers.sandbox`` sends it the scans the
-ordinary reader found no text in). Each page is straightened, read by OCR on
+ordinary reader found no text in). Each page is straightened, turned upright
+when it was fed sideways or upside down (``orientation``), read by OCR on
 its red channel, cut into the cells of its ruled grid; the pages together
 become a ``Document`` and the ordinary form parsers read it, so a scan is read
 with the same labels as a typed form. Then every value gets the confidence of
@@ -23,10 +24,11 @@ from parsers.formats.errors import FormatError
 from parsers.formats.limits import Limits
 from parsers.validators import credit_code_valid, email_valid, phone_problem, url_valid
 
-from .engine import ink_channel, recognize
+from .engine import ink_channel
 from .image import load_image, load_pdf_pages, straighten
 from .layout import ReadPage, read_layout
 from .licence import find_credit_codes, read_licence
+from .orientation import read_upright
 from .seal import page_has_seal
 
 log = logging.getLogger(__name__)
@@ -65,7 +67,7 @@ def ocr_attachment(data: bytes, filename: str, mail_date: dt.date, limits: Limit
     for page in pages:
         page = straighten(page)
         try:
-            boxes = recognize(page.rgb)
+            page, boxes, _turned = read_upright(page)  # a page fed sideways or upside down, turned upright
         except Exception as exc:  # onnxruntime reports an allocation failure as its own exception type
             if "bad_alloc" in str(exc) or "allocat" in str(exc).lower():
                 log.warning("scan %r: OCR out of memory on page %d", filename, page.number)

@@ -34,3 +34,14 @@ def ocr_task(data: bytes, filename: str, mail_date: dt.date, limits, converter) 
     from parsers.ocr.scan import ocr_attachment
 
     return ocr_attachment(data, filename, mail_date, limits, converter)
+
+
+def _ocr_pages_read() -> int:
+    """Pages this OCR worker has read so far (the sandbox retires it after ``Limits.ocr_pages_per_worker``)."""
+    import sys
+
+    engine = sys.modules.get("parsers.ocr.engine")
+    return engine.pages_read() if engine is not None else 0
+
+
+ocr_task.pages_read = _ocr_pages_read  # type: ignore[attr-defined]  # read by the sandbox worker after each task
