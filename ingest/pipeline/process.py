@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,6 +22,7 @@ from ingest.errors import TransientError
 from ingest.pipeline.classify import Classification, classify, flatten
 from ingest.pipeline.decode import DecodedMessage, decode_message
 from store.archive import sha256_hex
+from store.cities import registered_cities
 from store.db import session_scope
 from store.models import FAILED, NEEDS_REVIEW, PROCESSED, RECEIVED, Application, Attachment, Message
 from store.repo import thread_message_pks
@@ -55,10 +56,10 @@ class InProcessAnalyzer:
 
 
 def default_analyzer():
-    """The production analyser: a child process with resource limits (parsers.sandbox)."""
-    from parsers.sandbox import Sandbox
+    """The production analyser: child processes with resource limits (parsers.sandbox), one per core."""
+    from ingest.pipeline.pool import SandboxPool
 
-    return Sandbox()
+    return SandboxPool()
 
 
 def analyse_attachments(app: App, decoded: DecodedMessage, mail_date: date) -> list:
@@ -67,13 +68,12 @@ def analyse_attachments(app: App, decoded: DecodedMessage, mail_date: date) -> l
     return [app.analyzer.analyze(att.data, att.filename, mail_date) for att in decoded.attachments]
 
 
-def _history(app: App, decoded: DecodedMessage) -> tuple[set[str], bool]:
+def _history(session: Session, decoded: DecodedMessage) -> tuple[set[str], bool]:
     """Kinds of the messages this one replies to (directly or via our notices); does the sender have an application?"""
-    with session_scope(app.engine) as session:
-        pks = thread_message_pks(session, [decoded.in_reply_to, *decoded.references])
-        kinds = {k for k in session.exec(select(Message.kind).where(Message.id.in_(pks))) if k} if pks else set()
-        known = decoded.from_addr != "" and session.exec(
-            select(Application.id).where(Application.from_addr == decoded.from_addr)).first() is not None
+    pks = thread_message_pks(session, [decoded.in_reply_to, *decoded.references])
+    kinds = {k for k in session.exec(select(Message.kind).where(Message.id.in_(pks))) if k} if pks else set()
+    known = decoded.from_addr != "" and session.exec(
+        select(Application.id).where(Application.from_addr == decoded.from_addr)).first() is not None
     return kinds, known
 
 
@@ -126,14 +126,18 @@ def analyse_body_table(app: App, decoded: DecodedMessage, mail_date: date):
 
 
 def finish_message(app: App, ctx: Context, only_if_received: bool = False) -> str:
-    """Classify and write everything the message decides, in one transaction; returns its status."""
+    """Classify and write everything the message decides, in one transaction; returns its status.
+
+    The thread history, the registered cities (store.cities.registered_cities, read once per
+    transaction) and the writes share that transaction: one connection and one commit a message."""
     pk = ctx.message.id
-    thread_kinds, sender_known = _history(app, ctx.decoded)
-    ctx.classification = classify(app.routing_settings(), ctx.message, ctx.decoded, ctx.analyses, thread_kinds, sender_known)
     with session_scope(app.engine) as session:
         row = session.get(Message, pk, with_for_update=True)
         if only_if_received and row.status != RECEIVED:
             return row.status  # another worker got there first
+        thread_kinds, sender_known = _history(session, ctx.decoded)
+        routing = replace(app.settings, cities=registered_cities(session))  # as App.routing_settings
+        ctx.classification = classify(routing, ctx.message, ctx.decoded, ctx.analyses, thread_kinds, sender_known)
         _write_message(session, row, ctx)
         _write_attachments(session, row, ctx)
         status = _apply_workflows(app, session, row, ctx)
@@ -185,7 +189,8 @@ def _write_message(session: Session, row: Message, ctx: Context) -> None:
 
 
 def _write_attachments(session: Session, row: Message, ctx: Context) -> None:
-    session.exec(delete(Attachment).where(Attachment.message_pk == row.id))
+    if row.attempts:  # a message never processed before has no attachment rows (they are written with attempts + 1)
+        session.exec(delete(Attachment).where(Attachment.message_pk == row.id))
     for position, (att, analysis) in enumerate(zip(ctx.decoded.attachments, ctx.analyses, strict=False)):
         problems = list(getattr(analysis, "problems", []) or [])
         material = getattr(analysis, "material", None)

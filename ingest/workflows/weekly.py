@@ -103,9 +103,10 @@ def weekly_workflow(app, session: Session, row: Message, ctx) -> str:
     forms = _forms_by_city(ctx.analyses, ctx.classification.city)
     forms.sort(key=lambda f: (not (f.city and _registered_for(session, row, ctx, f.city)),
                               -len(f.chosen.weekly.rows) if f.chosen else 0))
-    session.exec(delete(WeeklyRow).where(WeeklyRow.report_id.in_(
-        select(WeeklyReport.id).where(WeeklyReport.message_pk == row.id))))
-    session.exec(delete(WeeklyReport).where(WeeklyReport.message_pk == row.id))
+    if row.attempts:  # a message never processed before has no reports (they are written with attempts + 1)
+        session.exec(delete(WeeklyRow).where(WeeklyRow.report_id.in_(
+            select(WeeklyReport.id).where(WeeklyReport.message_pk == row.id))))
+        session.exec(delete(WeeklyReport).where(WeeklyReport.message_pk == row.id))
     statuses = []
     for index, form in enumerate(forms):
         for other in form.same_week:
