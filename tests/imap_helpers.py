@@ -292,6 +292,15 @@ class SlowSink(RecordingSink):
     def __init__(self, inner: object, delay_seconds: float) -> None:
         super().__init__(inner)
         self.delay_seconds = delay_seconds
+        if hasattr(inner, "store_batch"):  # the real sink stores a fetched batch at once: kill that path too
+            self.store_batch = self._store_batch
+
+    def _store_batch(self, items: list[tuple[bytes, datetime, str]]) -> list[bool]:
+        time.sleep(self.delay_seconds * len(items))
+        created = self.inner.store_batch(items)  # type: ignore[attr-defined]
+        self.calls.extend(StoreCall(raw, received_at, ref, new) for (raw, received_at, ref), new in zip(
+            items, created, strict=True))
+        return created
 
     def store(self, raw: bytes, received_at: datetime, source_ref: str) -> bool:
         time.sleep(self.delay_seconds)
