@@ -1,7 +1,7 @@
 """Several sandboxes side by side: attachments of several messages parsed at once, one per core.
 
 A ``parsers.sandbox.Sandbox`` serves one thread at a time. ``SandboxPool`` holds
-``size`` of them (default: as many as the machine has cores) and lends one to
+``size`` of them (default: ``default_pool_size``, at most one per core) and lends one to
 each ``analyze`` call, so ``process_pending`` can prepare several messages in
 helper threads while the main thread writes. Memory stays bounded: at most
 ``size`` parsing workers exist, each under its own ``Limits.address_space_mb``
@@ -20,7 +20,15 @@ from typing import Any
 
 
 def default_pool_size() -> int:
-    return max(1, os.cpu_count() or 1)
+    """How many messages are parsed at once: ``ZXJYCK_PARSE_WORKERS``, else 1.
+
+    Measured (README, performance 1): on a backlog of weekly xlsx reports a second sandbox and its helper
+    thread made the run slower (the main thread's writes are the bottleneck and the second thread competes with
+    it for the GIL); on the mixed backlog they were even. Raise it where attachments dominate (PDFs, scans)."""
+    configured = os.environ.get("ZXJYCK_PARSE_WORKERS", "").strip()
+    if configured.isdigit() and int(configured) > 0:
+        return min(int(configured), max(1, os.cpu_count() or 1))
+    return 1
 
 
 class SandboxPool:

@@ -56,7 +56,7 @@ class InProcessAnalyzer:
 
 
 def default_analyzer():
-    """The production analyser: child processes with resource limits (parsers.sandbox), one per core."""
+    """The production analyser: child processes with resource limits (parsers.sandbox), ``SandboxPool``."""
     from ingest.pipeline.pool import SandboxPool
 
     return SandboxPool()
