@@ -41,11 +41,12 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
-def default_analyzer() -> Analyzer:
-    """The production analyser: child processes with resource limits (parsers.sandbox)."""
-    from parsers.sandbox import Sandbox
+def default_analyzer(settings: Settings) -> Analyzer:
+    """The production analyser: ``[source] parse_workers`` sandboxes (child processes with resource limits,
+    parsers.sandbox) lent out by a pool, so that many messages are parsed at once."""
+    from parsers.pool import SandboxPool
 
-    return Sandbox()
+    return SandboxPool(settings.parse_workers)
 
 
 @dataclass
@@ -64,7 +65,7 @@ class App:
     @property
     def analyzer(self) -> Analyzer:
         if self._analyzer is None:
-            self._analyzer = default_analyzer()
+            self._analyzer = default_analyzer(self.settings)
         return self._analyzer
 
     @analyzer.setter

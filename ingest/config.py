@@ -61,6 +61,9 @@ class SourceSettings(_Section):
     maildir: str = "mailbox"
     # A message larger than this is stored (and can be read from the archive) but not parsed: staff are told.
     max_message_mb: int = Field(50, ge=1, le=2048)
+    # How many messages' attachments are parsed at once (one sandbox each, at most one per core). 1 was the
+    # fastest on a backlog of weekly workbooks (README, performance); more helps where scans and PDFs dominate.
+    parse_workers: int = Field(1, ge=1, le=64)
 
 
 class ImapSettings(_Section):
@@ -269,6 +272,7 @@ class Settings:
     applications: ApplicationsSettings = ApplicationsSettings()
     web: WebSettings = WebSettings()
     max_message_bytes: int = 50 * 1024 * 1024  # [source] max_message_mb
+    parse_workers: int = 1  # [source] parse_workers
 
     def imap_accounts(self) -> list[ImapSettings]:
         """Every IMAP mailbox to read: [imap] first, then each [[mailboxes]] entry."""
@@ -370,6 +374,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
         base_dir=base,
         maildir=(base / parsed.source.maildir).resolve(),
         max_message_bytes=parsed.source.max_message_mb * 1024 * 1024,
+        parse_workers=parsed.source.parse_workers,
         imap=imap,
         smtp=smtp,
         store_url=_resolve_url(parsed.store.url.get_secret_value(), base),

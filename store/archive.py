@@ -11,7 +11,7 @@ import hashlib
 from pathlib import Path
 
 from store.errors import StoreError
-from store.files import write_atomically
+from store.files import write_atomically, write_many_atomically
 
 
 class ArchiveError(StoreError):
@@ -46,6 +46,25 @@ class Archive:
         except OSError as exc:
             raise ArchiveError(f"cannot write {target}: {exc.strerror or exc} / 无法写入归档") from exc
         return digest
+
+    def put_many(self, datas: list[bytes]) -> list[str]:
+        """Store several messages' bytes as one durable batch (store.files.write_many_atomically); their sha256s.
+
+        Bytes already archived (or twice in the batch) are written once."""
+        digests = [sha256_hex(data) for data in datas]
+        todo: dict[Path, bytes] = {}
+        for digest, data in zip(digests, datas, strict=True):
+            target = self.path_for(digest)
+            if target in todo or (target.exists() and target.stat().st_size == len(data)):
+                continue
+            todo[target] = data
+        if todo:
+            try:
+                write_many_atomically(list(todo.items()))
+            except OSError as exc:
+                raise ArchiveError(f"cannot write {len(todo)} file(s) under {self.root}: {exc.strerror or exc} / "
+                                   "无法写入归档") from exc
+        return digests
 
     def get(self, digest: str) -> bytes:
         path = self.path_for(digest)

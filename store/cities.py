@@ -23,13 +23,25 @@ def normalize_address(address: str) -> str:
     return address.strip().lower()
 
 
+_CACHE_KEY = "zxjyck.registered_cities"
+
+
 def registered_cities(session: Session) -> dict[str, tuple[str, ...]]:
-    """City -> its registered addresses (current ones only), in the order they were added."""
+    """City -> its registered addresses (current ones only), in the order they were added.
+
+    Read once per transaction (a message's transaction asks several times); ``add_address`` and
+    ``remove_address`` on the same session forget the copy."""
+    transaction = session.get_transaction()
+    cached = session.info.get(_CACHE_KEY)
+    if cached is not None and transaction is not None and cached[0] is transaction:
+        return dict(cached[1])
     found: dict[str, list[str]] = {}
     rows = session.exec(select(CityAddress).where(CityAddress.removed_at.is_(None)).order_by(CityAddress.id))
     for row in rows:
         found.setdefault(row.city, []).append(row.address)
-    return {city: tuple(addresses) for city, addresses in found.items()}
+    result = {city: tuple(addresses) for city, addresses in found.items()}
+    session.info[_CACHE_KEY] = (session.get_transaction(), result)
+    return dict(result)
 
 
 def city_of_address(session: Session, address: str) -> str | None:
@@ -41,6 +53,7 @@ def city_of_address(session: Session, address: str) -> str | None:
 def add_address(session: Session, city: str, address: str, actor: str, now: datetime,
                 message_pk: int | None = None) -> bool:
     """Register ``address`` for ``city`` (again, if it was removed); False when it already is."""
+    session.info.pop(_CACHE_KEY, None)
     address = normalize_address(address)
     row = session.exec(select(CityAddress).where(CityAddress.city == city, CityAddress.address == address)).first()
     if row is not None and row.removed_at is None:
@@ -57,6 +70,7 @@ def add_address(session: Session, city: str, address: str, actor: str, now: date
 
 def remove_address(session: Session, city: str, address: str, actor: str, now: datetime) -> bool:
     """Unregister ``address`` for ``city``; False when it was not registered."""
+    session.info.pop(_CACHE_KEY, None)
     address = normalize_address(address)
     row = session.exec(select(CityAddress).where(CityAddress.city == city, CityAddress.address == address,
                                                  CityAddress.removed_at.is_(None))).first()

@@ -58,6 +58,54 @@ def insert_message(engine: Engine, row: Message) -> tuple[Message, bool]:
     return row, True
 
 
+def _fresh_copy(row: Message) -> Message:
+    return Message(**{name: getattr(row, name) for name in Message.model_fields if name != "id"})
+
+
+def insert_messages(engine: Engine, rows: list[Message]) -> list[tuple[Message, bool]]:
+    """``insert_message`` for a batch, in one transaction and a few statements; (row, created) per input row.
+
+    Bytes stored before, or twice in the batch, give the stored row and False. If
+    another writer inserts the same bytes meanwhile, the batch is rolled back and
+    inserted one row at a time (each still safe against that race)."""
+    if not rows:
+        return []
+    copies = [_fresh_copy(row) for row in rows]  # what the fallback inserts if this transaction fails
+    try:
+        with session_scope(engine) as session:
+            digests = list(dict.fromkeys(row.sha256 for row in rows))
+            found: dict[str, Message] = {}
+            for start in range(0, len(digests), 500):
+                chunk = digests[start:start + 500]
+                found.update((m.sha256, m) for m in session.exec(select(Message).where(Message.sha256.in_(chunk))))
+            ids = list(dict.fromkeys(row.message_id for row in rows if row.message_id))
+            first: dict[str, Message] = {}
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                for m in session.exec(select(Message).where(Message.message_id.in_(chunk)).order_by(Message.id)):
+                    first.setdefault(m.message_id, m)
+            out: list[tuple[Message, bool]] = []
+            for row in rows:
+                stored = found.get(row.sha256)
+                if stored is not None:
+                    out.append((stored, False))
+                    continue
+                earlier = first.get(row.message_id) if row.message_id else None
+                if earlier is not None:
+                    if earlier.id is None:  # earlier in this batch: its id comes with the flush
+                        session.flush()
+                    row.same_message_id_as = earlier.same_message_id_as or earlier.id
+                elif row.message_id:
+                    first[row.message_id] = row
+                session.add(row)
+                found[row.sha256] = row
+                out.append((row, True))
+            session.flush()
+        return out
+    except IntegrityError:
+        return [insert_message(engine, copy) for copy in copies]
+
+
 def get_cursor(engine: Engine, account: str, folder: str) -> tuple[int, int] | None:
     with session_scope(engine) as session:
         row = session.exec(select(ImapCursor).where(ImapCursor.account == account,

@@ -190,7 +190,8 @@ class RecordingSink:
         self.inner.release_lease(name, holder)  # type: ignore[attr-defined]
 
     def __getattr__(self, name: str) -> object:  # the inner sink's optional methods (lease_info, take_over_lease)
-        if name in ("inner", "fail", "calls"):
+        # store_batch is left out: every store goes through store() above, so it is recorded (and can fail)
+        if name in ("inner", "fail", "calls", "store_batch"):
             raise AttributeError(name)
         return getattr(self.inner, name)
 
@@ -291,6 +292,15 @@ class SlowSink(RecordingSink):
     def __init__(self, inner: object, delay_seconds: float) -> None:
         super().__init__(inner)
         self.delay_seconds = delay_seconds
+        if hasattr(inner, "store_batch"):  # the real sink stores a fetched batch at once: kill that path too
+            self.store_batch = self._store_batch
+
+    def _store_batch(self, items: list[tuple[bytes, datetime, str]]) -> list[bool]:
+        time.sleep(self.delay_seconds * len(items))
+        created = self.inner.store_batch(items)  # type: ignore[attr-defined]
+        self.calls.extend(StoreCall(raw, received_at, ref, new) for (raw, received_at, ref), new in zip(
+            items, created, strict=True))
+        return created
 
     def store(self, raw: bytes, received_at: datetime, source_ref: str) -> bool:
         time.sleep(self.delay_seconds)

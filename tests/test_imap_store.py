@@ -81,3 +81,48 @@ def test_several_mailboxes_are_read_in_one_cycle(tmp_path: Path, imap_account) -
     finally:
         app.close()
     assert folders == ["Cities", "INBOX"]
+
+
+def test_db_sink_stores_a_fetched_batch_at_once_and_a_failed_batch_leaves_nothing_marked(
+        tmp_path: Path, store_url: str, imap_account, make_app, monkeypatch) -> None:
+    """Issue 18: the batch's archive files, then one transaction for its rows, then the marks on the server.
+    A transaction that fails commits none of the batch, marks none and keeps the cursor; the next poll stores
+    every message once (files archived by the failed run are found, not written twice)."""
+    import pytest
+
+    import ingest.pipeline.store
+    from ingest.sources.imap import INGESTED_KEYWORD, account_name
+    from ingest.sources.imap_errors import ImapSinkError
+
+    app = make_app(load_settings(_imap_config(tmp_path, store_url, imap_account), environ={}))
+    mails = [m.read_bytes() for m in sorted((FIXTURES / "mail").glob("*.eml"))[:4]]
+    twin = mails[0].replace(b"\n\n", b"\nX-Copy: 2\n\n", 1)  # same Message-ID, other bytes
+    assert twin != mails[0]
+    for raw in [*mails, mails[1], twin]:  # one exact duplicate and one twin inside the batch
+        imap_account.append("INBOX", raw, INTERNALDATE)
+    sink = DbSink(app)
+    real_insert = ingest.pipeline.store.insert_messages
+
+    def down(engine, rows):
+        raise RuntimeError("database is down")
+
+    monkeypatch.setattr(ingest.pipeline.store, "insert_messages", down)
+    with pytest.raises(ImapSinkError, match="database is down"):
+        poll_once(app.settings.imap, sink, holder="t")
+    assert not any(INGESTED_KEYWORD in flags for flags in imap_account.flags("INBOX").values())
+    assert sink.get_cursor(account_name(app.settings.imap), "INBOX") is None
+    with Session(app.engine) as s:
+        assert list(s.exec(select(Message))) == []
+
+    monkeypatch.setattr(ingest.pipeline.store, "insert_messages", real_insert)
+    result = poll_once(app.settings.imap, sink, holder="t")
+    assert (result.fetched, result.new, result.duplicates) == (6, 5, 1)
+    assert all(INGESTED_KEYWORD in flags for flags in imap_account.flags("INBOX").values())
+    with Session(app.engine) as s:
+        rows = list(s.exec(select(Message).order_by(Message.id)))
+    assert len(rows) == 5
+    assert all(app.archive.get(row.sha256) for row in rows)
+    twins = [row for row in rows if row.subject == rows[0].subject]  # Dovecot stores CRLF: match by header
+    assert len(twins) == 2 and twins[0].message_id and twins[1].message_id == twins[0].message_id
+    assert (twins[0].same_message_id_as, twins[1].same_message_id_as) == (None, twins[0].id)
+    assert poll_once(app.settings.imap, sink, holder="t").fetched == 0

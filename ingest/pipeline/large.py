@@ -42,11 +42,9 @@ ALLOWED_MODULES = ("ingest.pipeline.decode", "email.")
 
 
 def wanted(app: App, msg: Message) -> bool:
-    """Isolate when the message is large and the app reads attachments with the production sandbox (a
-    test's in-process reader keeps the in-process path)."""
-    from parsers.sandbox import Sandbox
-
-    return msg.size >= ISOLATE_ABOVE and isinstance(app.analyzer, Sandbox)
+    """Isolate when the message is large and the app reads attachments with the production sandboxes (they
+    have limits; a test's in-process reader keeps the in-process path)."""
+    return msg.size >= ISOLATE_ABOVE and getattr(app.analyzer, "limits", None) is not None
 
 
 def prepare(app: App, msg: Message, day: date) -> tuple[DecodedMessage, list]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlmodel import Session, delete, select
@@ -22,6 +22,7 @@ from ingest.pipeline import large
 from ingest.pipeline.analyse import read_attachments
 from ingest.pipeline.classify import Classification, classify, flatten
 from ingest.pipeline.decode import DecodedMessage, decode_message
+from store.cities import registered_cities
 from store.db import session_scope
 from store.models import FAILED, NEEDS_REVIEW, RECEIVED, Application, Attachment, Message
 from store.repo import thread_message_pks
@@ -46,13 +47,12 @@ WorkflowStep = Callable[[App, Session, Message, MessageWork], str]
 
 
 
-def _history(app: App, decoded: DecodedMessage) -> tuple[set[str], bool]:
+def _history(session: Session, decoded: DecodedMessage) -> tuple[set[str], bool]:
     """Kinds of the messages this one replies to (directly or via our notices); does the sender have an application?"""
-    with session_scope(app.engine) as session:
-        pks = thread_message_pks(session, [decoded.in_reply_to, *decoded.references])
-        kinds = {k for k in session.exec(select(Message.kind).where(Message.id.in_(pks))) if k} if pks else set()
-        known = decoded.from_addr != "" and session.exec(
-            select(Application.id).where(Application.from_addr == decoded.from_addr)).first() is not None
+    pks = thread_message_pks(session, [decoded.in_reply_to, *decoded.references])
+    kinds = {k for k in session.exec(select(Message.kind).where(Message.id.in_(pks))) if k} if pks else set()
+    known = decoded.from_addr != "" and session.exec(
+        select(Application.id).where(Application.from_addr == decoded.from_addr)).first() is not None
     return kinds, known
 
 
@@ -88,14 +88,19 @@ def prepare_message(app: App, msg: Message) -> MessageWork:
 
 
 def finish_message(app: App, work: MessageWork, only_if_received: bool = False, *, workflows: WorkflowStep) -> str:
-    """Classify and write everything the message decides, in one transaction; returns its status."""
+    """Classify and write everything the message decides, in one transaction; returns its status.
+
+    The thread history, the registered cities (store.cities.registered_cities, read once per
+    transaction) and the writes share that transaction: one connection and one commit a message."""
     pk = work.message.id
-    thread_kinds, sender_known = _history(app, work.decoded)
-    work.classification = classify(app.routing_settings(), work.message, work.decoded, work.analyses, thread_kinds, sender_known)
     with session_scope(app.engine) as session:
         row = session.get(Message, pk, with_for_update=True)
         if only_if_received and row.status != RECEIVED:
             return row.status  # another worker got there first
+        thread_kinds, sender_known = _history(session, work.decoded)
+        routing = replace(app.settings, cities=registered_cities(session))  # as App.routing_settings
+        work.classification = classify(routing, work.message, work.decoded, work.analyses, thread_kinds,
+                                       sender_known)
         _write_message(session, row, work)
         _write_attachments(session, row, work)
         status = _apply_workflows(app, session, row, work, workflows)
@@ -147,7 +152,8 @@ def _write_message(session: Session, row: Message, work: MessageWork) -> None:
 
 
 def _write_attachments(session: Session, row: Message, work: MessageWork) -> None:
-    session.exec(delete(Attachment).where(Attachment.message_pk == row.id))
+    if row.attempts:  # a message never processed before has no attachment rows (they are written with attempts + 1)
+        session.exec(delete(Attachment).where(Attachment.message_pk == row.id))
     for position, (att, analysis) in enumerate(zip(work.decoded.attachments, work.analyses, strict=False)):
         problems = list(getattr(analysis, "problems", []) or [])
         material = getattr(analysis, "material", None)

@@ -98,10 +98,11 @@ def process_pending(app: App, report: IngestReport | None = None, *, workflows: 
 
     ``workflows`` is what runs once a message is classified (ingest.workflows.dispatch.run_workflows).
 
-    The next message is read, decoded and analysed in a helper thread while the
-    current one is classified and written (the attachment parsing waits on the
-    sandbox child, so the two overlap on two cores). Only that thread analyses,
-    so one sandbox is never used by two threads.
+    The next messages are read, decoded and analysed in helper threads while the
+    current one is classified and written: as many at once as the analyser can
+    parse side by side (``parallel``: the sandbox pool has one sandbox per core;
+    an analyser without it gets one helper thread, so it is never used by two
+    threads). Messages are written one at a time, in order, by this thread.
     """
     from ingest.pipeline.process import prepare_message
 
@@ -109,16 +110,20 @@ def process_pending(app: App, report: IngestReport | None = None, *, workflows: 
     pending = weekly_first(app, pending_messages(app))
     if not pending:
         return report
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="zxjyck-prepare") as pool:
-        upcoming = pool.submit(prepare_message, app, pending[0])
+    analyzer = app.analyzer  # made here, before the helper threads start: one analyser for all of them
+    ahead = max(1, int(getattr(analyzer, "parallel", 1) or 1))
+    with ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="zxjyck-prepare") as pool:
+        futures = {i: pool.submit(prepare_message, app, pending[i]) for i in range(min(ahead, len(pending)))}
         for index, msg in enumerate(pending):
-            current = upcoming
+            current = futures.pop(index)
             if app.stopping.is_set():
                 current.cancel()
+                for later in futures.values():
+                    later.cancel()
                 log.info("stopping: %d message(s) left for the next start", len(pending) - index)
                 break
-            if index + 1 < len(pending):
-                upcoming = pool.submit(prepare_message, app, pending[index + 1])
+            if index + ahead < len(pending):
+                futures[index + ahead] = pool.submit(prepare_message, app, pending[index + ahead])
             with claim(app, msg.id) as mine:
                 if mine:
                     report.merge_status(finish_prepared(app, msg.id, current, workflows=workflows))

@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 
 from ingest.app import App
-from ingest.pipeline.store import IngestReport, store_raw
+from ingest.pipeline.store import IngestReport, store_raw, store_raw_batch
 from ingest.sources.imap import DEFAULT_MAX_ATTEMPTS, PollResult, poll_once
 from ingest.sources.imap_errors import ImapLeaseHeldError
 from store import repo
@@ -30,6 +30,12 @@ class DbSink:
         _row, created = store_raw(self.app, raw, received_at=received_at, received_source="internaldate",
                                   source="imap", source_ref=source_ref)
         return created
+
+    def store_batch(self, items: list[tuple[bytes, datetime, str]]) -> list[bool]:
+        """(raw, received_at, source_ref) of a fetched batch, archived and committed at once; new or not, each."""
+        stored = store_raw_batch(self.app, [(raw, received_at, "internaldate", "imap", ref)
+                                            for raw, received_at, ref in items])
+        return [created for _row, created in stored]
 
     def acquire_lease(self, name: str, holder: str, ttl_seconds: int) -> bool:
         return repo.acquire_lease(self.app.engine, name, holder, ttl_seconds, self.app.now())

@@ -80,6 +80,10 @@ class IngestSink(Protocol):
 
     def release_lease(self, name: str, holder: str) -> None: ...
 
+    # Optional: store_batch(items: list[(raw, received_at, source_ref)]) -> list[bool] makes a fetched batch
+    # durable at once (new or not, per item); if it raises, nothing of the batch is committed. A sink that has
+    # it gets each batch through it (ingest.runtime.imap_sink.DbSink); one without gets store() per message.
+
 
 @dataclass
 class PollResult:
@@ -459,6 +463,9 @@ class _FolderPoller:
         # \Deleted is set only after the COPY to the processed folder: such a message was copied by a run that
         # died before its EXPUNGE, and copying it again would leave two copies there
         copied = {uid for uid in batch if DELETED in (response.get(uid, {}).get(b"FLAGS") or ())}
+        if getattr(self.sink, "store_batch", None) is not None:
+            self._ingest_batch_at_once(batch, response, copied)
+            return
         to_mark: list[int] = []
         passed = 0  # last UID fully dealt with (stored, duplicate or skipped)
         try:
@@ -472,6 +479,43 @@ class _FolderPoller:
             self._mark(to_mark, already_copied=copied)
             if passed:
                 self._set_cursor(passed)
+
+    def _ingest_batch_at_once(self, batch: list[int], response: dict[int, dict[bytes, Any]],
+                              copied: set[int]) -> None:
+        """The batch made durable in one go by a sink with ``store_batch`` (archive files, then one transaction),
+        then marked on the server and the cursor passed: the same order of effects as one at a time."""
+        items: list[tuple[int, bytes, datetime, str]] = []
+        skipped: set[int] = set()
+        for uid in batch:
+            data = response.get(uid) or {}
+            raw = data.get(b"BODY[]")
+            if not isinstance(raw, bytes):
+                self._skip(uid, "服务器没有返回邮件内容（可能已被删除），已跳过")
+                skipped.add(uid)
+                continue
+            items.append((uid, raw, self._received_at(uid, data.get(b"INTERNALDATE")),
+                          source_ref(self.settings, self.uidvalidity, uid)))
+        self.result.fetched += len(items)
+        try:
+            created = self.sink.store_batch([(raw, received_at, ref) for _uid, raw, received_at, ref in items])
+        except Exception as exc:
+            # nothing of the batch is committed: the cursor passes only the skipped UIDs before the first one
+            passed = 0
+            for uid in batch:
+                if uid not in skipped:
+                    break
+                passed = uid
+            if passed:
+                self._set_cursor(passed)
+            first = items[0][3] if items else "?"
+            raise ImapSinkError(f"storing the batch from {first} ({len(items)} message(s)) failed: {exc}") from exc
+        for is_new in created:
+            if is_new:
+                self.result.new += 1
+            else:
+                self.result.duplicates += 1
+        self._mark([uid for uid, *_rest in items], already_copied=copied)
+        self._set_cursor(batch[-1])
 
     def _store_one(self, uid: int, data: dict[bytes, Any] | None) -> _Outcome:
         raw = (data or {}).get(b"BODY[]")

@@ -173,9 +173,10 @@ def decide(facts: MessageFacts, analyses: list, registered: frozenset[str], sett
 
 def record(session: Session, decision: WeeklyDecision, row: Message, headers, cfg, now: datetime) -> str:
     """Write the decision: the message's reports (replacing its earlier ones), their rows, the notices."""
-    session.exec(delete(WeeklyRow).where(WeeklyRow.report_id.in_(
-        select(WeeklyReport.id).where(WeeklyReport.message_pk == row.id))))
-    session.exec(delete(WeeklyReport).where(WeeklyReport.message_pk == row.id))
+    if row.attempts:  # a message never processed before has no reports (they are written with attempts + 1)
+        session.exec(delete(WeeklyRow).where(WeeklyRow.report_id.in_(
+            select(WeeklyReport.id).where(WeeklyReport.message_pk == row.id))))
+        session.exec(delete(WeeklyReport).where(WeeklyReport.message_pk == row.id))
     for decided in decision.reports:
         report = WeeklyReport(
             message_pk=row.id, city=decided.city, week_start=decided.week_start, week_end=decided.week_end,
