@@ -9,9 +9,10 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from ingest.pipeline.process import InProcessAnalyzer
+from ingest.pipeline.analyse import InProcessAnalyzer
 from ingest.pipeline.run import process_pending
 from ingest.runtime.poll import ingest_paths
+from ingest.workflows.dispatch import run_workflows
 from parsers.pool import SandboxPool
 from store.models import Attachment, Message
 from tests.conftest import FIXTURES, sqlite_app
@@ -91,5 +92,5 @@ def test_process_pending_with_a_pool_writes_what_one_at_a_time_writes(make_app, 
     ingest_paths(pooled, [str(m) for m in mails])
     assert outcome(pooled) == outcome(serial)
     assert any(status == "processed" for _sha, _kind, status, *_ in outcome(pooled)[:len(mails)])
-    assert process_pending(pooled).processed == {}  # nothing left received
+    assert process_pending(pooled, workflows=run_workflows).processed == {}  # nothing left received
     assert 1 <= counter["most"] <= 2  # never more parses at once than the pool has sandboxes
