@@ -19,7 +19,7 @@ from email.message import Message as EmailHeaders
 from ingest.app import App
 from ingest.pipeline.decode import RAW_POLICY, decode_header_value, received_time
 from ingest.sources.local import RawItem, TakenElsewhere
-from store.archive import sha256_hex
+from store.archive import Spool, sha256_hex
 from store.models import RECEIVED, Message
 from store.repo import insert_message
 from zxjyck.message_ids import message_id_of, references_of
@@ -79,15 +79,31 @@ def header_time(head: EmailHeaders | None) -> tuple[datetime | None, str]:
 def store_raw(app: App, raw: bytes, *, received_at: datetime | None, received_source: str, source: str,
               source_ref: str) -> tuple[Message, bool]:
     """Archive the bytes and commit the message row; (row, created). Same bytes twice: one message."""
-    digest = sha256_hex(raw)
     head = _parse_head(raw)
+    app.archive.put(raw)
+    return _commit_row(app, sha256_hex(raw), len(raw), head, received_at=received_at,
+                       received_source=received_source, source=source, source_ref=source_ref)
+
+
+def store_spooled(app: App, spool: Spool, *, received_at: datetime | None, received_source: str, source: str,
+                  source_ref: str) -> tuple[Message, bool]:
+    """``store_raw`` for a message that arrived in pieces into ``spool`` (a large IMAP message): the file is
+    moved into the archive, and only its header block was ever in memory."""
+    head = _parse_head(bytes(spool.head))
+    digest = app.archive.adopt(spool)
+    return _commit_row(app, digest, spool.size, head, received_at=received_at, received_source=received_source,
+                       source=source, source_ref=source_ref)
+
+
+def _commit_row(app: App, digest: str, size: int, head: EmailHeaders | None, *, received_at: datetime | None,
+                received_source: str, source: str, source_ref: str) -> tuple[Message, bool]:
+    """The message row of archived bytes, committed; (row, created)."""
     if received_at is None:
         received_at, received_source = header_time(head)
     if received_at is None:
         received_at, received_source = app.now(), "stored-at"
-    app.archive.put(raw)
     fields = _header_fields(head)
-    row = Message(sha256=digest, size=len(raw), received_at=received_at, received_source=received_source,
+    row = Message(sha256=digest, size=size, received_at=received_at, received_source=received_source,
                   stored_at=app.now(), source=source, source_ref=source_ref[:2000], status=RECEIVED, **fields)
     stored, created = insert_message(app.engine, row)
     if created:
