@@ -8,10 +8,12 @@ are stored once.
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 from pathlib import Path
 
 from store.errors import StoreError
-from store.files import write_atomically, write_many_atomically
+from store.files import fsync_dir, write_atomically, write_many_atomically
 
 
 class ArchiveError(StoreError):
@@ -24,6 +26,46 @@ class MissingArchiveFile(ArchiveError):
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+HEAD_BYTES = 256 * 1024  # what is kept in memory of a spooled message: its header block
+
+
+class Spool:
+    """A message arriving in pieces (an IMAP fetch in chunks), written to a temp file in the archive as it comes,
+    hashed on the way, so that no process ever holds it whole. ``Archive.adopt`` moves it into place."""
+
+    def __init__(self, root: Path):
+        root.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=root, prefix=".incoming.", suffix=".part")
+        self.path = Path(name)
+        self._file = os.fdopen(fd, "wb")
+        self._hash = hashlib.sha256()
+        self.size = 0
+        self.head = bytearray()  # the first HEAD_BYTES bytes, for the header fields of the row
+
+    def write(self, chunk: bytes) -> None:
+        self._file.write(chunk)
+        self._hash.update(chunk)
+        self.size += len(chunk)
+        if len(self.head) < HEAD_BYTES:
+            self.head += chunk[:HEAD_BYTES - len(self.head)]
+
+    @property
+    def digest(self) -> str:
+        return self._hash.hexdigest()
+
+    def finish(self) -> None:
+        """Make the bytes durable in the temp file (flush, fsync, close)."""
+        if not self._file.closed:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+
+    def discard(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        self.path.unlink(missing_ok=True)
 
 
 class Archive:
@@ -65,6 +107,30 @@ class Archive:
                 raise ArchiveError(f"cannot write {len(todo)} file(s) under {self.root}: {exc.strerror or exc} / "
                                    "无法写入归档") from exc
         return digests
+    def spool(self) -> Spool:
+        """A temp file in the archive (the same file system, so adopting it is a rename)."""
+        try:
+            return Spool(self.root)
+        except OSError as exc:
+            raise ArchiveError(f"cannot write in {self.root}: {exc.strerror or exc} / 无法写入归档") from exc
+
+    def adopt(self, spool: Spool) -> str:
+        """Move a finished spool into place (fsync of the file, rename, fsync of the folder); its sha256.
+        Bytes already archived: the spool is dropped."""
+        try:
+            spool.finish()
+            digest = spool.digest
+            target = self.path_for(digest)
+            if target.exists() and target.stat().st_size == spool.size:
+                spool.discard()
+                return digest
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(spool.path, target)
+            fsync_dir(target.parent)
+        except OSError as exc:
+            spool.discard()
+            raise ArchiveError(f"cannot write the archived message: {exc.strerror or exc} / 无法写入归档") from exc
+        return digest
 
     def get(self, digest: str) -> bytes:
         path = self.path_for(digest)

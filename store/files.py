@@ -25,12 +25,17 @@ def write_atomically(target: Path, data: bytes, mode: int | None = None) -> Path
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    dir_fd = os.open(target.parent, os.O_RDONLY)
+    fsync_dir(target.parent)
+    return target
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename or a new file in ``folder`` durable."""
+    dir_fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-    return target
 
 
 def write_many_atomically(items: list[tuple[Path, bytes]]) -> None:
@@ -66,8 +71,4 @@ def write_many_atomically(items: list[tuple[Path, bytes]]) -> None:
             Path(tmp).unlink(missing_ok=True)
         raise
     for folder in dict.fromkeys(target.parent for target, _tmp in pending):
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        fsync_dir(folder)

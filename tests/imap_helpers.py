@@ -189,6 +189,18 @@ class RecordingSink:
     def release_lease(self, name: str, holder: str) -> None:
         self.inner.release_lease(name, holder)  # type: ignore[attr-defined]
 
+    def store_spooled(self, spool, received_at: datetime, source_ref: str) -> bool:
+        """A large message the poller streamed into the inner sink's spool: recorded with the spooled bytes."""
+        spool._file.flush()
+        raw = spool.path.read_bytes()
+        error = self.fail(raw) if self.fail else None
+        if error is not None:
+            self.calls.append(StoreCall(raw, received_at, source_ref, None))
+            raise error
+        new = self.inner.store_spooled(spool, received_at, source_ref)  # type: ignore[attr-defined]
+        self.calls.append(StoreCall(raw, received_at, source_ref, new))
+        return new
+
     def __getattr__(self, name: str) -> object:  # the inner sink's optional methods (lease_info, take_over_lease)
         # store_batch is left out: every store goes through store() above, so it is recorded (and can fail)
         if name in ("inner", "fail", "calls", "store_batch"):
@@ -251,9 +263,10 @@ def logging_connector(log: ClientLog, *, hide: frozenset[str] = frozenset(),
     class LoggingClient(IMAPClient):
         def fetch(self, messages, data, modifiers=None):  # type: ignore[no-untyped-def]
             uids = list(messages)
-            log.fetches.append((uids, [d if isinstance(d, bytes) else d.encode() for d in data]))
-            if before_fetch is not None:
-                before_fetch(uids)
+            items = [d if isinstance(d, bytes) else d.encode() for d in data]
+            log.fetches.append((uids, items))
+            if before_fetch is not None and any(item.startswith(b"BODY") for item in items):
+                before_fetch(uids)  # at a fetch of bodies (not of sizes or flags)
             return super().fetch(messages, data, modifiers)
 
         def select_folder(self, folder, readonly=False):  # type: ignore[no-untyped-def]

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import imaplib
+import random
 from pathlib import Path
 
+import pytest
+from imapclient import IMAPClient
 from sqlmodel import Session, select
 
 from ingest.cli.main import main
 from ingest.config import load_settings
 from ingest.runtime.imap_sink import DbSink
+from ingest.sources import imap
 from ingest.sources.imap import poll_once
+from ingest.sources.imap_errors import ImapConnectionError
 from store.models import Message
 from tests.conftest import FIXTURES, write_config
 
@@ -126,3 +133,74 @@ def test_db_sink_stores_a_fetched_batch_at_once_and_a_failed_batch_leaves_nothin
     assert len(twins) == 2 and twins[0].message_id and twins[1].message_id == twins[0].message_id
     assert (twins[0].same_message_id_as, twins[1].same_message_id_as) == (None, twins[0].id)
     assert poll_once(app.settings.imap, sink, holder="t").fetched == 0
+
+
+def _big_mail(n_bytes: int, tag: str) -> bytes:
+    body = base64.encodebytes(random.Random(tag).randbytes(n_bytes))
+    return (f"From: 广州市人社局 <gzrsj@example.gov.cn>\r\nTo: zxjyck@163.com\r\nSubject: {tag}\r\n"
+            f"Message-ID: <{tag}@example.gov.cn>\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: application/octet-stream; name=big.bin\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            ).encode() + body.replace(b"\n", b"\r\n")
+
+
+def test_a_large_message_is_streamed_into_the_archive_in_pieces(tmp_path: Path, store_url: str, imap_account,
+                                                                  make_app, monkeypatch) -> None:
+    """Over STREAM_ABOVE the poller fetches BODY.PEEK[]<offset.length> pieces into a spool file in the archive:
+    the stored bytes are the server's, and no fetch ever returned more than one piece of the body."""
+    monkeypatch.setattr(imap, "STREAM_ABOVE", 200_000)
+    monkeypatch.setattr(imap, "STREAM_CHUNK", 64 * 1024)
+    app = make_app(load_settings(_imap_config(tmp_path, store_url, imap_account), environ={}))
+    big, small = _big_mail(400_000, "big-one"), (FIXTURES / "mail" / "08-question.eml").read_bytes()
+    imap_account.append("INBOX", small, INTERNALDATE)
+    imap_account.append("INBOX", big, INTERNALDATE)
+    largest: list[int] = []
+    real_fetch = IMAPClient.fetch
+
+    def watching_fetch(self, messages, data, modifiers=None):
+        response = real_fetch(self, messages, data, modifiers)
+        largest.append(max((len(v) for item in response.values() for k, v in item.items()
+                            if k.startswith(b"BODY[]") and isinstance(v, bytes)), default=0))
+        return response
+
+    monkeypatch.setattr(IMAPClient, "fetch", watching_fetch)
+    result = poll_once(app.settings.imap, DbSink(app), holder="t")
+    assert (result.new, result.errors) == (2, 0)
+    with Session(app.engine) as s:
+        rows = {r.subject: r for r in s.exec(select(Message))}
+    row = rows["big-one"]
+    assert (row.size, row.message_id, row.received_source) == (len(big), "<big-one@example.gov.cn>", "internaldate")
+    assert app.archive.get(row.sha256) == big  # sha256 checked against the bytes on disk
+    assert max(largest) <= 64 * 1024 < len(big)  # the big body came in pieces; the small one whole
+    assert not list(app.archive.root.glob(".incoming.*"))  # no spool file left behind
+    assert imap_account.count("INBOX") == 2 and poll_once(app.settings.imap, DbSink(app), holder="t").fetched == 0
+
+
+def test_a_stream_broken_midway_stores_nothing_and_the_next_poll_gets_it(tmp_path: Path, imap_account, make_app,
+                                                                         monkeypatch) -> None:
+    monkeypatch.setattr(imap, "STREAM_ABOVE", 200_000)
+    monkeypatch.setattr(imap, "STREAM_CHUNK", 64 * 1024)
+    app = make_app(load_settings(_imap_config(tmp_path, "sqlite:///var/z.db", imap_account), environ={}))
+    big = _big_mail(400_000, "broken-one")
+    imap_account.append("INBOX", big, INTERNALDATE)
+    real_fetch = IMAPClient.fetch
+    pieces = []
+
+    def hanging_up(self, messages, data, modifiers=None):
+        if any(b"BODY.PEEK[]<" in item for item in data):
+            pieces.append(data)
+            if len(pieces) == 3:
+                raise imaplib.IMAP4.abort("connection reset by peer")
+        return real_fetch(self, messages, data, modifiers)
+
+    monkeypatch.setattr(IMAPClient, "fetch", hanging_up)
+    with pytest.raises(ImapConnectionError):  # one attempt: the hang-up ends the poll
+        poll_once(app.settings.imap, DbSink(app), holder="t", max_attempts=1)
+    with Session(app.engine) as s:
+        assert list(s.exec(select(Message))) == []
+    assert not list(app.archive.root.glob(".incoming.*"))
+    monkeypatch.setattr(IMAPClient, "fetch", real_fetch)
+    again = poll_once(app.settings.imap, DbSink(app), holder="t")
+    assert again.new == 1
+    with Session(app.engine) as s:
+        [row] = list(s.exec(select(Message)))
+    assert app.archive.get(row.sha256) == big

@@ -19,7 +19,7 @@ from email.message import Message as EmailHeaders
 from ingest.app import App
 from ingest.pipeline.decode import RAW_POLICY, decode_header_value, received_time
 from ingest.sources.local import RawItem, TakenElsewhere
-from store.archive import sha256_hex
+from store.archive import Spool, sha256_hex
 from store.models import RECEIVED, Message
 from store.repo import insert_message, insert_messages
 from zxjyck.message_ids import message_id_of, references_of
@@ -81,11 +81,25 @@ def store_raw(app: App, raw: bytes, *, received_at: datetime | None, received_so
     """Archive the bytes and commit the message row; (row, created). Same bytes twice: one message."""
     digest = sha256_hex(raw)
     app.archive.put(raw)
-    row = _row_for(app, digest, len(raw), _parse_head(raw), received_at=received_at,
-                   received_source=received_source, source=source, source_ref=source_ref)
+    return _commit(app, _row_for(app, digest, len(raw), _parse_head(raw), received_at=received_at,
+                                 received_source=received_source, source=source, source_ref=source_ref))
+
+
+def store_spooled(app: App, spool: Spool, *, received_at: datetime | None, received_source: str, source: str,
+                  source_ref: str) -> tuple[Message, bool]:
+    """``store_raw`` for a message that arrived in pieces into ``spool`` (a large IMAP message): the file is
+    moved into the archive, and only its header block was ever in memory."""
+    head = _parse_head(bytes(spool.head))
+    digest = app.archive.adopt(spool)
+    return _commit(app, _row_for(app, digest, spool.size, head, received_at=received_at,
+                                 received_source=received_source, source=source, source_ref=source_ref))
+
+
+def _commit(app: App, row: Message) -> tuple[Message, bool]:
     stored, created = insert_message(app.engine, row)
     if created:
-        log.info("stored message id=%s sha256=%s source=%s ref=%s", stored.id, digest[:12], source, source_ref)
+        log.info("stored message id=%s sha256=%s source=%s ref=%s", stored.id, row.sha256[:12], row.source,
+                 row.source_ref)
     return stored, created
 
 

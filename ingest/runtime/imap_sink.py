@@ -6,10 +6,11 @@ import logging
 from datetime import datetime
 
 from ingest.app import App
-from ingest.pipeline.store import IngestReport, store_raw, store_raw_batch
+from ingest.pipeline.store import IngestReport, store_raw, store_raw_batch, store_spooled
 from ingest.sources.imap import DEFAULT_MAX_ATTEMPTS, PollResult, poll_once
 from ingest.sources.imap_errors import ImapLeaseHeldError
 from store import repo
+from store.archive import Spool
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,13 @@ class DbSink:
         stored = store_raw_batch(self.app, [(raw, received_at, "internaldate", "imap", ref)
                                             for raw, received_at, ref in items])
         return [created for _row, created in stored]
+    def spool(self) -> Spool:
+        return self.app.archive.spool()
+
+    def store_spooled(self, spool: Spool, received_at: datetime, source_ref: str) -> bool:
+        _row, created = store_spooled(self.app, spool, received_at=received_at, received_source="internaldate",
+                                      source="imap", source_ref=source_ref)
+        return created
 
     def acquire_lease(self, name: str, holder: str, ttl_seconds: int) -> bool:
         return repo.acquire_lease(self.app.engine, name, holder, ttl_seconds, self.app.now())

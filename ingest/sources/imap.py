@@ -61,6 +61,10 @@ FETCH_ITEMS = (b"BODY.PEEK[]", b"INTERNALDATE", b"FLAGS")
 DEFAULT_LEASE_TTL_SECONDS = 300
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_MAX_BATCH_BYTES = 32 * 1024 * 1024  # bodies held in memory at once (one bigger message goes alone)
+# A message this large is fetched in STREAM_CHUNK pieces (BODY.PEEK[]<offset.length>) straight into the archive
+# by a sink that can spool, so the poller never holds it whole; smaller ones come in batches.
+STREAM_ABOVE = 4 * 1024 * 1024
+STREAM_CHUNK = 1024 * 1024
 
 
 class IngestSink(Protocol):
@@ -352,6 +356,7 @@ class _FolderPoller:
         self.client, self.settings, self.sink = client, settings, sink
         self.result, self.lease, self.clock, self.limits = result, lease, clock, limits
         self.suspects = suspects
+        self.large: set[int] = set()  # UIDs of STREAM_ABOVE bytes or more, fetched in pieces
         self.account = account_name(settings)
         self.folder = settings.folder
         self.uidvalidity = 0
@@ -385,12 +390,13 @@ class _FolderPoller:
     def _batches(self, uids: list[int]) -> Iterator[list[int]]:
         """Batches of at most ``limits.messages`` UIDs and ``limits.bytes`` bytes."""
         for batch in _chunks(uids, self.limits.messages):
-            if len(batch) == 1 or any(self.suspects.covers(uid) for uid in batch):
+            if any(self.suspects.covers(uid) for uid in batch):
                 yield from ([uid] for uid in batch)  # one at a time: find the one the server chokes on
                 continue
             sizes = self._fetch(batch, [b"RFC822.SIZE"])
-            yield from _split_by_size(batch, {uid: int(d.get(b"RFC822.SIZE", 0)) for uid, d in sizes.items()},
-                                      self.limits.bytes)
+            known = {uid: int(d.get(b"RFC822.SIZE", 0)) for uid, d in sizes.items()}
+            self.large.update(uid for uid, size in known.items() if size >= STREAM_ABOVE)
+            yield from _split_by_size(batch, known, self.limits.bytes, alone_above=STREAM_ABOVE)
 
     def _select(self) -> dict[bytes, Any]:
         try:
@@ -459,6 +465,10 @@ class _FolderPoller:
                                  f"请在邮箱中查看原件：{reason}")
             self._set_cursor(batch[0])
             return
+        if len(batch) == 1 and batch[0] in self.large and hasattr(self.sink, "spool") \
+                and hasattr(self.sink, "store_spooled"):
+            self._ingest_streamed(batch[0])
+            return
         response = self._fetch_bodies(batch)
         # \Deleted is set only after the COPY to the processed folder: such a message was copied by a run that
         # died before its EXPUNGE, and copying it again would leave two copies there
@@ -524,8 +534,11 @@ class _FolderPoller:
         received_at = self._received_at(uid, (data or {}).get(b"INTERNALDATE"))
         self.result.fetched += 1
         ref = source_ref(self.settings, self.uidvalidity, uid)
+        return self._store_with(uid, ref, lambda: self.sink.store(raw, received_at, ref))
+
+    def _store_with(self, uid: int, ref: str, store: Callable[[], bool]) -> _Outcome:
         try:
-            is_new = self.sink.store(raw, received_at, ref)
+            is_new = store()
         except MessageRejectedError as exc:
             return self._skip(uid, f"存储拒收这封邮件，已跳过：{exc}")
         except Exception as exc:
@@ -535,6 +548,38 @@ class _FolderPoller:
             return _Outcome.NEW
         self.result.duplicates += 1
         return _Outcome.DUPLICATE
+
+    def _ingest_streamed(self, uid: int) -> None:
+        """One large message fetched in pieces into the sink's spool, stored, then marked: the same order of
+        effects as a batch (stored and committed before the server is told)."""
+        meta = (self._fetch([uid], [b"INTERNALDATE", b"FLAGS"]) or {}).get(uid)
+        ref = source_ref(self.settings, self.uidvalidity, uid)
+        spool = self.sink.spool()
+        try:
+            offset = 0
+            while True:
+                piece = self._fetch([uid], [b"BODY.PEEK[]<%d.%d>" % (offset, STREAM_CHUNK)]).get(uid) or {}
+                data = next((v for k, v in piece.items() if k.startswith(b"BODY[]")), None)
+                if not isinstance(data, bytes) or (not data and offset == 0):
+                    break
+                spool.write(data)
+                offset += len(data)
+                if len(data) < STREAM_CHUNK:
+                    break
+            if meta is None or offset == 0:
+                spool.discard()
+                outcome = self._skip(uid, "服务器没有返回邮件内容（可能已被删除），已跳过")
+            else:
+                self.result.fetched += 1
+                outcome = self._store_with(uid, ref, lambda: self.sink.store_spooled(
+                    spool, self._received_at(uid, meta.get(b"INTERNALDATE")), ref))
+        except BaseException:
+            spool.discard()
+            raise
+        if outcome is not _Outcome.SKIPPED:
+            copied = {uid} if DELETED in (meta.get(b"FLAGS") or ()) else set()
+            self._mark([uid], already_copied=copied)
+        self._set_cursor(uid)
 
     def _received_at(self, uid: int, internaldate: object) -> datetime:
         if isinstance(internaldate, datetime):
@@ -576,11 +621,20 @@ def _keywords_allowed(permanent_flags: Sequence[bytes]) -> bool:
     return any(flag.lower() in wanted for flag in permanent_flags)
 
 
-def _split_by_size(uids: list[int], sizes: dict[int, int], max_bytes: int) -> Iterator[list[int]]:
+def _split_by_size(uids: list[int], sizes: dict[int, int], max_bytes: int,
+                   alone_above: int | None = None) -> Iterator[list[int]]:
+    """Batches of at most ``max_bytes`` (one bigger message goes alone); a message of ``alone_above`` bytes or
+    more always goes alone (it is streamed)."""
     batch: list[int] = []
     total = 0
     for uid in uids:
         size = sizes.get(uid, 0)
+        if alone_above is not None and size >= alone_above:
+            if batch:
+                yield batch
+                batch, total = [], 0
+            yield [uid]
+            continue
         if batch and total + size > max_bytes:
             yield batch
             batch, total = [], 0
