@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import io
 import json
+import random
 import shutil
 import subprocess
 import sys
@@ -302,6 +304,19 @@ def baseline_kb() -> int:
     return 0
 
 
+def large_mail(size_mb: int) -> MailItem:
+    """A city's weekly mail whose attachment is ``size_mb`` MB of random bytes (base64 makes the mail about a
+    third larger than the attachment, so the attachment is sized to bring the whole mail just under ``size_mb``)."""
+    from email.message import EmailMessage
+
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "gz@example.gov.cn", "zxjyck@163.com", "广州市周报（大附件）"
+    msg.set_content("附件为现场照片。")
+    payload = random.Random(size_mb).randbytes(int(size_mb * 1024 * 1024 * 0.73))  # base64 and its line breaks
+    msg.add_attachment(payload, maintype="application", subtype="octet-stream", filename="现场照片.zip")
+    return MailItem(msg.as_bytes(), dt.datetime.now(dt.UTC), "large")
+
+
 def report(results: list[RunResult], floor_kb: int, hostile: list[tuple[str, MailItem]]) -> None:
     rows = [("floor: python + import ingest.cli.main (VmHWM)", "", "", floor_kb / 1024, "1.00x", "")]
     for r in results:
@@ -427,6 +442,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-one-by-one", action="store_true", help="skip the per-attachment hostile runs")
     parser.add_argument("--workers-only", action="store_true", help="only the parse-worker table (no daemon runs)")
     parser.add_argument("--no-workers", action="store_true", help="skip the parse-worker table")
+    parser.add_argument("--large-mb", default="28,49",
+                        help="comma-separated sizes (MB) of single large messages, each in its own daemon run "
+                             "(a weekly mail with a random attachment); empty skips them")
     args = parser.parse_args(argv)
     print_machine()
     if args.workers_only:
@@ -447,6 +465,11 @@ def main(argv: list[str] | None = None) -> int:
             hostile = hostile_mails(args.bomb_mb, args.pdf_stream_mb)
             print(f"hostile: {len(hostile)} messages, {sum(len(i.raw) for _, i in hostile) / 1e6:.1f} MB")
             results.append(run_daemon("hostile", dovecot, [i for _, i in hostile], work / "hostile",
+                                      args.interval, args.timeout))
+        for size_mb in [int(s) for s in args.large_mb.split(",") if s.strip()]:
+            item = large_mail(size_mb)
+            print(f"large: one message of {len(item.raw) / 1e6:.1f} MB")
+            results.append(run_daemon(f"large {size_mb} MB", dovecot, [item], work / f"large{size_mb}",
                                       args.interval, args.timeout))
         report(results, floor_kb, hostile)
         if hostile and not args.no_one_by_one:

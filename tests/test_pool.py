@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
@@ -94,3 +95,16 @@ def test_process_pending_with_a_pool_writes_what_one_at_a_time_writes(make_app, 
     assert any(status == "processed" for _sha, _kind, status, *_ in outcome(pooled)[:len(mails)])
     assert process_pending(pooled, workflows=run_workflows).processed == {}  # nothing left received
     assert 1 <= counter["most"] <= 2  # never more parses at once than the pool has sandboxes
+
+
+def test_the_app_reads_attachments_with_as_many_sandboxes_as_parse_workers_says(tmp_path: Path, make_app) -> None:
+    from ingest.config import load_settings
+    from tests.conftest import write_config
+
+    config = write_config(tmp_path, "sqlite:///var/z.db")
+    config.write_text(config.read_text().replace('maildir = "mailbox"', 'maildir = "mailbox"\nparse_workers = 2'))
+    app = make_app(load_settings(config, environ={}))
+    assert app.settings.parse_workers == 2
+    assert isinstance(app.analyzer, SandboxPool)
+    assert app.analyzer.parallel == min(2, os.cpu_count() or 1)  # never more sandboxes than cores
+    assert app.analyzer.limits is not None  # the production sandboxes' limits: large messages go to a child
