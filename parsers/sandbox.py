@@ -72,11 +72,6 @@ __all__ = ["Limits", "Sandbox", "SandboxStats"]
 
 MAX_RESULT_BYTES = 64 * MB
 
-# numpy (imported by openpyxl) starts one OpenBLAS thread per core in the forkserver, each with about 40 MB of
-# private address space that every worker inherits: on a 16-core machine that alone would exceed the workers'
-# RLIMIT_AS. Set on import, before anything here (or ingest.pipeline.large, which imports this module first)
-# starts the forkserver; nothing in a worker multiplies matrices.
-os.environ["OPENBLAS_NUM_THREADS"] = "1"
 Task = Callable[..., AttachmentAnalysis]  # (data, filename, mail_date, limits, converter)
 
 
@@ -340,6 +335,11 @@ class Sandbox:
         self.task = task
         self.can_convert = soffice_path() is not None if convert is None else convert
         self.stats = SandboxStats()
+        # numpy (imported by openpyxl) starts one OpenBLAS thread per core in the forkserver, each with about
+        # 40 MB of private address space that every worker inherits: on a 16-core machine that alone would exceed
+        # the workers' RLIMIT_AS. Set before the first worker starts the forkserver (which inherits this
+        # environment); nothing in a worker multiplies matrices.
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
         self._ctx = multiprocessing.get_context("forkserver")
         self._ctx.set_forkserver_preload(["parsers.sandbox"])
         self._worker: _Worker | None = None
