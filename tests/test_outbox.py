@@ -28,7 +28,7 @@ from ingest.outputs.digest import build_digest
 from ingest.outputs.export import export_state
 from ingest.pipeline.analyse import InProcessAnalyzer
 from ingest.workflows.reminders import ReminderError, deliver, queue_reminders, send_reminders
-from ingest.workflows.staff_log import replay
+from ingest.workflows.staff import replay
 from notify.compose import DigestOutboxRow, staff_text
 from notify.outbox import CLAIM_LEASE, DeliveryReport, build_transport, mark_bounced
 from notify.transport import FileTransport, SmtpTransport

@@ -10,7 +10,7 @@ from sqlmodel import delete, select
 from ingest.app import open_app
 from ingest.outputs.week_status import week_summary
 from ingest.workflows import staff as actions
-from ingest.workflows.staff_log import replay
+from ingest.workflows.staff import replay
 from store.db import session_scope
 from store.models import AuditEntry, Message, Outbox, WeeklyReport, WeeklyRow
 from tests.web_support import NOW, WEEK, filled_app, message_id_from

@@ -16,7 +16,7 @@ from ingest.outputs.export import export_state
 from ingest.pipeline.analyse import InProcessAnalyzer
 from ingest.runtime.poll import ingest_paths
 from ingest.workflows.reminders import deliver, queue_reminders
-from ingest.workflows.staff_log import replay
+from ingest.workflows.staff import replay
 from notify.transport import MemoryTransport
 from tests.conftest import FIXTURES, write_config
 

@@ -337,7 +337,7 @@ def _workbook(page: Page, name: str, *, week: date | None, applications: bool) -
         wb = build_applications_workbook(session, tz) if applications else build_week_workbook(session, week, tz)
     buffer = io.BytesIO()
     wb.save(buffer)
-    from ingest.workflows.staff_log import audit
+    from ingest.workflows.staff import audit
 
     audit(page.app, page.login.name, "export", f"console xlsx {'applications' if applications else week}")
     return Response(buffer.getvalue(), media_type=XLSX, headers={"Content-Disposition": content_disposition(name)})

@@ -300,7 +300,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from ingest.workflows.staff_log import replay
+    from ingest.workflows.staff import replay
 
     if bool(args.ids) == bool(args.status):
         raise UsageError("replay takes message IDs or --status S, not both and not neither / "
@@ -342,7 +342,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError("export --format xlsx needs --out FILE and either --week YYYY-MM-DD or --applications / "
                          "导出 xlsx 需要 --out 文件名，并指定 --week YYYY-MM-DD（周报汇总）或 --applications（平台申报）之一")
     from ingest.outputs.workbooks import export_workbook
-    from ingest.workflows.staff_log import actor_name, audit
+    from ingest.workflows.staff import actor_name, audit
 
     app = _app(args)
     try:
@@ -359,7 +359,7 @@ def cmd_export_dossier(args: argparse.Namespace) -> int:
     if args.format or args.week or args.applications or not args.out:
         raise UsageError("export --dossier takes --out DIR and optionally --batch NAME, nothing else")
     from ingest.outputs.dossier_export import export_dossiers
-    from ingest.workflows.staff_log import actor_name, audit
+    from ingest.workflows.staff import actor_name, audit
 
     app = _app(args)
     try:
@@ -406,7 +406,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_remind(args: argparse.Namespace) -> int:
     from ingest.workflows.reminders import send_reminders
-    from ingest.workflows.staff_log import actor_name, audit
+    from ingest.workflows.staff import actor_name, audit
 
     app = _app(args)
     try:
@@ -420,7 +420,7 @@ def cmd_remind(args: argparse.Namespace) -> int:
 
 def cmd_digest(args: argparse.Namespace) -> int:
     from ingest.outputs.digest import digest_command
-    from ingest.workflows.staff_log import actor_name, audit
+    from ingest.workflows.staff import actor_name, audit
     from zxjyck.text import strip_controls
 
     app = _app(args)
@@ -466,7 +466,7 @@ def _read_password(prompt: str) -> str:
 
 def cmd_user(args: argparse.Namespace) -> int:
     from ingest.workflows import staff as actions
-    from ingest.workflows.staff_log import actor_name
+    from ingest.workflows.staff import actor_name
 
     app = _app(args)
     try:
@@ -496,7 +496,7 @@ def cmd_user(args: argparse.Namespace) -> int:
 
 def cmd_city(args: argparse.Namespace) -> int:
     from ingest.workflows import staff as actions
-    from ingest.workflows.staff_log import actor_name
+    from ingest.workflows.staff import actor_name
     from zxjyck.text import for_terminal
 
     app = _app(args)

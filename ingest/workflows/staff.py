@@ -9,7 +9,9 @@ the CLI prints it, the console shows it on the page.
 from __future__ import annotations
 
 import functools
+import os
 import re
+import socket
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlmodel import Session, delete, select
 
 from ingest.app import App
-from ingest.errors import IngestError
+from ingest.errors import IngestError, UnknownMessage
 from ingest.pipeline.run import process_one
 from ingest.workflows.dispatch import run_workflows
 from parsers.cities import GUANGDONG_CITIES
@@ -42,6 +44,7 @@ from store.models import (
     User,
     WebSession,
 )
+from store.states import MESSAGE_STATUSES
 
 MIN_PASSWORD = 10
 MAX_NOTE = 2000
@@ -160,7 +163,6 @@ def mark_not_report(app: App, actor: str, message_pk: int, note: str = "") -> st
 
 def replay_message(app: App, actor: str, message_pk: int) -> str:
     """Process a stored message again from its archived bytes (after a fix)."""
-    from ingest.workflows.staff_log import replay
 
     return replay(app, [message_pk], actor=actor)[message_pk]
 
@@ -315,3 +317,49 @@ def check_credentials(app: App, name: str, password: str) -> UserInfo | None:
         user.last_login_at = app.now()
         session.add(user)
         return _info(user)
+
+
+
+
+# --------------------------------------------------------------------------- audit and replay
+
+
+def audit(app: App, actor: str, action: str, detail: str = "", message_pk: int | None = None) -> None:
+    """Write one administrative action to the audit table (who, when, what)."""
+    with session_scope(app.engine) as session:
+        _audit(session, app.now(), actor, action, detail, message_pk)
+
+
+def actor_name() -> str:
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid{os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
+
+
+def replay(app: App, ids: list[int] | None = None, status: str | None = None,
+           actor: str | None = None) -> dict[int, str]:
+    """Process stored messages again from their archived raw bytes; each replay is audited."""
+    with session_scope(app.engine) as session:
+        if ids:
+            found = set(session.exec(select(Message.id).where(Message.id.in_(ids))).all())
+            missing = [i for i in ids if i not in found]
+            if missing:
+                raise UnknownMessage(f"no message with id {', '.join(map(str, missing))} / 找不到该编号的邮件")
+            targets = list(ids)
+        else:
+            if status not in MESSAGE_STATUSES:
+                raise IngestError(f"unknown status {status!r}; one of {', '.join(MESSAGE_STATUSES)} / "
+                                  f"未知状态“{status}”，可选：{'、'.join(MESSAGE_STATUSES)}")
+            targets = list(session.exec(select(Message.id).where(Message.status == status).order_by(Message.id)))
+    actor = actor or actor_name()
+    results: dict[int, str] = {}
+    for pk in targets:
+        with session_scope(app.engine) as session:
+            before = session.get(Message, pk).status
+        results[pk] = process_one(app, pk, workflows=run_workflows)
+        audit(app, actor, "replay", f"{before} -> {results[pk]}", pk)
+    return results
