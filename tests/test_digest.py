@@ -22,12 +22,11 @@ from ingest.cli.main import main
 from ingest.config import StaffSettings
 from ingest.outputs.digest import (
     DigestRecipientsMissing,
-    add_digest_job,
     build_digest,
     digest_command,
     render_digest,
 )
-from ingest.runtime.daemon import guarded
+from ingest.runtime.daemon import add_digest_job, guarded
 from store.db import session_scope
 from store.models import (
     Application,

@@ -19,7 +19,6 @@ any past day from stored data, and rendering a day twice gives the same text.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -297,10 +296,3 @@ def queue_todays_digest(app: App) -> Outbox | None:
         return None
     row, _new = enqueue_digest(app, today(app))
     return row
-
-
-def add_digest_job(scheduler: Any, app: App, guarded: Callable[[str, Callable[[App], object], App], Callable]) -> None:
-    """Queue the digest every day at ``staff.digest_time`` (in ``schedule.timezone``)."""
-    at = parse_hhmm(app.settings.staff.digest_time)
-    scheduler.add_job(guarded("digest", queue_todays_digest, app), "cron", hour=at.hour, minute=at.minute,
-                      timezone=app.settings.schedule.calendar().tz, id="digest", replace_existing=True)

@@ -28,6 +28,7 @@ from ingest.config import Settings
 from ingest.errors import IngestError
 from ingest.runtime.health import poll_interval
 from store.errors import StoreError
+from zxjyck import calendar
 
 log = logging.getLogger(__name__)
 WATCHER_MAX_BACKOFF = 60.0
@@ -98,10 +99,19 @@ def build_scheduler(app: App, cycle: Cycle) -> BackgroundScheduler:
                           day_of_week=days[cal.deadline_weekday], hour=cal.deadline_time.hour,
                           minute=cal.deadline_time.minute)
     if app.settings.staff.digest_to:
-        from ingest.outputs.digest import add_digest_job
-
         add_digest_job(scheduler, app, guarded)
     return scheduler
+
+
+def add_digest_job(scheduler: BackgroundScheduler, app: App, guarded: Callable[[str, Callable[[App], object], App], Callable]) -> None:
+    """Queue the digest every day at ``staff.digest_time`` (in ``schedule.timezone``)."""
+    from ingest.outputs.digest import queue_todays_digest
+
+    at = calendar.parse_hhmm(app.settings.staff.digest_time)
+
+    scheduler.add_job(guarded("digest", queue_todays_digest, app), "cron", hour=at.hour, minute=at.minute,
+                      timezone=app.settings.schedule.calendar().tz, id="digest", replace_existing=True)
+
 
 
 def watch_imap(app: App, account, scheduler: BackgroundScheduler, cycle: Cycle, stop: threading.Event) -> None:
