@@ -42,7 +42,7 @@ def analyse_body_table(analyzer: Analyzer, decoded: DecodedMessage, mail_date: d
     if not decoded.is_mail or "<table" not in decoded.html[:2_000_000].lower():
         return None
     analysis = analyzer.analyze(decoded.html.encode("utf-8"), BODY_NAME, mail_date)
-    if getattr(analysis, "weekly", None) is None and getattr(analysis, "application", None) is None:
+    if analysis.weekly is None and analysis.application is None:
         return None
     analysis.material = None  # the body is not a supporting document
     return analysis

@@ -90,9 +90,9 @@ def _score(settings: Settings, decoded: DecodedMessage, analyses: list, thread_k
            sender_has_application: bool) -> _Scores:
     s = _Scores()
     found = list(flatten(analyses))
-    weekly = [a for a in found if getattr(a, "weekly", None) is not None]
-    forms = [a for a in found if getattr(a, "application", None) is not None]
-    materials = [a for a in found if getattr(getattr(a, "material", None), "category", None) is not None]
+    weekly = [a for a in found if a.weekly is not None]
+    forms = [a for a in found if a.application is not None]
+    materials = [a for a in found if (a.material.category if a.material else None) is not None]
     if weekly:
         s.add("weekly", 0.6, f"附件含周报表（附件2）：{weekly[0].filename}")
     if forms:
@@ -119,8 +119,8 @@ def _score(settings: Settings, decoded: DecodedMessage, analyses: list, thread_k
         s.add("weekly", 0.3, "回复或续接已有的周报邮件")
     if sender_has_application and (materials or forms):
         s.add("application", 0.2, "发件人已有平台申报记录")
-    unreadable = [a for a in found if getattr(a, "problems", None) and not getattr(a, "weekly", None)
-                  and not getattr(a, "application", None)]
+    unreadable = [a for a in found if a.problems and not a.weekly
+                  and not a.application]
     if unreadable and s.weekly >= 0.45:
         s.add("weekly", 0.1, f"附件无法读取：{unreadable[0].filename}")
     return s
@@ -145,7 +145,7 @@ def _decide(s: _Scores, city: str | None, correction: bool) -> Classification:
 
 def _city(settings: Settings, decoded: DecodedMessage, analyses: list) -> str | None:
     for analysis in flatten(analyses):
-        weekly = getattr(analysis, "weekly", None)
+        weekly = analysis.weekly
         if weekly is not None and weekly.city:
             return weekly.city
     return (normalize_city(decoded.subject) or normalize_city(decoded.text[:2000])

@@ -12,7 +12,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, delete, select
 
@@ -27,6 +27,9 @@ from store.db import session_scope
 from store.models import FAILED, NEEDS_REVIEW, RECEIVED, Application, Attachment, Message
 from store.repo import thread_message_pks
 
+if TYPE_CHECKING:
+    from parsers.analysis import AttachmentAnalysis
+
 log = logging.getLogger(__name__)
 
 
@@ -36,7 +39,7 @@ class MessageWork:
 
     message: Message
     decoded: DecodedMessage
-    analyses: list  # parsers.analysis.AttachmentAnalysis | None per attachment
+    analyses: list[AttachmentAnalysis]  # one per attachment, in order, then the body's form if any
     classification: Classification | None = None
     problems: list[str] = field(default_factory=list)
 
@@ -82,7 +85,7 @@ def prepare_message(app: App, msg: Message) -> MessageWork:
         del raw
         analyses = read_attachments(app.analyzer, decoded, day)
     for analysis in flatten(analyses):
-        if getattr(analysis, "environment_error", ""):
+        if analysis.environment_error:
             raise TransientError(f"attachment {analysis.filename!r}: {analysis.environment_error}")
     return MessageWork(message=msg, decoded=decoded, analyses=analyses)
 
@@ -121,7 +124,7 @@ def limit_problems(work: MessageWork) -> list[str]:
     each naming its limit: it goes on the message's problems, first, and holds the message for staff."""
     notes = list(work.decoded.limited)
     for analysis in flatten(work.analyses):
-        notes.extend(getattr(analysis, "limited", None) or [])
+        notes.extend(analysis.limited or [])
     return list(dict.fromkeys(notes))
 
 
@@ -155,16 +158,16 @@ def _write_attachments(session: Session, row: Message, work: MessageWork) -> Non
     if row.attempts:  # a message never processed before has no attachment rows (they are written with attempts + 1)
         session.exec(delete(Attachment).where(Attachment.message_pk == row.id))
     for position, (att, analysis) in enumerate(zip(work.decoded.attachments, work.analyses, strict=False)):
-        problems = list(getattr(analysis, "problems", []) or [])
-        material = getattr(analysis, "material", None)
+        problems = list(analysis.problems or [])
+        material = analysis.material
         session.add(Attachment(
             message_pk=row.id, position=position, filename=att.filename[:1000], raw_filename=att.raw_filename[:2000],
             content_type=att.content_type[:255], size=att.size, sha256=att.sha256,
-            format=getattr(analysis, "format", None), category=getattr(material, "category", None),
-            evidence=getattr(material, "evidence", "") or "", problems=problems, defects=att.defects,
-            scanned=bool(getattr(analysis, "scanned", False)), stamped=getattr(analysis, "stamped", None),
-            ocr_fields=dict(getattr(analysis, "ocr_fields", None) or {}), ocr_values=ocr_values(analysis),
-            low_confidence_fields=list(getattr(analysis, "low_confidence_fields", None) or []),
+            format=analysis.format, category=material.category if material else None,
+            evidence=(material.evidence if material else "") or "", problems=problems, defects=att.defects,
+            scanned=bool(analysis.scanned), stamped=analysis.stamped,
+            ocr_fields=dict(analysis.ocr_fields or {}), ocr_values=ocr_values(analysis),
+            low_confidence_fields=list(analysis.low_confidence_fields or []),
         ))
 
 
@@ -174,8 +177,8 @@ _PROJECT_FIELD_RE = re.compile(r"^projects\[(\d+)\]\.(\w+)$")
 
 def ocr_values(analysis) -> dict[str, Any]:
     """What OCR read for each field it gives a confidence for, so staff see value and confidence together."""
-    fields = getattr(analysis, "ocr_fields", None) or {}
-    form, weekly = getattr(analysis, "application", None), getattr(analysis, "weekly", None)
+    fields = analysis.ocr_fields or {}
+    form, weekly = analysis.application, analysis.weekly
     out: dict[str, Any] = {}
     for name in list(fields)[:500]:
         row_cell = _ROW_FIELD_RE.match(name)

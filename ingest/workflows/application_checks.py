@@ -34,8 +34,8 @@ RECOMMEND_WORDS = ("推荐", "代为报送", "代报", "转报", "转送", "汇�
 
 def form_copies(analyses: Iterable[Any]) -> list[Any]:
     """Every copy of the basic form among the analyses: read as one, or named as one."""
-    return [a for a in analyses if getattr(a, "application", None) is not None
-            or getattr(getattr(a, "material", None), "category", None) == "basic_form"]
+    return [a for a in analyses if a.application is not None
+            or (a.material.category if a.material else None) == "basic_form"]
 
 
 def seal_seen(copies: list[Any]) -> bool | None:
@@ -43,9 +43,9 @@ def seal_seen(copies: list[Any]) -> bool | None:
 
     Only a scan or photo can show a seal: an editable copy counts as unstamped.
     """
-    if any(getattr(a, "stamped", None) is True for a in copies):
+    if any(a.stamped is True for a in copies):
         return True
-    if any(getattr(a, "scanned", False) and getattr(a, "stamped", None) is None for a in copies):
+    if any(a.scanned and a.stamped is None for a in copies):
         return None
     return False
 
@@ -89,12 +89,12 @@ def licence_problems(analyses: Iterable[Any], credit_code: str, organization: st
     problems: list[str] = []
     form_code = normalize_credit_code(credit_code)
     for analysis in analyses:
-        licence = getattr(analysis, "licence", None)
+        licence = analysis.licence
         if licence is None:
             continue
-        name = getattr(analysis, "filename", "")
-        code = normalize_credit_code(getattr(licence, "credit_code", "") or "")
-        holder = getattr(licence, "name", "") or ""
+        name = analysis.filename
+        code = normalize_credit_code(licence.credit_code or "")
+        holder = licence.name or ""
         if code and form_code and code != form_code:
             problems.append(f"证照“{name}”上的统一社会信用代码 {code} 与基本情况表填写的 {form_code} 不一致，"
                             "待工作人员核对 / licence credit code differs from the form")
@@ -106,7 +106,7 @@ def licence_problems(analyses: Iterable[Any], credit_code: str, organization: st
 
 def licence_check(analyses: Iterable[Any], credit_code: str, organization: str) -> str:
     """One word for the cover sheet: 一致 / 不一致 / 未识别到证照."""
-    licences = [a for a in analyses if getattr(a, "licence", None) is not None]
+    licences = [a for a in analyses if a.licence is not None]
     if not licences:
         return ""
     return "不一致" if licence_problems(licences, credit_code, organization) else "一致"
@@ -131,16 +131,16 @@ class OcrReading:
 
 
 def ocr_reading(form_analysis: Any) -> OcrReading:
-    if form_analysis is None or not getattr(form_analysis, "scanned", False):
+    if form_analysis is None or not form_analysis.scanned:
         return OcrReading()
-    return OcrReading(True, dict(getattr(form_analysis, "ocr_fields", {}) or {}),
-                      list(getattr(form_analysis, "low_confidence_fields", []) or []))
+    return OcrReading(True, dict(form_analysis.ocr_fields or {}),
+                      list(form_analysis.low_confidence_fields or []))
 
 
 def values_source(copies: list[Any]) -> Any:
     """The copy whose values count: an editable one (exact text) before a scan read by OCR."""
-    readable = [a for a in copies if getattr(a, "application", None) is not None]
-    exact = [a for a in readable if not getattr(a, "scanned", False)]
+    readable = [a for a in copies if a.application is not None]
+    exact = [a for a in readable if not a.scanned]
     return (exact or readable or [None])[0]
 
 

@@ -226,7 +226,7 @@ def _name_tokens(form: ApplicationData) -> list[str]:
 def _identity(analysis) -> tuple[str, tuple[str, str]]:
     """What tells whose form a copy is: its credit code when the check character holds, its platform's and
     organisation's names; a value OCR read with low confidence tells nothing."""
-    form, low = analysis.application, set(getattr(analysis, "low_confidence_fields", None) or [])
+    form, low = analysis.application, set(analysis.low_confidence_fields or [])
     code = "" if "credit_code" in low else normalize_credit_code(form.credit_code)
     names = tuple("" if name in low else _key_text(getattr(form, name)) for name in ("platform_name", "organization"))
     return (code if code and credit_code_valid(code) else ""), names
@@ -238,7 +238,7 @@ def _same_organisation(a, b) -> bool:
     A copy read by OCR may misread a character, so its names need only be close; a credit code only
     separates two editable copies (OCR's misreading can pass a check character by chance).
     """
-    scanned = bool(getattr(a, "scanned", False) or getattr(b, "scanned", False))
+    scanned = bool(a.scanned or b.scanned)
     (ca, names_a), (cb, names_b) = _identity(a), _identity(b)
     if ca and cb:
         if ca == cb:
@@ -280,7 +280,7 @@ def application_groups(analyses: list) -> list[FormGroup]:
     """
     found = list(flatten(analyses))
     copies = form_copies(found)
-    readable = [a for a in copies if getattr(a, "application", None) is not None and _identified(a)]
+    readable = [a for a in copies if a.application is not None and _identified(a)]
     clusters: list[list] = []
     for copy in readable:
         home = next((c for c in clusters if any(_same_organisation(copy, other) for other in c[:5])), None)
@@ -315,7 +315,7 @@ def application_groups(analyses: list) -> list[FormGroup]:
 def _category(analysis, copies) -> str | None:
     if any(analysis is c for c in copies):
         return "basic_form"
-    return getattr(analysis.material, "category", None) if analysis.material else None
+    return analysis.material.category if analysis.material else None
 
 
 # ------------------------------------------------------------------------------ the state a decision needs
@@ -442,7 +442,7 @@ def decide(facts: MessageFacts, group: FormGroup, state: ApplicationState, setti
     stamped = merge_stamped(state.stamped, had_form_before, seal_seen(copies), bool(copies))
     stamp = stamp_decision(settings.applications.require_stamped_form, "basic_form" in present, stamped)
     # a scan or photo of the form from which OCR read nothing: staff look at it, the sender is not asked again
-    scan_unread = form is None and any(getattr(a, "scanned", False) for a in copies)
+    scan_unread = form is None and any(a.scanned for a in copies)
     field_problems = _form_problems(current, present, skip=set(reading.low), unreadable_to_staff=scan_unread)
     staff = [p for p in (stamp.staff_problem, reading.staff_problem()) if p]
     if scan_unread and not field_problems and not (current.platform_name or current.organization):

@@ -52,7 +52,7 @@ def run_workflows(app: App, session: Session, row: Message, ctx) -> str:
     if ctx.classification.needs_review:
         ctx.problems.extend(ctx.classification.review_reasons)
         # why an attachment could not be read (a password, a corrupt file) is often why the kind is unclear
-        ctx.problems.extend(p for analysis in flatten(ctx.analyses) for p in getattr(analysis, "problems", []))
+        ctx.problems.extend(p for analysis in flatten(ctx.analyses) for p in analysis.problems)
         return NEEDS_REVIEW
     return apply_workflow(app, session, row, ctx) or PROCESSED
 

@@ -74,11 +74,11 @@ def _forms_by_city(analyses: list, fallback_city: str | None) -> list[_WeeklyFor
     """Every city's form in the mail: one per (city, week), the one with most rows when there are several."""
     groups: dict[tuple, list] = {}
     for analysis in flatten(analyses):
-        for data in [getattr(analysis, "weekly", None), *(getattr(analysis, "more_weekly", None) or [])]:
+        for data in [analysis.weekly, *(analysis.more_weekly or [])]:
             if data is not None:
                 key = (data.city or fallback_city, data.week_start, data.week_end)
                 groups.setdefault(key, []).append(
-                    _Found(analysis.filename, data, list(getattr(analysis, "low_confidence_fields", None) or [])))
+                    _Found(analysis.filename, data, list(analysis.low_confidence_fields or [])))
     if not groups:
         return [_WeeklyForm(fallback_city, None)]
     forms = []
