@@ -216,8 +216,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.runtime.poll import ingest_paths
     from ingest.sources.local import check_paths
 
-    app = _app(args)
-    try:
+    with _app(args) as app:
         check_paths(args.paths)
         if err.is_terminal:
             from rich.progress import Progress, SpinnerColumn, TextColumn
@@ -228,8 +227,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 report = ingest_paths(app, args.paths, progress=lambda: bar.advance(task))
         else:
             report = ingest_paths(app, args.paths)
-    finally:
-        app.close()
     _summary(report)
     return 0
 
@@ -237,11 +234,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_poll(args: argparse.Namespace) -> int:
     from ingest.runtime.poll import poll
 
-    app = _app(args)
-    try:
+    with _app(args) as app:
         report = poll(app)
-    finally:
-        app.close()
     _summary(report)
     return 0
 
@@ -257,14 +251,11 @@ def cmd_messages(args: argparse.Namespace) -> int:
     from ingest.outputs.queries import MessageFilter, list_messages
     from zxjyck.text import for_terminal
 
-    app = _app(args)
-    cal = app.settings.schedule.calendar()
-    since, until = cal.day_bounds(args.date) if args.date else (None, None)
-    try:
+    with _app(args) as app:
+        cal = app.settings.schedule.calendar()
+        since, until = cal.day_bounds(args.date) if args.date else (None, None)
         rows = list_messages(app, MessageFilter(args.status, args.kind, args.city, since, until,
                                                                args.limit))
-    finally:
-        app.close()
     if args.json:
         import json
 
@@ -288,11 +279,8 @@ def cmd_messages(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     from ingest.outputs.queries import message_detail
 
-    app = _app(args)
-    try:
+    with _app(args) as app:
         detail = message_detail(app, args.id)
-    finally:
-        app.close()
     from ingest.cli.show import render_detail
 
     render_detail(_console(), detail, app.settings.schedule.calendar().tz)
@@ -305,11 +293,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if bool(args.ids) == bool(args.status):
         raise UsageError("replay takes message IDs or --status S, not both and not neither / "
                          "replay 需要邮件 ID 或 --status 状态，二者选一")
-    app = _app(args)
-    try:
+    with _app(args) as app:
         results = replay(app, args.ids or None, args.status)
-    finally:
-        app.close()
     table = _table(title=f"重新处理 Replayed ({len(results)})")
     table.add_column("ID")
     table.add_column("状态 Status")
@@ -331,11 +316,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
         from ingest.outputs.export import export_state
 
-        app = _app(args)
-        try:
+        with _app(args) as app:
             doc = export_state(app.engine, app.settings.schedule.calendar().tz)
-        finally:
-            app.close()
         sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
         return 0
     if not args.out or bool(args.week) == bool(args.applications):
@@ -344,13 +326,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ingest.outputs.workbooks import export_workbook
     from ingest.workflows.staff import actor_name, audit
 
-    app = _app(args)
-    try:
+    with _app(args) as app:
         path = export_workbook(app, args.out, week=args.week, applications=args.applications)
         audit(app, actor_name(), "export", f"xlsx {'applications' if args.applications else args.week}"
                       f" -> {path}")
-    finally:
-        app.close()
     out.print(f"已写出 written: {path}")
     return 0
 
@@ -361,12 +340,9 @@ def cmd_export_dossier(args: argparse.Namespace) -> int:
     from ingest.outputs.dossier_export import export_dossiers
     from ingest.workflows.staff import actor_name, audit
 
-    app = _app(args)
-    try:
+    with _app(args) as app:
         report = export_dossiers(app, args.out, batch=args.batch)
         audit(app, actor_name(), "export", f"dossier {args.batch or 'all'} -> {args.out}")
-    finally:
-        app.close()
     for folder in report.folders:
         out.print(f"已写出 written: {folder} (+ .zip)", markup=False)
     out.print(f"共 {len(report.folders)} 件申报 applications exported; "
@@ -378,11 +354,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     from ingest.runtime.health import health
     from zxjyck.text import for_terminal
 
-    app = _app(args)
-    try:
+    with _app(args) as app:
         h = health(app)
-    finally:
-        app.close()
     table = _table(title="运行状态 Status", show_header=False)
     table.add_row("邮件总数 Messages", str(h.total))
     for status, n in sorted(h.counts.items()):
@@ -408,12 +381,9 @@ def cmd_remind(args: argparse.Namespace) -> int:
     from ingest.workflows.reminders import send_reminders
     from ingest.workflows.staff import actor_name, audit
 
-    app = _app(args)
-    try:
+    with _app(args) as app:
         result = send_reminders(app, args.week)
         audit(app, actor_name(), "remind", f"week {args.week}: queued {', '.join(result.queued) or '-'}")
-    finally:
-        app.close()
     out.print(result)
     return 0
 
@@ -423,13 +393,10 @@ def cmd_digest(args: argparse.Namespace) -> int:
     from ingest.workflows.staff import actor_name, audit
     from zxjyck.text import strip_controls
 
-    app = _app(args)
-    try:
+    with _app(args) as app:
         text = digest_command(app, args.date, send=args.send)
         if args.send:
             audit(app, actor_name(), "digest", f"sent digest for {args.date or 'today'}")
-    finally:
-        app.close()
     out.print(strip_controls(text, keep_newlines=True), markup=False)
     return 0
 
@@ -468,8 +435,7 @@ def cmd_user(args: argparse.Namespace) -> int:
     from ingest.workflows import staff as actions
     from ingest.workflows.staff import actor_name
 
-    app = _app(args)
-    try:
+    with _app(args) as app:
         if args.user_command == "list":
             table = _table(title="控制台账号 Console users")
             for col in ("用户 User", "角色 Role", "状态 State", "最近登录 Last login"):
@@ -489,8 +455,6 @@ def cmd_user(args: argparse.Namespace) -> int:
         else:
             actions.set_password(app, actor_name(), args.name, _read_password("新密码 New password"))
             out.print(f"已更新密码 password changed: {args.name}", markup=False)
-    finally:
-        app.close()
     return 0
 
 
@@ -499,8 +463,7 @@ def cmd_city(args: argparse.Namespace) -> int:
     from ingest.workflows.staff import actor_name
     from zxjyck.text import for_terminal
 
-    app = _app(args)
-    try:
+    with _app(args) as app:
         if args.city_command == "list":
             table = _table(title="地市报送邮箱 Registered addresses")
             table.add_column("地市 City")
@@ -517,8 +480,6 @@ def cmd_city(args: argparse.Namespace) -> int:
             if not done:
                 raise actions.UnknownRecord(f"{args.city} 没有登记 {args.address} / not registered")
             out.print(f"已删除 removed: {args.city} {args.address}", markup=False)
-    finally:
-        app.close()
     return 0
 
 
