@@ -421,14 +421,7 @@ def worker_peaks(pdf_stream_mb: int, bomb_mb: int) -> None:
 
 def vm_status(pid: int) -> dict[str, int]:
     """VmHWM and VmPeak (kB) of a live process; {} when it is gone."""
-    out: dict[str, int] = {}
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(("VmHWM:", "VmPeak:")):
-                out[line.split(":")[0]] = int(line.split()[1])
-    except (OSError, ValueError):
-        return {}
-    return out
+    return proc_status(pid, ("VmHWM", "VmPeak"))
 
 
 def main(argv: list[str] | None = None) -> int:

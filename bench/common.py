@@ -473,12 +473,12 @@ def zxjyck_command(config: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "ingest.cli", "--config", str(config), *args]
 
 
-def proc_status(pid: int) -> dict[str, int]:
-    """VmRSS/VmHWM (kB) of a live process; {} when it is gone."""
+def proc_status(pid: int, fields: tuple[str, ...] = ("VmRSS", "VmHWM")) -> dict[str, int]:
+    """``fields`` (kB) from /proc/<pid>/status of a live process; {} when it is gone."""
     out: dict[str, int] = {}
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(("VmRSS:", "VmHWM:")):
+            if line.startswith(tuple(f"{name}:" for name in fields)):
                 out[line.split(":")[0]] = int(line.split()[1])
     except (OSError, ValueError):
         return {}
