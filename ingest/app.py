@@ -29,10 +29,10 @@ Trigger = Literal["manual", "daemon"]
 
 
 class Analyzer(Protocol):
-    """Reads one attachment into an analysis (``parsers.analysis.Analysis`` or its error form).
+    """Reads one attachment into a ``parsers.analysis.AttachmentAnalysis`` (its error form included).
 
-    Production: ``parsers.sandbox.Sandbox`` (child processes with limits); tests: an in-process or
-    scripted reader."""
+    Production: ``parsers.pool.SandboxPool`` of ``parsers.sandbox.Sandbox`` (child processes with limits);
+    tests: an in-process or scripted reader."""
 
     def analyze(self, data: bytes, filename: str, mail_date: date) -> Any: ...
 

@@ -63,6 +63,7 @@ class Spool:
             self._file.close()
 
     def discard(self) -> None:
+        """Drop the temp file; nothing is left once ``Archive.adopt`` has moved it into place."""
         if not self._file.closed:
             self._file.close()
         self.path.unlink(missing_ok=True)
@@ -77,11 +78,16 @@ class Archive:
             raise ArchiveError(f"not a sha256 digest: {digest!r}")
         return self.root / digest[:2] / digest[2:4] / f"{digest}.eml"
 
+    @staticmethod
+    def _holds(target: Path, size: int) -> bool:
+        """These bytes are archived already (content-addressed: the same name and size)."""
+        return target.exists() and target.stat().st_size == size
+
     def put(self, data: bytes) -> str:
         """Store bytes (once) and return their sha256."""
         digest = sha256_hex(data)
         target = self.path_for(digest)
-        if target.exists() and target.stat().st_size == len(data):
+        if self._holds(target, len(data)):
             return digest
         try:
             write_atomically(target, data)
@@ -97,7 +103,7 @@ class Archive:
         todo: dict[Path, bytes] = {}
         for digest, data in zip(digests, datas, strict=True):
             target = self.path_for(digest)
-            if target in todo or (target.exists() and target.stat().st_size == len(data)):
+            if target in todo or self._holds(target, len(data)):
                 continue
             todo[target] = data
         if todo:
@@ -107,6 +113,7 @@ class Archive:
                 raise ArchiveError(f"cannot write {len(todo)} file(s) under {self.root}: {exc.strerror or exc} / "
                                    "无法写入归档") from exc
         return digests
+
     def spool(self) -> Spool:
         """A temp file in the archive (the same file system, so adopting it is a rename)."""
         try:
@@ -121,7 +128,7 @@ class Archive:
             spool.finish()
             digest = spool.digest
             target = self.path_for(digest)
-            if target.exists() and target.stat().st_size == spool.size:
+            if self._holds(target, spool.size):
                 spool.discard()
                 return digest
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -145,7 +152,7 @@ class Archive:
             raise ArchiveError(f"archived message {path} is corrupt (sha256 mismatch) / 归档邮件已损坏")
         return data
 
-    def head(self, digest: str, limit: int = 256 * 1024) -> bytes:
+    def head(self, digest: str, limit: int = HEAD_BYTES) -> bytes:
         """The first ``limit`` bytes of an archived message (its header block, for a message too large to
         decode here); not checked against the digest, which needs the whole file."""
         path = self.path_for(digest)

@@ -175,11 +175,15 @@ class RecordingSink:
         self.inner.set_cursor(account, folder, uidvalidity, last_uid)  # type: ignore[attr-defined]
 
     def store(self, raw: bytes, received_at: datetime, source_ref: str) -> bool:
+        return self._record(raw, received_at, source_ref,
+                            lambda: self.inner.store(raw, received_at, source_ref))  # type: ignore[attr-defined]
+
+    def _record(self, raw: bytes, received_at: datetime, source_ref: str, store: Callable[[], bool]) -> bool:
         error = self.fail(raw) if self.fail else None
         if error is not None:
             self.calls.append(StoreCall(raw, received_at, source_ref, None))
             raise error
-        new = self.inner.store(raw, received_at, source_ref)  # type: ignore[attr-defined]
+        new = store()
         self.calls.append(StoreCall(raw, received_at, source_ref, new))
         return new
 
@@ -192,14 +196,8 @@ class RecordingSink:
     def store_spooled(self, spool, received_at: datetime, source_ref: str) -> bool:
         """A large message the poller streamed into the inner sink's spool: recorded with the spooled bytes."""
         spool._file.flush()
-        raw = spool.path.read_bytes()
-        error = self.fail(raw) if self.fail else None
-        if error is not None:
-            self.calls.append(StoreCall(raw, received_at, source_ref, None))
-            raise error
-        new = self.inner.store_spooled(spool, received_at, source_ref)  # type: ignore[attr-defined]
-        self.calls.append(StoreCall(raw, received_at, source_ref, new))
-        return new
+        return self._record(spool.path.read_bytes(), received_at, source_ref,
+                            lambda: self.inner.store_spooled(spool, received_at, source_ref))  # type: ignore[attr-defined]
 
     def __getattr__(self, name: str) -> object:  # the inner sink's optional methods (lease_info, take_over_lease)
         # store_batch is left out: every store goes through store() above, so it is recorded (and can fail)

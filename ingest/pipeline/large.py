@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ingest.pipeline.decode import DecodedMessage, decode_message
+from parsers.formats.limits import MB
 
 if TYPE_CHECKING:
     from ingest.app import App
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MB = 1024 * 1024
 ISOLATE_ABOVE = 4 * MB  # a message this large is decoded in a child process
 CHILD_ADDRESS_SPACE = 3 * 1024 * MB  # the whole message, decoded, plus the sandbox's own client side
 CHILD_TIMEOUT = 900.0  # seconds for the whole message; each attachment also has the sandbox's own limits
@@ -70,7 +70,7 @@ def prepare(app: App, msg: Message, day: date) -> tuple[DecodedMessage, list]:
             why = (f"邮件较大（{msg.size / MB:.1f} MB），在限定时间和内存内未能解析完毕（子进程"
                    f"{'超时' if child.is_alive() else '退出'}）；原件已存档，请工作人员查看 / "
                    "a large message could not be read within its limits")
-            return _failed(app, msg, why)
+            return headers_only(app, msg, why), []
         status, *rest = load_restricted(reply, ALLOWED_MODULES)
     finally:
         receiver.close()
@@ -80,18 +80,15 @@ def prepare(app: App, msg: Message, day: date) -> tuple[DecodedMessage, list]:
     log.info("large message id=%s (%.1f MB) read in a child process in %.1f s", msg.id, msg.size / MB,
              time.monotonic() - started)
     if status != "ok":
-        return _failed(app, msg, f"邮件较大（{msg.size / MB:.1f} MB），解析失败：{rest[0]}；原件已存档，请工作人员查看")
+        why = f"邮件较大（{msg.size / MB:.1f} MB），解析失败：{rest[0]}；原件已存档，请工作人员查看"
+        return headers_only(app, msg, why), []
     decoded, analyses = rest
     return decoded, analyses
 
 
-def _failed(app: App, msg: Message, why: str) -> tuple[DecodedMessage, list]:
-    return headers_only(app, msg, why), []
-
-
 def too_large(msg: Message, settings: Settings) -> str:
-    limit = settings.max_message_bytes // (1024 * 1024)
-    return (f"邮件大小 {msg.size / (1024 * 1024):.1f} MB，超过上限 {limit} MB（[source] max_message_mb）："
+    limit = settings.max_message_bytes // MB
+    return (f"邮件大小 {msg.size / MB:.1f} MB，超过上限 {limit} MB（[source] max_message_mb）："
             "已完整存档但未解析附件，请工作人员查看原件 / message larger than the limit: archived, not parsed")
 
 

@@ -19,7 +19,7 @@ from email.message import Message as EmailHeaders
 from ingest.app import App
 from ingest.pipeline.decode import RAW_POLICY, decode_header_value, received_time
 from ingest.sources.local import RawItem, TakenElsewhere
-from store.archive import Spool, sha256_hex
+from store.archive import HEAD_BYTES, Spool, sha256_hex
 from store.models import RECEIVED, Message
 from store.repo import insert_message, insert_messages
 from zxjyck.message_ids import message_id_of, references_of
@@ -42,7 +42,7 @@ class IngestReport:
 def _parse_head(raw: bytes) -> EmailHeaders | None:
     """The header block, parsed once per stored message (the full decode comes with processing)."""
     try:
-        return email.parser.BytesHeaderParser(policy=RAW_POLICY).parsebytes(raw[:256 * 1024])
+        return email.parser.BytesHeaderParser(policy=RAW_POLICY).parsebytes(raw[:HEAD_BYTES])
     except Exception:
         return None
 
@@ -98,9 +98,12 @@ def store_spooled(app: App, spool: Spool, *, received_at: datetime | None, recei
 def _commit(app: App, row: Message) -> tuple[Message, bool]:
     stored, created = insert_message(app.engine, row)
     if created:
-        log.info("stored message id=%s sha256=%s source=%s ref=%s", stored.id, row.sha256[:12], row.source,
-                 row.source_ref)
+        _log_stored(stored)
     return stored, created
+
+
+def _log_stored(row: Message) -> None:
+    log.info("stored message id=%s sha256=%s source=%s ref=%s", row.id, row.sha256[:12], row.source, row.source_ref)
 
 
 def _row_for(app: App, digest: str, size: int, head: EmailHeaders | None, *, received_at: datetime | None,
@@ -130,8 +133,7 @@ def store_raw_batch(app: App, items: list[tuple[bytes, datetime | None, str, str
     stored = insert_messages(app.engine, rows)
     for row, created in stored:
         if created:
-            log.info("stored message id=%s sha256=%s source=%s ref=%s", row.id, row.sha256[:12], row.source,
-                     row.source_ref)
+            _log_stored(row)
     return stored
 
 

@@ -65,6 +65,7 @@ DEFAULT_MAX_BATCH_BYTES = 32 * 1024 * 1024  # bodies held in memory at once (one
 # by a sink that can spool, so the poller never holds it whole; smaller ones come in batches.
 STREAM_ABOVE = 4 * 1024 * 1024
 STREAM_CHUNK = 1024 * 1024
+NO_BODY = "服务器没有返回邮件内容（可能已被删除），已跳过"
 
 
 class IngestSink(Protocol):
@@ -500,7 +501,7 @@ class _FolderPoller:
             data = response.get(uid) or {}
             raw = data.get(b"BODY[]")
             if not isinstance(raw, bytes):
-                self._skip(uid, "服务器没有返回邮件内容（可能已被删除），已跳过")
+                self._skip(uid, NO_BODY)
                 skipped.add(uid)
                 continue
             items.append((uid, raw, self._received_at(uid, data.get(b"INTERNALDATE")),
@@ -530,7 +531,7 @@ class _FolderPoller:
     def _store_one(self, uid: int, data: dict[bytes, Any] | None) -> _Outcome:
         raw = (data or {}).get(b"BODY[]")
         if not isinstance(raw, bytes):
-            return self._skip(uid, "服务器没有返回邮件内容（可能已被删除），已跳过")
+            return self._skip(uid, NO_BODY)
         received_at = self._received_at(uid, (data or {}).get(b"INTERNALDATE"))
         self.result.fetched += 1
         ref = source_ref(self.settings, self.uidvalidity, uid)
@@ -560,22 +561,20 @@ class _FolderPoller:
             while True:
                 piece = self._fetch([uid], [b"BODY.PEEK[]<%d.%d>" % (offset, STREAM_CHUNK)]).get(uid) or {}
                 data = next((v for k, v in piece.items() if k.startswith(b"BODY[]")), None)
-                if not isinstance(data, bytes) or (not data and offset == 0):
+                if not isinstance(data, bytes) or not data:
                     break
                 spool.write(data)
                 offset += len(data)
                 if len(data) < STREAM_CHUNK:
                     break
             if meta is None or offset == 0:
-                spool.discard()
-                outcome = self._skip(uid, "服务器没有返回邮件内容（可能已被删除），已跳过")
+                outcome = self._skip(uid, NO_BODY)
             else:
                 self.result.fetched += 1
                 outcome = self._store_with(uid, ref, lambda: self.sink.store_spooled(
                     spool, self._received_at(uid, meta.get(b"INTERNALDATE")), ref))
-        except BaseException:
-            spool.discard()
-            raise
+        finally:
+            spool.discard()  # a no-op once the sink adopted the file into the archive
         if outcome is not _Outcome.SKIPPED:
             copied = {uid} if DELETED in (meta.get(b"FLAGS") or ()) else set()
             self._mark([uid], already_copied=copied)
