@@ -21,6 +21,8 @@ from store.archive import Archive
 from store.db import make_engine, migrate
 
 if TYPE_CHECKING:
+    from sqlmodel import Session
+
     from notify.transport import Transport
 
 log = logging.getLogger(__name__)
@@ -96,9 +98,12 @@ class App:
         with session_scope(self.engine) as session:
             return registered_cities(session)
 
-    def routing_settings(self) -> Settings:
-        """The settings with ``cities`` read from the store: what classification and reminders use."""
-        return replace(self.settings, cities=self.registered_cities())
+    def routing_settings(self, session: Session) -> Settings:
+        """The settings with ``cities`` as the store holds them in ``session``'s transaction (read once per
+        transaction, store.cities): what classification uses."""
+        from store.cities import registered_cities
+
+        return replace(self.settings, cities=registered_cities(session))
 
     def close(self) -> None:
         closer = getattr(self._analyzer, "close", None)  # a test's in-process reader has nothing to close

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, delete, select
@@ -22,7 +22,6 @@ from ingest.pipeline import large
 from ingest.pipeline.analyse import read_attachments
 from ingest.pipeline.classify import Classification, classify, flatten
 from ingest.pipeline.decode import DecodedMessage, decode_message
-from store.cities import registered_cities
 from store.db import session_scope
 from store.models import FAILED, NEEDS_REVIEW, RECEIVED, Application, Attachment, Message
 from store.repo import thread_message_pks
@@ -47,7 +46,6 @@ class MessageWork:
 # What runs once a message is classified, inside its transaction, returning its status:
 # ingest.workflows.dispatch.run_workflows, passed in by the caller (the pipeline imports no workflow).
 WorkflowStep = Callable[[App, Session, Message, MessageWork], str]
-
 
 
 def _history(session: Session, decoded: DecodedMessage) -> tuple[set[str], bool]:
@@ -76,7 +74,8 @@ def prepare_message(app: App, msg: Message) -> MessageWork:
     """
     day = app.settings.schedule.calendar().local_date(msg.received_at)  # the year of an undated period
     if msg.size > app.settings.max_message_bytes:
-        return MessageWork(message=msg, decoded=large.headers_only(app, msg, large.too_large(msg, app.settings)), analyses=[])
+        decoded = large.headers_only(app, msg, large.too_large(msg, app.settings))
+        return MessageWork(message=msg, decoded=decoded, analyses=[])
     if large.wanted(app, msg):
         decoded, analyses = large.prepare(app, msg, day)
     else:
@@ -101,9 +100,8 @@ def finish_message(app: App, work: MessageWork, only_if_received: bool = False, 
         if only_if_received and row.status != RECEIVED:
             return row.status  # another worker got there first
         thread_kinds, sender_known = _history(session, work.decoded)
-        routing = replace(app.settings, cities=registered_cities(session))  # as App.routing_settings
-        work.classification = classify(routing, work.message, work.decoded, work.analyses, thread_kinds,
-                                       sender_known)
+        work.classification = classify(app.routing_settings(session), work.message, work.decoded, work.analyses,
+                                       thread_kinds, sender_known)
         _write_message(session, row, work)
         _write_attachments(session, row, work)
         status = _apply_workflows(app, session, row, work, workflows)
