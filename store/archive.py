@@ -7,9 +7,11 @@ are stored once.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
+import time
 from pathlib import Path
 
 from store.errors import StoreError
@@ -29,6 +31,8 @@ def sha256_hex(data: bytes) -> str:
 
 
 HEAD_BYTES = 256 * 1024  # what is kept in memory of a spooled message: its header block
+SPOOL_PREFIX = ".incoming."
+STALE_SPOOL_SECONDS = 24 * 3600  # a spool this old belongs to a process that died mid-fetch
 
 
 class Spool:
@@ -37,7 +41,7 @@ class Spool:
 
     def __init__(self, root: Path):
         root.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=root, prefix=".incoming.", suffix=".part")
+        fd, name = tempfile.mkstemp(dir=root, prefix=SPOOL_PREFIX, suffix=".part")
         self.path = Path(name)
         self._file = os.fdopen(fd, "wb")
         self._hash = hashlib.sha256()
@@ -115,11 +119,20 @@ class Archive:
         return digests
 
     def spool(self) -> Spool:
-        """A temp file in the archive (the same file system, so adopting it is a rename)."""
+        """A temp file in the archive (the same file system, so adopting it is a rename). Spools a killed
+        process left behind a day ago or more are removed first (a live one is younger: several daemons may
+        share the archive)."""
         try:
+            self._sweep_spools(time.time() - STALE_SPOOL_SECONDS)
             return Spool(self.root)
         except OSError as exc:
             raise ArchiveError(f"cannot write in {self.root}: {exc.strerror or exc} / 无法写入归档") from exc
+
+    def _sweep_spools(self, older_than: float) -> None:
+        for leftover in self.root.glob(SPOOL_PREFIX + "*.part"):
+            with contextlib.suppress(FileNotFoundError):  # another process swept it first
+                if leftover.stat().st_mtime < older_than:
+                    leftover.unlink()
 
     def adopt(self, spool: Spool) -> str:
         """Move a finished spool into place (fsync of the file, rename, fsync of the folder); its sha256.
