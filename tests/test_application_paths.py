@@ -184,7 +184,7 @@ def test_editable_form_only_asks_for_the_stamped_copy_and_the_reply_completes_it
     doc = ingest(app, tmp_path / "in1")
     [application] = doc["applications"]
     assert application["complete"] is False
-    assert application["missing"] == []  # the five materials are there; only the seal is not
+    assert application["missing"] == ["stamped_form"]  # the five materials are there; only the seal is not
     assert application["stamped"] is False and application["batch"] is None
     [notice_row] = outbox(doc, "missing_items")
     assert notice_row["to"] == [SENDER]

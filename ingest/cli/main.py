@@ -317,7 +317,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         from ingest.outputs.export import export_state
 
         with _app(args) as app:
-            doc = export_state(app.engine, app.settings.schedule.calendar().tz)
+            doc = export_state(app.engine, app.settings.schedule.calendar().tz,
+                               app.settings.applications.require_stamped_form)
         sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
         return 0
     if not args.out or bool(args.week) == bool(args.applications):
@@ -384,7 +385,7 @@ def cmd_remind(args: argparse.Namespace) -> int:
     with _app(args) as app:
         result = send_reminders(app, args.week)
         audit(app, actor_name(), "remind", f"week {args.week}: queued {', '.join(result.queued) or '-'}")
-    out.print(result)
+    out.print(str(result), markup=False, highlight=False)
     return 0
 
 
