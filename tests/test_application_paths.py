@@ -45,7 +45,7 @@ SENDER = "apply@nanyuegongjiang.example.cn"
 
 @dataclass
 class LicenceRead:
-    """What i17a's licence reader returns (kind, name, credit_code, credit_code_valid, confidence)."""
+    """What the licence reader returns (kind, name, credit_code, credit_code_valid, confidence)."""
 
     kind: str
     name: str

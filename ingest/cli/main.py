@@ -3,7 +3,7 @@
 Exit status: 0 success, 1 handled error (one line on stderr; traceback only
 with --debug), 2 bad usage.
 
-Start-up cost: this module imports argparse-level things only (issue #18: `zxjyck --help`
+Start-up cost: this module imports argparse-level things only (`zxjyck --help`
 under 0.3 s). Each command imports the modules it needs when it runs, so `status` never
 loads the parsers, the scheduler, openpyxl or the web framework; tests/test_cli_imports.py
 holds that to the import graph.
