@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
+from ingest.cli.main import main
 from ingest.config import Settings
 from ingest.outputs.export import export_state
 from ingest.pipeline.analyse import InProcessAnalyzer
@@ -31,7 +32,7 @@ from store.db import (
     migrate,
     session_scope,
 )
-from tests.conftest import FIXTURES, REPO
+from tests.conftest import FIXTURES, REPO, write_config
 
 FORMER = REPO / "tests" / "former_store"
 
@@ -141,8 +142,8 @@ def test_a_former_store_with_mail_is_re_stamped_and_loses_nothing(
     engine.dispose()
 
 
-def test_a_store_of_an_older_former_revision_is_refused_in_one_line(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'older.db'}")
+def test_a_store_of_an_older_former_revision_is_refused_in_one_line(tmp_path: Path, capsys) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'var' / 'zxjyck.db'}")
     build_former_store(engine)
     with engine.begin() as conn:
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0003'")
@@ -153,3 +154,7 @@ def test_a_store_of_an_older_former_revision_is_refused_in_one_line(tmp_path: Pa
     assert "earlier release" in message and "原来的版本" in message
     assert stamp(engine) == ["0003"]  # untouched
     engine.dispose()
+    # what a person sees from any command: that line, exit 1
+    assert main(["--config", str(write_config(tmp_path, "sqlite:///var/zxjyck.db")), "status"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "0003" in err and "Traceback" not in err
