@@ -1,4 +1,4 @@
-"""The security review's hostile and careless messages (fixtures/hostile, built by fixtures/build_hostile.py).
+"""The hostile and careless messages (fixtures/hostile, built by fixtures/build_hostile.py).
 
 Each case is the message as an attacker's script sends it, through the real
 pipeline, with the outcome asserted: forged senders held for staff with no

@@ -131,7 +131,7 @@ def test_the_front_strips_capabilities_and_refuses_their_commands(dovecot, imap_
 
 
 def test_a_client_that_never_sends_id_polls_nothing(dovecot, imap_account):
-    """What the issue reported: without ID the poll fails on the first SELECT, with the server's words."""
+    """What 163.com does: without ID the poll fails on the first SELECT, with the server's words."""
     imap_account.append("INBOX", fresh("08-question.eml"))
     with NetEaseFront(dovecot.port) as front:
         settings = imap_account.settings(port=front.port)

@@ -133,7 +133,7 @@ def test_a_migration_that_fails_half_way_leaves_no_half_built_sqlite_schema(tmp_
     engine = make_engine(f"sqlite:///{tmp_path / 'half.db'}")
 
     def refuse(_conn, _cursor, statement, *_args) -> None:
-        if "CREATE TABLE users" in statement:  # the last migration, after every earlier one ran
+        if "CREATE TABLE users" in statement:  # half-way through the baseline, after other tables were made
             raise RuntimeError("killed here")
 
     event.listen(engine, "before_cursor_execute", refuse)
