@@ -198,6 +198,7 @@ SERVER_HELPERS = {
 
 INTEGRATION_MODULES = {
     "test_daemon.py": "runs `zxjyck run` processes with signals",
+    "test_disk_full.py": "mounts a small tmpfs and fills it, runs the CLI's processes",
     "test_demo.py": "runs scripts/demo.sh in a copy of the repository",
     "test_repo_standalone.py": "asks git for the tracked files",
     "test_ocr.py": "OCR: the models read pages (about 0.5 s a test) and the OCR worker",
