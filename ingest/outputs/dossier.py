@@ -156,6 +156,15 @@ def applications_for(session: Session, batch: str | None) -> list[Application]:
     return list(session.exec(stmt.order_by(Application.completed_at, Application.id)))
 
 
+def dossier_title(application: Application) -> str:
+    return application.platform_name or application.organization or f"申报{application.id}"
+
+
+def dossier_folders(applications: list[Application]) -> list[str]:
+    """The folder name of each application's dossier, numbered in the order given (``applications_for``)."""
+    return [f"{n:02d}_{safe_name(dossier_title(a))[:60]}" for n, a in enumerate(applications, start=1)]
+
+
 def _history(session: Session, application: Application, tz: ZoneInfo) -> list[MailEvent]:
     events: list[MailEvent] = []
     links = session.exec(select(ApplicationMessage).where(ApplicationMessage.application_id == application.id))

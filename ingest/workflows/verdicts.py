@@ -1,0 +1,30 @@
+"""Reading the panel's verdicts and the published lists (no writes): what status answers, publishing and the
+console share. The rules that write them live in panel.py (verdicts) and publication.py (publications)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlmodel import Session, select
+
+from store.models import PanelVerdict, Publication
+
+
+def verdicts_of(session: Session, batch: str | None = None) -> dict[int, PanelVerdict]:
+    """The recorded verdicts (of one batch, or all), by application id."""
+    stmt = select(PanelVerdict)
+    if batch is not None:
+        stmt = stmt.where(PanelVerdict.batch == batch)
+    return {v.application_id: v for v in session.exec(stmt)}
+
+
+def latest_publication(session: Session, batch: str) -> Publication | None:
+    return session.exec(select(Publication).where(Publication.batch == batch)
+                        .order_by(Publication.version.desc())).first()
+
+
+def published_verdicts(session: Session, batch: str) -> tuple[dict[str, str], date | None]:
+    """The verdicts of the batch's latest publication (application id as text -> verdict) and its date:
+    what applicants may be told. A verdict recorded after it stays unannounced until the next publication."""
+    last = latest_publication(session, batch)
+    return (dict(last.verdicts), last.issued_on) if last is not None else ({}, None)
