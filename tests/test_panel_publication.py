@@ -227,8 +227,8 @@ def check_documents(out: Path, selected: list[Applicant], pdf_dir: Path) -> None
     pdf = soffice(docx_path, "pdf", pdf_dir)
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
                           check=True).stdout
-    assert TITLE in text.replace(" ", "")
-    assert "广东省职业训练局" in text and "2020年3月20日" in text
+    flat = text.replace(" ", "")
+    assert TITLE in flat and "广东省职业训练局" in flat and "2020年3月20日" in flat
     with pdfplumber.open(pdf) as doc:
         assert len(doc.pages) == 1
         width, height = doc.pages[0].width, doc.pages[0].height

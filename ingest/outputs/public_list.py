@@ -21,7 +21,7 @@ from pathlib import Path
 
 from docx import Document
 from docx.enum.section import WD_ORIENT
-from docx.enum.table import WD_TABLE_ALIGNMENT
+from docx.enum.table import WD_ALIGN_VERTICAL, WD_TABLE_ALIGNMENT
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml.ns import qn
 from docx.shared import Cm, Pt
@@ -37,7 +37,7 @@ from store.files import write_atomically
 HEADERS = ("序号", "平台名称", "运营机构", "网址", "主要培训项目")
 FIELDS = ("platform", "organization", "website", "projects")
 BODY_FONT, HEADING_FONT = "仿宋_GB2312", "黑体"
-COLUMN_CM = (1.3, 3.6, 4.0, 3.6, 4.1)  # across A4 portrait inside 2.6/2.6 cm margins (15.8 cm)
+COLUMN_CM = (1.5, 3.2, 4.0, 4.1, 3.0)  # across A4 portrait inside 2.6/2.6 cm margins (15.8 cm)
 XLSX_WIDTHS = (6, 22, 26, 26, 30)
 
 
@@ -102,9 +102,12 @@ def build_docx(doc: PublicList) -> bytes:
             if index == 0:
                 paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
             _font(paragraph.add_run(value), BODY_FONT, 12)
+    for index, column in enumerate(table.columns):  # the grid (LibreOffice reads it) and every cell (Word)
+        column.width = Cm(COLUMN_CM[index])
     for row in table.rows:
         for index, cell in enumerate(row.cells):
             cell.width = Cm(COLUMN_CM[index])
+            cell.vertical_alignment = WD_ALIGN_VERTICAL.CENTER
     _paragraph(document, doc.bureau, BODY_FONT, 16, align=WD_ALIGN_PARAGRAPH.RIGHT, before=30)
     _paragraph(document, doc.date_text, BODY_FONT, 16, align=WD_ALIGN_PARAGRAPH.RIGHT)
     document.core_properties.title = doc.title

@@ -63,12 +63,15 @@ def header_key(text: Any) -> str:
     return re.sub(r"[\s*:：()（）\[\]【】]+", "", flat).casefold()
 
 
-def _cell_text(value: Any) -> str:
+def _cell_text(value: Any, normalize: bool = True) -> str:
+    """A cell as text; ``normalize``: NFKC (full-width digits and letters as ASCII) for codes, keys and verdicts,
+    not for the panel's own words."""
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return unicodedata.normalize("NFKC", str(value)).strip()
+    text = str(value)
+    return (unicodedata.normalize("NFKC", text) if normalize else text).strip()
 
 
 def parse_verdict(value: Any) -> str | None:
@@ -148,7 +151,7 @@ def _data_rows(header: tuple, keys: list[str], rows, header_number: int) -> list
         if key in known and known[key] not in columns.values():
             columns[col] = known[key]
         elif key:
-            extra[col] = _cell_text(cell)[:40]
+            extra[col] = _cell_text(cell, normalize=False)[:40]
     if COL_KEY not in columns.values() and COL_CODE not in columns.values():
         raise PanelSheetError(f"表头既无“{COL_KEY}”也无“{COL_CODE}”列，无法对应申报 / neither the key nor "
                               "the credit code column is there: rows cannot be matched")
@@ -157,7 +160,7 @@ def _data_rows(header: tuple, keys: list[str], rows, header_number: int) -> list
         if number > header_number + MAX_ROWS:
             raise PanelSheetError(f"超过 {MAX_ROWS} 行 / more than {MAX_ROWS} rows")
         values = {label: cells[col] for col, label in columns.items() if col < len(cells)}
-        notes = {name: _cell_text(cells[col]) for col, name in extra.items()
+        notes = {name: _cell_text(cells[col], normalize=False) for col, name in extra.items()
                  if col < len(cells) and _cell_text(cells[col])}
         if any(_cell_text(v) for v in values.values()) or notes:
             found.append(SheetRow(number, values, notes))
@@ -223,7 +226,7 @@ def import_panel_sheet(app: App, actor: str, path: str | Path, panel_date: date 
             try:
                 verdict = parse_verdict(row.values.get(COL_VERDICT))
                 score = parse_score(row.values.get(COL_SCORE))
-                opinion = _note(_cell_text(row.values.get(COL_OPINION)))
+                opinion = _note(_cell_text(row.values.get(COL_OPINION), normalize=False))
                 application = _match(session, row, seen)
                 if verdict is None:
                     if score is not None or opinion:
