@@ -278,3 +278,82 @@ def test_chinese_batch_numbers():
 def test_the_outcome_setting_is_off_by_default(tmp_path):
     settings = load_settings(write_config(tmp_path, "sqlite:///var/x.db"), environ={})
     assert settings.applications.notify_outcome is False
+
+
+# ---------------------------------------------------------------------------------------------- status by mail
+
+
+def answers(app) -> dict[str, list[str]]:
+    deliver(app)
+    found: dict[str, list[str]] = {}
+    for m in app.transport.sent:
+        if "进度查询答复" in str(m["Subject"]):
+            found.setdefault(str(m["To"]), []).append(m.get_body(("plain",)).get_content())
+    app.transport.sent.clear()
+    return found
+
+
+def test_status_by_mail_tells_a_sender_its_own_applications_and_a_stranger_nothing(batch, clock, tmp_path):
+    from tests.panel_support import form_xlsx, query
+    from tests.test_application_paths import mail
+
+    app, ids = batch
+    half = applicant(13)
+    # a subject with 状态 and 平台, but with the form attached: an application, not a query
+    mail(tmp_path / "half", "half.eml", sender=half.sender, subject="平台申报材料（状态：先发基本情况表）",
+         when=datetime(2020, 2, 29, 1, 0, tzinfo=UTC), files={"附件1_基本情况表.xlsx": form_xlsx(half)})
+    clock.value = datetime(2020, 2, 29, 2, 0, tzinfo=UTC)
+    ingest_paths(app, [tmp_path / "half"])
+    for n, verdict in VERDICTS.items():
+        set_verdict(app, "staff-a", ids[n], verdict, str(80 + n % 5))
+    # before publication: the verdict is not told
+    clock.value = datetime(2020, 3, 15, 2, 0, tzinfo=UTC)
+    query(tmp_path / "q1", "early.eml", APPLICANTS[3].sender, "查询申报进度", datetime(2020, 3, 15, 1, 0, tzinfo=UTC))
+    ingest_paths(app, [tmp_path / "q1"])
+    early = answers(app)[APPLICANTS[3].sender][0]
+    assert "材料齐全，已列入首批评审" in early and "评审结果" not in early and "不入选" not in early
+
+    publish(app, "staff-a", BATCH, date(2020, 3, 20))
+    deliver(app)
+    app.transport.sent.clear()
+    clock.value = datetime(2020, 3, 21, 2, 0, tzinfo=UTC)
+    stranger = "nobody@elsewhere.example.org"
+    when = datetime(2020, 3, 21, 1, 0, tzinfo=UTC)
+    query(tmp_path / "q2", "a.eml", APPLICANTS[0].sender, "请问我单位平台申报的进度", when)
+    query(tmp_path / "q2", "b.eml", half.sender, "申报状态查询", when)
+    query(tmp_path / "q2", "c.eml", stranger, "查询平台申报进度", when)
+    query(tmp_path / "q2", "d.eml", APPLICANTS[3].sender, "Re: 查询申报进度", when)
+    ingest_paths(app, [tmp_path / "q2"])
+    with session_scope(app.engine) as session:
+        from store.models import Message
+
+        kinds = {m.from_addr: m.kind for m in session.exec(select(Message).where(Message.subject.contains("查询")))}
+    assert set(kinds.values()) == {"status_query"}
+    replies = answers(app)
+    [own] = replies[APPLICANTS[0].sender]
+    assert APPLICANTS[0].platform in own and "评审结果：入选（2020年3月20日公布）" in own
+    assert all(a.platform not in own for a in APPLICANTS[1:]) and half.platform not in own
+    [rejected] = replies[APPLICANTS[3].sender]
+    assert "评审结果：不入选" in rejected and APPLICANTS[0].platform not in rejected
+    [partial] = replies[half.sender]
+    assert half.platform in partial and "已收到，材料尚需补充或更正" in partial
+    assert "平台建设材料" in partial and "评审批次" not in partial
+    [nothing] = replies[stranger]
+    assert "未查到从您的邮箱（nobody@elsewhere.example.org）报送的线上培训平台申报" in nothing
+    assert all(a.platform not in nothing for a in [*APPLICANTS, half]) and "件" not in nothing.split("。")[0]
+
+
+def test_status_queries_obey_the_daily_limit_per_sender(batch, clock, tmp_path):
+    from tests.panel_support import query
+
+    app, _ = batch
+    clock.value = datetime(2020, 3, 2, 9, 0, tzinfo=UTC)
+    sender = APPLICANTS[5].sender
+    for n in range(7):
+        query(tmp_path / "q", f"{n}.eml", sender, f"查询申报进度（第{n + 1}次）", datetime(2020, 3, 2, 8, n, tzinfo=UTC))
+    ingest_paths(app, [tmp_path / "q"])
+    with session_scope(app.engine) as session:
+        rows = session.exec(select(Outbox).where(Outbox.kind == "status_reply").order_by(Outbox.id)).all()
+    assert len(rows) == 7
+    assert [r.status == "suppressed" for r in rows] == [False] * 5 + [True] * 2
+    assert "每日上限" in rows[-1].reason
