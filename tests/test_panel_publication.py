@@ -357,3 +357,39 @@ def test_status_queries_obey_the_daily_limit_per_sender(batch, clock, tmp_path):
     assert len(rows) == 7
     assert [r.status == "suppressed" for r in rows] == [False] * 5 + [True] * 2
     assert "每日上限" in rows[-1].reason
+
+
+# ---------------------------------------------------------------------------------------------- the console
+
+
+def test_the_console_shows_and_edits_verdicts_with_csrf_and_audit(batch, tmp_path):
+    from starlette.testclient import TestClient
+
+    from ingest.workflows import staff as staff_actions
+    from tests.web_support import STAFF, csrf_of, sign_in
+    from web.app import create_app
+
+    app, ids = batch
+    staff_actions.add_user(app, "test", STAFF[0], "staff", STAFF[1])
+    set_verdict(app, "staff-a", ids[1], "入选", "91.5", "课程体系完整")
+    with TestClient(create_app(app), base_url="http://testserver", follow_redirects=False) as client:
+        sign_in(client, STAFF)
+        page = client.get("/applications").text
+        assert "结论：<strong>入选</strong> · 得分 91.5" in page and "评审意见：课程体系完整" in page
+        assert page.count('action="/applications/') >= 24  # review and verdict forms for the twelve
+        target = f"/applications/{ids[2]}/verdict"
+        form = {"verdict": "补充材料后再议", "score": "70", "opinion": "<b>需补充</b>平台运行数据"}
+        assert client.post(target, data={**form, "csrf_token": "forged"}).status_code == 403
+        done = client.post(target, data={**form, "csrf_token": csrf_of(page)})
+        assert done.status_code == 200 and "评审结论已录入" in done.text
+        bad = client.post(target, data={**form, "score": "150", "csrf_token": csrf_of(page)})
+        assert bad.status_code == 400 and "不在 0–100 之间" in bad.text
+        shown = client.get("/applications").text
+        assert "&lt;b&gt;需补充&lt;/b&gt;平台运行数据" in shown and "<b>需补充" not in shown
+        (tmp_path / "applications.html").write_text(shown, encoding="utf-8")
+    with session_scope(app.engine) as session:
+        verdict = session.get(PanelVerdict, ids[2])
+        assert (verdict.verdict, verdict.score, verdict.recorded_by) == ("补充材料后再议", 70, STAFF[0])
+        entry = session.exec(select(AuditEntry).where(AuditEntry.actor == STAFF[0],
+                                                      AuditEntry.action == "panel_verdict")).one()
+        assert f"application {ids[2]}" in entry.detail and "控制台" in entry.detail

@@ -28,6 +28,7 @@ from store.models import (
     AuditEntry,
     Message,
     Outbox,
+    PanelVerdict,
     PollRun,
     StaffDecision,
     WeeklyReport,
@@ -152,6 +153,7 @@ class ApplicationItem:
     projects: list[ApplicationProject]
     messages: list[Message]
     review: ApplicationReview | None
+    verdict: PanelVerdict | None = None  # the expert panel's result (zxjyck panel import, or entered here)
 
     @property
     def missing(self) -> list[str]:
@@ -178,7 +180,8 @@ def _application_item(session: Session, a: Application) -> ApplicationItem:
                                  .order_by(ApplicationProject.position)))
     msgs = list(session.exec(select(Message).join(ApplicationMessage, ApplicationMessage.message_pk == Message.id)
                              .where(ApplicationMessage.application_id == a.id).order_by(Message.received_at)))
-    return ApplicationItem(a, materials, projects, msgs, session.get(ApplicationReview, a.id))
+    return ApplicationItem(a, materials, projects, msgs, session.get(ApplicationReview, a.id),
+                           session.get(PanelVerdict, a.id))
 
 
 def outbox_problems(app: App) -> list[Outbox]:
