@@ -393,3 +393,49 @@ def test_the_console_shows_and_edits_verdicts_with_csrf_and_audit(batch, tmp_pat
         entry = session.exec(select(AuditEntry).where(AuditEntry.actor == STAFF[0],
                                                       AuditEntry.action == "panel_verdict")).one()
         assert f"application {ids[2]}" in entry.detail and "控制台" in entry.detail
+
+
+def test_without_notify_outcome_publishing_tells_nobody(batch):
+    from dataclasses import replace
+
+    app, ids = batch
+    app.settings = replace(app.settings, applications=app.settings.applications.model_copy(
+        update={"notify_outcome": False}))
+    for n, verdict in VERDICTS.items():
+        set_verdict(app, "staff-a", ids[n], verdict)
+    assert publish(app, "staff-a", BATCH, date(2020, 3, 20)).version == 1
+    with session_scope(app.engine) as session:
+        assert session.exec(select(Outbox).where(Outbox.kind == "outcome")).all() == []
+
+
+def test_an_application_nobody_could_be_answered_for_gets_no_outcome_notice(batch, tmp_path):
+    from dataclasses import replace as copy_of
+
+    app, ids = batch
+    silent = copy_of(applicant(13), sender="noreply@yueji13.example.cn")  # its receipt was held back (RFC 3834)
+    send_applications(tmp_path / "silent", [silent], FIRST_MAIL)
+    ingest_paths(app, [tmp_path / "silent"])
+    with session_scope(app.engine) as session:
+        silent_id = session.exec(select(Application.id).where(Application.platform_name == silent.platform)).one()
+    for n, verdict in VERDICTS.items():
+        set_verdict(app, "staff-a", ids[n], verdict)
+    set_verdict(app, "staff-a", silent_id, "入选")
+    result = publish(app, "staff-a", BATCH, date(2020, 3, 20))
+    assert result.outcome_queued == 12 and result.outcome_without_address == [silent.platform]
+    with session_scope(app.engine) as session:
+        row = session.exec(select(Outbox).where(Outbox.dedupe_key == f"outcome:{silent_id}:{BATCH}")).one()
+    assert row.status == "suppressed" and "没有经自动回复规则确认过的收件地址" in row.reason
+
+
+def test_a_file_that_is_not_a_panel_sheet_is_refused_in_one_line(batch, tmp_path, capsys):
+    app, _ = batch
+    (tmp_path / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0 not really")
+    assert cli(app, "panel", "import", str(tmp_path / "old.xls")) == 1
+    assert "无法读取为 xlsx 工作簿（请另存为 .xlsx）" in capsys.readouterr().err
+    assert cli(app, "panel", "import", str(tmp_path / "absent.xlsx")) == 1
+    assert "找不到该文件" in capsys.readouterr().err
+    wb = Workbook()
+    wb.active.append(["平台名称", "得分"])
+    wb.save(tmp_path / "other.xlsx")
+    assert cli(app, "panel", "import", str(tmp_path / "other.xlsx")) == 1
+    assert "找不到含“结论”列的表头" in capsys.readouterr().err

@@ -33,6 +33,7 @@ from sqlmodel import Session, select
 from ingest.app import App
 from ingest.errors import IngestError
 from ingest.pipeline.decode import decode_message
+from ingest.workflows.verdicts import batch_applications
 from parsers.application import FIELD_NAMES
 from parsers.formats.archive import decode_member_name
 from parsers.formats.errors import FormatError
@@ -150,10 +151,7 @@ def _unique(name: str, taken: set[str]) -> str:
 
 
 def applications_for(session: Session, batch: str | None) -> list[Application]:
-    stmt = select(Application).where(Application.complete.is_(True))
-    if batch is not None:
-        stmt = stmt.where(Application.batch == batch)
-    return list(session.exec(stmt.order_by(Application.completed_at, Application.id)))
+    return batch_applications(session, batch)
 
 
 def dossier_title(application: Application) -> str:

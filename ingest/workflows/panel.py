@@ -121,6 +121,8 @@ def read_sheet(path: str | Path) -> list[SheetRow]:
     from openpyxl.utils.exceptions import InvalidFileException
 
     target = Path(path)
+    if not target.is_file():
+        raise PanelSheetError(f"{target}: 找不到该文件 / no such file")
     try:
         if target.stat().st_size > MAX_SHEET_BYTES:
             raise PanelSheetError(f"{target.name}: 文件过大 / the file is too large")

@@ -25,7 +25,7 @@ from sqlmodel import Session, select
 from ingest.app import App
 from ingest.outbound import outbox_settings
 from ingest.workflows.staff import InvalidInput, NotAllowed, _audit
-from ingest.workflows.verdicts import latest_publication, verdicts_of
+from ingest.workflows.verdicts import batch_applications, latest_publication, verdicts_of
 from notify.compose import OutcomeContext
 from notify.outbox import enqueue
 from store.db import session_scope
@@ -60,12 +60,6 @@ def list_title(app: App, batch: str) -> str:
         names = "、".join(b.name for b in app.settings.applications.batches)
         raise InvalidInput(f"未配置的批次“{batch[:100]}”（可选：{names}）/ unknown batch {batch[:100]!r}")
     return f"第{cn_number(number)}批职业技能提升行动线上培训平台名单"
-
-
-def batch_applications(session: Session, batch: str) -> list[Application]:
-    """The complete applications of a batch in the dossier's order (completed first, then by id)."""
-    return list(session.exec(select(Application).where(Application.complete.is_(True), Application.batch == batch)
-                             .order_by(Application.completed_at, Application.id)))
 
 
 def public_rows(session: Session, batch: str) -> list[dict[str, str]]:

@@ -7,7 +7,16 @@ from datetime import date
 
 from sqlmodel import Session, select
 
-from store.models import PanelVerdict, Publication
+from store.models import Application, PanelVerdict, Publication
+
+
+def batch_applications(session: Session, batch: str | None) -> list[Application]:
+    """The complete applications (of one batch, or all) in the dossier's order: completed first, then by id.
+    The dossier folders, the panel sheet and the public list all number them so."""
+    stmt = select(Application).where(Application.complete.is_(True))
+    if batch is not None:
+        stmt = stmt.where(Application.batch == batch)
+    return list(session.exec(stmt.order_by(Application.completed_at, Application.id)))
 
 
 def verdicts_of(session: Session, batch: str | None = None) -> dict[int, PanelVerdict]:
