@@ -33,7 +33,6 @@ from store.models import Application, AuditEntry, Outbox, PanelVerdict, Publicat
 from tests.conftest import write_config
 from tests.panel_support import FIRST_MAIL, PANEL_CONFIG, Applicant, applicant, send_applications
 
-pytestmark = pytest.mark.integration
 BATCH = "首批"
 TITLE = "第一批职业技能提升行动线上培训平台名单"
 APPLICANTS = [applicant(n) for n in range(1, 13)]
