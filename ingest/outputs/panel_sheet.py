@@ -44,8 +44,9 @@ from store.files import write_atomically
 from store.models import VERDICTS, ApplicationProject
 
 # widths in column units: together about A4 landscape's printable width (ingest.outputs.workbooks.A4_WIDTH_UNITS)
-WIDTHS = {"序号": 5, "平台名称": 16, "运营机构": 16, "统一社会信用代码": 12, "主要培训项目": 18,
+WIDTHS = {"序号": 4, "平台名称": 14, "运营机构": 16, "统一社会信用代码": 20, "主要培训项目": 14,
           "评审材料文件夹": 14, "评审意见": 22, "得分": 6, "结论": 10, "申报编号": 8}
+MIN_ROW_POINTS = 36  # room to write an opinion by hand on the printed sheet
 HEADER_ROW = 2
 
 
@@ -97,6 +98,10 @@ def build_panel_workbook(app: App, batch: str) -> Workbook:
     ws.add_data_validation(score)
     ws.freeze_panes = f"C{first}"
     fit_row_heights(ws, first_row=first)
+    ws.row_dimensions[HEADER_ROW].height = 22
+    for number in range(first, ws.max_row + 1):
+        dimension = ws.row_dimensions[number]
+        dimension.height = max(dimension.height or 0, MIN_ROW_POINTS)
     printable(ws, panel_title(batch), landscape=True, title_rows=f"{HEADER_ROW}:{HEADER_ROW}")
     ws.print_area = f"A1:{get_column_letter(len(PANEL_COLUMNS) - 1)}{end}"
     ws.oddFooter.left.text = "评审专家签字："
