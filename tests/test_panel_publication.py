@@ -97,11 +97,14 @@ def fill_as_the_panel(exported: Path, work: Path, extra_rows: list[dict]) -> Pat
     out.append(order)
     for row in rows:
         out.append([row.get(label) for label in order])
+    out.column_dimensions["D"].hidden = True  # 申报编号 stays hidden in the panel's copy
     edited = work / "panel-edited.xlsx"
     work.mkdir(parents=True, exist_ok=True)
     wb.save(edited)
     saved = soffice(edited, "xlsx:Calc MS Excel 2007 XML", work / "lo")
-    assert load_workbook(saved).active["A2"].value == "结论"  # LibreOffice wrote it, order kept
+    written = load_workbook(saved).active
+    assert written["A2"].value == "结论" and written["D2"].value == "申报编号"  # LibreOffice wrote it, order kept
+    assert written.column_dimensions["D"].hidden
     return saved
 
 
@@ -251,12 +254,18 @@ def test_wps_style_return_without_the_key_column_is_matched_by_credit_code(batch
     ws.append([APPLICANTS[1].platform, APPLICANTS[1].credit_code.lower(), "75.5", "不入选", ""])
     ws.append(["无名平台", "91440101000000000X", "70", "入选", ""])
     ws.append([APPLICANTS[2].platform, APPLICANTS[2].credit_code, "", "", ""])  # not yet decided
+    ws.append([APPLICANTS[3].platform, APPLICANTS[3].credit_code, "120", "入选", ""])
+    ws.append([APPLICANTS[4].platform, APPLICANTS[4].credit_code, "八十", "入选", ""])
+    ws.append([APPLICANTS[5].platform, APPLICANTS[5].credit_code, "", "", "意见写了，结论没填"])
     path = tmp_path / "wps.xlsx"
     wb.save(path)
     result = import_panel_sheet(app, "staff-a", path, date(2020, 3, 12))
     assert sorted(result.recorded) == sorted([ids[1], ids[2]]) and result.blank == 1
-    assert result.refused == ["第4行：统一社会信用代码 91440101000000000X 没有对应的申报 / no application with this "
-                              "credit code"]
+    assert result.refused == [
+        "第4行：统一社会信用代码 91440101000000000X 没有对应的申报 / no application with this credit code",
+        "第6行：得分 120 不在 0–100 之间 / the score must be from 0 to 100",
+        "第7行：得分“八十”不是数字 / the score is not a number",
+        "第8行：填了得分或评审意见但没有结论（入选/不入选/补充材料后再议）/ no verdict"]
     with session_scope(app.engine) as session:
         assert session.get(PanelVerdict, ids[1]).score == 88
         assert session.get(PanelVerdict, ids[2]).score == 75.5

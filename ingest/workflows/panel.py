@@ -58,9 +58,12 @@ class PanelImport:
 
 
 def header_key(text: Any) -> str:
-    """A header cell as compared: NFKC, no spaces, no marks such as * or ：, Latin case folded."""
+    """A header cell as compared: NFKC, without what is in brackets ("得分（百分制）"), spaces and marks such
+    as * or ：, Latin case folded."""
     flat = unicodedata.normalize("NFKC", str(text or ""))
-    return re.sub(r"[\s*:：()（）\[\]【】]+", "", flat).casefold()
+    marks = r"[\s*:：()\[\]【】]+"
+    outside = re.sub(marks, "", re.sub(r"[(\[【][^)\]】]*[)\]】]", "", flat))
+    return (outside or re.sub(marks, "", flat)).casefold()
 
 
 def _cell_text(value: Any, normalize: bool = True) -> str:
