@@ -395,6 +395,13 @@ def test_the_console_shows_and_edits_verdicts_with_csrf_and_audit(batch, tmp_pat
         shown = client.get("/applications").text
         assert "&lt;b&gt;需补充&lt;/b&gt;平台运行数据" in shown and "<b>需补充" not in shown
         (tmp_path / "applications.html").write_text(shown, encoding="utf-8")
+        assert "还没有公布过名单" in client.get("/exports").text
+        for n, verdict in VERDICTS.items():
+            if n != 2:
+                set_verdict(app, "staff-a", ids[n], verdict)
+        publish(app, "staff-a", BATCH, date(2020, 3, 20))
+        exports = client.get("/exports").text
+        assert "<td>首批</td><td>第 1 版</td><td>2020-03-20</td>" in exports and "<td>7 个</td>" in exports  # 2 is 补充材料后再议 now
     with session_scope(app.engine) as session:
         verdict = session.get(PanelVerdict, ids[2])
         assert (verdict.verdict, verdict.score, verdict.recorded_by) == ("补充材料后再议", 70, STAFF[0])

@@ -315,7 +315,8 @@ def outbox_page(page: Page) -> Response:
 
 
 def exports_page(page: Page) -> Response:
-    return page.render("exports.html", weeks=queries.recent_weeks(page.app, 12))
+    return page.render("exports.html", weeks=queries.recent_weeks(page.app, 12),
+                       publications=queries.publications(page.app))
 
 
 def export_week(page: Page) -> Response:

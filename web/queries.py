@@ -30,6 +30,7 @@ from store.models import (
     Outbox,
     PanelVerdict,
     PollRun,
+    Publication,
     StaffDecision,
     WeeklyReport,
     WeeklyRow,
@@ -202,6 +203,13 @@ def health_page(app: App) -> HealthPage:
     with session_scope(app.engine) as session:
         polls = list(session.exec(select(PollRun).order_by(PollRun.started_at.desc()).limit(20)))
     return HealthPage(h, polls)
+
+
+def publications(app: App) -> list[Publication]:
+    """Every published version of every batch's list, newest first (zxjyck publish records them)."""
+    with session_scope(app.engine) as session:
+        return list(session.exec(select(Publication).order_by(Publication.published_at.desc(),
+                                                              Publication.id.desc())))
 
 
 def recent_weeks(app: App, count: int = 8) -> list[date]:
