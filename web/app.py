@@ -31,7 +31,7 @@ from ingest.workflows import staff as actions
 from parsers.application import ocr_field_label
 from parsers.cities import GUANGDONG_CITIES
 from store.errors import StoreError
-from store.models import REVIEW_STATES
+from store.models import REVIEW_STATES, VERDICTS
 from web import queries, security
 from web.page_image import can_show
 from web.text import content_disposition, strip_controls
@@ -60,6 +60,7 @@ def make_env() -> jinja2.Environment:
     env.filters["multiline"] = lambda v: strip_controls(v or "", keep_newlines=True)
     env.globals.update(STATUS=labels.MESSAGE_STATUS, KIND=labels.KIND, REPORT_STATUS=labels.REPORT_STATUS,
                        OUTBOX_STATUS=labels.OUTBOX_STATUS, CITIES=GUANGDONG_CITIES, REVIEW_STATES=REVIEW_STATES,
+                       VERDICTS=VERDICTS,
                        MATERIAL_LABELS=labels.MATERIAL)
     env.globals.update(ocr_field_label=ocr_field_label, SEAL_LABELS=labels.SEAL, can_show=can_show)
     return env
@@ -321,7 +322,8 @@ def outbox_page(page: Page) -> Response:
 
 
 def exports_page(page: Page) -> Response:
-    return page.render("exports.html", weeks=queries.recent_weeks(page.app, 12))
+    return page.render("exports.html", weeks=queries.recent_weeks(page.app, 12),
+                       publications=queries.publications(page.app))
 
 
 def export_week(page: Page) -> Response:
@@ -397,6 +399,16 @@ def act_review(page: Page) -> Response:
     aid = _int(page.request.path_params["aid"])
     actions.set_review_state(page.app, page.login.name, aid, page.field("state"), page.field("note"))
     return page.done("审核状态已保存", "/applications")
+
+
+def act_verdict(page: Page) -> Response:
+    from ingest.workflows.panel import set_verdict
+
+    aid = _int(page.request.path_params["aid"])
+    outcome = set_verdict(page.app, page.login.name, aid, page.field("verdict"), page.field("score"),
+                          page.field("opinion"))
+    message = {"unchanged": "评审结论没有变化", "recorded": "评审结论已录入"}.get(outcome, "评审结论已更改")
+    return page.done(message, f"/applications#app-{aid}")
 
 
 def users_page(page: Page) -> Response:
@@ -499,6 +511,7 @@ def create_app(app: App) -> Starlette:
         Route("/messages/{pk}/replay", c.page(act_replay), methods=post),
         Route("/applications", c.page(applications_page), methods=get),
         Route("/applications/{aid}/review", c.page(act_review), methods=post),
+        Route("/applications/{aid}/verdict", c.page(act_verdict), methods=post),
         Route("/outbox", c.page(outbox_page), methods=get),
         Route("/outbox/{oid}/resend", c.page(act_resend), methods=post),
         Route("/exports", c.page(exports_page), methods=get),
