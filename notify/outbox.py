@@ -314,9 +314,9 @@ class ClaimedNotice:
     attempts: int  # including this attempt
 
 
-# Notices to many at once, on a schedule: they take what the send-rate cap leaves after the answers to a
+# Notices to many at once, on a schedule or a publication: they take what the send-rate cap leaves after the answers to a
 # sender (receipts, missing items, corrections), which go first whatever is queued before them.
-BULK_KINDS = ("late_reminder", "digest")
+BULK_KINDS = ("late_reminder", "digest", "outcome")
 
 
 def _due(session: Session, now: datetime) -> Outbox | None:

@@ -18,7 +18,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from ingest.outbound import outbox_settings
-from ingest.workflows.application_checks import STAMPED_FORM_ITEM, stamp_decision
+from ingest.workflows.application_checks import items_to_ask
 from ingest.workflows.decisions import MessageFacts, Reply, facts_of
 from ingest.workflows.verdicts import published_verdicts
 from notify.compose import StatusLine, StatusReplyContext
@@ -75,10 +75,8 @@ def read_state(session: Session, address: str) -> list[ApplicationSnapshot]:
 
 def status_line(snapshot: ApplicationSnapshot, require_stamped_form: bool) -> StatusLine:
     """What the sender is told about one application: nothing for staff only (seal doubts, licence, OCR)."""
-    missing = [k for k in MATERIAL_KEYS if k not in snapshot.present]
-    stamp = stamp_decision(require_stamped_form, "basic_form" in snapshot.present, snapshot.stamped)
-    if stamp.missing_item:
-        missing.append(STAMPED_FORM_ITEM)
+    missing = items_to_ask([k for k in MATERIAL_KEYS if k not in snapshot.present], require_stamped_form,
+                           snapshot.stamped)
     if snapshot.complete:
         state = f"材料齐全，已列入{snapshot.batch}评审" if snapshot.batch else "材料齐全"
         if snapshot.published_result:

@@ -1,7 +1,7 @@
 """the expert panel's verdicts and the published lists of each batch
 
 Revision ID: panel_publication
-Revises: 0004_i16
+Revises: baseline
 """
 
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ from alembic import op
 import store.types
 
 revision = 'panel_publication'
-down_revision = '0004_i16'
+down_revision = 'baseline'
 branch_labels = None
 depends_on = None
 
