@@ -520,3 +520,29 @@ def test_a_basic_form_whose_intro_speaks_of_the_weekly_campaign_is_an_applicatio
     assert not any("looks like both" in p for p in msg["problems"]), msg["problems"]
     [application] = doc["applications"]
     assert application["intro"] == intro
+
+
+# ---------------------------------------------------------------- a workbook with a password to open
+
+
+def test_a_password_protected_weekly_workbook_is_sent_back_saying_so(app, tmp_path: Path) -> None:
+    """An OLE2 package with EncryptionInfo and EncryptedPackage (written by msoffcrypto-tool's encryption, as
+    Excel and WPS write 'password to open'): no report figures, and the correction request says the file has
+    a password and to send it without one."""
+    encrypted = (FIXTURES / "attachments" / "writers" / "weekly_encrypted.xlsx").read_bytes()
+    assert encrypted.startswith(bytes.fromhex("d0cf11e0a1b11ae1"))  # OLE2, not a zip: really encrypted
+    raw = message("广州市人社局 <gzrsj@example.gov.cn>", "广州市周报（2月17日-2月23日）",
+                  datetime(2020, 2, 24, 2, 0, tzinfo=UTC), "附件为本周周报。", "<encrypted-1@x>",
+                  [("广州市周报.xlsx", encrypted, XLSX)])
+    doc = ingest_raw(app, tmp_path, ("1.eml", raw))
+    [report] = doc["weekly_reports"]
+    assert report["status"] == "needs_correction" and report["rows"] == []
+    [notice] = [o for o in doc["outbox"] if o["kind"] == "correction_request"]
+    assert notice["to"] == ["gzrsj@example.gov.cn"]
+    from ingest.workflows.reminders import deliver
+
+    deliver(app)
+    [sent] = [m for m in app.transport.sent if m["To"] == "gzrsj@example.gov.cn"]
+    text = sent.get_body(("plain",)).get_content()
+    assert "附件“广州市周报.xlsx”设置了密码（已加密），无法读取，请去掉密码后重新发送" in text
+    assert text.count("广州市周报.xlsx") == 1
