@@ -357,12 +357,33 @@ class DigestContext(NoticeContext):
         return [row for row in self.cities if row.status == "missing"]
 
 
+@dataclass(kw_only=True)
+class AlertContext(NoticeContext):
+    """To the administrators ([alerts] to), never to a sender: a condition started (``cleared_at`` None) or
+    cleared. ``condition`` is its label (zxjyck.labels.ALERT), ``host`` the machine that noticed it."""
+
+    condition: str
+    detail: str
+    started_at: datetime
+    cleared_at: datetime | None = None
+    host: str = ""
+
+    kind: ClassVar[str] = "alert"
+
+    def subject(self) -> str:
+        return f"【zxjyck {'恢复' if self.cleared_at else '告警'}】{_one_line(self.condition)}"
+
+    def default_salutation(self) -> str:
+        return "系统管理员"
+
+
 CONTEXT_TYPES: dict[str, tuple[type[NoticeContext], ...]] = {
     "receipt": (WeeklyReceiptContext, ApplicationReceiptContext),
     "missing_items": (MissingItemsContext,),
     "correction_request": (CorrectionRequestContext,),
     "late_reminder": (LateReminderContext,),
     "digest": (DigestContext,),
+    "alert": (AlertContext,),
 }
 NOTICE_KINDS = tuple(CONTEXT_TYPES)
 

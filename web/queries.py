@@ -17,7 +17,6 @@ from store.models import (
     FAILED,
     MATERIAL_KEYS,
     NEEDS_REVIEW,
-    OUTBOX_FAILED,
     REPORT_NEEDS_REVIEW,
     REVIEW_STATES,
     Application,
@@ -33,6 +32,7 @@ from store.models import (
     WeeklyReport,
     WeeklyRow,
 )
+from store.repo import unresolved_failure
 
 
 def tz(app: App) -> ZoneInfo:
@@ -184,7 +184,7 @@ def _application_item(session: Session, a: Application) -> ApplicationItem:
 def outbox_problems(app: App) -> list[Outbox]:
     """Notices that failed for good or bounced, newest first."""
     with session_scope(app.engine) as session:
-        return list(session.exec(select(Outbox).where((Outbox.status == OUTBOX_FAILED) | Outbox.bounced)
+        return list(session.exec(select(Outbox).where(unresolved_failure())
                                  .order_by(Outbox.created_at.desc(), Outbox.id.desc()).limit(500)))
 
 

@@ -121,7 +121,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", metavar="FILE")
     s.add_argument("--dossier", action="store_true", help="one folder and zip per application / 专家评审材料包")
     s.add_argument("--batch", metavar="NAME", help="with --dossier: only this batch / 仅导出该批次")
-    sub.add_parser("status", help="health / 运行状态")
+    s = sub.add_parser("status", help="health / 运行状态")
+    s.add_argument("--alert", action="store_true",
+                   help="also mail [alerts] to when the daemon has stopped, and when it is back (for a timer) / "
+                        "常驻服务停止或恢复时通知管理员")
+    s = sub.add_parser("outbox", help="notices that failed or bounced / 发送失败与退信的通知")
+    notices = s.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
+    notices.add_parser("list", help="failed or bounced, not yet resent or dismissed / 待处理列表")
+    o = notices.add_parser("resend", help="queue it again / 重新发送")
+    o.add_argument("id", type=int, metavar="ID")
+    o = notices.add_parser("dismiss", help="dealt with another way: no longer a fault / 标记为已处理")
+    o.add_argument("id", type=int, metavar="ID")
+    o.add_argument("--note", default="", help="why (kept in the audit) / 说明")
     s = sub.add_parser("check", help="prove the configuration end to end / 检查配置")
     s.add_argument("--send-test", metavar="ADDRESS", help="also send one test mail to ADDRESS")
     _add_console_commands(sub)
@@ -355,7 +366,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     from zxjyck.text import for_terminal
 
     with _app(args) as app:
-        h = health(app)
+        if args.alert:
+            from ingest.runtime.alerts import watchdog
+
+            watch = watchdog(app)
+            h = watch.health
+        else:
+            h = health(app)
     table = _table(title="运行状态 Status", show_header=False)
     table.add_row("邮件总数 Messages", str(h.total))
     for status, n in sorted(h.counts.items()):
@@ -366,15 +383,53 @@ def cmd_status(args: argparse.Namespace) -> int:
                   last.finished_at.astimezone(app.settings.schedule.calendar().tz).strftime("%Y-%m-%d %H:%M:%S")
                   if last and last.finished_at
                   else "从未 never")
+    tz = app.settings.schedule.calendar().tz
+    table.add_row("常驻服务心跳 Daemon heartbeat",
+                  h.last_beat.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if h.last_beat else "无 none")
     for source, marking in sorted(h.markings.items()):
         table.add_row(f"标记方式 Marking {source}", marking)
     for state, n in sorted(h.outbox.items()):
         table.add_row(f"发件箱 Outbox {state}", str(n))
     for problem in h.problems:
         table.add_row("[red]问题 Problem[/red]", for_terminal(problem))
+    if h.unresolved:
+        table.add_row("待处理通知 Notices to deal with", f"{h.unresolved} (zxjyck outbox list)")
     table.add_row("结论 Verdict", "正常 healthy" if h.healthy else "[red]异常 unhealthy[/red]")
     out.print(table)
+    if args.alert:
+        for key, change in watch.changes:
+            out.print(f"告警 alert {key}: {'开始 started' if change == 'start' else '恢复 cleared'}", markup=False)
+        if watch.sent:
+            out.print(f"已发送告警邮件 alert mail sent: {watch.sent}", markup=False)
+        for reason in watch.unsent:
+            err.print(f"告警邮件未能发出，下次重试 alert mail not sent, retried next run: {for_terminal(reason)}",
+                      markup=False)
+        if not app.settings.alerts.to:
+            err.print("未配置 [alerts] to：不发送告警邮件 / no [alerts] to: no alert mail", markup=False)
     return 0 if h.healthy else 1
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    from ingest.workflows import staff as actions
+    from ingest.workflows.staff import actor_name
+    from zxjyck.text import for_terminal
+
+    with _app(args) as app:
+        if args.outbox_command == "resend":
+            actions.resend_notice(app, actor_name(), args.id)
+            out.print(f"已重新排队 queued again: {args.id}", markup=False)
+        elif args.outbox_command == "dismiss":
+            actions.dismiss_notice(app, actor_name(), args.id, args.note)
+            out.print(f"已标记为已处理 dismissed: {args.id}", markup=False)
+        else:
+            table = _table(title="发送失败与退信 Failed or bounced notices")
+            for col in ("ID", "类型 Kind", "收件人 To", "主题 Subject", "状态 Status", "原因 Reason"):
+                table.add_column(col, overflow="fold")
+            for row in actions.list_notice_problems(app):
+                table.add_row(str(row.id), row.kind, for_terminal(", ".join(row.to)), for_terminal(row.subject[:60]),
+                              "退信 bounced" if row.bounced else "失败 failed", for_terminal(row.reason[:200]))
+            out.print(table)
+    return 0
 
 
 def cmd_remind(args: argparse.Namespace) -> int:
@@ -492,7 +547,7 @@ def cmd_web(args: argparse.Namespace) -> int:
 
 COMMANDS = {"check": cmd_check, "ingest": cmd_ingest, "poll": cmd_poll, "run": cmd_run, "messages": cmd_messages, "show": cmd_show,
             "replay": cmd_replay, "export": cmd_export, "status": cmd_status, "remind": cmd_remind,
-            "digest": cmd_digest, "user": cmd_user, "city": cmd_city, "web": cmd_web}
+            "digest": cmd_digest, "outbox": cmd_outbox, "user": cmd_user, "city": cmd_city, "web": cmd_web}
 
 if __name__ == "__main__":
     raise SystemExit(main())
