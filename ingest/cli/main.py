@@ -163,15 +163,34 @@ def _add_console_commands(sub) -> None:
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
-    from zxjyck.text import SafeLogFormatter
+    from zxjyck.text import log_formatter
 
     level = logging.DEBUG if args.debug else logging.INFO if (args.verbose or args.command == "run") else logging.WARNING
     handler = logging.StreamHandler(sys.stderr)  # sender text stripped; tracebacks only with --debug
-    handler.setFormatter(SafeLogFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", debug=args.debug))
+    handler.setFormatter(log_formatter(debug=args.debug))  # [log] format once the settings are read
     logging.basicConfig(level=level, handlers=[handler])
     logging.getLogger("mailparser").setLevel(logging.ERROR)
     for noisy in ("pdfminer", "alembic", "apscheduler.executors", "aiosmtpd"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def _use_log_settings(settings, debug: bool) -> None:
+    """[log] format and the configured zone for every line from here on (the handler made by _setup_logging)."""
+    from zxjyck.calendar import zone
+    from zxjyck.text import SafeLogFormatter, log_formatter
+
+    formatter = log_formatter(settings.log.format, debug=debug, tz=zone(settings.schedule.timezone))
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler.formatter, SafeLogFormatter):
+            handler.setFormatter(formatter)
+
+
+def _settings(args: argparse.Namespace):
+    from ingest.config import load_settings
+
+    settings = load_settings(args.config)
+    _use_log_settings(settings, args.debug)
+    return settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -204,9 +223,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _app(args: argparse.Namespace) -> App:
     from ingest.app import open_app
-    from ingest.config import load_settings
 
-    return open_app(load_settings(args.config))
+    return open_app(_settings(args))
 
 
 def _summary(report: IngestReport) -> None:
@@ -252,10 +270,9 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ingest.config import load_settings
     from ingest.runtime.daemon import run_daemon
 
-    return run_daemon(load_settings(args.config))
+    return run_daemon(_settings(args))
 
 
 def cmd_messages(args: argparse.Namespace) -> int:
@@ -539,10 +556,9 @@ def cmd_city(args: argparse.Namespace) -> int:
 
 
 def cmd_web(args: argparse.Namespace) -> int:
-    from ingest.config import load_settings
     from web.server import serve
 
-    return serve(load_settings(args.config), args.bind)
+    return serve(_settings(args), args.bind)
 
 
 COMMANDS = {"check": cmd_check, "ingest": cmd_ingest, "poll": cmd_poll, "run": cmd_run, "messages": cmd_messages, "show": cmd_show,

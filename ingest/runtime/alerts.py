@@ -135,7 +135,7 @@ class WatchdogResult:
 def watchdog(app: App) -> WatchdogResult:
     """`zxjyck status --alert`: judge the daemon's heartbeat; mail its stop and its return once each, directly."""
     found = health(app)
-    stale = found.checks["daemon_stopped"]
+    stale = found.checks["daemon"]
     detail = (f"最后一次心跳：{_local(app, found.last_beat)}；超过 3 个收取周期没有心跳 / no heartbeat for three poll "
               "intervals" if found.last_beat else "")
     changes = record(app, {WATCHDOG_CONDITION: detail if stale else None}, (WATCHDOG_CONDITION,))

@@ -93,26 +93,26 @@ def health(app: App) -> Health:
                                 .order_by(PollRun.started_at.desc()).limit(200)):
             markings.setdefault(run.source, run.marking)
     problems: list[str] = []
-    checks = {"last_poll_failed": last is not None and not last.ok}
-    if checks["last_poll_failed"]:
+    checks = {"last_poll": last is not None and not last.ok}
+    if checks["last_poll"]:
         problems.append(f"最近一次收取失败 last poll failed: {last.error}")
     stale_after = 3 * poll_interval(app)
     daemon_silent = last is not None and last.trigger == "daemon" and (
         last_ok is None or last_ok.finished_at < app.now() - stale_after)
-    checks["pickup_stalled"] = daemon_silent  # a manual `zxjyck poll` now and then is not a stalled daemon
+    checks["pickup"] = daemon_silent  # a manual `zxjyck poll` now and then is not a stalled daemon
     if daemon_silent:
         problems.append(f"超过 {int(stale_after.total_seconds())} 秒没有成功收取 no successful poll for 3 intervals")
-    checks["daemon_stopped"] = daemon_stale(app, beat)
-    if checks["daemon_stopped"]:
+    checks["daemon"] = daemon_stale(app, beat)
+    if checks["daemon"]:
         problems.append(f"常驻服务超过 {int(stale_after.total_seconds())} 秒没有心跳 the daemon has not run a cycle "
                         "for 3 intervals")
-    checks["notices_failing"] = failing > 0
+    checks["notices"] = failing > 0
     if failing:
         problems.append(f"{failing} 封通知发送失败，待重发或标记已处理 outbox failures "
                         "(zxjyck outbox list; resend or dismiss)")
     disk = disk_space(app)
     low = [d for d in disk if d.free_mb < app.settings.alerts.min_free_mb]
-    checks["disk_low"] = bool(low)
+    checks["disk"] = bool(low)
     for d in low:
         problems.append(f"磁盘剩余空间不足 low disk space: {d.path} {d.free_mb} MB "
                         f"(< [alerts] min_free_mb {app.settings.alerts.min_free_mb})")
