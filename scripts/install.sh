@@ -13,7 +13,7 @@ PY=${PYTHON:-python3}
 #   fonts-noto-cjk                 Chinese in screenshots, printed workbooks and the scanned-form fixtures
 #   poppler-data                   CJK text in the PDFs the dossier writes, when rendered to check them
 DEV_APT="dovecot-imapd libreoffice-calc-nogui libreoffice-writer-nogui chromium chromium-driver fonts-noto-cjk
-poppler-data poppler-utils"
+poppler-data poppler-utils systemd"
 if [ "${1:-}" = "--dev" ]; then
   missing=""
   for pkg in $DEV_APT; do

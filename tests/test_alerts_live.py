@@ -149,3 +149,23 @@ def test_status_alert_mails_a_killed_daemon_once_directly_and_its_return_once(tm
         assert back.returncode == 0, back.stdout + back.stderr
         assert [str(r.message["Subject"]) for r in alerts(smtp)][1] == "【zxjyck 恢复】常驻服务（zxjyck run）已停止：没有心跳"
         assert len(alerts(smtp)) == 2
+
+
+def test_the_alert_timer_and_its_service_pass_systemd_analyze_verify(tmp_path: Path) -> None:
+    """The shipped units, with the program path and user of this machine (verify checks that both exist)."""
+    import shutil
+
+    deploy = Path(__file__).resolve().parent.parent / "deploy"
+    exe = shutil.which("zxjyck")
+    assert exe, "the zxjyck console script is installed (scripts/install.sh)"
+    service = (deploy / "zxjyck-alert.service").read_text()
+    assert "status --alert" in service and "SuccessExitStatus=1" in service
+    (tmp_path / "zxjyck-alert.service").write_text(
+        service.replace("/srv/zxjyck/venv/bin/zxjyck", exe).replace("User=zxjyck", "User=root")
+        .replace("Group=zxjyck", "Group=root"))
+    timer = (deploy / "zxjyck-alert.timer").read_text()
+    assert "OnUnitActiveSec=5min" in timer
+    (tmp_path / "zxjyck-alert.timer").write_text(timer)
+    done = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "zxjyck-alert.service"),
+                           str(tmp_path / "zxjyck-alert.timer")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
