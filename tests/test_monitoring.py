@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import subprocess
 from dataclasses import replace
@@ -148,3 +149,36 @@ def test_log_lines_carry_their_utc_offset_in_both_formats(tmp_path: Path, fmt: s
             assert re.fullmatch(stamp, doc["time"]) and doc["level"] and doc["logger"] and "message" in doc
         else:
             assert re.match(stamp + r" (INFO|WARNING|ERROR|DEBUG) \S+ ", line), line
+
+
+def test_outbox_list_and_dismiss_on_the_command_line_make_status_healthy_again(tmp_path: Path) -> None:
+    from ingest.app import open_app
+    from ingest.config import load_settings
+
+    cfg = write_config(tmp_path, "sqlite:///var/zxjyck.db")
+    with open_app(load_settings(cfg, environ={})) as app, session_scope(app.engine) as session:
+        row = Outbox(dedupe_key="receipt:cli", kind="receipt", to=["gzrsj@example.gov.cn"], subject="回执：广州市周报",
+                     message_id="<cli@163.com>", status="failed", reason="550 5.1.1 no such user", attempts=8,
+                     created_at=NOW)
+        session.add(row)
+        session.flush()
+        oid = row.id
+
+    def zxjyck(*args: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "COLUMNS": "200"}  # one table row a line
+        return subprocess.run(zxjyck_cmd(cfg, *args), capture_output=True, text=True, timeout=120, env=env)
+
+    assert zxjyck("status").returncode == 1
+    listed = zxjyck("outbox", "list")
+    assert listed.returncode == 0 and "gzrsj@example.gov.cn" in listed.stdout and "550 5.1.1" in listed.stdout
+    done = zxjyck("outbox", "dismiss", str(oid), "--note", "已电话告知")
+    assert done.returncode == 0 and "dismissed" in done.stdout
+    again = zxjyck("outbox", "dismiss", str(oid))
+    assert again.returncode == 1 and "already dismissed" in again.stderr
+    assert zxjyck("outbox", "dismiss", "999").returncode == 1
+    assert "gzrsj" not in zxjyck("outbox", "list").stdout
+    status = zxjyck("status")
+    assert status.returncode == 0, status.stdout
+    doc = json.loads(zxjyck("export", "--format", "json").stdout)
+    [notice] = doc["outbox"]
+    assert notice["dismissed_at"].endswith("+08:00") and notice["dismissed_by"]
