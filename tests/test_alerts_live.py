@@ -169,3 +169,37 @@ def test_the_alert_timer_and_its_service_pass_systemd_analyze_verify(tmp_path: P
     done = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "zxjyck-alert.service"),
                            str(tmp_path / "zxjyck-alert.timer")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_real_ocr_worker_failing_three_times_in_a_row_is_an_incident_and_a_good_scan_ends_it(
+        tmp_path: Path, make_app, clock) -> None:
+    from dataclasses import replace
+    from datetime import date
+
+    from ingest.config import load_settings
+    from ingest.runtime.alerts import Monitor
+    from notify.transport import MemoryTransport
+    from parsers.formats.limits import Limits
+    from parsers.sandbox import Sandbox
+    from tests.conftest import FIXTURES
+
+    app = make_app(load_settings(write_config(tmp_path, "sqlite:///var/z.db",
+                                              extra=f'[alerts]\nto = ["{ADMIN}"]\nmin_free_mb = 0\n'), environ={}))
+    app.transport = MemoryTransport()
+    photo = (FIXTURES / "attachments" / "scans" / "weekly_photo.jpg").read_bytes()
+    monitor = Monitor(app, clock())
+    with Sandbox(replace(Limits(), ocr_wall_timeout_s=0.1)) as sandbox:  # cannot even load its models in time
+        app.analyzer = sandbox
+        for n in range(3):
+            result = sandbox.analyze(photo, f"photo-{n}.jpg", date(2020, 2, 24))
+            assert result.scanned and result.ocr_seconds is not None
+        assert sandbox.stats.ocr_failures_in_row == 3
+        assert ("ocr", "start") in monitor()
+    with Sandbox() as sandbox:
+        app.analyzer = sandbox
+        result = sandbox.analyze(photo, "photo.jpg", date(2020, 2, 24))
+        assert result.weekly is not None and result.ocr_seconds > 0
+        assert sandbox.stats.ocr_failures_in_row == 0
+        assert ("ocr", "clear") in monitor()
+    assert [str(m["Subject"]) for m in app.transport.sent] == ["【zxjyck 告警】OCR 识别进程反复异常终止",
+                                                               "【zxjyck 恢复】OCR 识别进程反复异常终止"]
