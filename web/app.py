@@ -60,7 +60,7 @@ def make_env() -> jinja2.Environment:
     env.filters["multiline"] = lambda v: strip_controls(v or "", keep_newlines=True)
     env.globals.update(STATUS=labels.MESSAGE_STATUS, KIND=labels.KIND, REPORT_STATUS=labels.REPORT_STATUS,
                        OUTBOX_STATUS=labels.OUTBOX_STATUS, CITIES=GUANGDONG_CITIES, REVIEW_STATES=REVIEW_STATES,
-                       MATERIAL_LABELS=labels.MATERIAL)
+                       MATERIAL_LABELS=labels.MATERIAL, ALERT=labels.ALERT)
     env.globals.update(ocr_field_label=ocr_field_label, SEAL_LABELS=labels.SEAL, can_show=can_show)
     return env
 

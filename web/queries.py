@@ -192,13 +192,18 @@ def outbox_problems(app: App) -> list[Outbox]:
 class HealthPage:
     health: object  # ingest.runtime.health.Health
     polls: list[PollRun]
+    alerts: list = field(default_factory=list)  # store.models.AlertState: incidents open now
 
 
 def health_page(app: App) -> HealthPage:
+    from store.alerts import open_incidents
+
     h = health(app)
     with session_scope(app.engine) as session:
         polls = list(session.exec(select(PollRun).order_by(PollRun.started_at.desc()).limit(20)))
-    return HealthPage(h, polls)
+        alerts = open_incidents(session)
+        session.expunge_all()
+    return HealthPage(h, polls, alerts)
 
 
 def recent_weeks(app: App, count: int = 8) -> list[date]:
