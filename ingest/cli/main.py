@@ -423,6 +423,9 @@ def cmd_status(args: argparse.Namespace) -> int:
                       markup=False)
         if not app.settings.alerts.to:
             err.print("未配置 [alerts] to：不发送告警邮件 / no [alerts] to: no alert mail", markup=False)
+        elif app.settings.smtp is None:
+            err.print(f"未配置 [smtp]：告警邮件只写入 {app.settings.outbox_dir} / no [smtp]: alerts are only written "
+                      "as .eml files", markup=False)
     return 0 if h.healthy else 1
 
 

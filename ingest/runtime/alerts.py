@@ -23,6 +23,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from ingest.app import App
@@ -72,6 +73,16 @@ def evaluate(app: App, running_since: datetime, found: Health | None = None) -> 
 def record(app: App, state: dict[str, str | None], keys: tuple[str, ...]) -> list[tuple[str, str]]:
     """Write what was found, and queue every mail owed for ``keys`` ([alerts] to), in one transaction.
     Returns the (condition, "start"|"clear") changes seen now."""
+    for attempt in range(3):  # another process recording the same incident at the same moment: read it again
+        try:
+            return _record_once(app, state, keys)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    return []
+
+
+def _record_once(app: App, state: dict[str, str | None], keys: tuple[str, ...]) -> list[tuple[str, str]]:
     now = app.now()
     changes: list[tuple[str, str]] = []
     with session_scope(app.engine) as session:
