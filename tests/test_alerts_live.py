@@ -12,6 +12,7 @@ import subprocess
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
@@ -203,3 +204,41 @@ def test_the_real_ocr_worker_failing_three_times_in_a_row_is_an_incident_and_a_g
         assert ("ocr", "clear") in monitor()
     assert [str(m["Subject"]) for m in app.transport.sent] == ["【zxjyck 告警】OCR 识别进程反复异常终止",
                                                                "【zxjyck 恢复】OCR 识别进程反复异常终止"]
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+def test_a_refused_smtp_login_is_an_incident_whose_mail_leaves_once_the_code_is_fixed(tmp_path: Path, make_app,
+                                                                                     clock) -> None:
+    """The alert about SMTP can only travel by SMTP: it waits in the outbox and goes out, with its all-clear,
+    as soon as the new code is configured."""
+    from dataclasses import replace
+
+    from pydantic import SecretStr
+
+    from ingest.config import AlertsSettings, load_settings
+    from ingest.runtime.alerts import Monitor
+    from tests.smtp_server import NETEASE_AUTH_FAILED
+
+    with running_smtp_server(auth=("zxjyck@163.com", "the new code"), auth_failure_reply=NETEASE_AUTH_FAILED) as smtp:
+        app = make_app(load_settings(write_config(tmp_path, "sqlite:///var/z.db", extra=(
+            f'[smtp]\nhost = "127.0.0.1"\nport = {smtp.port}\nsecurity = "none"\nsender = "zxjyck@163.com"\n'
+            'username = "zxjyck@163.com"\npassword = "a revoked code"\ntimeout_seconds = 10\n'
+            f'[alerts]\nto = ["{ADMIN}"]\nmin_free_mb = 999999999\nstalled_minutes = 10000\n')), environ={}))
+        monitor = Monitor(app, clock())
+        assert monitor() == [("disk", "start")]  # its mail meets the refused login
+        assert "535" in app.observed["smtp_login"]
+        clock.advance(minutes=1)
+        assert monitor() == [("smtp_login", "start")]
+        assert alerts(smtp) == []
+
+        app.settings = replace(app.settings, smtp=app.settings.smtp.model_copy(
+            update={"password": SecretStr("the new code")}),
+            alerts=AlertsSettings(to=[ADMIN], min_free_mb=0, stalled_minutes=10000))
+        app.transport = None  # made again from the settings, as a restarted daemon would
+        clock.advance(hours=1)  # past the retry backoff of the waiting alerts
+        assert monitor() == [("disk", "clear")]
+        assert app.observed["smtp_login"] is None
+        assert monitor() == [("smtp_login", "clear")]
+        assert len(alerts(smtp)) == 4 and all(r.rcpt_tos == [ADMIN] for r in alerts(smtp))
+        assert subjects(smtp) == sorted(["【zxjyck 告警】磁盘剩余空间不足", "【zxjyck 告警】发信登录被拒绝（SMTP，授权码可能已失效）",
+                                         "【zxjyck 恢复】磁盘剩余空间不足", "【zxjyck 恢复】发信登录被拒绝（SMTP，授权码可能已失效）"])
