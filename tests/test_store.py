@@ -150,13 +150,12 @@ def test_a_migration_that_fails_half_way_leaves_no_half_built_sqlite_schema(tmp_
 
 def test_a_spool_left_by_a_killed_fetch_is_swept_and_a_live_one_is_kept(tmp_path: Path) -> None:
     import os
-    import time
 
     archive = Archive(tmp_path / "archive")
     dead = archive.spool()  # as a poller killed mid-fetch leaves it: never adopted nor discarded
     dead.write(b"half a message")
     dead.finish()
-    a_day_ago = time.time() - 24 * 3600 - 60
+    a_day_ago = dead.path.stat().st_mtime - 24 * 3600 - 60  # by the file system's clock
     os.utime(dead.path, (a_day_ago, a_day_ago))
     live = archive.spool()  # another poller's, still being written
     live.write(b"From: a@example.org\r\n\r\nbody")
