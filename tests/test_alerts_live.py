@@ -1,8 +1,8 @@
 """Alerts from real processes: `zxjyck run` against Dovecot with a wrong password and a disk "too full", and
 `zxjyck status --alert` (the timer's command) noticing a killed daemon; every mail lands in a real aiosmtpd sink.
 
-A stopped daemon is made "old" by moving its heartbeat back an hour in the store (what the timer would find an
-hour later): no test waits for minutes.
+The daemons and commands run on the service clock of the test (``timeline``, ZXJYCK_NOW); "an hour later" is a
+command started with a clock an hour on: no test waits for minutes.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from sqlmodel import select
 
 from store.db import make_engine, session_scope
 from store.models import Heartbeat
-from tests.conftest import write_config
+from tests.conftest import service_env, write_config
 from tests.smtp_server import running_smtp_server
 from tests.test_daemon import start_daemon, stop, wait_for, zxjyck_cmd
+from zxjyck.clock import StartedClock
 
 ADMIN = "ops@example.org"
 
@@ -59,8 +60,8 @@ def wait_for_two_beats(url: str, holders_before: set[str], log: Path) -> None:
     wait_for(twice, 60, "two heartbeats of the new daemon", log)
 
 
-def test_the_daemon_mails_a_refused_login_and_a_full_disk_once_and_their_end_once(tmp_path: Path,
-                                                                                 imap_account) -> None:
+def test_the_daemon_mails_a_refused_login_and_a_full_disk_once_and_their_end_once(tmp_path: Path, imap_account,
+                                                                                 timeline: StartedClock) -> None:
     url = f"sqlite:///{tmp_path}/var/zxjyck.db"
 
     def config(password: str, min_free_mb: int) -> Path:
@@ -73,7 +74,7 @@ def test_the_daemon_mails_a_refused_login_and_a_full_disk_once_and_their_end_onc
     with running_smtp_server() as smtp:
         cfg = config("a revoked code", 10**9)
         log = tmp_path / "first.log"
-        proc = start_daemon(cfg, log)
+        proc = start_daemon(cfg, log, timeline)
         try:
             wait_for(lambda: len(alerts(smtp)) >= 2, 60, "the two alerts", log)
             holders = set(beats(url))
@@ -85,7 +86,7 @@ def test_the_daemon_mails_a_refused_login_and_a_full_disk_once_and_their_end_onc
         assert "开始时间" in body and "恢复后将另发一封恢复通知" in body
 
         log = tmp_path / "second.log"  # the same faults after a restart: nothing is mailed again
-        proc = start_daemon(cfg, log)
+        proc = start_daemon(cfg, log, timeline)
         try:
             wait_for_two_beats(url, holders, log)
             holders = set(beats(url))
@@ -95,7 +96,7 @@ def test_the_daemon_mails_a_refused_login_and_a_full_disk_once_and_their_end_onc
 
         cfg = config(imap_account.password, 0)  # the new code is configured and space was freed
         log = tmp_path / "third.log"
-        proc = start_daemon(cfg, log)
+        proc = start_daemon(cfg, log, timeline)
         try:
             wait_for(lambda: len(alerts(smtp)) >= 4, 60, "the two clears", log)
             wait_for_two_beats(url, holders, log)
@@ -106,45 +107,42 @@ def test_the_daemon_mails_a_refused_login_and_a_full_disk_once_and_their_end_onc
             "【zxjyck 恢复】收信登录被拒绝（IMAP，授权码可能已失效）", "【zxjyck 恢复】磁盘剩余空间不足"]
 
 
-def test_status_alert_mails_a_killed_daemon_once_directly_and_its_return_once(tmp_path: Path) -> None:
+def test_status_alert_mails_a_killed_daemon_once_directly_and_its_return_once(tmp_path: Path,
+                                                                             timeline: StartedClock) -> None:
     url = f"sqlite:///{tmp_path}/var/zxjyck.db"
+    later = StartedClock(timeline() + timedelta(hours=1))  # the service's time an hour on (no test waits for it)
     with running_smtp_server() as smtp:
         cfg = write_config(tmp_path, url, extra=(
             f'[smtp]\nhost = "127.0.0.1"\nport = {smtp.port}\nsecurity = "none"\nsender = "zxjyck@163.com"\n'
             f'[alerts]\nto = ["{ADMIN}"]\n'))
         (tmp_path / "mailbox").mkdir()
 
-        def status_alert() -> subprocess.CompletedProcess:
-            return subprocess.run(zxjyck_cmd(cfg, "status", "--alert"), capture_output=True, text=True, timeout=120)
+        def status_alert(clock: StartedClock) -> subprocess.CompletedProcess:
+            return subprocess.run(zxjyck_cmd(cfg, "status", "--alert"), capture_output=True, text=True, timeout=120,
+                                  env=service_env(clock))
 
         log = tmp_path / "daemon.log"
-        proc = start_daemon(cfg, log)
+        proc = start_daemon(cfg, log, timeline)
         wait_for(lambda: bool(beats(url)), 60, "the first heartbeat", log)
-        assert status_alert().returncode == 0 and alerts(smtp) == []
+        assert status_alert(timeline).returncode == 0 and alerts(smtp) == []
         proc.send_signal(signal.SIGKILL)  # died without a word: nobody else can tell
         proc.wait(timeout=30)
 
-        engine = make_engine(url)  # an hour passes
-        with session_scope(engine) as session:
-            for row in session.exec(select(Heartbeat)):
-                row.beat_at -= timedelta(hours=1)
-                session.add(row)
-        engine.dispose()
-        first = status_alert()
+        first = status_alert(later)  # the timer's run an hour later
         assert first.returncode == 1, first.stdout + first.stderr
         assert "daemon: 开始 started" in first.stdout and "alert mail sent: 1" in first.stdout
         [mail] = alerts(smtp)
         assert mail.rcpt_tos == [ADMIN]
         assert str(mail.message["Subject"]) == "【zxjyck 告警】常驻服务（zxjyck run）已停止：没有心跳"
         assert "最后一次心跳" in mail.message.get_body(("plain",)).get_content()
-        second = status_alert()  # five minutes later, still dead: the same incident, no second mail
+        second = status_alert(later)  # the next run, still dead: the same incident, no second mail
         assert second.returncode == 1 and len(alerts(smtp)) == 1
 
         holders = set(beats(url))
-        proc = start_daemon(cfg, log)
+        proc = start_daemon(cfg, log, later)
         try:
             wait_for_two_beats(url, holders, log)
-            back = status_alert()
+            back = status_alert(later)
         finally:
             assert stop(proc) == 0
         assert back.returncode == 0, back.stdout + back.stderr
