@@ -410,6 +410,26 @@ class StatusReplyContext(NoticeContext):
         return "您好"
 
 
+@dataclass(kw_only=True)
+class AlertContext(NoticeContext):
+    """To the administrators ([alerts] to), never to a sender: a condition started (``cleared_at`` None) or
+    cleared. ``condition`` is its label (zxjyck.labels.ALERT), ``host`` the machine that noticed it."""
+
+    condition: str
+    detail: str
+    started_at: datetime
+    cleared_at: datetime | None = None
+    host: str = ""
+
+    kind: ClassVar[str] = "alert"
+
+    def subject(self) -> str:
+        return f"【zxjyck {'恢复' if self.cleared_at else '告警'}】{_one_line(self.condition)}"
+
+    def default_salutation(self) -> str:
+        return "系统管理员"
+
+
 CONTEXT_TYPES: dict[str, tuple[type[NoticeContext], ...]] = {
     "receipt": (WeeklyReceiptContext, ApplicationReceiptContext),
     "missing_items": (MissingItemsContext,),
@@ -418,6 +438,7 @@ CONTEXT_TYPES: dict[str, tuple[type[NoticeContext], ...]] = {
     "digest": (DigestContext,),
     "outcome": (OutcomeContext,),
     "status_reply": (StatusReplyContext,),
+    "alert": (AlertContext,),
 }
 NOTICE_KINDS = tuple(CONTEXT_TYPES)
 

@@ -390,6 +390,7 @@ class DeliveryReport:
     deferred: bool = False  # the send-rate cap was reached; the rest goes out in a later round
     copies_saved: int = 0
     copies_failed: int = 0
+    login_refused: str = ""  # the SMTP server refused our login in this round (what the alert says)
 
 
 class SentCopier(Protocol):
@@ -464,6 +465,8 @@ def deliver_due(
             session.add(row)
         if sent and copier is not None:
             _save_copy(engine, copier, notice, now, report)
+        if isinstance(outcome, SmtpLoginError):
+            report.login_refused = str(outcome)
         if server_unusable(outcome):
             log.warning("outbox: the mail server is unreachable or refuses our login; the rest waits")
             break

@@ -63,6 +63,7 @@ class AttachmentAnalysis:
     licence: LicenceData | None = None  # a business licence read from a scan
     limited: list[str] = field(default_factory=list)  # content a limit left unread (each also in problems)
     more_weekly: list[WeeklyReportData] = field(default_factory=list)  # other cities' forms in the same file
+    ocr_seconds: float | None = None  # how long the OCR worker took on it (None: not sent to OCR)
 
     def walk(self):
         """This analysis and every member's, depth first."""

@@ -293,6 +293,7 @@ class SandboxStats:
     scans: int = 0  # attachments read by the OCR worker
     lost_workers: int = 0  # reused workers found dead when given an attachment (it was read again by a new one)
     retired: int = 0  # workers replaced after their page cap or memory bound (``Limits.pages_per_worker`` ...)
+    ocr_failures_in_row: int = 0  # scans the OCR worker did not finish (crash, memory, time), since its last success
 
 
 class _Worker:
@@ -410,15 +411,20 @@ class Sandbox:
             self._ocr_sandbox = Sandbox(limits, task=ocr_task, convert=False, ocr=False)
         stats = self._ocr_sandbox.stats
         before = (stats.timeouts, stats.memory_kills, stats.crashes)
+        started = time.monotonic()
         scan = self._ocr_sandbox.analyze(data, filename, mail_date)
         self._ocr_used_at = time.monotonic()
+        seconds = time.monotonic() - started
         self.stats.scans += 1
-        if stats.timeouts > before[0]:
-            return self._ocr_failed(plain, f"超过 {self._ocr_sandbox.limits.ocr_wall_timeout_s:.0f} 秒仍未完成")
-        if stats.memory_kills > before[1]:
-            return self._ocr_failed(plain, f"超出内存限制 {self._ocr_sandbox.limits.address_space_mb} MB")
-        if stats.crashes > before[2]:
-            return self._ocr_failed(plain, "识别进程异常终止")
+        failed = ((stats.timeouts > before[0] and f"超过 {self._ocr_sandbox.limits.ocr_wall_timeout_s:.0f} 秒仍未完成")
+                  or (stats.memory_kills > before[1] and f"超出内存限制 {self._ocr_sandbox.limits.address_space_mb} MB")
+                  or (stats.crashes > before[2] and "识别进程异常终止"))
+        # failures one after another (a success resets the count): what the daemon's OCR alert watches
+        self.stats.ocr_failures_in_row = self.stats.ocr_failures_in_row + 1 if failed else 0
+        if failed:
+            plain.ocr_seconds = seconds
+            return self._ocr_failed(plain, failed)
+        scan.ocr_seconds = seconds
         if scan.material is None:
             scan.material = plain.material
         if not scan.text_excerpt:

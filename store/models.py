@@ -58,6 +58,7 @@ class Message(SQLModel, table=True):
     city: str | None = Field(default=None, max_length=16, index=True)
     processed_at: datetime | None = _utc(nullable=True)
     attempts: int = 0
+    processing_ms: int | None = None  # how long its last processing took (decode, attachments, write): /metrics
 
 
 class Attachment(SQLModel, table=True):
@@ -83,6 +84,7 @@ class Attachment(SQLModel, table=True):
     ocr_fields: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
     ocr_values: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
     low_confidence_fields: list[str] = _json_list()
+    ocr_ms: int | None = None  # how long the OCR worker took on it (None: not read by OCR): /metrics
 
 
 class ImapCursor(SQLModel, table=True):
@@ -281,6 +283,9 @@ class Outbox(SQLModel, table=True):
     # the copy in [imap] sent_folder: None (none wanted), "appending" (tried once, never again),
     # "saved <folder>", or "failed: <reason>"
     sent_copy: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # a failed or bounced notice staff have dealt with (told the person another way): no longer a fault
+    dismissed_at: datetime | None = _utc(nullable=True)
+    dismissed_by: str | None = Field(default=None, max_length=255)
 
 
 class AuditEntry(SQLModel, table=True):
@@ -423,3 +428,30 @@ class Publication(SQLModel, table=True):
     sha256: str = Field(max_length=64)  # of the public list (the rows as published)
     entries: list[dict[str, Any]] = _json_list()  # the public rows, in order
     verdicts: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
+# --- monitoring: alert incidents and the daemon's heartbeat ----------------------------------------
+
+
+class AlertState(SQLModel, table=True):
+    """One condition administrators are mailed about ([alerts] to): its current or last incident.
+
+    A new incident replaces a cleared one; the mailed flags are set in the transaction that queues the
+    mail, so each incident is mailed once when it starts and once when it clears, across restarts."""
+
+    __tablename__ = "alert_state"
+
+    key: str = Field(primary_key=True, max_length=64)  # imap_login, smtp_login, stalled, notices, disk, ocr, daemon
+    started_at: datetime = _utc()
+    cleared_at: datetime | None = _utc(nullable=True)
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    mailed_start: bool = False
+    mailed_clear: bool = False
+
+
+class Heartbeat(SQLModel, table=True):
+    """A running daemon's sign of life, written every poll interval (``zxjyck status --alert`` reads it)."""
+
+    __tablename__ = "heartbeats"
+
+    holder: str = Field(primary_key=True, max_length=255)  # host:pid
+    started_at: datetime = _utc()
+    beat_at: datetime = _utc(index=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, update
+from sqlalchemy import ColumnElement, func, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -204,6 +204,18 @@ def release_lease(engine: Engine, name: str, holder: str) -> None:
 def count_by_status(session: Session) -> dict[str, int]:
     rows = session.exec(select(Message.status, func.count()).group_by(Message.status)).all()
     return {status: n for status, n in rows}
+
+
+def unresolved_failure() -> ColumnElement[bool]:
+    """Outbox rows staff still have to deal with: failed for good or bounced, and neither resent (that makes them
+    pending again) nor dismissed. The outbox page and the digest list them."""
+    return ((Outbox.status == "failed") | Outbox.bounced) & Outbox.dismissed_at.is_(None)
+
+
+def failing_now() -> ColumnElement[bool]:
+    """Notices that failed for a reason of ours (not a bounce: a stranger's mailbox is a staff matter), not dismissed:
+    a fault of the service for `zxjyck status`, /healthz and the alerts."""
+    return (Outbox.status == "failed") & ~Outbox.bounced & Outbox.dismissed_at.is_(None)
 
 
 def outbox_counts(session: Session) -> dict[str, int]:

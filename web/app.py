@@ -32,7 +32,7 @@ from parsers.application import ocr_field_label
 from parsers.cities import GUANGDONG_CITIES
 from store.errors import StoreError
 from store.models import REVIEW_STATES, VERDICTS
-from web import queries, security
+from web import monitoring, queries, security
 from web.page_image import can_show
 from web.text import content_disposition, strip_controls
 from zxjyck import labels
@@ -61,7 +61,7 @@ def make_env() -> jinja2.Environment:
     env.globals.update(STATUS=labels.MESSAGE_STATUS, KIND=labels.KIND, REPORT_STATUS=labels.REPORT_STATUS,
                        OUTBOX_STATUS=labels.OUTBOX_STATUS, CITIES=GUANGDONG_CITIES, REVIEW_STATES=REVIEW_STATES,
                        VERDICTS=VERDICTS,
-                       MATERIAL_LABELS=labels.MATERIAL)
+                       MATERIAL_LABELS=labels.MATERIAL, ALERT=labels.ALERT)
     env.globals.update(ocr_field_label=ocr_field_label, SEAL_LABELS=labels.SEAL, can_show=can_show)
     return env
 
@@ -395,6 +395,12 @@ def act_resend(page: Page) -> Response:
     return page.done(f"通知 {oid} 已重新排队，将在下一轮发送", "/outbox")
 
 
+def act_dismiss(page: Page) -> Response:  # any signed-in user: a bounce is a staff matter
+    oid = _int(page.request.path_params["oid"])
+    actions.dismiss_notice(page.app, page.login.name, oid, page.field("note"))
+    return page.done(f"通知 {oid} 已标记为已处理，不再计为发送故障", "/outbox")
+
+
 def act_review(page: Page) -> Response:
     aid = _int(page.request.path_params["aid"])
     actions.set_review_state(page.app, page.login.name, aid, page.field("state"), page.field("note"))
@@ -514,6 +520,7 @@ def create_app(app: App) -> Starlette:
         Route("/applications/{aid}/verdict", c.page(act_verdict), methods=post),
         Route("/outbox", c.page(outbox_page), methods=get),
         Route("/outbox/{oid}/resend", c.page(act_resend), methods=post),
+        Route("/outbox/{oid}/dismiss", c.page(act_dismiss), methods=post),
         Route("/exports", c.page(exports_page), methods=get),
         Route("/exports/week/{day}.xlsx", c.page(export_week), methods=get),
         Route("/exports/applications.xlsx", c.page(export_applications), methods=get),
@@ -523,6 +530,11 @@ def create_app(app: App) -> Starlette:
         Route("/admin/cities", c.page(cities_page), methods=get),
         Route("/admin/cities/{what}", c.page(act_city), methods=post),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        # --- monitoring (web/monitoring.py): no login; /metrics only when [web] metrics, to [web] metrics_allow
+        Route("/healthz", monitoring.healthz, methods=get),
+        Route("/metrics", monitoring.metrics, methods=get),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
-                     exception_handlers={HTTPException: _http_error, Exception: _server_error})
+    starlette = Starlette(routes=routes, middleware=[Middleware(monitoring.AccessLog), Middleware(SecurityHeaders)],
+                          exception_handlers={HTTPException: _http_error, Exception: _server_error})
+    starlette.state.zxjyck = app
+    return starlette

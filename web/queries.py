@@ -17,7 +17,6 @@ from store.models import (
     FAILED,
     MATERIAL_KEYS,
     NEEDS_REVIEW,
-    OUTBOX_FAILED,
     REPORT_NEEDS_REVIEW,
     REVIEW_STATES,
     Application,
@@ -35,6 +34,7 @@ from store.models import (
     WeeklyReport,
     WeeklyRow,
 )
+from store.repo import unresolved_failure
 
 
 def tz(app: App) -> ZoneInfo:
@@ -188,7 +188,7 @@ def _application_item(session: Session, a: Application) -> ApplicationItem:
 def outbox_problems(app: App) -> list[Outbox]:
     """Notices that failed for good or bounced, newest first."""
     with session_scope(app.engine) as session:
-        return list(session.exec(select(Outbox).where((Outbox.status == OUTBOX_FAILED) | Outbox.bounced)
+        return list(session.exec(select(Outbox).where(unresolved_failure())
                                  .order_by(Outbox.created_at.desc(), Outbox.id.desc()).limit(500)))
 
 
@@ -196,13 +196,18 @@ def outbox_problems(app: App) -> list[Outbox]:
 class HealthPage:
     health: object  # ingest.runtime.health.Health
     polls: list[PollRun]
+    alerts: list = field(default_factory=list)  # store.models.AlertState: incidents open now
 
 
 def health_page(app: App) -> HealthPage:
+    from store.alerts import open_incidents
+
     h = health(app)
     with session_scope(app.engine) as session:
         polls = list(session.exec(select(PollRun).order_by(PollRun.started_at.desc()).limit(20)))
-    return HealthPage(h, polls)
+        alerts = open_incidents(session)
+        session.expunge_all()
+    return HealthPage(h, polls, alerts)
 
 
 def publications(app: App) -> list[Publication]:
