@@ -1,7 +1,7 @@
 """monitoring: alert incidents, daemon heartbeats, dismissed notices, processing and OCR durations
 
 Revision ID: monitoring_alerts
-Revises: 0004_i16
+Revises: panel_publication
 """
 
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ from alembic import op
 import store.types
 
 revision = "monitoring_alerts"
-down_revision = "0004_i16"
+down_revision = "panel_publication"
 branch_labels = None
 depends_on = None
 
