@@ -384,3 +384,16 @@ class StaffDecision(SQLModel, table=True):
     note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     actor: str = Field(max_length=255)
     at: datetime = _utc()
+
+
+class PlatformLink(SQLModel, table=True):
+    """A weekly form's spelling of a training platform that staff linked to an application by hand
+    (the automatic match of zxjyck.platform_names found none); keyed by ``platform_key``."""
+
+    __tablename__ = "platform_links"
+
+    name_key: str = Field(primary_key=True, max_length=500)
+    name: str = Field(sa_column=Column(Text, nullable=False))  # the spelling staff saw
+    application_id: int = Field(foreign_key="applications.id", index=True)
+    linked_by: str = Field(max_length=255)
+    linked_at: datetime = _utc()

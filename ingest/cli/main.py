@@ -317,7 +317,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         from ingest.outputs.export import export_state
 
         with _app(args) as app:
-            doc = export_state(app.engine, app.settings.schedule.calendar().tz)
+            cal = app.settings.schedule.calendar()
+            doc = export_state(app.engine, cal.tz, calendar=cal, now=app.now())
         sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
         return 0
     if not args.out or bool(args.week) == bool(args.applications):

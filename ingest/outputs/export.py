@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from ingest.outputs.rates import weeks_json
 from store.db import session_scope
 from store.models import (
     MATERIAL_KEYS,
@@ -27,7 +28,7 @@ from store.models import (
     WeeklyReport,
     WeeklyRow,
 )
-from zxjyck.calendar import DEFAULT_TIMEZONE, zone
+from zxjyck.calendar import DEFAULT_TIMEZONE, Calendar, zone
 
 
 def iso(value: datetime | None, tz: tzinfo) -> str | None:
@@ -135,9 +136,15 @@ def export_outbox(session: Session, ids: dict[int, str | None], tz: tzinfo) -> l
     } for o in session.exec(select(Outbox).order_by(Outbox.created_at, Outbox.id))]
 
 
-def export_state(engine: Engine, tz: tzinfo | None = None) -> dict[str, Any]:
-    """The whole state; times in ``tz``, the configured ``schedule.timezone`` (its default when None)."""
+def export_state(engine: Engine, tz: tzinfo | None = None, *, calendar: Calendar | None = None,
+                 now: datetime | None = None) -> dict[str, Any]:
+    """The whole state; times in ``tz``, the configured ``schedule.timezone`` (its default when None).
+
+    ``weeks`` runs from the first week reported to the last whose deadline passed at ``now`` (without
+    ``now``: the last week reported), judged by ``calendar`` (the configured one; the default without it).
+    """
     tz = tz or zone(DEFAULT_TIMEZONE)
+    calendar = calendar or Calendar(zone(DEFAULT_TIMEZONE))
     with session_scope(engine) as session:
         ids = _message_ids(session)  # row id -> Message-ID, read once for every section
         return {
@@ -145,4 +152,5 @@ def export_state(engine: Engine, tz: tzinfo | None = None) -> dict[str, Any]:
             "weekly_reports": export_weekly_reports(session, ids, tz),
             "applications": export_applications(session, ids, tz),
             "outbox": export_outbox(session, ids, tz),
+            "weeks": weeks_json(session, calendar, now),
         }
