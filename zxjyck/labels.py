@@ -43,7 +43,7 @@ TIMELINESS: dict[str, str] = {
     "on_time": "按时",
     "late": "逾期",
     "corrected": "经更正",
-    "pending": "待核对/待更正",
+    "pending": "待确认",
     "missing": "未报送",
 }
 

@@ -36,10 +36,14 @@ class PlatformUsage:
     key: str
     names: list[str] = field(default_factory=list)  # the spellings the weekly forms used
     application: ApplicationRef | None = None
-    linked_by_staff: bool = False
+    linked_names: list[str] = field(default_factory=list)  # spellings staff linked to the application
     weeks: dict[date, tuple[int, int]] = field(default_factory=dict)  # week -> (enterprises, people)
     enterprises: int = 0  # every week's, not only those shown
     people: int = 0
+
+    @property
+    def linked_by_staff(self) -> bool:
+        return bool(self.linked_names)
 
     @property
     def title(self) -> str:
@@ -83,11 +87,12 @@ def platform_usage(session: Session, weeks: Sequence[date]) -> PlatformReport:
             linked = links.get(key)
             app_id = linked if linked in apps_by_id else match_platform(name, by_key)
             group = ("app", app_id) if app_id is not None else ("name", key)
-            usage = groups.setdefault(group, PlatformUsage(key, application=apps_by_id.get(app_id),
-                                                           linked_by_staff=linked in apps_by_id))
+            usage = groups.setdefault(group, PlatformUsage(key, application=apps_by_id.get(app_id)))
             clean = " ".join(name.split())
             if clean not in usage.names:
                 usage.names.append(clean)
+            if linked in apps_by_id and clean not in usage.linked_names:
+                usage.linked_names.append(clean)
         usage.enterprises += int(count)
         usage.people += int(people)
         if week in shown:
