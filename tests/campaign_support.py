@@ -20,13 +20,16 @@ import shutil
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+import pytest
+
 from fixtures.build_mail import CST, XLSX, _periods, message, weekly_xlsx
 from ingest.app import App
 from ingest.pipeline.analyse import InProcessAnalyzer
 from ingest.runtime.poll import ingest_paths
 from notify.transport import MemoryTransport
 from parsers.cities import GUANGDONG_CITIES
-from tests.conftest import FIXTURES
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 FIRST_WEEK = date(2020, 2, 17)
 WEEKS = [FIRST_WEEK + timedelta(days=7 * k) for k in range(13)]
@@ -108,3 +111,73 @@ def expected_people(week: date, city: str) -> int:
     """The headcount a city's accepted report for ``week`` holds (the rules above)."""
     i, k = GUANGDONG_CITIES.index(city), WEEKS.index(week)
     return sum(int(r[1]) for r in rows_for(i, k, bump=100 if (city == "广州市" and k == 7) else 0))
+
+
+# ---------------------------------------------------------------- fixtures (tests/conftest.py loads this module)
+
+
+def _open(folder: Path, store_url: str):
+    from ingest.app import open_app
+    from ingest.config import load_settings
+    from tests.conftest import Clock, write_config
+
+    settings = load_settings(write_config(folder, store_url, cities=cities_toml()), environ={})
+    app = open_app(settings, clock=Clock(NOW))
+    app.analyzer, app.transport = InProcessAnalyzer(), MemoryTransport()
+    return app
+
+
+def _build(folder: Path, store_url: str) -> None:
+    from ingest.workflows.staff import add_user
+    from tests.web_support import ADMIN, STAFF
+
+    app = _open(folder, store_url)
+    try:
+        ingest_campaign(app, folder / "mail-in")
+        add_user(app, "test", ADMIN[0], "admin", ADMIN[1])
+        add_user(app, "test", STAFF[0], "staff", STAFF[1])
+    finally:
+        app.close()
+
+
+@pytest.fixture(scope="session")
+def campaign_store(tmp_path_factory) -> Path:
+    """The campaign in a SQLite store, ingested once a session (copied for each test by ``campaign``)."""
+    folder = tmp_path_factory.mktemp("campaign")
+    _build(folder, "sqlite:///var/zxjyck.db")
+    return folder
+
+
+@pytest.fixture
+def campaign(campaign_store: Path, tmp_path: Path):
+    """An App on a copy of the campaign store; its clock reads NOW (``app.clock.value`` moves it)."""
+    folder = tmp_path / "campaign"
+    shutil.copytree(campaign_store, folder, ignore=shutil.ignore_patterns("mail-in"))
+    app = _open(folder, "sqlite:///var/zxjyck.db")
+    yield app
+    app.close()
+
+
+@pytest.fixture(scope="module")
+def campaign_pg(tmp_path_factory):
+    """The campaign in a PostgreSQL schema of its own, for the module."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import PG_URL, _pg_schema_url
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    folder = tmp_path_factory.mktemp("campaign-pg")
+    try:
+        _build(folder, _pg_schema_url(schema))
+        app = _open(folder, _pg_schema_url(schema))
+        yield app
+        app.close()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
