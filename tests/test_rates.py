@@ -184,3 +184,16 @@ def test_rates_read_the_same_on_postgresql(campaign_pg, campaign) -> None:
     with session_scope(campaign_pg.engine) as session:
         assert len(platform_usage(session, WEEKS).matched) == 2
         assert len(city_history(session, "广州市", _cal(campaign_pg), NOW).changes) == 1
+
+
+def test_each_weekly_report_says_whether_it_was_on_time(campaign) -> None:
+    doc = export_state(campaign.engine, _cal(campaign).tz, calendar=_cal(campaign), now=NOW)
+    by_key: dict[tuple[str, str], list[bool]] = {}
+    for report in doc["weekly_reports"]:
+        by_key.setdefault((report["city"], report["week_start"]), []).append(report["on_time"])
+    assert by_key[("河源市", WEEKS[2].isoformat())] == [False]  # late
+    assert by_key[("梅州市", WEEKS[5].isoformat())] == [False, False]  # sent back, corrected after the deadline
+    assert by_key[("惠州市", WEEKS[6].isoformat())] == [False]  # waiting for a correction
+    assert by_key[("汕尾市", WEEKS[8].isoformat())] == [False]  # held for staff
+    assert by_key[("广州市", WEEKS[7].isoformat())] == [True, True]  # sent again before the deadline
+    assert sum(flag for flags in by_key.values() for flag in flags) == 21 * 13 - 6 + 1

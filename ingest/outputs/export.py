@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from ingest.outputs.rates import weeks_json
+from ingest.outputs.rates import on_time_reports, weeks_json
 from store.db import session_scope
 from store.models import (
     MATERIAL_KEYS,
@@ -68,7 +68,10 @@ def _message_ids(session: Session) -> dict[int, str | None]:
     return {pk: mid for pk, mid in session.exec(select(Message.id, Message.message_id))}
 
 
-def export_weekly_reports(session: Session, ids: dict[int, str | None], tz: tzinfo) -> list[dict[str, Any]]:
+def export_weekly_reports(session: Session, ids: dict[int, str | None], tz: tzinfo,
+                          on_time: set[int] | None = None) -> list[dict[str, Any]]:
+    """Every report, superseded ones too; ``on_time``: the ids of reports that made their week on time."""
+    on_time = on_time or set()
     rows_by_report: dict[int, list[WeeklyRow]] = defaultdict(list)
     for r in session.exec(select(WeeklyRow).order_by(WeeklyRow.report_id, WeeklyRow.position)):
         rows_by_report[r.report_id].append(r)
@@ -84,6 +87,7 @@ def export_weekly_reports(session: Session, ids: dict[int, str | None], tz: tzin
             "total_headcount": rep.total_headcount,
             "declared_total": rep.declared_total,
             "problems": list(rep.problems),
+            "on_time": rep.id in on_time,
         })
     return out
 
@@ -149,7 +153,7 @@ def export_state(engine: Engine, tz: tzinfo | None = None, *, calendar: Calendar
         ids = _message_ids(session)  # row id -> Message-ID, read once for every section
         return {
             "messages": export_messages(session, tz),
-            "weekly_reports": export_weekly_reports(session, ids, tz),
+            "weekly_reports": export_weekly_reports(session, ids, tz, on_time_reports(session, calendar)),
             "applications": export_applications(session, ids, tz),
             "outbox": export_outbox(session, ids, tz),
             "weeks": weeks_json(session, calendar, now),

@@ -50,6 +50,7 @@ class CityWeekRate:
     week_start: date
     state: str = MISSING  # on_time | late | corrected | pending | missing
     first_received_at: datetime | None = None  # the first report the city sent (held ones aside)
+    first_report_id: int | None = None  # that report
     accepted_at: datetime | None = None  # the first accepted one
     accepted_late: bool = False  # that accepted report arrived after the deadline
     versions: int = 0  # reports stored for the week, superseded ones included
@@ -171,6 +172,7 @@ def _grouped(session: Session, last: date, as_of: datetime | None, cities: Itera
         q.city, q.week_start, func.count().label("versions"),
         func.min(case((own, q.received_at))).label("first_at"),
         func.max(case((and_(own, q.nth == 1), q.status))).label("first_status"),
+        func.max(case((and_(own, q.nth == 1), q.id))).label("first_id"),
         func.max(case((and_(own, q.nth == 1), q.late), else_=literal(0))).label("first_late"),
         func.min(case((accepted, q.received_at))).label("accepted_at"),
         func.max(case((and_(accepted, q.late == 1), literal(1)), else_=literal(0))).label("any_accepted_late"),
@@ -224,7 +226,7 @@ def rates(session: Session, weeks: Sequence[date], cal: Calendar, as_of: datetim
             continue
         reported = state in REPORTED_STATES
         cells[(week, row.city)] = CityWeekRate(
-            row.city, week, state, row.first_at, row.accepted_at, bool(row.any_accepted_late), int(row.versions),
+            row.city, week, state, row.first_at, row.first_id, row.accepted_at, bool(row.any_accepted_late), int(row.versions),
             bool(row.held), row.status or MISSING, row.message_pk,
             int(row.enterprises) if reported and row.enterprises is not None else None,
             int(row.people) if reported and row.people is not None else None, flags)
@@ -278,6 +280,18 @@ def all_weeks(session: Session, cal: Calendar, now: datetime | None, city: str |
         found = session.execute(select(func.max(WeeklyReport.__table__.c.week_start))).scalar()
         last = found if isinstance(found, date) else date.fromisoformat(str(found))
     return weeks_between(first, last)
+
+
+def on_time_reports(session: Session, cal: Calendar) -> set[int]:
+    """The ids of on-time reports (the JSON export's ``on_time``): accepted as sent by the deadline, for a
+    city's week that is on time (a version sent again before the deadline is on time too)."""
+    found = rates(session, all_weeks(session, cal, None), cal)
+    weeks = {(c.city, w.week_start) for w in found for c in w.cities if c.state == ON_TIME}
+    r = WeeklyReport.__table__.c
+    rows = session.execute(select(r.id, r.city, r.week_start).where(r.status == REPORT_ACCEPTED,
+                                                                    r.late == False))  # noqa: E712
+    return {pk for pk, city, week in rows
+            if (city, week if isinstance(week, date) else date.fromisoformat(str(week))) in weeks}
 
 
 def weeks_json(session: Session, cal: Calendar, now: datetime | None) -> list[dict]:
