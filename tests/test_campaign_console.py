@@ -119,3 +119,23 @@ def test_new_pages_need_a_session(campaign) -> None:
         for path in ("/trends", "/cities/" + quote("广州市"), "/platforms"):
             assert anonymous.get(path).status_code == 303
         assert anonymous.post("/platforms/link", data={"name": "x", "application": "1"}).status_code == 303
+
+
+@pytest.fixture
+def store_url() -> str:
+    return "sqlite:///var/zxjyck.db"  # the empty store's pages do not depend on the backend
+
+
+def test_the_new_pages_of_an_empty_store(app) -> None:
+    from ingest.workflows.staff import add_user
+
+    add_user(app, "test", STAFF[0], "staff", STAFF[1])
+    with TestClient(create_app(app), base_url="http://testserver", follow_redirects=False) as c:
+        sign_in(c, STAFF)
+        trends = c.get("/trends")
+        assert trends.status_code == 200 and trends.text.count("未报送") >= 21 * 12
+        assert "暂无数据" not in trends.text and trends.text.count("<svg") == 2
+        city = c.get("/cities/" + quote("韶关市"))  # no report, no registered address
+        assert city.status_code == 200 and "没有登记的邮箱" in city.text and "共 0 周" in city.text
+        platforms = c.get("/platforms")
+        assert platforms.status_code == 200 and "还没有与申报对应的平台" in platforms.text
