@@ -121,5 +121,7 @@ def test_every_console_page_passes_wcag_21_aa_at_390_and_1280(browser, campaign,
                     browser.get(base + path)
                     assert "/login" not in browser.current_url, path
                 assert browser.execute_script("return document.documentElement.clientWidth") == width
+                if path == f"/messages/{scan}":  # the scan view: the page image beside the values read
+                    assert browser.find_elements(By.CSS_SELECTOR, "figure.scan img"), "no scan view"
                 found.extend(f"{width}px {path}: {v}" for v in _violations(browser))
     assert not found, "\n".join(found)
