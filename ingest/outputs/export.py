@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from ingest.outputs.rates import on_time_reports, weeks_json
+from ingest.workflows.application_checks import items_to_ask
 from store.db import session_scope
 from store.models import (
     MATERIAL_KEYS,
@@ -92,7 +93,8 @@ def export_weekly_reports(session: Session, ids: dict[int, str | None], tz: tzin
     return out
 
 
-def export_applications(session: Session, ids: dict[int, str | None], tz: tzinfo) -> list[dict[str, Any]]:
+def export_applications(session: Session, ids: dict[int, str | None], tz: tzinfo,
+                        require_stamped_form: bool = True) -> list[dict[str, Any]]:
     projects: dict[int, list[ApplicationProject]] = defaultdict(list)
     for p in session.exec(select(ApplicationProject).order_by(ApplicationProject.application_id,
                                                               ApplicationProject.position)):
@@ -117,7 +119,7 @@ def export_applications(session: Session, ids: dict[int, str | None], tz: tzinfo
                           "assessment": p.assessment, "source": p.source, "fee": p.fee}
                          for p in projects.get(a.id, [])],
             "materials": present,
-            "missing": [k for k in MATERIAL_KEYS if k not in present],
+            "missing": items_to_ask([k for k in MATERIAL_KEYS if k not in present], require_stamped_form, a.stamped),
             "complete": a.complete,
             "message_ids": messages.get(a.id, []),
             "problems": list(a.form_problems),
@@ -140,10 +142,12 @@ def export_outbox(session: Session, ids: dict[int, str | None], tz: tzinfo) -> l
     } for o in session.exec(select(Outbox).order_by(Outbox.created_at, Outbox.id))]
 
 
-def export_state(engine: Engine, tz: tzinfo | None = None, *, calendar: Calendar | None = None,
-                 now: datetime | None = None) -> dict[str, Any]:
+def export_state(engine: Engine, tz: tzinfo | None = None, require_stamped_form: bool = True, *,
+                 calendar: Calendar | None = None, now: datetime | None = None) -> dict[str, Any]:
     """The whole state; times in ``tz``, the configured ``schedule.timezone`` (its default when None).
 
+    ``require_stamped_form`` is ``[applications] require_stamped_form``: an application's ``missing`` names the
+    stamped form too when the rule asks for it, as the missing-items notice and the digest do.
     ``weeks`` runs from the first week reported to the last whose deadline passed at ``now`` (without
     ``now``: the last week reported), judged by ``calendar`` (the configured one; the default without it).
     """
@@ -154,7 +158,7 @@ def export_state(engine: Engine, tz: tzinfo | None = None, *, calendar: Calendar
         return {
             "messages": export_messages(session, tz),
             "weekly_reports": export_weekly_reports(session, ids, tz, on_time_reports(session, calendar)),
-            "applications": export_applications(session, ids, tz),
+            "applications": export_applications(session, ids, tz, require_stamped_form),
             "outbox": export_outbox(session, ids, tz),
             "weeks": weeks_json(session, calendar, now),
         }

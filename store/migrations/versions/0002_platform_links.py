@@ -1,7 +1,7 @@
 """platform links: a weekly form's platform spelling that staff linked to an application
 
 Revision ID: platform_links
-Revises: 0004_i16
+Revises: baseline
 """
 
 from alembic import op
@@ -11,7 +11,7 @@ import store.types
 
 
 revision = 'platform_links'
-down_revision = '0004_i16'
+down_revision = 'baseline'
 branch_labels = None
 depends_on = None
 
