@@ -102,7 +102,7 @@ def test_every_console_page_passes_wcag_21_aa_at_390_and_1280(browser, campaign,
     pages = ["/login", f"/week/{WEEKS[8].isoformat()}", f"/week/{WEEKS[6].isoformat()}", "/messages",
              f"/messages/{held}", "/pending", "/outbox", "/applications", "/health", f"/messages/{scan}",
              "/exports", "/admin/users", "/admin/cities", "/trends", "/cities/" + quote("广州市"),
-             "/cities/" + quote("梅州市"), "/platforms"]
+             "/cities/" + quote("梅州市"), "/platforms", "/cities/" + quote("不存在市")]  # the last: the 404 page
     found: list[str] = []
     with running_console(campaign) as base:
         for width, height in ((390, 844), (1280, 900)):
