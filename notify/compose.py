@@ -301,6 +301,10 @@ class DigestContext(NoticeContext):
     outbox_problems: list[DigestOutboxRow] = field(default_factory=list)
     health: DigestHealth = field(default_factory=DigestHealth)
     messages_received: int = 0
+    # reports accepted as first sent before the deadline (ingest.outputs.rates), this week and the week before
+    on_time_this_week: int | None = None
+    on_time_last_week: int | None = None
+    cities_expected: int = 21
 
     kind: ClassVar[str] = "digest"
     variant: ClassVar[str] = "staff"

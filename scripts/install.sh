@@ -32,6 +32,21 @@ if [ "${1:-}" = "--dev" ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-noto-cjk >/dev/null
   fi
+  # axe-core (npm) for the console's accessibility tests (tests/test_console_a11y.py): its axe.min.js is
+  # vendored into .vendor/axe-core/ here, at install time; the tests never download anything.
+  AXE_VERSION=4.10.3
+  if ! grep -qs "version=\"$AXE_VERSION\"" .vendor/axe-core/axe.min.js; then
+    if ! command -v npm >/dev/null 2>&1; then
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq
+      apt-get install -y -qq --no-install-recommends npm >/dev/null
+    fi
+    axe_tmp=$(mktemp -d)
+    (cd "$axe_tmp" && npm pack --silent "axe-core@$AXE_VERSION" >/dev/null && tar -xzf axe-core-*.tgz)
+    mkdir -p .vendor/axe-core
+    cp "$axe_tmp/package/axe.min.js" "$axe_tmp/package/LICENSE" .vendor/axe-core/
+    rm -rf "$axe_tmp"
+  fi
   # Debian starts the packaged dovecot; the tests run their own on a loopback port.
   if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true

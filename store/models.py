@@ -455,3 +455,14 @@ class Heartbeat(SQLModel, table=True):
     holder: str = Field(primary_key=True, max_length=255)  # host:pid
     started_at: datetime = _utc()
     beat_at: datetime = _utc(index=True)
+class PlatformLink(SQLModel, table=True):
+    """A weekly form's spelling of a training platform that staff linked to an application by hand
+    (the automatic match of zxjyck.platform_names found none); keyed by ``platform_key``."""
+
+    __tablename__ = "platform_links"
+
+    name_key: str = Field(primary_key=True, max_length=500)
+    name: str = Field(sa_column=Column(Text, nullable=False))  # the spelling staff saw
+    application_id: int = Field(foreign_key="applications.id", index=True)
+    linked_by: str = Field(max_length=255)
+    linked_at: datetime = _utc()

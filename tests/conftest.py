@@ -24,7 +24,7 @@ from zxjyck.clock import CLOCK_VARIABLE, StartedClock
 
 charsets.install()  # as the service's first decode does; tests may decode with the stdlib directly
 
-pytest_plugins = ["tests.dovecot"]  # the Dovecot fixtures, for every module that needs them
+pytest_plugins = ["tests.dovecot", "tests.campaign_support"]  # Dovecot; 13 weeks of 21 cities' mail
 
 PG_URL = os.environ.get("ZXJYCK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REPO = Path(__file__).resolve().parent.parent
@@ -182,6 +182,8 @@ SERVER_FIXTURES = {
     # Not servers, but too slow for the fast side:
     "filled": "the sample mail ingested through the real parsers and two password hashes (about 1 s a test)",
     "scanned": "the sample mail and five scans ingested (about 2 s a test)",
+    "campaign": "13 weeks of 21 cities' mail ingested through the real parsers (about 30 s, once a session)",
+    "campaign_pg": "13 weeks of 21 cities' mail ingested into PostgreSQL (about 30 s a module)",
 }
 
 # Names a test's own code uses (module globals: helpers and modules) that start a server or a process.

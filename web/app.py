@@ -63,6 +63,9 @@ def make_env() -> jinja2.Environment:
                        VERDICTS=VERDICTS,
                        MATERIAL_LABELS=labels.MATERIAL, ALERT=labels.ALERT)
     env.globals.update(ocr_field_label=ocr_field_label, SEAL_LABELS=labels.SEAL, can_show=can_show)
+    env.globals.update(TIMELINESS=labels.TIMELINESS, REPORT_FLAG=labels.REPORT_FLAG)
+    env.filters["percent"] = lambda v: f"{v * 100:.0f}%"
+    env.filters["urlpart"] = lambda v: quote(str(v), safe="")
     return env
 
 
@@ -352,6 +355,40 @@ def _workbook(page: Page, name: str, *, week: date | None, applications: bool) -
     return Response(buffer.getvalue(), media_type=XLSX, headers={"Content-Disposition": content_disposition(name)})
 
 
+def trends_page(page: Page) -> Response:
+    from web.charts import Point, chart
+
+    data = queries.trends(page.app)
+    weekly = chart([Point(w.week_start, w.people) for w in data.weeks], ident="chart-weekly",
+                   title="全省每周备案人数（已确认的报表）", unit="人")
+    total = chart([Point(w.week_start, w.cumulative_people) for w in data.weeks], ident="chart-total",
+                  title="全省累计备案人数", unit="人", kind="line")
+    return page.render("trends.html", data=data, charts=[weekly, total])
+
+
+def city_page(page: Page) -> Response:
+    name = page.request.path_params["city"]
+    if name not in GUANGDONG_CITIES:
+        raise HTTPException(404, "没有这个地市（请使用地市全称，如“广州市”）/ no such city")
+    return page.render("city.html", h=queries.city(page.app, name))
+
+
+def platforms_page(page: Page) -> Response:
+    report, weeks = queries.platforms(page.app)
+    return page.render("platforms.html", report=report, weeks=weeks)
+
+
+def act_platform_link(page: Page) -> Response:
+    name, target = page.field("name"), page.field("application").strip()
+    if target == "none":
+        actions.link_platform(page.app, page.login.name, name, None)
+        return page.done(f"已取消“{name[:60]}”的人工关联", "/platforms")
+    if not (target.isascii() and target.isdigit() and 0 < int(target) < 2**31):
+        raise actions.InvalidInput("请选择要关联的平台申报 / choose an application")
+    actions.link_platform(page.app, page.login.name, name, int(target))
+    return page.done(f"已将“{name[:60]}”关联到申报 {target}", "/platforms")
+
+
 def health_page(page: Page) -> Response:
     return page.render("health.html", data=queries.health_page(page.app))
 
@@ -525,6 +562,10 @@ def create_app(app: App) -> Starlette:
         Route("/exports/week/{day}.xlsx", c.page(export_week), methods=get),
         Route("/exports/applications.xlsx", c.page(export_applications), methods=get),
         Route("/health", c.page(health_page), methods=get),
+        Route("/trends", c.page(trends_page), methods=get),
+        Route("/cities/{city}", c.page(city_page), methods=get),
+        Route("/platforms", c.page(platforms_page), methods=get),
+        Route("/platforms/link", c.page(act_platform_link), methods=post),
         Route("/admin/users", c.page(users_page), methods=get),
         Route("/admin/users/{what}", c.page(act_user), methods=post),
         Route("/admin/cities", c.page(cities_page), methods=get),

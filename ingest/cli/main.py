@@ -358,8 +358,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         from ingest.outputs.export import export_state
 
         with _app(args) as app:
-            doc = export_state(app.engine, app.settings.schedule.calendar().tz,
-                               app.settings.applications.require_stamped_form)
+            cal = app.settings.schedule.calendar()
+            doc = export_state(app.engine, cal.tz, app.settings.applications.require_stamped_form, calendar=cal,
+                               now=app.now())
         sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
         return 0
     if not args.out or bool(args.week) == bool(args.applications):

@@ -30,6 +30,7 @@ from sqlmodel import Session, select
 from ingest.app import App
 from ingest.errors import IngestError
 from ingest.outbound import outbox_settings
+from ingest.outputs.rates import on_time_counts
 from ingest.outputs.workbooks import current_reports
 from ingest.workflows.application_checks import items_to_ask
 from notify.compose import (
@@ -240,6 +241,8 @@ def build_digest(app: App, day: date) -> DigestContext:
         outbox = _capped(outbox_rows(session, window), MAX_OUTBOX_ITEMS, "发送失败与退信", notes)
         health = service_health(session, window)
         received = count(session, Message.received_at >= window.since, Message.received_at < window.until)
+        on_time, on_time_before, expected = on_time_counts(session, app.settings.schedule.calendar(),
+                                                           window.week_start, window.until)
     if notes:
         health.note = " ".join(filter(None, [health.note, *notes]))
     return DigestContext(
@@ -247,7 +250,8 @@ def build_digest(app: App, day: date) -> DigestContext:
         timezone=app.settings.schedule.timezone, letter_date=day, day=day, week_start=window.week_start,
         week_end=window.week_end, cities=grid,
         applications=applications, review_items=review, outbox_problems=outbox, health=health,
-        messages_received=received,
+        messages_received=received, on_time_this_week=on_time, on_time_last_week=on_time_before,
+        cities_expected=expected,
     )
 
 

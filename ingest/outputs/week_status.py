@@ -162,9 +162,15 @@ class WeekSummary:
 
 def held_mail(session: Session, week_start: date, tz: ZoneInfo, as_of: datetime | None = None) -> dict[str, list[int]]:
     """City -> ids of its messages held or failed for the week that recorded no report of their own."""
-    first, last = week_start, week_start + timedelta(days=14)  # sent during the week or the week after
-    since = datetime.combine(first, datetime.min.time(), tz)
-    until = datetime.combine(last, datetime.min.time(), tz)
+    return held_mail_weeks(session, week_start, week_start, tz, as_of).get(week_start, {})
+
+
+def held_mail_weeks(session: Session, first: date, last: date, tz: ZoneInfo,
+                    as_of: datetime | None = None) -> dict[date, dict[str, list[int]]]:
+    """``held_mail`` for every week from the one starting ``first`` to the one starting ``last``, in one read:
+    week -> city -> ids of its held or failed messages that recorded no report of their own."""
+    since = datetime.combine(first, datetime.min.time(), tz)  # sent during the week or the week after
+    until = datetime.combine(last + timedelta(days=14), datetime.min.time(), tz)
     if as_of is not None:
         until = min(until, as_of)
     query = select(Message).where(Message.status.in_((NEEDS_REVIEW, FAILED)), Message.received_at >= since,
@@ -177,9 +183,10 @@ def held_mail(session: Session, week_start: date, tz: ZoneInfo, as_of: datetime 
     with_report = set(session.exec(select(WeeklyReport.message_pk).where(
         WeeklyReport.message_pk.in_([m.id for m in messages]))))
     by_address = {address: city for city, addresses in registered_cities(session).items() for address in addresses}
-    found: dict[str, list[int]] = {}
+    found: dict[date, dict[str, list[int]]] = {}
     for message in messages:
-        if message.id in with_report or calendar.previous_week(calendar.local_date(message.received_at, tz))[0] != week_start:
+        week = calendar.previous_week(calendar.local_date(message.received_at, tz))[0]
+        if message.id in with_report or not first <= week <= last:
             continue
         city = message.city
         if city is None and message.kind is None:
@@ -187,7 +194,7 @@ def held_mail(session: Session, week_start: date, tz: ZoneInfo, as_of: datetime 
             # classification's, which ignores a From with sender problems: a forged From marks no city held.
             city = by_address.get(message.from_addr.strip().lower())
         if city:
-            found.setdefault(city, []).append(message.id)
+            found.setdefault(week, {}).setdefault(city, []).append(message.id)
     return found
 
 

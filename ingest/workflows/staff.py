@@ -40,11 +40,13 @@ from store.models import (
     AuditEntry,
     Message,
     Outbox,
+    PlatformLink,
     StaffDecision,
     User,
     WebSession,
 )
 from store.states import MESSAGE_STATUSES
+from zxjyck.platform_names import platform_key
 
 MIN_PASSWORD = 10
 MAX_NOTE = 2000
@@ -226,6 +228,37 @@ def set_review_state(app: App, actor: str, application_id: int, state: str, note
         session.add(row)
         _audit(session, app.now(), actor, "review", f"application {application_id}: {before or '-'} -> {state}"
                + (f"；{row.note}" if row.note else ""))
+
+
+def link_platform(app: App, actor: str, name: str, application_id: int | None) -> str:
+    """Link a weekly form's spelling of a platform to an application (None: remove the link); the key linked.
+
+    The link holds for every spelling with the same ``zxjyck.platform_names.platform_key``.
+    """
+    name = _note(name)[:500]
+    key = platform_key(name)
+    if not key:
+        raise InvalidInput("平台名称为空 / the platform name is empty")
+    with session_scope(app.engine) as session:
+        row = session.get(PlatformLink, key)
+        if application_id is None:
+            if row is None:
+                raise NotAllowed(f"“{name[:60]}”没有人工关联的申报 / no link to remove")
+            session.delete(row)
+            _audit(session, app.now(), actor, "platform_unlink", f"{name} -/-> application {row.application_id}")
+            return key
+        application = session.get(Application, application_id)
+        if application is None:
+            raise UnknownRecord(f"找不到编号为 {application_id} 的申报 / no application with id {application_id}")
+        before = row.application_id if row else None
+        row = row or PlatformLink(name_key=key, name=name, application_id=application_id, linked_by=actor[:255],
+                                  linked_at=app.now())
+        row.application_id, row.linked_by, row.linked_at = application_id, actor[:255], app.now()
+        session.add(row)
+        _audit(session, app.now(), actor, "platform_link",
+               f"{name} -> application {application_id} ({application.platform_name})"
+               + (f", was {before}" if before is not None and before != application_id else ""))
+    return key
 
 
 # ---------------------------------------------------------------- registered addresses
