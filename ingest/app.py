@@ -121,14 +121,36 @@ class App:
 def open_app(settings: Settings, *, clock: Callable[[], datetime] = system_clock,
              transport: Transport | None = None,
              run_migrations: bool = True) -> App:
-    """Open the database (migrating it to the newest schema) and the archive."""
+    """Open the database (migrating it to the newest schema) and the archive. Whatever the process creates
+    from here on is private (``[store] group``: store.files.private_umask)."""
+    _private_files(settings)
     engine = make_engine(settings.store_url)
     if run_migrations:
         migrate(engine)
         _seed_cities(engine, settings, clock())
-    settings.archive_dir.mkdir(parents=True, exist_ok=True)
     return App(settings=settings, engine=engine, archive=Archive(settings.archive_dir), clock=clock,
                _transport=transport)
+
+
+def _private_files(settings: Settings) -> None:
+    """Files created 0600 and folders 0700 (0640/0750 with ``[store] group``) whatever the umask; a store
+    made before that is given those modes too (the database file and the archive's top folder, which
+    closes what is under it)."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    from store.files import make_private_dir, private_umask, protect
+
+    private_umask(settings.group)
+    url = make_url(settings.store_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        db = Path(url.database)
+        db.parent.mkdir(parents=True, exist_ok=True)
+        for path in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+            if path.exists():
+                protect(path, settings.group)
+    make_private_dir(settings.archive_dir, settings.group)
 
 
 def _seed_cities(engine: Engine, settings: Settings, now: datetime) -> None:

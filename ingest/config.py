@@ -110,6 +110,38 @@ class SmtpSettings(_Section):
 class StoreSettings(_Section):
     url: SecretStr = SecretStr("sqlite:///var/zxjyck.db")
     archive_dir: str = "var/archive"
+    # none: the store, archive, exports and backups are 0600/0700; a group name: 0640/0750 and that group
+    group: str | None = None
+
+    @field_validator("group")
+    @classmethod
+    def _known_group(cls, value: str | None) -> str | None:
+        import grp
+
+        if value is not None:
+            try:
+                grp.getgrnam(value)
+            except KeyError as exc:
+                raise ValueError(f"no such group on this machine: {value!r}") from exc
+        return value
+
+
+# --- retention: how long each kind of data is kept (zxjyck purge; the daemon runs it daily) ---------------
+MIN_AUDIT_DAYS = 180  # 网络安全法 art. 21: network logs at least six months
+
+
+class RetentionSettings(_Section):
+    archive_years: int = Field(10, ge=1, le=100)  # raw mail and attachments: records of an official process
+    outbox_days: int = Field(365, ge=30)  # the text of notices sent (the row, its subject and status stay)
+    operational_days: int = Field(180, ge=7)  # poll runs and login failures
+    audit_days: int = 1095  # the audit log; never under MIN_AUDIT_DAYS
+
+    @field_validator("audit_days")
+    @classmethod
+    def _six_months(cls, value: int) -> int:
+        if value < MIN_AUDIT_DAYS:
+            raise ValueError(f"must be at least {MIN_AUDIT_DAYS} days (logs are kept at least six months)")
+        return value
 
 
 class NotifySettings(_Section):
@@ -249,6 +281,7 @@ class _File(_Section):
     reports: ReportsSettings = ReportsSettings()
     applications: ApplicationsSettings = ApplicationsSettings()
     web: WebSettings = WebSettings()
+    retention: RetentionSettings = RetentionSettings()
 
 
 @dataclass(frozen=True)
@@ -273,6 +306,8 @@ class Settings:
     web: WebSettings = WebSettings()
     max_message_bytes: int = 50 * 1024 * 1024  # [source] max_message_mb
     parse_workers: int = 1  # [source] parse_workers
+    retention: RetentionSettings = RetentionSettings()
+    group: str | None = None  # [store] group: who besides the service's user may read its files
 
     def imap_accounts(self) -> list[ImapSettings]:
         """Every IMAP mailbox to read: [imap] first, then each [[mailboxes]] entry."""
@@ -388,6 +423,8 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
         reports=parsed.reports,
         applications=parsed.applications,
         web=parsed.web,
+        retention=parsed.retention,
+        group=parsed.store.group,
     )
 
 

@@ -58,6 +58,9 @@ class Message(SQLModel, table=True):
     city: str | None = Field(default=None, max_length=16, index=True)
     processed_at: datetime | None = _utc(nullable=True)
     attempts: int = 0
+    # the archived original was removed (retention or erasure): the row and what was derived from it stay
+    raw_removed_at: datetime | None = _utc(nullable=True)
+    raw_removed_reason: str | None = Field(default=None, max_length=16)  # "retention" | "erasure"
 
 
 class Attachment(SQLModel, table=True):
@@ -281,19 +284,21 @@ class Outbox(SQLModel, table=True):
     # the copy in [imap] sent_folder: None (none wanted), "appending" (tried once, never again),
     # "saved <folder>", or "failed: <reason>"
     sent_copy: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    body_removed_at: datetime | None = _utc(nullable=True)  # ``raw`` emptied by retention or erasure
 
 
 class AuditEntry(SQLModel, table=True):
-    """Every administrative action: who, when, what."""
+    """Every administrative action and every read of personal data: who, when, what, from where."""
 
     __tablename__ = "audit"
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = _utc(index=True)
-    actor: str = Field(max_length=255)
-    action: str = Field(max_length=64)
+    actor: str = Field(max_length=255, index=True)
+    action: str = Field(max_length=64, index=True)
     message_pk: int | None = Field(default=None, foreign_key="messages.id", index=True)
     detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    address: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})  # client address
 
 
 # --- the staff console: accounts, sessions, registered addresses, decisions --------------------

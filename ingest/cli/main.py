@@ -125,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("check", help="prove the configuration end to end / 检查配置")
     s.add_argument("--send-test", metavar="ADDRESS", help="also send one test mail to ADDRESS")
     _add_console_commands(sub)
+    # --- data protection: backup, restore, purge, erase, audit (ingest/cli/data.py) ---
+    from ingest.cli import data
+
+    data.add_commands(sub, _date)
     return p
 
 
@@ -171,7 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     charsets.install()  # before anything looks a GB-family label up (and caches it): every service starts here
     _setup_logging(args)
     try:
-        return COMMANDS[args.command](args)
+        from ingest.cli import data  # data protection commands
+
+        return {**COMMANDS, **data.COMMANDS}[args.command](args)
     except UsageError as exc:
         err.print(f"zxjyck: {exc}")
         return 2

@@ -1,0 +1,87 @@
+"""The data-protection commands: `backup`, `restore`, `purge`, `erase`, `audit` (docs/operations.md)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ingest.app import App
+
+
+class _Out:
+    """Standard output through rich, built on first use (start-up time)."""
+
+    def print(self, *args, **kwargs) -> None:
+        from rich.console import Console
+
+        Console(highlight=False, soft_wrap=True).print(*args, **kwargs)
+
+
+out = _Out()
+
+
+def _app(args: argparse.Namespace) -> App:
+    from ingest.app import open_app
+    from ingest.config import load_settings
+
+    return open_app(load_settings(args.config))
+
+
+def add_commands(sub, _date: Callable[[str], date]) -> None:
+    """The commands' arguments; ``_date`` is the command line's YYYY-MM-DD type."""
+    s = sub.add_parser("backup", help="a consistent copy of the store, archive and configuration / 备份")
+    s.add_argument("--out", required=True, metavar="DIR", help="backup folder (the archive in it is shared)")
+    s = sub.add_parser("restore", help="restore a backup onto an empty store and archive / 从备份恢复")
+    s.add_argument("source", metavar="DIR", help="a backup folder (its newest backup) or one snapshot in it")
+    s = sub.add_parser("purge", help="remove what the retention periods let go / 按保存期限清理")
+    s.add_argument("--dry-run", action="store_true", help="only count what would be removed / 只统计不删除")
+    s = sub.add_parser("erase", help="erase one person's or organisation's data / 删除个人信息")
+    who = s.add_mutually_exclusive_group(required=True)
+    who.add_argument("--email", metavar="ADDRESS")
+    who.add_argument("--credit-code", metavar="CODE")
+    s.add_argument("--yes", action="store_true", help="really remove (without it: only show) / 确认删除")
+    s = sub.add_parser("audit", help="the audit log / 审计日志")
+    s.add_argument("--since", type=_date, required=True, metavar="YYYY-MM-DD")
+    s.add_argument("--until", type=_date, metavar="YYYY-MM-DD", help="up to and including that day")
+    s.add_argument("--user", metavar="NAME")
+    s.add_argument("--action", metavar="ACTION")
+    s.add_argument("--limit", type=int, default=1000)
+
+
+def _actor() -> str:
+    from ingest.workflows.staff import actor_name
+
+    return actor_name()
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from ingest.runtime.backup import backup
+
+    with _app(args) as app:
+        result = backup(app, Path(args.out), _actor())
+    out.print(f"已备份 backed up: {result.folder} (数据库 database {result.database_bytes} bytes, "
+              f"归档 archive {result.archive_files} files, 新增 new {result.archive_copied})", markup=False)
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from ingest.app import system_clock
+    from ingest.config import load_settings
+    from ingest.runtime.backup import restore
+    from store.files import private_umask
+
+    settings = load_settings(args.config)
+    private_umask(settings.group)
+    result = restore(settings, Path(args.source), _actor(), system_clock())
+    taken = result.taken_at.astimezone(settings.schedule.calendar().tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+    missing = f"; {result.missing_files} 封原件缺失 originals missing" if result.missing_files else ""
+    out.print(f"已恢复 restored: {result.messages} 封邮件 messages, {result.archive_files} 个归档文件 archive "
+              f"files, 备份时间 backup of {taken}{missing}", markup=False)
+    return 1 if result.missing_files else 0
+
+
+COMMANDS = {"backup": cmd_backup, "restore": cmd_restore}
