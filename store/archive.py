@@ -180,3 +180,17 @@ class Archive:
 
     def has(self, digest: str) -> bool:
         return self.path_for(digest).exists()
+
+    def remove(self, digest: str) -> bool:
+        """Delete an archived message for good (retention, erasure): the file, made durable by an fsync of its
+        folder. Whether there was one. Callers commit the row's marker first, so a crash in between leaves a
+        file that the next purge removes, never a row that silently lost its original."""
+        path = self.path_for(digest)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise ArchiveError(f"cannot remove {path}: {exc.strerror or exc} / 无法删除归档邮件") from exc
+        fsync_dir(path.parent)
+        return True

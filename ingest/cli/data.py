@@ -84,4 +84,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 1 if result.missing_files else 0
 
 
-COMMANDS = {"backup": cmd_backup, "restore": cmd_restore}
+def cmd_purge(args: argparse.Namespace) -> int:
+    from ingest.workflows.retention import purge
+
+    with _app(args) as app:
+        report = purge(app, _actor(), dry_run=args.dry_run)
+    out.print(report.line(), markup=False)
+    return 0
+
+
+COMMANDS = {"backup": cmd_backup, "restore": cmd_restore, "purge": cmd_purge}

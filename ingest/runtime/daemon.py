@@ -100,6 +100,7 @@ def build_scheduler(app: App, cycle: Cycle) -> BackgroundScheduler:
                           minute=cal.deadline_time.minute)
     if app.settings.staff.digest_to:
         add_digest_job(scheduler, app, guarded)
+    add_purge_job(scheduler, app, guarded)
     return scheduler
 
 
@@ -112,6 +113,17 @@ def add_digest_job(scheduler: BackgroundScheduler, app: App, guarded: Callable[[
     scheduler.add_job(guarded("digest", queue_todays_digest, app), "cron", hour=at.hour, minute=at.minute,
                       timezone=app.settings.schedule.calendar().tz, id="digest", replace_existing=True)
 
+
+PURGE_AT = "03:30"  # in schedule.timezone: the quiet hour
+
+
+def add_purge_job(scheduler: BackgroundScheduler, app: App, guarded: Callable[[str, Callable[[App], object], App], Callable]) -> None:
+    """Apply ``[retention]`` every day at PURGE_AT (in ``schedule.timezone``): ingest.workflows.retention."""
+    from ingest.workflows.retention import purge_job
+
+    at = calendar.parse_hhmm(PURGE_AT)
+    scheduler.add_job(guarded("purge", purge_job, app), "cron", hour=at.hour, minute=at.minute,
+                      timezone=app.settings.schedule.calendar().tz, id="purge", replace_existing=True)
 
 
 def watch_imap(app: App, account, scheduler: BackgroundScheduler, cycle: Cycle, stop: threading.Event) -> None:

@@ -349,12 +349,17 @@ def replay(app: App, ids: list[int] | None = None, status: str | None = None,
             missing = [i for i in ids if i not in found]
             if missing:
                 raise UnknownMessage(f"no message with id {', '.join(map(str, missing))} / 找不到该编号的邮件")
+            gone = session.exec(select(Message.id).where(Message.id.in_(ids), Message.raw_removed_at.is_not(None)))
+            if gone := list(gone):
+                raise NotAllowed(f"邮件 {', '.join(map(str, gone))} 的原件已删除（保存期限届满或应要求删除），不能重新处理 / "
+                                 "the original was removed (retention or erasure): it cannot be processed again")
             targets = list(ids)
         else:
             if status not in MESSAGE_STATUSES:
                 raise IngestError(f"unknown status {status!r}; one of {', '.join(MESSAGE_STATUSES)} / "
                                   f"未知状态“{status}”，可选：{'、'.join(MESSAGE_STATUSES)}")
-            targets = list(session.exec(select(Message.id).where(Message.status == status).order_by(Message.id)))
+            targets = list(session.exec(select(Message.id).where(Message.status == status,
+                                                                 Message.raw_removed_at.is_(None)).order_by(Message.id)))
     actor = actor or actor_name()
     results: dict[int, str] = {}
     for pk in targets:
