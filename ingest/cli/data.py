@@ -93,4 +93,16 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"backup": cmd_backup, "restore": cmd_restore, "purge": cmd_purge}
+def cmd_erase(args: argparse.Namespace) -> int:
+    from ingest.workflows.erasure import erase
+
+    with _app(args) as app:
+        plan = erase(app, _actor(), email=args.email, credit_code=args.credit_code, apply=args.yes)
+    head = "已删除 erased" if args.yes else "将删除 would erase (run again with --yes to erase)"
+    out.print(f"{head}: {plan.subject_hash}", markup=False)
+    for line in plan.lines()[:None if args.yes else -1]:
+        out.print(f"  {line}", markup=False)
+    return 0
+
+
+COMMANDS = {"backup": cmd_backup, "restore": cmd_restore, "purge": cmd_purge, "erase": cmd_erase}
