@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from ingest.config import Settings
 from store.archive import Archive
 from store.db import make_engine, migrate
+from store.files import file_mode
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -128,7 +129,7 @@ def open_app(settings: Settings, *, clock: Callable[[], datetime] = system_clock
     if run_migrations:
         migrate(engine)
         _seed_cities(engine, settings, clock())
-    return App(settings=settings, engine=engine, archive=Archive(settings.archive_dir), clock=clock,
+    return App(settings=settings, engine=engine, archive=Archive(settings.archive_dir, file_mode(settings.group)), clock=clock,
                _transport=transport)
 
 
@@ -146,7 +147,7 @@ def _private_files(settings: Settings) -> None:
     url = make_url(settings.store_url)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         db = Path(url.database)
-        db.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(db.parent, settings.group)
         for path in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
             if path.exists():
                 protect(path, settings.group)

@@ -74,8 +74,9 @@ class Spool:
 
 
 class Archive:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, mode: int = 0o600):
         self.root = Path(root)
+        self.mode = mode  # of every archived file: 0600, or 0640 with [store] group (store.files.file_mode)
 
     def path_for(self, digest: str) -> Path:
         if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
@@ -94,7 +95,7 @@ class Archive:
         if self._holds(target, len(data)):
             return digest
         try:
-            write_atomically(target, data)
+            write_atomically(target, data, mode=self.mode)
         except OSError as exc:
             raise ArchiveError(f"cannot write {target}: {exc.strerror or exc} / 无法写入归档") from exc
         return digest
@@ -112,7 +113,7 @@ class Archive:
             todo[target] = data
         if todo:
             try:
-                write_many_atomically(list(todo.items()))
+                write_many_atomically(list(todo.items()), mode=self.mode)
             except OSError as exc:
                 raise ArchiveError(f"cannot write {len(todo)} file(s) under {self.root}: {exc.strerror or exc} / "
                                    "无法写入归档") from exc
@@ -145,6 +146,7 @@ class Archive:
                 spool.discard()
                 return digest
             target.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(spool.path, self.mode)
             os.replace(spool.path, target)
             fsync_dir(target.parent)
         except OSError as exc:

@@ -38,7 +38,7 @@ def fsync_dir(folder: Path) -> None:
         os.close(dir_fd)
 
 
-def write_many_atomically(items: list[tuple[Path, bytes]]) -> None:
+def write_many_atomically(items: list[tuple[Path, bytes]], mode: int | None = None) -> None:
     """Write several files durably with one fsync per file and one per directory, as a batch.
 
     Every temp file is written first, then each is fsynced, renamed into place, and
@@ -58,6 +58,8 @@ def write_many_atomically(items: list[tuple[Path, bytes]]) -> None:
             pending.append((target, tmp))
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
+                if mode is not None:
+                    os.fchmod(fh.fileno(), mode)
         for _target, tmp in pending:
             fd = os.open(tmp, os.O_RDONLY)
             try:

@@ -84,7 +84,7 @@ def dump_database(url: str, engine: Engine, target: Path) -> None:
         source_path = make_url(url).database
         if not source_path or source_path == ":memory:" or not Path(source_path).exists():
             raise SnapshotError(f"no SQLite file at {source_path} / 找不到数据库文件")
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)  # the process's umask decides (store.files.private_umask)
         os.close(fd)
         source = sqlite3.connect(f"file:{source_path}?mode=ro", uri=True, timeout=60)
         try:
@@ -120,7 +120,7 @@ def restore_database(url: str, source: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         for leftover in (Path(f"{path}-wal"), Path(f"{path}-shm"), path):
             leftover.unlink(missing_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         os.close(fd)
         src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
         try:
@@ -156,7 +156,7 @@ def copy_verified(source: Path, target: Path, expected: str) -> None:
     tmp = target.with_name(f".{target.name}.part")
     digest = hashlib.sha256()
     try:
-        with source.open("rb") as src, open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as dst:
+        with source.open("rb") as src, open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666), "wb") as dst:
             while chunk := src.read(CHUNK):
                 digest.update(chunk)
                 dst.write(chunk)

@@ -45,7 +45,7 @@ from ingest.outputs.week_status import (  # noqa: F401 - current_reports: the di
 from notify.compose import staff_text
 from parsers.cities import GUANGDONG_CITIES
 from store.db import session_scope
-from store.files import file_mode, write_atomically
+from store.files import file_mode, protect, write_atomically
 from store.models import (
     MATERIAL_KEYS,
     Application,
@@ -524,5 +524,6 @@ def export_workbook(app: App, out: str | Path, *, week: date | None, application
     with session_scope(app.engine) as session:
         wb = build_applications_workbook(session, tz) if applications else build_week_workbook(session, week, tz)
     save_atomically(wb, path, file_mode(app.settings.group))
+    protect(path, app.settings.group)
     log.info("workbook written: %s (%s)", path, "applications" if applications else f"week {week}")
     return path

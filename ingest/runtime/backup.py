@@ -32,7 +32,7 @@ from ingest.config import Settings
 from ingest.errors import IngestError
 from store import snapshot
 from store.db import make_engine, migrate, redact, session_scope
-from store.files import make_private_dir, protect_tree, write_atomically
+from store.files import file_mode, make_private_dir, protect_tree, write_atomically
 from store.models import AuditEntry, Message
 
 log = logging.getLogger(__name__)
@@ -77,8 +77,8 @@ def redacted_config(text: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write(path: Path, data: bytes) -> None:
-    write_atomically(path, data, mode=0o600)
+def _write(path: Path, data: bytes, group: str | None) -> None:
+    write_atomically(path, data, mode=file_mode(group))
 
 
 def backup(app: App, out: Path, actor: str) -> BackupResult:
@@ -97,7 +97,7 @@ def backup(app: App, out: Path, actor: str) -> BackupResult:
     snapshot.dump_database(settings.store_url, app.engine, folder / db_name)  # first: see the module's doc
     names, copied = snapshot.copy_archive(settings.archive_dir, make_private_dir(out / "archive", group))
     config_text = settings.path.read_text(encoding="utf-8") if settings.path.exists() else ""
-    _write(folder / "config.toml", redacted_config(config_text).encode("utf-8"))
+    _write(folder / "config.toml", redacted_config(config_text).encode("utf-8"), group)
     manifest = {
         "format": FORMAT,
         "taken_at": taken_at.isoformat(),
@@ -106,7 +106,7 @@ def backup(app: App, out: Path, actor: str) -> BackupResult:
         "files": {name: snapshot.sha256_file(folder / name) for name in (db_name, "config.toml")},
         "archive": {name: Path(name).stem for name in names},
     }
-    _write(folder / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8"))
+    _write(folder / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8"), group)
     protect_tree(folder, group)
     with session_scope(app.engine) as session:
         session.add(AuditEntry(at=app.now(), actor=actor[:255], action="backup",
