@@ -105,4 +105,29 @@ def cmd_erase(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"backup": cmd_backup, "restore": cmd_restore, "purge": cmd_purge, "erase": cmd_erase}
+def cmd_audit(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from ingest.outputs.audit_log import AuditFilter, action_label, audit_entries, local_time
+    from zxjyck.text import for_terminal
+
+    with _app(args) as app:
+        page = audit_entries(app, AuditFilter(args.since, args.until, args.user or "", args.action or "",
+                                              limit=args.limit))
+        table = Table(title=f"审计日志 Audit log ({len(page.entries)} / {page.total})")
+        for col in ("时间 Time", "用户 User", "操作 Action", "邮件 Message", "来源 From", "说明 Detail"):
+            table.add_column(col, overflow="fold")
+        for e in page.entries:
+            table.add_row(local_time(app, e.at), for_terminal(e.actor), action_label(e.action),
+                          str(e.message_pk or ""), for_terminal(e.address), for_terminal(e.detail))
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    if not console.is_terminal:  # a file or a pipe: whole lines, for grep
+        console = Console(highlight=False, width=400)
+    console.print(table)
+    return 0
+
+
+COMMANDS = {"backup": cmd_backup, "restore": cmd_restore, "purge": cmd_purge, "erase": cmd_erase,
+            "audit": cmd_audit}

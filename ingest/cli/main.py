@@ -284,9 +284,11 @@ def cmd_messages(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from ingest.outputs.queries import message_detail
+    from ingest.workflows.staff import actor_name, audit
 
     with _app(args) as app:
         detail = message_detail(app, args.id)
+        audit(app, actor_name(), "view_message", "zxjyck show", args.id)  # reads of personal data are logged
     from ingest.cli.show import render_detail
 
     render_detail(_console(), detail, app.settings.schedule.calendar().tz)
@@ -321,9 +323,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         import json
 
         from ingest.outputs.export import export_state
+        from ingest.workflows.staff import actor_name, audit
 
         with _app(args) as app:
             doc = export_state(app.engine, app.settings.schedule.calendar().tz)
+            audit(app, actor_name(), "export", "json (stdout)")
         sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
         return 0
     if not args.out or bool(args.week) == bool(args.applications):

@@ -69,9 +69,9 @@ class NotAllowed(StaffActionError):
 
 
 def _audit(session: Session, now: datetime, actor: str, action: str, detail: str,
-           message_pk: int | None = None) -> None:
+           message_pk: int | None = None, address: str = "") -> None:
     session.add(AuditEntry(at=now, actor=actor[:255], action=action[:64], message_pk=message_pk,
-                           detail=detail[:2000]))
+                           detail=detail[:2000], address=address[:64]))
 
 
 def _note(text: str) -> str:
@@ -324,10 +324,12 @@ def check_credentials(app: App, name: str, password: str) -> UserInfo | None:
 # --------------------------------------------------------------------------- audit and replay
 
 
-def audit(app: App, actor: str, action: str, detail: str = "", message_pk: int | None = None) -> None:
-    """Write one administrative action to the audit table (who, when, what)."""
+def audit(app: App, actor: str, action: str, detail: str = "", message_pk: int | None = None,
+          address: str = "") -> None:
+    """Write one administrative action or read of personal data to the audit table (who, when, what, and the
+    console client's address)."""
     with session_scope(app.engine) as session:
-        _audit(session, app.now(), actor, action, detail, message_pk)
+        _audit(session, app.now(), actor, action, detail, message_pk, address)
 
 
 def actor_name() -> str:
