@@ -81,6 +81,9 @@ class ImapSettings(_Section):
     ca_file: str | None = None  # extra CA bundle to trust (self-hosted servers)
     sent_folder: str | None = None  # APPEND a copy of every notice sent (e.g. "已发送"), flagged \\Seen
     id: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_IMAP_ID))  # RFC 2971 ID sent after LOGIN
+    # delete ingested mail from the server this many days after it arrived, once its archived copy is in the
+    # store (ingest/sources/imap_expunge.py); none: never
+    expunge_after_days: int | None = Field(None, ge=1)
 
     @field_validator("id")
     @classmethod

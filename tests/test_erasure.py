@@ -104,3 +104,18 @@ def test_erase_on_the_command_line_clears_the_file_archive_and_exports(tmp_path:
         with zipfile.ZipFile(out) as z:
             xml = "".join(z.read(n).decode("utf-8", "replace") for n in z.namelist())
         assert not [t for t in TRACES if t in xml]
+
+
+def test_erase_an_organisation_by_credit_code(app) -> None:
+    ingest_paths(app, sorted((FIXTURES / "mail").glob("*.eml")))
+    before = export_state(app.engine, TZ)
+    plan = erase(app, "dpo", credit_code="91440101ma59abcd1x")
+    assert len(plan.applications) == 1 and len(plan.messages) == 1 and PERSON in plan.terms
+    erase(app, "dpo", credit_code="91440101MA59ABCD1X", apply=True)
+    assert not [t for t in TRACES if t in every_value(app.engine)]
+    after = export_state(app.engine, TZ)
+    erased = next(a for a in after["applications"] if a["credit_code"] == "91440101MA59ABCD1X")
+    assert (erased["organization"], erased["contact"], erased["phone"]) == ("广东南粤职培科技有限公司", "", "")
+    other = next(a for a in after["applications"] if a["credit_code"] != "91440101MA59ABCD1X")
+    assert other == next(a for a in before["applications"] if a["credit_code"] != "91440101MA59ABCD1X")
+    assert figures(after) == figures(before)

@@ -3,7 +3,7 @@ the marker that the original is gone), the audit log's six-month floor."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -99,3 +99,29 @@ def test_purge_on_the_command_line(tmp_path: Path) -> None:
     assert not any(f.exists() for f in files)
     shown = zx(config, "show", "1")
     assert "原件已删除" in shown.stdout
+
+
+@pytest.mark.integration
+def test_expunge_after_days_removes_only_archived_mail_from_dovecot(tmp_path: Path, store_url: str,
+                                                                    imap_account) -> None:
+    from ingest.cli.main import main
+
+    old = datetime(2020, 2, 24, 8, 30, tzinfo=UTC)
+    recent = datetime.now(UTC) - timedelta(days=1)  # inside any 30-day period, whenever this runs
+    extra = (f'[imap]\nhost = "127.0.0.1"\nport = {imap_account.port}\nsecurity = "none"\n'
+             f'username = "{imap_account.username}"\npassword = "{imap_account.password}"\n'
+             'expunge_after_days = 30\n')
+    config = write_config(tmp_path, store_url, extra=extra)
+    mail = FIXTURES / "mail"
+    imap_account.append("INBOX", (mail / "01-guangzhou-weekly.eml").read_bytes(), old)
+    imap_account.append("INBOX", (mail / "08-question.eml").read_bytes(), old)
+    imap_account.append("INBOX", (mail / "07-auto-reply.eml").read_bytes(), recent)
+    assert main(["--config", str(config), "poll"]) == 0
+    imap_account.append("INBOX", (mail / "02-shenzhen-weekly-late.eml").read_bytes(), old)  # not ingested
+    assert imap_account.count("INBOX") == 4
+    assert main(["--config", str(config), "purge", "--dry-run"]) == 0
+    assert imap_account.count("INBOX") == 4, "a dry run touches nothing on the server"
+    assert main(["--config", str(config), "purge"]) == 0
+    left = sorted(b.replace(b"\r\n", b"\n") for b in imap_account.bodies("INBOX").values())  # CRLF on the wire
+    assert left == sorted((mail / name).read_bytes().replace(b"\r\n", b"\n")
+                          for name in ("02-shenzhen-weekly-late.eml", "07-auto-reply.eml"))

@@ -85,11 +85,15 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
+    from ingest.runtime.mailbox_retention import expunge_old_mail
     from ingest.workflows.retention import purge
 
     with _app(args) as app:
         report = purge(app, _actor(), dry_run=args.dry_run)
+        expunged = None if args.dry_run else expunge_old_mail(app, _actor())
     out.print(report.line(), markup=False)
+    if expunged:
+        out.print(f"已从邮件服务器删除 expunged from the server: {expunged}", markup=False)
     return 0
 
 

@@ -22,7 +22,7 @@ ACTIONS = {
     "not_a_report": "标为非周报 not a report", "resend": "重发通知 notice resent", "review": "审核 review",
     "user_add": "新建账号 user added", "user_disable": "停用账号 user disabled", "user_passwd": "重设密码 password set",
     "city_add": "登记地市邮箱 city address added", "city_remove": "删除地市邮箱 city address removed",
-    "remind": "催报 reminders", "digest": "每日汇总 digest",
+    "remind": "催报 reminders", "digest": "每日汇总 digest", "expunge": "从邮件服务器删除 expunged from the server",
 }
 
 

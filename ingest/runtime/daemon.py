@@ -118,11 +118,11 @@ PURGE_AT = "03:30"  # in schedule.timezone: the quiet hour
 
 
 def add_purge_job(scheduler: BackgroundScheduler, app: App, guarded: Callable[[str, Callable[[App], object], App], Callable]) -> None:
-    """Apply ``[retention]`` every day at PURGE_AT (in ``schedule.timezone``): ingest.workflows.retention."""
-    from ingest.workflows.retention import purge_job
+    """Apply ``[retention]`` (and ``[imap] expunge_after_days``) every day at PURGE_AT (in ``schedule.timezone``)."""
+    from ingest.runtime.mailbox_retention import retention_job
 
     at = calendar.parse_hhmm(PURGE_AT)
-    scheduler.add_job(guarded("purge", purge_job, app), "cron", hour=at.hour, minute=at.minute,
+    scheduler.add_job(guarded("purge", retention_job, app), "cron", hour=at.hour, minute=at.minute,
                       timezone=app.settings.schedule.calendar().tz, id="purge", replace_existing=True)
 
 

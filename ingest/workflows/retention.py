@@ -129,8 +129,3 @@ def _sweep_removed(app: App) -> None:
     for digest in digests:
         if app.archive.has(digest):
             app.archive.remove(digest)
-
-
-def purge_job(app: App) -> None:
-    """The daemon's daily purge."""
-    purge(app, "zxjyck-daemon")
