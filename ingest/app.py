@@ -147,7 +147,8 @@ def _private_files(settings: Settings) -> None:
     url = make_url(settings.store_url)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         db = Path(url.database)
-        make_private_dir(db.parent, settings.group)
+        if not db.parent.exists():  # an existing folder may be shared (/var/lib): never changed here
+            make_private_dir(db.parent, settings.group)
         for path in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
             if path.exists():
                 protect(path, settings.group)
