@@ -3,6 +3,7 @@ exports and backups; admins read it at /audit (filtered and paged in the databas
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -114,9 +115,12 @@ def test_the_audit_page_in_a_browser(app, clock, tmp_path: Path) -> None:
             driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
             driver.get(f"{base}/audit")
             assert "审计日志" in driver.find_element(By.TAG_NAME, "h1").text
-            for width in (390, 1280):
+            for width in (390, 1280):  # written to the test's folder; with ZXJYCK_UPDATE_DOCS=1 to docs/console
                 png = full_page_png(driver, width)
-                (REPO_DOCS / f"audit-{width}.png").write_bytes(png)
+                (tmp_path / f"audit-{width}.png").write_bytes(png)
+                if os.environ.get("ZXJYCK_UPDATE_DOCS") == "1":
+                    (REPO_DOCS / f"audit-{width}.png").write_bytes(png)
                 assert driver.execute_script("return document.documentElement.scrollWidth") <= width
+                assert "下载附件 attachment downloaded" in driver.find_element(By.TAG_NAME, "table").text
     finally:
         driver.quit()
