@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from sqlalchemy.engine import Engine
@@ -20,6 +20,7 @@ from ingest.config import Settings
 from store.archive import Archive
 from store.db import make_engine, migrate
 from store.files import file_mode
+from zxjyck.clock import system_clock
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -38,10 +39,6 @@ class Analyzer(Protocol):
     tests: an in-process or scripted reader."""
 
     def analyze(self, data: bytes, filename: str, mail_date: date) -> Any: ...
-
-
-def system_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 def default_analyzer(settings: Settings) -> Analyzer:
@@ -119,11 +116,13 @@ class App:
         self.close()
 
 
-def open_app(settings: Settings, *, clock: Callable[[], datetime] = system_clock,
+def open_app(settings: Settings, *, clock: Callable[[], datetime] | None = None,
              transport: Transport | None = None,
              run_migrations: bool = True) -> App:
-    """Open the database (migrating it to the newest schema) and the archive. Whatever the process creates
+    """Open the database (migrating it to the newest schema) and the archive. The clock is the settings'
+    (the real one, or the one ``ZXJYCK_NOW`` starts) unless a test hands its own. Whatever the process creates
     from here on is private (``[store] group``: store.files.private_umask)."""
+    clock = clock or settings.clock()
     _private_files(settings)
     engine = make_engine(settings.store_url)
     if run_migrations:

@@ -69,14 +69,13 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from ingest.app import system_clock
     from ingest.config import load_settings
     from ingest.runtime.backup import restore
     from store.files import private_umask
 
     settings = load_settings(args.config)
     private_umask(settings.group)
-    result = restore(settings, Path(args.source), _actor(), system_clock())
+    result = restore(settings, Path(args.source), _actor(), settings.clock()())
     taken = result.taken_at.astimezone(settings.schedule.calendar().tz).strftime("%Y-%m-%d %H:%M:%S %Z")
     missing = f"; {result.missing_files} 封原件缺失 originals missing" if result.missing_files else ""
     out.print(f"已恢复 restored: {result.messages} 封邮件 messages, {result.archive_files} 个归档文件 archive "

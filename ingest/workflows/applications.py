@@ -25,9 +25,9 @@ from sqlmodel import Session, delete, select
 from ingest.outbound import outbox_settings
 from ingest.pipeline.classify import flatten
 from ingest.workflows.application_checks import (
-    STAMPED_FORM_ITEM,
     copy_address,
     form_copies,
+    items_to_ask,
     licence_check,
     licence_problems,
     merge_stamped,
@@ -481,7 +481,7 @@ def decide(facts: MessageFacts, group: FormGroup, state: ApplicationState, setti
             if to is not None:  # a recommended application: a copy to the contact address the form names
                 copy = ReceiptCopy(to, replace(context, salutation=None), f"receipt-copy:{facts.sha256}{suffix}")
         else:
-            asked = [*missing, *([STAMPED_FORM_ITEM] if stamp.missing_item else [])]
+            asked = items_to_ask(missing, settings.applications.require_stamped_form, stamped)
             notice = Reply("missing_items", MissingItemsContext(
                 platform_name=current.platform_name, organization=current.organization, materials_missing=asked,
                 materials_received=present, field_problems=field_problems, received_at=facts.received_at),

@@ -1,7 +1,7 @@
 """data protection: markers of removed originals and notice texts, the client address of audit entries
 
 Revision ID: data_protection
-Revises: 0004_i16
+Revises: baseline
 """
 
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ from alembic import op
 import store.types
 
 revision = 'data_protection'
-down_revision = '0004_i16'
+down_revision = 'baseline'
 branch_labels = None
 depends_on = None
 
