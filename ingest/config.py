@@ -84,6 +84,9 @@ class ImapSettings(_Section):
     ca_file: str | None = None  # extra CA bundle to trust (self-hosted servers)
     sent_folder: str | None = None  # APPEND a copy of every notice sent (e.g. "已发送"), flagged \\Seen
     id: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_IMAP_ID))  # RFC 2971 ID sent after LOGIN
+    # delete ingested mail from the server this many days after it arrived, once its archived copy is in the
+    # store (ingest/sources/imap_expunge.py); none: never
+    expunge_after_days: int | None = Field(None, ge=1)
 
     @field_validator("id")
     @classmethod
@@ -113,6 +116,38 @@ class SmtpSettings(_Section):
 class StoreSettings(_Section):
     url: SecretStr = SecretStr("sqlite:///var/zxjyck.db")
     archive_dir: str = "var/archive"
+    # none: the store, archive, exports and backups are 0600/0700; a group name: 0640/0750 and that group
+    group: str | None = None
+
+    @field_validator("group")
+    @classmethod
+    def _known_group(cls, value: str | None) -> str | None:
+        import grp
+
+        if value is not None:
+            try:
+                grp.getgrnam(value)
+            except KeyError as exc:
+                raise ValueError(f"no such group on this machine: {value!r}") from exc
+        return value
+
+
+# --- retention: how long each kind of data is kept (zxjyck purge; the daemon runs it daily) ---------------
+MIN_AUDIT_DAYS = 180  # 网络安全法 art. 21: network logs at least six months
+
+
+class RetentionSettings(_Section):
+    archive_years: int = Field(10, ge=1, le=100)  # raw mail and attachments: records of an official process
+    outbox_days: int = Field(365, ge=30)  # the text of notices sent (the row, its subject and status stay)
+    operational_days: int = Field(180, ge=7)  # poll runs and login failures
+    audit_days: int = 1095  # the audit log; never under MIN_AUDIT_DAYS
+
+    @field_validator("audit_days")
+    @classmethod
+    def _six_months(cls, value: int) -> int:
+        if value < MIN_AUDIT_DAYS:
+            raise ValueError(f"must be at least {MIN_AUDIT_DAYS} days (logs are kept at least six months)")
+        return value
 
 
 class NotifySettings(_Section):
@@ -302,6 +337,7 @@ class _File(_Section):
     web: WebSettings = WebSettings()
     alerts: AlertsSettings = AlertsSettings()
     log: LogSettings = LogSettings()
+    retention: RetentionSettings = RetentionSettings()
 
 
 @dataclass(frozen=True)
@@ -328,6 +364,8 @@ class Settings:
     parse_workers: int = 1  # [source] parse_workers
     alerts: AlertsSettings = AlertsSettings()
     log: LogSettings = LogSettings()
+    retention: RetentionSettings = RetentionSettings()
+    group: str | None = None  # [store] group: who besides the service's user may read its files
     clock_start: datetime | None = None  # ZXJYCK_NOW: the instant this process's clock starts at
 
     def clock(self) -> Clock:
@@ -450,6 +488,8 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
         web=parsed.web,
         alerts=parsed.alerts,
         log=parsed.log,
+        retention=parsed.retention,
+        group=parsed.store.group,
         clock_start=_clock_start(env),
     )
 

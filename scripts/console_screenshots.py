@@ -19,7 +19,7 @@ sys.path.insert(0, str(REPO))
 
 PAGES = [("week", "/week/2020-02-17"), ("pending", "/pending"), ("message", "/messages/{held}"),
          ("applications", "/applications"), ("outbox", "/outbox"), ("health", "/health"),
-         ("scan", "/messages/{scan}#ocr-0"), ("login", "/login")]
+         ("scan", "/messages/{scan}#ocr-0"), ("audit", "/audit"), ("login", "/login")]
 
 
 def main(out: Path) -> int:

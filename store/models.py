@@ -59,6 +59,9 @@ class Message(SQLModel, table=True):
     processed_at: datetime | None = _utc(nullable=True)
     attempts: int = 0
     processing_ms: int | None = None  # how long its last processing took (decode, attachments, write): /metrics
+    # the archived original was removed (retention or erasure): the row and what was derived from it stay
+    raw_removed_at: datetime | None = _utc(nullable=True)
+    raw_removed_reason: str | None = Field(default=None, max_length=16)  # "retention" | "erasure"
 
 
 class Attachment(SQLModel, table=True):
@@ -286,19 +289,21 @@ class Outbox(SQLModel, table=True):
     # a failed or bounced notice staff have dealt with (told the person another way): no longer a fault
     dismissed_at: datetime | None = _utc(nullable=True)
     dismissed_by: str | None = Field(default=None, max_length=255)
+    body_removed_at: datetime | None = _utc(nullable=True)  # ``raw`` emptied by retention or erasure
 
 
 class AuditEntry(SQLModel, table=True):
-    """Every administrative action: who, when, what."""
+    """Every administrative action and every read of personal data: who, when, what, from where."""
 
     __tablename__ = "audit"
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = _utc(index=True)
-    actor: str = Field(max_length=255)
-    action: str = Field(max_length=64)
+    actor: str = Field(max_length=255, index=True)
+    action: str = Field(max_length=64, index=True)
     message_pk: int | None = Field(default=None, foreign_key="messages.id", index=True)
     detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    address: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})  # client address
 
 
 # --- the staff console: accounts, sessions, registered addresses, decisions --------------------

@@ -178,6 +178,46 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+# ---------------------------------------------------------------- the audit log: who read what, from where
+
+
+def _audit(page: Page, action: str, detail: str = "", message_pk: int | None = None, actor: str | None = None) -> None:
+    """One audit entry for this request: the signed-in user (or ``actor``), the client's address."""
+    who = actor if actor is not None else (page.login.name if page.login else "-")
+    actions.audit(page.app, who, action, detail, message_pk, address=_client(page.request))
+
+
+def audit_page(page: Page) -> Response:
+    """Admins read the audit log, filtered by user, action and days; paged in the database."""
+    from ingest.outputs.audit_log import AuditFilter, action_label, audit_entries, local_time
+
+    page.require_admin()
+    p = page.request.query_params
+    since, until = _day_or_none(p.get("since", "")), _day_or_none(p.get("until", ""))
+    number = _int(p.get("page", "1") or "1")
+    query = AuditFilter(since, until, p.get("user", "")[:255].strip(), p.get("action", "")[:64].strip(),
+                        limit=AUDIT_PAGE, offset=(number - 1) * AUDIT_PAGE)
+    data = audit_entries(page.app, query)
+    pages = max(1, -(-data.total // AUDIT_PAGE))
+    keep = {k: v for k, v in (("user", query.user), ("action", query.action),
+                              ("since", since.isoformat() if since else ""),
+                              ("until", until.isoformat() if until else "")) if v}
+    return page.render("audit.html", data=data, query=query, number=number, pages=pages, keep=keep,
+                       action_label=action_label, at=lambda e: local_time(page.app, e.at))
+
+
+AUDIT_PAGE = 50
+
+
+def _day_or_none(text: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError as exc:
+        raise HTTPException(400, "日期应为 YYYY-MM-DD / not a date") from exc
+
+
 # ---------------------------------------------------------------- login / logout
 
 
@@ -208,11 +248,13 @@ def login_page(page: Page) -> Response:
     if user is None:
         security.record_failure(page.app, keys)
         log.warning("console login failed for %r from %s", name, _client(page.request))
+        _audit(page, "login_failed", actor=name or "-", detail="用户名或密码不正确 wrong name or password")
         return page.render("login.html", status=401, csrf=cookie_token, next=_safe_next(page.field("next", "/")),
                            error="用户名或密码不正确 / wrong user name or password")
     security.clear_failures(page.app, keys)
     security.end_session(page.app, page.request.cookies.get(security.SESSION_COOKIE))  # never two live sessions
     token = security.start_session(page.app, user.id, _client(page.request), page.app.settings.web.session_hours)
+    _audit(page, "login", actor=user.name)
     response = RedirectResponse(_safe_next(page.field("next", "/")), status_code=303)
     _set_cookie(page.request, response, security.SESSION_COOKIE, token,
                 max_age=int(page.app.settings.web.session_hours * 3600))
@@ -226,6 +268,7 @@ def _set_cookie(request: Request, response: Response, name: str, value: str, max
 
 
 def logout(page: Page) -> Response:
+    _audit(page, "logout")
     security.end_session(page.app, page.request.cookies.get(security.SESSION_COOKIE))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(security.SESSION_COOKIE, path="/")
@@ -263,6 +306,7 @@ def message_page(page: Page) -> Response:
         data = queries.message_page(page.app, pk)
     except IngestError as exc:
         raise HTTPException(404, "找不到该邮件 / no such message") from exc
+    _audit(page, "view_message", message_pk=pk)
     return page.render("message.html", data=data, m=data.detail.message)
 
 
@@ -292,6 +336,7 @@ def _archived_attachment(page: Page, unavailable: str, usable=lambda stored: Tru
 def attachment_download(page: Page) -> Response:
     """One attachment, as the sender sent it, to download (never shown inline)."""
     stored, body = _archived_attachment(page, "找不到该附件 / no such attachment")
+    _audit(page, "download_attachment", f"附件 attachment {stored.position + 1}", stored.message_pk)
     return Response(body, media_type="application/octet-stream",
                     headers={"Content-Disposition": content_disposition(stored.filename)})
 
@@ -312,6 +357,7 @@ def attachment_page_image(page: Page) -> Response:
                  stored.position, exc)
         raise HTTPException(422, "无法显示该附件的页面图像（文件损坏或超出大小限制）/ "
                                  "the page cannot be shown (damaged or over the size limit)") from exc
+    _audit(page, "view_attachment", f"附件 attachment {stored.position + 1}", stored.message_pk)
     return Response(png, media_type="image/png",
                     headers={"X-Content-Type-Options": "nosniff", "Content-Disposition": "inline"})
 
@@ -349,9 +395,7 @@ def _workbook(page: Page, name: str, *, week: date | None, applications: bool) -
         wb = build_applications_workbook(session, tz) if applications else build_week_workbook(session, week, tz)
     buffer = io.BytesIO()
     wb.save(buffer)
-    from ingest.workflows.staff import audit
-
-    audit(page.app, page.login.name, "export", f"console xlsx {'applications' if applications else week}")
+    _audit(page, "export", f"console xlsx {'applications' if applications else week}")
     return Response(buffer.getvalue(), media_type=XLSX, headers={"Content-Disposition": content_disposition(name)})
 
 
@@ -570,6 +614,7 @@ def create_app(app: App) -> Starlette:
         Route("/admin/users/{what}", c.page(act_user), methods=post),
         Route("/admin/cities", c.page(cities_page), methods=get),
         Route("/admin/cities/{what}", c.page(act_city), methods=post),
+        Route("/audit", c.page(audit_page), methods=get),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         # --- monitoring (web/monitoring.py): no login; /metrics only when [web] metrics, to [web] metrics_allow
         Route("/healthz", monitoring.healthz, methods=get),

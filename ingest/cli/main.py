@@ -147,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("check", help="prove the configuration end to end / 检查配置")
     s.add_argument("--send-test", metavar="ADDRESS", help="also send one test mail to ADDRESS")
     _add_console_commands(sub)
+    # --- data protection: backup, restore, purge, erase, audit (ingest/cli/data.py) ---
+    from ingest.cli import data
+
+    data.add_commands(sub, _date)
     return p
 
 
@@ -212,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     charsets.install()  # before anything looks a GB-family label up (and caches it): every service starts here
     _setup_logging(args)
     try:
-        return COMMANDS[args.command](args)
+        from ingest.cli import data  # data protection commands
+
+        return {**COMMANDS, **data.COMMANDS}[args.command](args)
     except UsageError as exc:
         err.print(f"zxjyck: {exc}")
         return 2
@@ -317,9 +323,11 @@ def cmd_messages(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from ingest.outputs.queries import message_detail
+    from ingest.workflows.staff import actor_name, audit
 
     with _app(args) as app:
         detail = message_detail(app, args.id)
+        audit(app, actor_name(), "view_message", "zxjyck show", args.id)  # reads of personal data are logged
     from ingest.cli.show import render_detail
 
     render_detail(_console(), detail, app.settings.schedule.calendar().tz)
@@ -356,11 +364,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         import json
 
         from ingest.outputs.export import export_state
+        from ingest.workflows.staff import actor_name, audit
 
         with _app(args) as app:
             cal = app.settings.schedule.calendar()
             doc = export_state(app.engine, cal.tz, app.settings.applications.require_stamped_form, calendar=cal,
                                now=app.now())
+            audit(app, actor_name(), "export", "json (stdout)")
         sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
         return 0
     if not args.out or bool(args.week) == bool(args.applications):

@@ -71,9 +71,9 @@ class NotAllowed(StaffActionError):
 
 
 def _audit(session: Session, now: datetime, actor: str, action: str, detail: str,
-           message_pk: int | None = None) -> None:
+           message_pk: int | None = None, address: str = "") -> None:
     session.add(AuditEntry(at=now, actor=actor[:255], action=action[:64], message_pk=message_pk,
-                           detail=detail[:2000]))
+                           detail=detail[:2000], address=address[:64]))
 
 
 def _note(text: str) -> str:
@@ -384,10 +384,12 @@ def check_credentials(app: App, name: str, password: str) -> UserInfo | None:
 # --------------------------------------------------------------------------- audit and replay
 
 
-def audit(app: App, actor: str, action: str, detail: str = "", message_pk: int | None = None) -> None:
-    """Write one administrative action to the audit table (who, when, what)."""
+def audit(app: App, actor: str, action: str, detail: str = "", message_pk: int | None = None,
+          address: str = "") -> None:
+    """Write one administrative action or read of personal data to the audit table (who, when, what, and the
+    console client's address)."""
     with session_scope(app.engine) as session:
-        _audit(session, app.now(), actor, action, detail, message_pk)
+        _audit(session, app.now(), actor, action, detail, message_pk, address)
 
 
 def actor_name() -> str:
@@ -409,12 +411,17 @@ def replay(app: App, ids: list[int] | None = None, status: str | None = None,
             missing = [i for i in ids if i not in found]
             if missing:
                 raise UnknownMessage(f"no message with id {', '.join(map(str, missing))} / 找不到该编号的邮件")
+            gone = session.exec(select(Message.id).where(Message.id.in_(ids), Message.raw_removed_at.is_not(None)))
+            if gone := list(gone):
+                raise NotAllowed(f"邮件 {', '.join(map(str, gone))} 的原件已删除（保存期限届满或应要求删除），不能重新处理 / "
+                                 "the original was removed (retention or erasure): it cannot be processed again")
             targets = list(ids)
         else:
             if status not in MESSAGE_STATUSES:
                 raise IngestError(f"unknown status {status!r}; one of {', '.join(MESSAGE_STATUSES)} / "
                                   f"未知状态“{status}”，可选：{'、'.join(MESSAGE_STATUSES)}")
-            targets = list(session.exec(select(Message.id).where(Message.status == status).order_by(Message.id)))
+            targets = list(session.exec(select(Message.id).where(Message.status == status,
+                                                                 Message.raw_removed_at.is_(None)).order_by(Message.id)))
     actor = actor or actor_name()
     results: dict[int, str] = {}
     for pk in targets:
