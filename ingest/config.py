@@ -38,7 +38,10 @@ DEFAULT_CONFIG = "config.toml"
 
 
 class ConfigError(IngestError):
-    """The configuration file is missing, unreadable or invalid."""
+    """The configuration file is missing, unreadable or invalid (exit 78, EX_CONFIG of sysexits.h: the
+    systemd units' RestartPreventExitStatus=78 stops a restart loop that cannot succeed)."""
+
+    exit_code = 78
 
 
 def _our_version() -> str:

@@ -19,7 +19,7 @@ def serve(settings: Settings, bind: str | None = None) -> int:
         host, port = parse_bind(bind or settings.web.bind)
     except ValueError as exc:
         raise ConfigError(f"--bind {bind!r}: {exc} / 地址格式应为 HOST:PORT") from exc
-    app = open_app(settings)
+    app = open_app(settings, create=False)  # the console never creates or migrates the store
     try:
         log.warning("staff console on http://%s:%d/ (Ctrl-C to stop)", host, port)
         # X-Forwarded-Proto/-For are believed only from a proxy on this host (TLS ends there: Secure cookies)

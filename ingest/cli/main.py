@@ -18,6 +18,7 @@ from datetime import date
 from functools import cache
 from typing import TYPE_CHECKING
 
+from ingest.cli.lifecycle import CREATING_COMMANDS, VersionAction
 from store.states import MESSAGE_KINDS, MESSAGE_STATUSES
 from zxjyck.errors import ZxjyckError
 from zxjyck.labels import MESSAGE_STATUS, with_code
@@ -92,7 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="config file (default ./config.toml or $ZXJYCK_CONFIG)")
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     p.add_argument("-v", "--verbose", action="store_true", help="log each event to stderr")
+    p.add_argument("--version", action=VersionAction)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("init", help="create the store and the archive / 创建数据库与归档目录")
+    sub.add_parser("migrate", help="bring the store's schema up to date / 升级数据库结构")
     sub.add_parser("run", help="the daemon / 常驻服务")
     sub.add_parser("poll", help="one full cycle and exit / 收取并处理一次")
     s = sub.add_parser("ingest", help="take messages from disk / 从磁盘导入邮件")
@@ -195,7 +199,8 @@ def _app(args: argparse.Namespace) -> App:
     from ingest.app import open_app
     from ingest.config import load_settings
 
-    return open_app(load_settings(args.config))
+    # only init/migrate/run/poll/ingest create or migrate the store; the others need it there, current
+    return open_app(load_settings(args.config), create=args.command in CREATING_COMMANDS)
 
 
 def _summary(report: IngestReport) -> None:
@@ -237,6 +242,21 @@ def cmd_poll(args: argparse.Namespace) -> int:
     with _app(args) as app:
         report = poll(app)
     _summary(report)
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from ingest.cli.lifecycle import init
+
+    for line in init(args.config):
+        out.print(line, markup=False)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from ingest.cli.lifecycle import migrate
+
+    out.print(migrate(args.config), markup=False)
     return 0
 
 
@@ -491,7 +511,7 @@ def cmd_web(args: argparse.Namespace) -> int:
     return serve(load_settings(args.config), args.bind)
 
 
-COMMANDS = {"check": cmd_check, "ingest": cmd_ingest, "poll": cmd_poll, "run": cmd_run, "messages": cmd_messages, "show": cmd_show,
+COMMANDS = {"init": cmd_init, "migrate": cmd_migrate, "check": cmd_check, "ingest": cmd_ingest, "poll": cmd_poll, "run": cmd_run, "messages": cmd_messages, "show": cmd_show,
             "replay": cmd_replay, "export": cmd_export, "status": cmd_status, "remind": cmd_remind,
             "digest": cmd_digest, "user": cmd_user, "city": cmd_city, "web": cmd_web}
 
