@@ -3,7 +3,8 @@
 Keys are exactly those of ``docs/CONTRACT.md`` (plus the documented additions
 below). An unknown key or a value of the wrong type is an error naming the key
 and the file. Secrets may come from ``ZXJYCK_IMAP_PASSWORD``,
-``ZXJYCK_SMTP_PASSWORD`` and ``ZXJYCK_STORE_URL``, and ``ZXJYCK_NOW`` starts the clock at an
+``ZXJYCK_SMTP_PASSWORD`` and ``ZXJYCK_STORE_URL`` (or their ``*_FILE`` forms and systemd credentials:
+ingest.secrets), and ``ZXJYCK_NOW`` starts the clock at an
 instant (zxjyck/clock.py); the environment is read
 here and nowhere else (coding rule 5 of docs/DESIGN.md). Relative paths, including a relative
 SQLite file in ``store.url``, are relative to the folder of the config file.
@@ -279,6 +280,7 @@ class Settings:
     max_message_bytes: int = 50 * 1024 * 1024  # [source] max_message_mb
     parse_workers: int = 1  # [source] parse_workers
     clock_start: datetime | None = None  # ZXJYCK_NOW: the instant this process's clock starts at
+    config_warnings: tuple[str, ...] = ()  # e.g. a password in a file others may read (check shows, run logs)
 
     def clock(self) -> Clock:
         """The service's clock: the real one, or the one ``ZXJYCK_NOW`` starts."""
@@ -370,6 +372,9 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
         raise ConfigError(f"{cfg_path}: cannot read: {exc} / 无法读取配置文件") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{cfg_path}: not valid TOML: {exc} / 配置文件格式错误") from exc
+    from ingest.secrets import exposure_warning
+
+    exposed = exposure_warning(cfg_path, data)
     data = _merge_secrets(data, env)
     try:
         parsed = _File.model_validate(data)
@@ -399,6 +404,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
         applications=parsed.applications,
         web=parsed.web,
         clock_start=_clock_start(env),
+        config_warnings=(exposed,) if exposed else (),
     )
 
 
@@ -420,14 +426,10 @@ def _with_ca(section, base: Path):
 
 
 def _merge_secrets(data: dict, env: Mapping[str, str]) -> dict:
-    data = dict(data)
-    for section, key, var in (("imap", "password", "ZXJYCK_IMAP_PASSWORD"),
-                              ("smtp", "password", "ZXJYCK_SMTP_PASSWORD"),
-                              ("store", "url", "ZXJYCK_STORE_URL")):
-        value = env.get(var)
-        if value is None:
-            continue
-        if section in ("imap", "smtp") and not isinstance(data.get(section), dict):
-            continue  # a password for a section that is not configured
-        data[section] = {**(data.get(section) or {}), key: value}
-    return data
+    """Secrets from the environment, *_FILE files and systemd credentials (ingest.secrets)."""
+    from ingest.secrets import SecretError, merge_secrets
+
+    try:
+        return merge_secrets(data, env)
+    except SecretError as exc:
+        raise ConfigError(str(exc)) from exc

@@ -81,6 +81,8 @@ def run_checks(config_path: str | None, *, send_test: str | None = None,
     except ConfigError as exc:
         return [CheckResult("配置 Config", False, one_line(exc))]
     results = [CheckResult("配置 Config", True, str(settings.path))]
+    results += [CheckResult("配置文件权限 Config file mode", False, one_line(w), False)
+                for w in settings.config_warnings]
     results.append(_guard("数据库 Store", lambda: _check_store(settings)))
     for label, folder in (("归档目录 Archive folder", settings.archive_dir),
                           ("发件目录 Outbox folder", settings.outbox_dir)):

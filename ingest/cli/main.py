@@ -264,7 +264,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ingest.config import load_settings
     from ingest.runtime.daemon import run_daemon
 
-    return run_daemon(load_settings(args.config))
+    settings = load_settings(args.config)
+    for warning in settings.config_warnings:  # e.g. a password in a config file others may read
+        logging.getLogger("zxjyck").warning("%s", warning)
+    return run_daemon(settings)
 
 
 def cmd_messages(args: argparse.Namespace) -> int:
