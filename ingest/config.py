@@ -13,6 +13,7 @@ SQLite file in ``store.url``, are relative to the folder of the config file.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import tomllib
 import typing
@@ -214,6 +215,20 @@ class ApplicationsSettings(_Section):
 class WebSettings(_Section):
     bind: str = "127.0.0.1:8080"  # HOST:PORT of the staff console (zxjyck web)
     session_hours: float = Field(12, gt=0, le=24 * 31)  # a console session ends this long after login
+    # proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDRs); [] believes none
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _list_of_addresses(cls, value: object) -> object:
+        if isinstance(value, list):
+            value = tuple(value)
+        for item in value if isinstance(value, tuple) else ():
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"not an address or CIDR: {item!r} / 不是 IP 地址或网段") from exc
+        return value
 
     @field_validator("bind")
     @classmethod

@@ -177,6 +177,7 @@ SERVER_FIXTURES = {
     "browser": "Chromium through chromedriver",
     "soffice": "LibreOffice",
     "sandbox": "a real sandbox and its worker processes (test_sandbox.py)",
+    "nginx_stack": "real nginx in front of a real `zxjyck web` (test_proxy.py)",
     "read": "every scan through the real sandbox and its OCR worker (test_ocr.py)",
     "reader": "the real sandbox and its OCR worker (test_scans_end_to_end.py)",
     # Not servers, but too slow for the fast side:

@@ -22,9 +22,11 @@ def serve(settings: Settings, bind: str | None = None) -> int:
     app = open_app(settings, create=False)  # the console never creates or migrates the store
     try:
         log.warning("staff console on http://%s:%d/ (Ctrl-C to stop)", host, port)
-        # X-Forwarded-Proto/-For are believed only from a proxy on this host (TLS ends there: Secure cookies)
-        uvicorn.run(create_app(app), host=host, port=port, log_level="warning", proxy_headers=True,
-                    forwarded_allow_ips="127.0.0.1", server_header=False)
+        # X-Forwarded-For/-Proto are believed only from [web] trusted_proxies (the client is the right-most
+        # address not among them); the scheme they give decides Secure cookies and the login throttle's key
+        trusted = list(settings.web.trusted_proxies)
+        uvicorn.run(create_app(app), host=host, port=port, log_level="warning", proxy_headers=bool(trusted),
+                    forwarded_allow_ips=trusted or None, server_header=False)
     finally:
         app.close()
     return 0
