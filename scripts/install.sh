@@ -12,8 +12,10 @@ PY=${PYTHON:-python3}
 #   chromium, chromium-driver      the console's browser tests and the digest renders (never a downloaded browser)
 #   fonts-noto-cjk                 Chinese in screenshots, printed workbooks and the scanned-form fixtures
 #   poppler-data                   CJK text in the PDFs the dossier writes, when rendered to check them
+#   systemd                        `systemd-analyze verify` on the units of deploy/ (tests/test_units.py)
+#   nginx                          real nginx in front of `zxjyck web` (tests/test_proxy.py); never started as a service
 DEV_APT="dovecot-imapd libreoffice-calc-nogui libreoffice-writer-nogui chromium chromium-driver fonts-noto-cjk
-poppler-data poppler-utils"
+poppler-data poppler-utils systemd nginx"
 if [ "${1:-}" = "--dev" ]; then
   missing=""
   for pkg in $DEV_APT; do
