@@ -205,6 +205,7 @@ INTEGRATION_MODULES = {
     "test_peer_corpus.py": "ingests the 99 messages of fixtures/peer-mail (about 7 s)",
     "test_dossier.py": "mail ingested end to end, then PDF covers rendered and zips read back (about 1 s a test)",
     "test_cli_imports.py": "fresh interpreters list what each command imports (the CLI start's import graph)",
+    "test_upgrade.py": "stores built at the previous schema revision, filled and upgraded (SQLite and PostgreSQL)",
 }
 
 # Single tests (or parameters) in otherwise unit modules, as "module::name"; ``*`` matches any text.
