@@ -35,6 +35,7 @@ from zxjyck.calendar import (
     zone,
 )
 from zxjyck.clock import CLOCK_VARIABLE, Clock, clock_starting, parse_instant
+from zxjyck.version import our_version
 
 DEFAULT_CONFIG = "config.toml"
 
@@ -46,17 +47,8 @@ class ConfigError(IngestError):
     exit_code = 78
 
 
-def _our_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("zxjyck")
-    except PackageNotFoundError:
-        return "0"
-
-
 # RFC 2971 ID fields sent after LOGIN (163.com refuses SELECT until it gets them); [imap] id replaces them.
-DEFAULT_IMAP_ID = {"name": "zxjyck", "version": _our_version(), "vendor": "zxjyck",
+DEFAULT_IMAP_ID = {"name": "zxjyck", "version": our_version(), "vendor": "zxjyck",
                    "support-email": "zxjyck@163.com"}
 
 

@@ -14,16 +14,6 @@ from pathlib import Path
 CREATING_COMMANDS = frozenset({"init", "migrate", "run", "poll", "ingest"})
 
 
-def our_version() -> str:
-    """The installed package's version (package metadata; "unknown" when run from a bare checkout)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("zxjyck")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 class VersionAction(argparse.Action):
     """`--version`: the version is read only when asked for (package metadata costs start-up time)."""
 
@@ -32,6 +22,8 @@ class VersionAction(argparse.Action):
                          help="print the version and exit / 显示版本号", **kwargs)
 
     def __call__(self, parser: argparse.ArgumentParser, *_args: object) -> None:
+        from zxjyck.version import our_version
+
         print(f"zxjyck {our_version()}")
         parser.exit()
 
