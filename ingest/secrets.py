@@ -23,6 +23,8 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
+from ingest.errors import IngestError
+
 # section -> (its key, the environment variable, the default systemd credential name)
 SECTIONS = {"imap": ("password", "ZXJYCK_IMAP_PASSWORD", "imap_password"),
             "smtp": ("password", "ZXJYCK_SMTP_PASSWORD", "smtp_password"),
@@ -31,8 +33,11 @@ FILE_KEY, CREDENTIAL_KEY = "password_file", "password_credential"
 _CREDENTIAL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,99}")
 
 
-class SecretError(ValueError):
-    """A secret named by the configuration or the environment cannot be read (the text says which)."""
+class SecretError(IngestError):
+    """A secret named by the configuration or the environment cannot be read (the text says which);
+    ingest.config turns it into its ConfigError (exit 78)."""
+
+    exit_code = 78
 
 
 def _read(path: str, what: str) -> str:
