@@ -115,6 +115,14 @@ FORMER_REVISIONS = frozenset({"0001", "0002", "0003", "0004_i17b", "0004_i14", F
 BASELINE = "baseline"
 
 
+def _former_too_old(revision: str) -> MigrationError:
+    return MigrationError(
+        f"the database is at revision {revision} of an earlier release, which this release cannot upgrade: "
+        f"start the earlier release once (any zxjyck command brings it to {FORMER_HEAD}), then this one / "
+        f"数据库结构版本 {revision} 过旧，本版本无法直接升级：请先用原来的版本运行一次任一 zxjyck 命令"
+        f"（升级到 {FORMER_HEAD}），再使用本版本")
+
+
 def _adopt_former_store(conn: Connection) -> None:
     """Re-stamp a store made by the former chain (at its head: same schema) as ``baseline``; refuse an older one.
 
@@ -126,11 +134,7 @@ def _adopt_former_store(conn: Connection) -> None:
     if len(stamped) != 1 or stamped[0] not in FORMER_REVISIONS:
         return
     if stamped[0] != FORMER_HEAD:
-        raise MigrationError(
-            f"the database is at revision {stamped[0]} of an earlier release, which this release cannot upgrade: "
-            f"start the earlier release once (any zxjyck command brings it to {FORMER_HEAD}), then this one / "
-            f"数据库结构版本 {stamped[0]} 过旧，本版本无法直接升级：请先用原来的版本运行一次任一 zxjyck 命令"
-            f"（升级到 {FORMER_HEAD}），再使用本版本")
+        raise _former_too_old(stamped[0])
     conn.execute(text("UPDATE alembic_version SET version_num = :new"), {"new": BASELINE})
     log.info("store made before the baseline revision re-stamped: %s -> %s (same schema)", FORMER_HEAD, BASELINE)
 
@@ -183,7 +187,7 @@ def migrate(engine: Engine) -> None:
     from alembic import command
 
     current = read_revision(engine)
-    if current is not None and current not in known_revisions():
+    if current is not None and current not in known_revisions() and current not in FORMER_REVISIONS:
         raise _too_new(current)
 
     try:
@@ -279,9 +283,11 @@ def require_schema(engine: Engine) -> str:
     if current == known_head():
         return current  # the usual case: the files' head read without importing Alembic
     revisions = known_revisions()
-    if current not in revisions:
+    if current in FORMER_REVISIONS and current != FORMER_HEAD:
+        raise _former_too_old(current)
+    if current not in revisions and current != FORMER_HEAD:
         raise _too_new(current)
-    if current != revisions[-1]:
+    if current != revisions[-1]:  # an older revision, or the former chain's head (re-stamped by migrate)
         raise SchemaTooOld(f"数据库结构较旧（{current}，本程序需要 {revisions[-1]}），请运行 zxjyck migrate / "
                            f"the store's schema {current} is older than this zxjyck's {revisions[-1]}: "
                            "run `zxjyck migrate`")

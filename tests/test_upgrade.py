@@ -5,6 +5,8 @@ kept, and a store newer than the code is refused by every command with both revi
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,8 +21,52 @@ from tests.conftest import write_config
 from tests.web_support import filled_app
 
 # The schema revision before the newest one: the store an installed zxjyck has when the new one arrives.
-# (When the migration chain is re-based, this is the one constant to change.)
-PREVIOUS_REVISION = "0004_i14"
+# None while the chain holds one revision (the baseline): the upgrade is then to a scratch revision after
+# it, in a copy of the migrations (a column added in place, a table created), so that `zxjyck migrate` is
+# proved on a real two-step chain. The one constant to change when the next real migration lands.
+PREVIOUS_REVISION: str | None = None
+SCRATCH_REVISION = """
+from alembic import op
+import sqlalchemy as sa
+
+revision = "upgrade_probe"
+down_revision = {head!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("messages") as batch:
+        batch.add_column(sa.Column("probe_note", sa.Text(), nullable=True))
+    op.create_table("upgrade_probe", sa.Column("id", sa.Integer(), primary_key=True))
+
+
+def downgrade() -> None:
+    op.drop_table("upgrade_probe")
+    with op.batch_alter_table("messages") as batch:
+        batch.drop_column("probe_note")
+"""
+
+
+@pytest.fixture
+def chain(tmp_path: Path, monkeypatch) -> Iterator[tuple[str, str]]:
+    """(previous revision, newest revision) of the chain the test upgrades along."""
+    if PREVIOUS_REVISION is not None:
+        yield PREVIOUS_REVISION, head_revision()
+        return
+    import store.db
+
+    head = head_revision()
+    scratch = tmp_path / "migrations"
+    shutil.copytree(store.db.MIGRATIONS, scratch, ignore=shutil.ignore_patterns("__pycache__"))
+    (scratch / "versions" / "upgrade_probe.py").write_text(SCRATCH_REVISION.format(head=head), encoding="utf-8")
+    monkeypatch.setattr(store.db, "MIGRATIONS", scratch)
+    store.db.known_head.cache_clear()
+    try:
+        yield head, "upgrade_probe"
+    finally:
+        monkeypatch.undo()
+        store.db.known_head.cache_clear()
 
 
 def _tables_at(engine: sa.Engine) -> dict[str, sa.Table]:
@@ -45,9 +91,9 @@ def _rows(engine: sa.Engine, tables: dict[str, sa.Table]) -> dict[str, list[dict
                 for name, t in tables.items()}
 
 
-def _old_store(url: str, rows: dict[str, list[dict]]) -> dict[str, sa.Table]:
-    """A store at PREVIOUS_REVISION (Alembic upgraded that far only) holding ``rows`` where it has the
-    tables and columns for them; returns its tables."""
+def _old_store(url: str, previous: str, rows: dict[str, list[dict]]) -> dict[str, sa.Table]:
+    """A store at ``previous`` (Alembic upgraded that far only) holding ``rows`` where it has the tables and
+    columns for them; returns its tables."""
     from alembic import command
 
     engine = make_engine(url)
@@ -55,7 +101,7 @@ def _old_store(url: str, rows: dict[str, list[dict]]) -> dict[str, sa.Table]:
         with engine.begin() as conn:
             cfg = alembic_config(engine)
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, PREVIOUS_REVISION)
+            command.upgrade(cfg, previous)
         tables = _tables_at(engine)
         with engine.begin() as conn:
             for name, table in tables.items():
@@ -69,13 +115,15 @@ def _old_store(url: str, rows: dict[str, list[dict]]) -> dict[str, sa.Table]:
         engine.dispose()
 
 
-def test_the_previous_revision_is_the_one_before_the_newest() -> None:
+def test_the_previous_revision_is_the_one_before_the_newest(chain: tuple[str, str]) -> None:
+    previous, newest = chain
     revisions = known_revisions()
-    assert revisions[-1] == head_revision() and revisions[-2] == PREVIOUS_REVISION
+    assert revisions[-1] == newest == head_revision() and revisions[-2] == previous
 
 
 def test_migrate_keeps_every_row_of_a_store_at_the_previous_revision(store_url: str, tmp_path: Path, make_app,
-                                                                      capsys) -> None:
+                                                                      chain: tuple[str, str], capsys) -> None:
+    previous, newest = chain
     # real data, written by this build into a store of its own (the sample mail, accounts, cities)
     (tmp_path / "source").mkdir()
     source = make_app(load_settings(write_config(tmp_path / "source", "sqlite:///var/zxjyck.db"), environ={}))
@@ -86,7 +134,7 @@ def test_migrate_keeps_every_row_of_a_store_at_the_previous_revision(store_url: 
     (tmp_path / "old").mkdir()
     cfg = write_config(tmp_path / "old", store_url)
     url = load_settings(cfg, environ={}).store_url
-    tables = _old_store(url, head_rows)
+    tables = _old_store(url, previous, head_rows)
     engine = make_engine(url)
     before = _rows(engine, tables)
     assert len(before["messages"]) == len(head_rows["messages"])  # the old store is filled
@@ -95,10 +143,10 @@ def test_migrate_keeps_every_row_of_a_store_at_the_previous_revision(store_url: 
     # a reading command refuses the older schema and says what to do
     assert main(["--config", str(cfg), "messages", "--json"]) == 1
     said = capsys.readouterr().err
-    assert "zxjyck migrate" in said and PREVIOUS_REVISION in said and head_revision() in said
+    assert "zxjyck migrate" in said and previous in said and newest in said
 
     assert main(["--config", str(cfg), "migrate"]) == 0
-    assert f"{PREVIOUS_REVISION} -> {head_revision()}" in capsys.readouterr().out
+    assert f"{previous} -> {newest}" in capsys.readouterr().out
     after = _rows(engine, tables)
     for name, rows in before.items():
         assert after[name] == rows, name  # every row, every value of every column the old store had
