@@ -186,7 +186,8 @@ def test_a_store_newer_than_the_code_is_refused_naming_both_revisions(tmp_path: 
 def test_commands_other_than_the_creating_ones_leave_a_missing_store_missing(tmp_path: Path, capsys) -> None:
     cfg = write_config(tmp_path, "sqlite:///var/zxjyck.db")
     for command in (["status"], ["messages"], ["user", "list"], ["city", "list"], ["show", "1"],
-                    ["export", "--format", "json"], ["digest"], ["migrate"], ["replay", "1"]):
+                    ["export", "--format", "json"], ["digest"], ["migrate"], ["replay", "1"], ["web"],
+                    ["remind", "--week", "2020-02-17"], ["user", "add", "alice", "--role", "staff"]):
         assert main(["--config", str(cfg), *command]) == 1, command
         said = capsys.readouterr().err
         assert f"sqlite:///{tmp_path}/var/zxjyck.db" in said and "zxjyck init" in said, command
