@@ -87,6 +87,11 @@ class App:
     def now(self) -> datetime:
         return self.clock()
 
+    def release_idle_ocr(self, idle_seconds: float) -> int:
+        """Stop OCR workers that have read nothing for ``idle_seconds`` (none is started to do so)."""
+        release = getattr(self._analyzer, "release_idle_ocr", None)
+        return int(release(idle_seconds)) if release is not None else 0
+
     def registered_cities(self) -> dict[str, tuple[str, ...]]:
         """The cities' registered addresses as the store holds them now (the console may change them)."""
         from store.cities import registered_cities

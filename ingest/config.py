@@ -178,6 +178,8 @@ class ApplicationsSettings(_Section):
     # a basic form that arrived only as docx/xlsx needs a stamped scan or photo too (the notice's 加盖公章)
     require_stamped_form: bool = True
     batches: tuple[BatchSettings, ...] = DEFAULT_BATCHES
+    # after `zxjyck publish`, each applicant of the batch is told its panel result (once per application and batch)
+    notify_outcome: bool = False
 
     @field_validator("batches", mode="before")
     @classmethod
@@ -197,6 +199,11 @@ class ApplicationsSettings(_Section):
         if len({b.name for b in value}) != len(value):
             raise ValueError("batch names must differ")
         return value
+
+    def batch_number(self, name: str) -> int | None:
+        """The batch's place in ``batches`` counting from 1 (第一批, 第二批…), None for a name not configured."""
+        names = [b.name for b in self.batches]
+        return names.index(name) + 1 if name in names else None
 
     def batch_on(self, day: date) -> str | None:
         """The batch an application whose materials became complete on ``day`` belongs to."""

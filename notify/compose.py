@@ -40,7 +40,7 @@ WEEKLY_FORM_NAME = "附件2 企业职工线上适岗技能提升培训备案情�
 
 # Kinds whose notice answers a message from the recipient (RFC 3834 "auto-replied");
 # the others are sent on our own initiative ("auto-generated").
-REPLY_KINDS = frozenset({"receipt", "missing_items", "correction_request"})
+REPLY_KINDS = frozenset({"receipt", "missing_items", "correction_request", "status_reply"})
 AUTO_SUBMITTED_VALUES = frozenset({"auto-replied", "auto-generated", "auto-notified"})
 MAX_REFERENCES = 20
 MAX_SUBJECT_CHARS = 200
@@ -357,12 +357,67 @@ class DigestContext(NoticeContext):
         return [row for row in self.cities if row.status == "missing"]
 
 
+@dataclass(kw_only=True)
+class OutcomeContext(NoticeContext):
+    """The panel's result for one application, told after the batch's list was published."""
+
+    platform_name: str
+    organization: str
+    batch: str
+    list_title: str  # 第一批职业技能提升行动线上培训平台名单
+    verdict: str  # 入选 | 不入选 | 补充材料后再议
+    published_on: date
+
+    kind: ClassVar[str] = "outcome"
+    variant: ClassVar[str] = "application"
+
+    def subject(self) -> str:
+        return f"评审结果通知：“{_short(self.platform_name or self.organization, 40)}”线上培训平台申报"
+
+    def default_salutation(self) -> str:
+        return _one_line(self.organization) or "申报单位"
+
+
+@dataclass(kw_only=True)
+class StatusLine:
+    """One application as its sender may see it: no staff-only checks, no panel opinion."""
+
+    platform_name: str
+    organization: str
+    first_received_at: datetime
+    state: str  # 已收到，正在核对 | 尚需补充 | 材料齐全 …
+    missing: list[str] = field(default_factory=list)  # material keys (and stamped_form)
+    needs_correction: bool = False
+    batch: str | None = None
+    result: str | None = None  # the panel's verdict, only once the batch's list is published
+    published_on: date | None = None
+
+
+@dataclass(kw_only=True)
+class StatusReplyContext(NoticeContext):
+    """The answer to a sender asking where their applications stand (only those sent from their address)."""
+
+    address: str
+    applications: list[StatusLine] = field(default_factory=list)
+
+    kind: ClassVar[str] = "status_reply"
+    variant: ClassVar[str] = "application"
+
+    def subject(self) -> str:
+        return "申报进度查询答复"
+
+    def default_salutation(self) -> str:
+        return "您好"
+
+
 CONTEXT_TYPES: dict[str, tuple[type[NoticeContext], ...]] = {
     "receipt": (WeeklyReceiptContext, ApplicationReceiptContext),
     "missing_items": (MissingItemsContext,),
     "correction_request": (CorrectionRequestContext,),
     "late_reminder": (LateReminderContext,),
     "digest": (DigestContext,),
+    "outcome": (OutcomeContext,),
+    "status_reply": (StatusReplyContext,),
 }
 NOTICE_KINDS = tuple(CONTEXT_TYPES)
 
@@ -458,12 +513,12 @@ def cn_number(value: int | None) -> str:
 def file_problem_text(problem: FileProblem) -> str:
     """附件“周报.xlsx”（工作表“Sheet1”）第5行：备案人数为空
 
-    A reason that already names its row (the parsers write "第5行“备案人数”为空") or its sheet
-    keeps it, and the prefix leaves it out, so no one reads "第5行：第5行…".
+    A reason that already names its file, row (the parsers write "第5行“备案人数”为空") or sheet
+    keeps it, and the prefix leaves it out, so no one reads "第5行：第5行…" or the file name twice.
     """
     reason = problem.reason.strip()
     where = ""
-    if problem.filename:
+    if problem.filename and f"附件“{_one_line(problem.filename)}”" not in reason:
         where = f"附件“{_one_line(problem.filename)}”"
         if problem.sheet and f"“{problem.sheet.strip()}”" not in reason:
             where += f"（工作表“{_one_line(problem.sheet)}”）"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,7 @@ class AttachmentAnalysis:
     members: list[AttachmentAnalysis] = field(default_factory=list)
     # The machine failed, not the file (disk full, out of descriptors...): the message is processed again later.
     environment_error: str = ""
+    environment_path: str = ""  # the folder the failed write was in, when the error names a file
     # a scan or photo read by OCR (parsers.ocr.scan):
     scanned: bool = False  # the form's values came from OCR of a scan or photo
     stamped: bool | None = None  # red seal found on a scanned/photographed page; None: cannot tell
@@ -109,7 +111,8 @@ def analyze_attachment(data: bytes, filename: str, mail_date: dt.date, limits: L
             log.exception("attachment %r: unexpected error while reading", filename)
             return _unreadable(data, filename, internal_error_problem(filename, exc))
         log.warning("attachment %r: %s while reading; the message will be processed again", filename, exc)
-        return AttachmentAnalysis(filename, "unknown",
+        where = os.path.dirname(os.fsdecode(exc.filename)) if exc.filename else ""
+        return AttachmentAnalysis(filename, "unknown", environment_path=where,
                                   environment_error=f"{errno.errorcode.get(exc.errno, exc.errno)}: {exc.strerror}")
     except Exception as exc:  # noqa: BLE001 - untrusted input must never crash the caller
         log.exception("attachment %r: unexpected error while reading", filename)

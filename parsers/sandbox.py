@@ -334,6 +334,7 @@ class Sandbox:
         self.limits = limits or Limits()
         self.ocr = ocr and task is analyze_attachment
         self._ocr_sandbox: Sandbox | None = None
+        self._ocr_used_at = 0.0  # time.monotonic() of the OCR worker's last scan
         self.task = task
         self.can_convert = soffice_path() is not None if convert is None else convert
         self.stats = SandboxStats()
@@ -412,6 +413,7 @@ class Sandbox:
         stats = self._ocr_sandbox.stats
         before = (stats.timeouts, stats.memory_kills, stats.crashes)
         scan = self._ocr_sandbox.analyze(data, filename, mail_date)
+        self._ocr_used_at = time.monotonic()
         self.stats.scans += 1
         if stats.timeouts > before[0]:
             return self._ocr_failed(plain, f"超过 {self._ocr_sandbox.limits.ocr_wall_timeout_s:.0f} 秒仍未完成")
@@ -424,6 +426,16 @@ class Sandbox:
         if not scan.text_excerpt:
             scan.text_excerpt = plain.text_excerpt
         return scan
+
+    def release_idle_ocr(self, idle_seconds: float) -> bool:
+        """Stop the OCR worker (about 0.5 GB resident with its models) when it has read nothing for
+        ``idle_seconds``; the next scan starts a new one. True when one was stopped. Not to be called while
+        this sandbox is reading (the pool calls it only for sandboxes it has not lent out)."""
+        if self._ocr_sandbox is None or time.monotonic() - self._ocr_used_at < idle_seconds:
+            return False
+        self._ocr_sandbox.close()
+        self._ocr_sandbox = None
+        return True
 
     @staticmethod
     def _ocr_failed(plain: AttachmentAnalysis, why: str) -> AttachmentAnalysis:

@@ -14,8 +14,9 @@ PY=${PYTHON:-python3}
 #   poppler-data                   CJK text in the PDFs the dossier writes, when rendered to check them
 #   systemd                        `systemd-analyze verify` on the units of deploy/ (tests/test_units.py)
 #   nginx                          real nginx in front of `zxjyck web` (tests/test_proxy.py); never started as a service
+#   faketime                       the tests of the service's time run again under a shifted host clock
 DEV_APT="dovecot-imapd libreoffice-calc-nogui libreoffice-writer-nogui chromium chromium-driver fonts-noto-cjk
-poppler-data poppler-utils systemd nginx"
+poppler-data poppler-utils faketime systemd nginx"
 if [ "${1:-}" = "--dev" ]; then
   missing=""
   for pkg in $DEV_APT; do

@@ -384,3 +384,42 @@ class StaffDecision(SQLModel, table=True):
     note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     actor: str = Field(max_length=255)
     at: datetime = _utc()
+
+
+# --- the expert panel's verdicts and the published lists ------------------------------------------
+
+VERDICT_SELECTED, VERDICT_NOT_SELECTED, VERDICT_DEFERRED = "入选", "不入选", "补充材料后再议"
+VERDICTS = (VERDICT_SELECTED, VERDICT_NOT_SELECTED, VERDICT_DEFERRED)
+
+
+class PanelVerdict(SQLModel, table=True):
+    """The expert panel's result for one application (from the returned panel sheet or the console)."""
+
+    __tablename__ = "panel_verdicts"
+
+    application_id: int = Field(foreign_key="applications.id", primary_key=True)
+    batch: str = Field(max_length=100, index=True)
+    verdict: str = Field(max_length=16)
+    score: float | None = None
+    opinion: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # 评审意见, for staff
+    remarks: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # the panel's extra columns
+    panel_date: date
+    recorded_by: str = Field(max_length=255)
+    recorded_at: datetime = _utc()
+
+
+class Publication(SQLModel, table=True):
+    """One published version of a batch's public list (the 入选 platforms), and the verdicts it announced."""
+
+    __tablename__ = "publications"
+    __table_args__ = (UniqueConstraint("batch", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch: str = Field(max_length=100, index=True)
+    version: int
+    published_at: datetime = _utc()
+    published_by: str = Field(max_length=255)
+    issued_on: date  # the date printed on the announcement
+    sha256: str = Field(max_length=64)  # of the public list (the rows as published)
+    entries: list[dict[str, Any]] = _json_list()  # the public rows, in order
+    verdicts: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))

@@ -199,6 +199,7 @@ SERVER_HELPERS = {
 
 INTEGRATION_MODULES = {
     "test_daemon.py": "runs `zxjyck run` processes with signals",
+    "test_disk_full.py": "mounts a small tmpfs and fills it, runs the CLI's processes",
     "test_demo.py": "runs scripts/demo.sh in a copy of the repository",
     "test_repo_standalone.py": "asks git for the tracked files",
     "test_ocr.py": "OCR: the models read pages (about 0.5 s a test) and the OCR worker",
@@ -206,6 +207,7 @@ INTEGRATION_MODULES = {
     "test_dossier.py": "mail ingested end to end, then PDF covers rendered and zips read back (about 1 s a test)",
     "test_cli_imports.py": "fresh interpreters list what each command imports (the CLI start's import graph)",
     "test_upgrade.py": "stores built at the previous schema revision, filled and upgraded (SQLite and PostgreSQL)",
+    "test_panel_publication.py": "twelve applications ingested a test; LibreOffice saves the panel sheet and renders the list",
 }
 
 # Single tests (or parameters) in otherwise unit modules, as "module::name"; ``*`` matches any text.

@@ -219,6 +219,22 @@ def test_ocr_worker_replaced_when_killed_and_retired_after_its_page_cap() -> Non
     assert _gone(attachment_worker)
 
 
+def test_an_idle_ocr_worker_is_stopped_and_the_next_scan_starts_another() -> None:
+    """The daemon asks its pool every minute to stop OCR workers idle for a few minutes (about 0.5 GB each)."""
+    from parsers.pool import SandboxPool
+
+    data = (SCANS / "licence_scan.jpg").read_bytes()
+    with SandboxPool(1) as pool:
+        [sandbox] = pool._all
+        assert pool.analyze(data, "licence_scan.jpg", MAIL_DATE).licence.credit_code == build.LICENCE["credit_code"]
+        first = sandbox._ocr_sandbox.last_usage["pid"]
+        assert pool.release_idle_ocr(3600) == 0 and not _gone(first)  # read a moment ago: kept
+        assert pool.release_idle_ocr(0) == 1 and _gone(first) and sandbox._ocr_sandbox is None
+        assert pool.release_idle_ocr(0) == 0  # nothing left to stop
+        assert pool.analyze(data, "licence_scan.jpg", MAIL_DATE).licence.credit_code == build.LICENCE["credit_code"]
+        assert sandbox._ocr_sandbox.last_usage["pid"] != first
+
+
 def test_closing_the_sandbox_ends_its_ocr_worker(ocr_run) -> None:
     _results, usage, _started = ocr_run
     assert _gone(usage["weekly_upside_down.pdf"]["pid"])  # no orphan once the module's sandbox closed
@@ -255,6 +271,22 @@ def test_faded_seal_found(form_page) -> None:
 
 def test_no_seal_on_an_unstamped_colour_scan(form_page) -> None:
     assert seal.page_has_seal(_page(form_page[0])) is False
+
+
+def test_a_clean_colour_scan_with_a_faint_tint_is_unstamped_not_unclear(form_page) -> None:
+    """A colour scanner on white paper with hardly any tint (channels 2-6 levels apart, through JPEG): the page
+    can show red, so no seal on it means unstamped (the applicant is asked), never "cannot tell"."""
+    image, at = form_page
+
+    def faint(page: Image.Image) -> Page:
+        pixels = np.asarray(page.convert("RGB"), dtype=np.float32) * np.array([0.995, 0.99, 0.975])
+        pixels += np.random.default_rng(1).normal(0, 1.5, pixels.shape)
+        scanned = Image.fromarray(pixels.clip(0, 255).astype(np.uint8))
+        return load_image(build.jpeg(scanned, 80), "scan.jpg", 10_000_000)
+
+    unstamped = faint(image)
+    assert unstamped.grayscale is False and seal.page_has_seal(unstamped) is False
+    assert seal.page_has_seal(faint(build.stamp(image, at, build.APPLICATION["organization"]))) is True
 
 
 def test_grayscale_scan_cannot_tell(form_page) -> None:

@@ -31,7 +31,7 @@ from ingest.workflows import staff as actions
 from parsers.application import ocr_field_label
 from parsers.cities import GUANGDONG_CITIES
 from store.errors import StoreError
-from store.models import REVIEW_STATES
+from store.models import REVIEW_STATES, VERDICTS
 from web import queries, security
 from web.page_image import can_show
 from web.text import content_disposition, strip_controls
@@ -60,6 +60,7 @@ def make_env() -> jinja2.Environment:
     env.filters["multiline"] = lambda v: strip_controls(v or "", keep_newlines=True)
     env.globals.update(STATUS=labels.MESSAGE_STATUS, KIND=labels.KIND, REPORT_STATUS=labels.REPORT_STATUS,
                        OUTBOX_STATUS=labels.OUTBOX_STATUS, CITIES=GUANGDONG_CITIES, REVIEW_STATES=REVIEW_STATES,
+                       VERDICTS=VERDICTS,
                        MATERIAL_LABELS=labels.MATERIAL)
     env.globals.update(ocr_field_label=ocr_field_label, SEAL_LABELS=labels.SEAL, can_show=can_show)
     return env
@@ -153,11 +154,18 @@ def _int(text: str) -> int:
     return value
 
 
+# The weeks a page or workbook can be asked for: far around any campaign, and clear of the calendar's ends
+# (the week of 0001-01-01 starts in year 0, the week after 9999-12-27 in year 10000).
+FIRST_WEEK, LAST_WEEK = date(1970, 1, 5), date(2999, 12, 30)
+
+
 def _monday(text: str) -> date:
     try:
         value = date.fromisoformat(text)
     except ValueError as exc:
         raise HTTPException(404, "日期应为 YYYY-MM-DD / not a date") from exc
+    if not FIRST_WEEK <= value <= LAST_WEEK + timedelta(days=6):
+        raise HTTPException(404, f"日期超出范围（{FIRST_WEEK}—{LAST_WEEK}）/ date out of range")
     if value != week_start(value):  # any day of a week stands for that week
         raise Redirect(f"/week/{week_start(value).isoformat()}")
     return value
@@ -314,7 +322,8 @@ def outbox_page(page: Page) -> Response:
 
 
 def exports_page(page: Page) -> Response:
-    return page.render("exports.html", weeks=queries.recent_weeks(page.app, 12))
+    return page.render("exports.html", weeks=queries.recent_weeks(page.app, 12),
+                       publications=queries.publications(page.app))
 
 
 def export_week(page: Page) -> Response:
@@ -392,6 +401,16 @@ def act_review(page: Page) -> Response:
     return page.done("审核状态已保存", "/applications")
 
 
+def act_verdict(page: Page) -> Response:
+    from ingest.workflows.panel import set_verdict
+
+    aid = _int(page.request.path_params["aid"])
+    outcome = set_verdict(page.app, page.login.name, aid, page.field("verdict"), page.field("score"),
+                          page.field("opinion"))
+    message = {"unchanged": "评审结论没有变化", "recorded": "评审结论已录入"}.get(outcome, "评审结论已更改")
+    return page.done(message, f"/applications#app-{aid}")
+
+
 def users_page(page: Page) -> Response:
     page.require_admin()
     return page.render("users.html", users=actions.list_users(page.app))
@@ -466,9 +485,11 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
+    """The 500 page. Starlette answers it from outside every middleware, so it carries the security headers
+    itself."""
     log.exception("console error on %s", request.url.path)
     html = make_env().get_template("error.html").render(status=500, message="内部错误，已记录 / internal error")
-    return HTMLResponse(html, status_code=500)
+    return HTMLResponse(html, status_code=500, headers={**security.HEADERS, "Cache-Control": "no-store"})
 
 
 def create_app(app: App) -> Starlette:
@@ -490,6 +511,7 @@ def create_app(app: App) -> Starlette:
         Route("/messages/{pk}/replay", c.page(act_replay), methods=post),
         Route("/applications", c.page(applications_page), methods=get),
         Route("/applications/{aid}/review", c.page(act_review), methods=post),
+        Route("/applications/{aid}/verdict", c.page(act_verdict), methods=post),
         Route("/outbox", c.page(outbox_page), methods=get),
         Route("/outbox/{oid}/resend", c.page(act_resend), methods=post),
         Route("/exports", c.page(exports_page), methods=get),

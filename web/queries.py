@@ -28,7 +28,9 @@ from store.models import (
     AuditEntry,
     Message,
     Outbox,
+    PanelVerdict,
     PollRun,
+    Publication,
     StaffDecision,
     WeeklyReport,
     WeeklyRow,
@@ -152,6 +154,7 @@ class ApplicationItem:
     projects: list[ApplicationProject]
     messages: list[Message]
     review: ApplicationReview | None
+    verdict: PanelVerdict | None = None  # the expert panel's result (zxjyck panel import, or entered here)
 
     @property
     def missing(self) -> list[str]:
@@ -178,7 +181,8 @@ def _application_item(session: Session, a: Application) -> ApplicationItem:
                                  .order_by(ApplicationProject.position)))
     msgs = list(session.exec(select(Message).join(ApplicationMessage, ApplicationMessage.message_pk == Message.id)
                              .where(ApplicationMessage.application_id == a.id).order_by(Message.received_at)))
-    return ApplicationItem(a, materials, projects, msgs, session.get(ApplicationReview, a.id))
+    return ApplicationItem(a, materials, projects, msgs, session.get(ApplicationReview, a.id),
+                           session.get(PanelVerdict, a.id))
 
 
 def outbox_problems(app: App) -> list[Outbox]:
@@ -199,6 +203,13 @@ def health_page(app: App) -> HealthPage:
     with session_scope(app.engine) as session:
         polls = list(session.exec(select(PollRun).order_by(PollRun.started_at.desc()).limit(20)))
     return HealthPage(h, polls)
+
+
+def publications(app: App) -> list[Publication]:
+    """Every published version of every batch's list, newest first (zxjyck publish records them)."""
+    with session_scope(app.engine) as session:
+        return list(session.exec(select(Publication).order_by(Publication.published_at.desc(),
+                                                              Publication.id.desc())))
 
 
 def recent_weeks(app: App, count: int = 8) -> list[date]:

@@ -19,6 +19,7 @@ KIND: dict[str, str] = {
     "application": "平台申报",
     "bounce": "退信",
     "auto_reply": "自动回复",
+    "status_query": "进度查询",
     "other": "其他",
 }
 
@@ -63,6 +64,8 @@ NOTICE_KIND: dict[str, str] = {
     "correction_request": "更正通知",
     "late_reminder": "催报提醒",
     "digest": "每日汇总",
+    "outcome": "评审结果通知",
+    "status_reply": "进度查询答复",
 }
 
 # The five materials of an application (store.models.MATERIAL_KEYS), worded as the notice asks for them,

@@ -125,6 +125,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", metavar="FILE")
     s.add_argument("--dossier", action="store_true", help="one folder and zip per application / 专家评审材料包")
     s.add_argument("--batch", metavar="NAME", help="with --dossier: only this batch / 仅导出该批次")
+    s.add_argument("--panel", action="store_true", help="with --format xlsx --batch: the panel sheet / 专家评审表")
+    s = sub.add_parser("panel", help="the expert panel's verdicts / 专家评审结论")
+    panel = s.add_subparsers(dest="panel_command", required=True, metavar="ACTION")
+    i = panel.add_parser("import", help="read the returned panel sheet / 导入专家评审表")
+    i.add_argument("file", metavar="FILE")
+    i.add_argument("--date", type=_date, metavar="YYYY-MM-DD", help="the panel's date (default today) / 评审日期")
+    s = sub.add_parser("publish", help="the public list of a batch / 公布入选名单")
+    s.add_argument("--batch", required=True, metavar="NAME")
+    s.add_argument("--out", required=True, metavar="DIR")
+    s.add_argument("--date", type=_date, metavar="YYYY-MM-DD", help="the date on the announcement (default today) / "
+                                                                    "落款日期")
     sub.add_parser("status", help="health / 运行状态")
     s = sub.add_parser("check", help="prove the configuration end to end / 检查配置")
     s.add_argument("--send-test", metavar="ADDRESS", help="also send one test mail to ADDRESS")
@@ -332,8 +343,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         return cmd_export_dossier(args)
     if args.format is None:
         raise UsageError("export needs --format json|xlsx or --dossier")
+    if args.panel:
+        return cmd_export_panel(args)
     if args.batch:
-        raise UsageError("--batch goes with --dossier")
+        raise UsageError("--batch goes with --dossier or --format xlsx --panel")
     if args.format == "json":
         import json
 
@@ -359,7 +372,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_export_dossier(args: argparse.Namespace) -> int:
-    if args.format or args.week or args.applications or not args.out:
+    if args.format or args.week or args.applications or args.panel or not args.out:
         raise UsageError("export --dossier takes --out DIR and optionally --batch NAME, nothing else")
     from ingest.outputs.dossier_export import export_dossiers
     from ingest.workflows.staff import actor_name, audit
@@ -371,6 +384,62 @@ def cmd_export_dossier(args: argparse.Namespace) -> int:
         out.print(f"已写出 written: {folder} (+ .zip)", markup=False)
     out.print(f"共 {len(report.folders)} 件申报 applications exported; "
               f"{report.skipped_incomplete} 件材料未齐未导出 incomplete ones skipped", markup=False)
+    return 0
+
+
+def cmd_export_panel(args: argparse.Namespace) -> int:
+    if args.format != "xlsx" or not args.batch or not args.out or args.week or args.applications:
+        raise UsageError("export --panel needs --format xlsx --batch NAME --out FILE, nothing else / "
+                         "导出专家评审表需要 --format xlsx --batch 批次 --out 文件名")
+    from ingest.outputs.panel_sheet import export_panel_sheet
+    from ingest.workflows.staff import actor_name, audit
+
+    with _app(args) as app:
+        path = export_panel_sheet(app, args.batch, args.out)
+        audit(app, actor_name(), "export", f"panel sheet {args.batch} -> {path}")
+    out.print(f"已写出 written: {path}", markup=False)
+    return 0
+
+
+def cmd_panel(args: argparse.Namespace) -> int:
+    from ingest.workflows.panel import import_panel_sheet
+    from ingest.workflows.staff import actor_name
+    from zxjyck.text import for_terminal
+
+    with _app(args) as app:
+        result = import_panel_sheet(app, actor_name(), args.file, args.date)
+    for line in result.refused:
+        out.print(f"未导入 refused: {for_terminal(line)}", markup=False)
+    out.print(f"新录入 recorded {len(result.recorded)}，更改 changed {len(result.changed)}，"
+              f"未变 unchanged {result.unchanged}，未填结论 blank {result.blank}，未导入 refused {len(result.refused)}",
+              markup=False)
+    if result.nothing_changed:
+        out.print("没有变化 / nothing changed", markup=False)
+    return 1 if result.refused else 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from ingest.outputs.public_list import PublicList, write_public_list
+    from ingest.workflows.publication import publish
+    from ingest.workflows.staff import actor_name
+    from zxjyck.text import for_terminal
+
+    with _app(args) as app:
+        result = publish(app, actor_name(), args.batch, args.date)
+        paths = write_public_list(PublicList(result.title, app.settings.notify.bureau_name, result.issued_on,
+                                             result.rows), args.out)
+        outcome = app.settings.applications.notify_outcome
+    out.print(f"{result.title}：{len(result.rows)} 个平台 platforms；{result.describe()}", markup=False)
+    for path in paths:
+        out.print(f"已写出 written: {path}", markup=False)
+    if outcome:
+        out.print(f"评审结果通知 outcome notices queued: {result.outcome_queued}（随下一次收发送出 / sent with the "
+                  "next cycle）", markup=False)
+        for name in result.outcome_without_address:
+            out.print(f"无已确认的收件地址，未通知 no verified address: {for_terminal(name)}", markup=False)
+        for name in result.told_otherwise:
+            out.print(f"已通知的结果与现结论不同，请另行告知 told a different result before: {for_terminal(name)}",
+                      markup=False)
     return 0
 
 
@@ -516,7 +585,8 @@ def cmd_web(args: argparse.Namespace) -> int:
 
 COMMANDS = {"init": cmd_init, "migrate": cmd_migrate, "check": cmd_check, "ingest": cmd_ingest, "poll": cmd_poll, "run": cmd_run, "messages": cmd_messages, "show": cmd_show,
             "replay": cmd_replay, "export": cmd_export, "status": cmd_status, "remind": cmd_remind,
-            "digest": cmd_digest, "user": cmd_user, "city": cmd_city, "web": cmd_web}
+            "digest": cmd_digest, "user": cmd_user, "city": cmd_city, "web": cmd_web, "panel": cmd_panel,
+            "publish": cmd_publish}
 
 if __name__ == "__main__":
     raise SystemExit(main())

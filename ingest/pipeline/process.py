@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from ingest.pipeline.analyse import read_attachments
 from ingest.pipeline.classify import Classification, classify, flatten
 from ingest.pipeline.decode import DecodedMessage, decode_message
 from store.db import session_scope
+from store.errors import DiskFullError
 from store.models import FAILED, NEEDS_REVIEW, RECEIVED, Application, Attachment, Message
 from store.repo import thread_message_pks
 
@@ -84,6 +86,8 @@ def prepare_message(app: App, msg: Message) -> MessageWork:
         del raw
         analyses = read_attachments(app.analyzer, decoded, day)
     for analysis in flatten(analyses):
+        if analysis.environment_error.startswith(("ENOSPC", "EDQUOT")):  # the operator's disk, not the message
+            raise DiskFullError(analysis.environment_path or tempfile.gettempdir(), analysis.environment_error)
         if analysis.environment_error:
             raise TransientError(f"attachment {analysis.filename!r}: {analysis.environment_error}")
     return MessageWork(message=msg, decoded=decoded, analyses=analyses)

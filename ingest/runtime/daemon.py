@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 WATCHER_MAX_BACKOFF = 60.0
 OUTBOX_SECONDS = 20
 TICK_SECONDS = 10  # how often the service's clock is compared with the timed jobs' next instants
+OCR_IDLE_SECONDS = 300  # an OCR worker (about 0.5 GB resident) that read nothing for this long is stopped
 
 
 def guarded(name: str, fn: Callable[[App], object], app: App) -> Callable[[], None]:
@@ -137,6 +138,12 @@ def build_scheduler(app: App, cycle: Cycle) -> BackgroundScheduler:
             job.tick(now)
 
     scheduler.add_job(tick, "interval", seconds=TICK_SECONDS, id="timed")
+
+    def release_ocr() -> None:
+        if stopped := app.release_idle_ocr(OCR_IDLE_SECONDS):
+            log.info("stopped %d OCR worker(s) idle for %d s", stopped, OCR_IDLE_SECONDS)
+
+    scheduler.add_job(release_ocr, "interval", seconds=60, id="ocr-idle")
     return scheduler
 
 
