@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 
 from ingest.config import Settings
 from store.archive import Archive
-from store.db import make_engine, migrate
+from store.db import make_engine, migrate, require_schema
 from store.files import file_mode
 from zxjyck.clock import system_clock
 
@@ -130,15 +130,22 @@ class App:
 
 def open_app(settings: Settings, *, clock: Callable[[], datetime] | None = None,
              transport: Transport | None = None,
-             run_migrations: bool = True) -> App:
+             run_migrations: bool = True, create: bool = True) -> App:
     """Open the database (migrating it to the newest schema) and the archive. The clock is the settings'
     (the real one, or the one ``ZXJYCK_NOW`` starts) unless a test hands its own. Whatever the process creates
-    from here on is private (``[store] group``: store.files.private_umask)."""
+    from here on is private (``[store] group``: store.files.private_umask).
+
+    ``create=False`` (every command but init, migrate, run, poll and ingest): the store must exist at this
+    build's schema; nothing is created or migrated (store.db.require_schema says why not)."""
     clock = clock or settings.clock()
     _private_files(settings)
-    engine = make_engine(settings.store_url)
+    engine = make_engine(settings.store_url, create_dirs=create)
     if run_migrations:
-        migrate(engine)
+        try:
+            migrate(engine) if create else require_schema(engine)
+        except BaseException:
+            engine.dispose()
+            raise
         _seed_cities(engine, settings, clock())
     return App(settings=settings, engine=engine, archive=Archive(settings.archive_dir, file_mode(settings.group)), clock=clock,
                _transport=transport)

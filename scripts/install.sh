@@ -12,9 +12,11 @@ PY=${PYTHON:-python3}
 #   chromium, chromium-driver      the console's browser tests and the digest renders (never a downloaded browser)
 #   fonts-noto-cjk                 Chinese in screenshots, printed workbooks and the scanned-form fixtures
 #   poppler-data                   CJK text in the PDFs the dossier writes, when rendered to check them
+#   systemd                        `systemd-analyze verify` on the units of deploy/ (tests/test_units.py)
+#   nginx                          real nginx in front of `zxjyck web` (tests/test_proxy.py); never started as a service
 #   faketime                       the tests of the service's time run again under a shifted host clock
 DEV_APT="dovecot-imapd libreoffice-calc-nogui libreoffice-writer-nogui chromium chromium-driver fonts-noto-cjk
-poppler-data poppler-utils faketime systemd"
+poppler-data poppler-utils faketime systemd nginx"
 if [ "${1:-}" = "--dev" ]; then
   missing=""
   for pkg in $DEV_APT; do

@@ -177,6 +177,7 @@ SERVER_FIXTURES = {
     "browser": "Chromium through chromedriver",
     "soffice": "LibreOffice",
     "sandbox": "a real sandbox and its worker processes (test_sandbox.py)",
+    "nginx_stack": "real nginx in front of a real `zxjyck web` (test_proxy.py)",
     "read": "every scan through the real sandbox and its OCR worker (test_ocr.py)",
     "reader": "the real sandbox and its OCR worker (test_scans_end_to_end.py)",
     # Not servers, but too slow for the fast side:
@@ -207,6 +208,7 @@ INTEGRATION_MODULES = {
     "test_peer_corpus.py": "ingests the 99 messages of fixtures/peer-mail (about 7 s)",
     "test_dossier.py": "mail ingested end to end, then PDF covers rendered and zips read back (about 1 s a test)",
     "test_cli_imports.py": "fresh interpreters list what each command imports (the CLI start's import graph)",
+    "test_upgrade.py": "stores built at the previous schema revision, filled and upgraded (SQLite and PostgreSQL)",
     "test_panel_publication.py": "twelve applications ingested a test; LibreOffice saves the panel sheet and renders the list",
 }
 

@@ -18,6 +18,7 @@ from datetime import date
 from functools import cache
 from typing import TYPE_CHECKING
 
+from ingest.cli.lifecycle import CREATING_COMMANDS, VersionAction
 from store.states import MESSAGE_KINDS, MESSAGE_STATUSES
 from zxjyck.errors import ZxjyckError
 from zxjyck.labels import MESSAGE_STATUS, with_code
@@ -92,7 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="config file (default ./config.toml or $ZXJYCK_CONFIG)")
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     p.add_argument("-v", "--verbose", action="store_true", help="log each event to stderr")
+    p.add_argument("--version", action=VersionAction)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("init", help="create the store and the archive / 创建数据库与归档目录")
+    sub.add_parser("migrate", help="bring the store's schema up to date / 升级数据库结构")
     sub.add_parser("run", help="the daemon / 常驻服务")
     sub.add_parser("poll", help="one full cycle and exit / 收取并处理一次")
     s = sub.add_parser("ingest", help="take messages from disk / 从磁盘导入邮件")
@@ -241,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
 def _app(args: argparse.Namespace) -> App:
     from ingest.app import open_app
 
-    return open_app(_settings(args))
+    # only init/migrate/run/poll/ingest create or migrate the store; the others need it there, current
+    return open_app(_settings(args), create=args.command in CREATING_COMMANDS)
 
 
 def _summary(report: IngestReport) -> None:
@@ -286,10 +291,28 @@ def cmd_poll(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from ingest.cli.lifecycle import init
+
+    for line in init(args.config):
+        out.print(line, markup=False)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from ingest.cli.lifecycle import migrate
+
+    out.print(migrate(args.config), markup=False)
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from ingest.runtime.daemon import run_daemon
 
-    return run_daemon(_settings(args))
+    settings = _settings(args)
+    for warning in settings.config_warnings:  # e.g. a password in a config file others may read
+        logging.getLogger("zxjyck").warning("%s", warning)
+    return run_daemon(settings)
 
 
 def cmd_messages(args: argparse.Namespace) -> int:
@@ -645,7 +668,7 @@ def cmd_web(args: argparse.Namespace) -> int:
     return serve(_settings(args), args.bind)
 
 
-COMMANDS = {"check": cmd_check, "ingest": cmd_ingest, "poll": cmd_poll, "run": cmd_run, "messages": cmd_messages, "show": cmd_show,
+COMMANDS = {"init": cmd_init, "migrate": cmd_migrate, "check": cmd_check, "ingest": cmd_ingest, "poll": cmd_poll, "run": cmd_run, "messages": cmd_messages, "show": cmd_show,
             "replay": cmd_replay, "export": cmd_export, "status": cmd_status, "remind": cmd_remind,
             "digest": cmd_digest, "outbox": cmd_outbox, "user": cmd_user, "city": cmd_city, "web": cmd_web,
             "panel": cmd_panel, "publish": cmd_publish}
