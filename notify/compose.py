@@ -97,6 +97,7 @@ class WeeklyReceiptContext(NoticeContext):
     received_at: datetime
     late: bool = False
     deadline: datetime | None = None  # shown in the late note: "本次报送晚于截止时间（2月24日16:00）"
+    zero: bool = False  # the city reported that it has nothing new this week (报零)
 
     kind: ClassVar[str] = "receipt"
     variant: ClassVar[str] = "weekly_report"

@@ -16,6 +16,7 @@ from ingest.config import Settings
 from ingest.pipeline.decode import DecodedMessage, nfkc
 from parsers.cities import normalize_city
 from parsers.machine_mail import is_auto_reply, is_bounce
+from parsers.weekly import zero_statement_in
 from store.models import Message
 
 CONFIDENT = 0.6
@@ -105,6 +106,8 @@ def _score(settings: Settings, decoded: DecodedMessage, analyses: list, thread_k
     subject_body = f"{decoded.subject}\n{decoded.text[:3000]}"
     if words := _has_words(subject_body, WEEKLY_WORDS):
         s.add("weekly", 0.25, f"主题或正文含“{words[0]}”")
+    if zero := zero_statement_in(f"{decoded.subject}\n{decoded.text[:500]}"):
+        s.add("weekly", 0.35, f"主题或正文报零（“{zero}”）")
     if words := _has_words(subject_body, APPLICATION_WORDS):
         s.add("application", 0.25, f"主题或正文含“{words[0]}”")
     sender_city = settings.city_of_address(trusted_sender(decoded))

@@ -29,6 +29,7 @@ from notify.compose import (
 )
 from notify.outbox import reply
 from parsers.dates import parse_date_range, week_problems
+from parsers.weekly import ZERO_HINT, zero_statement_in
 from store.cities import normalize_address, registered_cities
 from store.models import (
     NEEDS_REVIEW,
@@ -224,18 +225,21 @@ def _decide_report(facts: MessageFacts, analyses: list, form: _WeeklyForm, regis
         week = parse_date_range(facts.subject, mail_day) or calendar.previous_week(mail_day)
         if data is not None:
             problems.append(f"表内未填写报送时间，按{week[0]:%Y-%m-%d}至{week[1]:%Y-%m-%d}处理")
-    if data is None:
+    zero = zero_statement_of(data, facts, analyses)
+    if data is None and zero:
+        problems.extend(week_sanity_problems(week, mail_day, settings.reports.max_age_weeks))
+    elif data is None:
         file_problems = _attachment_problems(analyses) or [
-            FileProblem(reason="邮件中没有找到《企业职工线上适岗技能提升培训备案情况统计表》附件")]
+            FileProblem(reason="邮件中没有找到《企业职工线上适岗技能提升培训备案情况统计表》附件。" + ZERO_HINT)]
         problems.extend(about_file(p.filename, p.reason) for p in file_problems)
     else:
-        problems.extend(data.problems)
+        problems.extend(p for p in data.problems if not (zero and p.startswith("统计表中未填写任何企业备案数据")))
         problems.extend(week_problems(*week))
         problems.extend(week_sanity_problems(week, mail_day, settings.reports.max_age_weeks))
         duplicates = mark_duplicate_rows(rows)
-        if not rows:
+        if not rows and not zero:
             problems.append("统计表中没有企业数据行")
-            file_problems.append(FileProblem(reason="统计表中没有企业数据行", filename=chosen.filename))
+            file_problems.append(FileProblem(reason=f"统计表中没有企业数据行。{ZERO_HINT}", filename=chosen.filename))
         for r in rows:
             for p in r.problems:
                 file_problems.append(FileProblem(reason=p, filename=chosen.filename, row=r.row_number))
@@ -269,12 +273,13 @@ def _decide_report(facts: MessageFacts, analyses: list, form: _WeeklyForm, regis
             file_problems.append(FileProblem(reason=reason, filename=chosen.filename, row=r.row_number))
             status = REPORT_NEEDS_CORRECTION if status == REPORT_ACCEPTED else status
     counts = [r.headcount for r in rows if r.headcount is not None and id(r) not in duplicates]
-    total = sum(counts) if data and rows else None
+    total = sum(counts) if data and rows else 0 if zero else None
     notice = None
     if status == REPORT_ACCEPTED:
         notice = Reply("receipt", WeeklyReceiptContext(
             city=city, week_start=week[0], week_end=week[1], enterprise_count=len(rows), total_headcount=total or 0,
-            received_at=facts.received_at, late=late, deadline=deadline), f"receipt:{facts.sha256}{key_suffix}")
+            received_at=facts.received_at, late=late, deadline=deadline, zero=bool(zero)),
+            f"receipt:{facts.sha256}{key_suffix}")
     elif status == REPORT_NEEDS_CORRECTION:
         notice = Reply("correction_request", CorrectionRequestContext(
             problems=file_problems or [FileProblem(reason=p) for p in problems], city=city, week_start=week[0],
@@ -289,6 +294,21 @@ def _decide_report(facts: MessageFacts, analyses: list, form: _WeeklyForm, regis
         rows=tuple(RowRecord(position, r.enterprise[:1000], r.headcount, r.platform[:1000], r.raw_headcount[:200],
                              tuple(r.problems)) for position, r in enumerate(rows)),
         notice=notice)
+
+
+def zero_statement_of(data, facts: MessageFacts, analyses: list) -> str:
+    """The words by which the city reports zero for the week (its form, else its mail), or "" for none.
+
+    Only a form with no enterprise rows (or no form at all) can be a report of zero; a mail saying 报零
+    beside a form with rows is read by its rows.
+    """
+    if data is not None and data.rows:
+        return ""
+    if data is not None and data.zero_statement:
+        return data.zero_statement
+    if data is None and _attachment_problems(analyses):
+        return ""  # a file could not be read: it may hold rows; the city is asked to send it again
+    return zero_statement_in(facts.subject) or zero_statement_in(facts.body[:500])
 
 
 def week_sanity_problems(week: tuple[date, date], mail_day: date, max_age_weeks: int) -> list[str]:
