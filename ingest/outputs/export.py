@@ -14,9 +14,11 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from ingest.workflows.figures import changes
 from store.db import session_scope
 from store.models import (
     MATERIAL_KEYS,
+    REPORT_ACCEPTED,
     Application,
     ApplicationMaterial,
     ApplicationMessage,
@@ -83,8 +85,31 @@ def export_weekly_reports(session: Session, ids: dict[int, str | None], tz: tzin
             "total_headcount": rep.total_headcount,
             "declared_total": rep.declared_total,
             "problems": list(rep.problems),
+            "on_time": report_on_time(rep),
+            "flags": list(rep.flags or []),
+            "zero_report": is_zero_report(rep, len(rows_by_report.get(rep.id or 0, []))),
+            "revision": rep.revision,
         })
     return out
+
+
+def report_on_time(report: WeeklyReport) -> bool:
+    """This report was accepted and received before its week's deadline."""
+    return report.status == REPORT_ACCEPTED and not report.late
+
+
+def is_zero_report(report: WeeklyReport, rows: int) -> bool:
+    """A report of 0 enterprises and 0 people: the city stated it had nothing new that week."""
+    return rows == 0 and report.total_headcount == 0
+
+
+def export_figure_changes(session: Session, ids: dict[int, str | None], tz: tzinfo) -> list[dict[str, Any]]:
+    return [{
+        "city": c.city, "week_start": c.week_start.isoformat(), "at": iso(c.at, tz), "actor": c.actor,
+        "reason": c.reason, "message_id": ids.get(c.message_pk) if c.message_pk else None,
+        "old": None if c.old_people is None else {"enterprises": c.old_enterprises, "people": c.old_people},
+        "new": None if c.new_people is None else {"enterprises": c.new_enterprises, "people": c.new_people},
+    } for c in changes(session)]
 
 
 def export_applications(session: Session, ids: dict[int, str | None], tz: tzinfo) -> list[dict[str, Any]]:
@@ -145,4 +170,5 @@ def export_state(engine: Engine, tz: tzinfo | None = None) -> dict[str, Any]:
             "weekly_reports": export_weekly_reports(session, ids, tz),
             "applications": export_applications(session, ids, tz),
             "outbox": export_outbox(session, ids, tz),
+            "figure_changes": export_figure_changes(session, ids, tz),
         }

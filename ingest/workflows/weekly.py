@@ -20,6 +20,7 @@ from sqlmodel import Session, delete, select
 from ingest.outbound import outbox_settings
 from ingest.pipeline.classify import flatten
 from ingest.pipeline.decode import nfkc
+from ingest.workflows import figures
 from ingest.workflows.decisions import MessageFacts, Reply, facts_of
 from ingest.workflows.problems import _attachment_problems, about_file
 from notify.compose import (
@@ -37,6 +38,8 @@ from store.models import (
     REPORT_ACCEPTED,
     REPORT_NEEDS_CORRECTION,
     REPORT_NEEDS_REVIEW,
+    FLAG_VERIFIED,
+    REVISION_PENDING,
     Message,
     WeeklyReport,
     WeeklyRow,
@@ -173,28 +176,50 @@ def decide(facts: MessageFacts, analyses: list, registered: frozenset[str], sett
 
 
 def record(session: Session, decision: WeeklyDecision, row: Message, headers, cfg, now: datetime) -> str:
-    """Write the decision: the message's reports (replacing its earlier ones), their rows, the notices."""
+    """Write the decision: the message's reports (replacing its earlier ones), their rows, the notices.
+
+    A report for a closed week received after its closing waits for staff (a pending revision); every change
+    of a city's counted figures is written to the figure history with this message and its sender."""
+    kept: dict[tuple, tuple[str | None, list[str]]] = {}  # (city, week) -> revision and flags before a replay
     if row.attempts:  # a message never processed before has no reports (they are written with attempts + 1)
+        kept = {(r.city, r.week_start): (r.revision, list(r.flags or [])) for r in session.exec(
+            select(WeeklyReport).where(WeeklyReport.message_pk == row.id))}
+    keys = {(d.city, d.week_start) for d in decision.reports} | set(kept)
+    before = {key: figures.counted_figures(session, *key) for key in keys}
+    if kept:
         session.exec(delete(WeeklyRow).where(WeeklyRow.report_id.in_(
             select(WeeklyReport.id).where(WeeklyReport.message_pk == row.id))))
         session.exec(delete(WeeklyReport).where(WeeklyReport.message_pk == row.id))
+        for key in kept:
+            figures.update_current(session, *key)
     for decided in decision.reports:
+        earlier_revision, earlier_flags = kept.get((decided.city, decided.week_start), (None, []))
+        revision = None
+        if figures.is_revision(session, decided.week_start, decided.received_at):
+            revision = earlier_revision or REVISION_PENDING
         report = WeeklyReport(
             message_pk=row.id, city=decided.city, week_start=decided.week_start, week_end=decided.week_end,
             status=decided.status, late=decided.late, received_at=decided.received_at, filled_by=decided.filled_by,
             phone=decided.phone, period_text=decided.period_text, attachment=decided.attachment,
             total_headcount=decided.total_headcount, declared_total=decided.declared_total,
-            problems=list(decided.problems))
+            problems=list(decided.problems), revision=revision,
+            flags=[f for f in earlier_flags if f == FLAG_VERIFIED])
         session.add(report)
         session.flush()
         for r in decided.rows:
             session.add(WeeklyRow(report_id=report.id, position=r.position, enterprise=r.enterprise,
                                   headcount=r.headcount, platform=r.platform, raw_headcount=r.raw_headcount,
                                   problems=list(r.problems)))
-        _update_superseded(session, decided.city, decided.week_start)
+        session.flush()
+        figures.update_current(session, decided.city, decided.week_start)
+        figures.refresh_flags(session, report)
         if decided.notice is not None:
             reply(session, cfg, about=row, headers=headers, kind=decided.notice.kind,
                   context=decided.notice.fresh_context(), dedupe_key=decided.notice.dedupe_key, now=now)
+    session.flush()
+    for key in sorted(keys):
+        figures.record_change(session, *key, before[key], figures.counted_figures(session, *key),
+                              actor=row.from_addr or "?", reason="report", message_pk=row.id, now=now)
     return decision.status
 
 
@@ -346,19 +371,6 @@ def mark_duplicate_rows(rows: list) -> set[int]:
         else:
             first[key] = r.row_number
     return later
-
-
-def _update_superseded(session: Session, city: str, week_start: date) -> None:
-    """Exactly one current report per city and week: the latest received, held ones never over a real one."""
-    reports = list(session.exec(select(WeeklyReport).where(WeeklyReport.city == city,
-                                                           WeeklyReport.week_start == week_start)))
-    if not reports:
-        return
-    eligible = [r for r in reports if r.status != REPORT_NEEDS_REVIEW] or reports
-    current = max(eligible, key=lambda r: (r.received_at, r.id))
-    for r in reports:
-        r.superseded = r.id != current.id
-        session.add(r)
 
 
 def report_rows(session: Session, report: WeeklyReport) -> list[WeeklyRow]:
