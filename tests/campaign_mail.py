@@ -59,3 +59,25 @@ def deliver(app, folder: Path, mails: dict[str, bytes]) -> None:
 
 def utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
+
+
+def zero_mail(city: str, week_start: date, when: datetime | None = None) -> bytes:
+    """The form with one merged row 本周无新增备案企业 and 合计 0, the mail saying 报零."""
+    import io
+
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["企业职工线上适岗技能提升培训备案情况统计表"])
+    ws.merge_cells("A1:D1")
+    ws.append([f"地市名称：{city}", None, f"时间：{period(week_start)}"])
+    ws.append(["序号", "企业名称", "备案人数", "培训平台名称"])
+    ws.append(["本周无新增备案企业"])
+    ws.merge_cells("A4:D4")
+    ws.append(["合计", None, 0, None])
+    buf = io.BytesIO()
+    wb.save(buf)
+    n = GUANGDONG_CITIES.index(city)
+    return message(address(city), f"{city}{week_start:%m月%d日}周报（报零）", when or received(week_start), "本周报零。",
+                   f"<z{week_start:%Y%m%d}.{n}@example.gov.cn>", [(f"{city}周报.xlsx", buf.getvalue(), XLSX)])

@@ -76,6 +76,7 @@ def export_weekly_reports(session: Session, ids: dict[int, str | None], tz: tzin
     out = []
     for rep in session.exec(select(WeeklyReport).order_by(WeeklyReport.received_at, WeeklyReport.id)):
         out.append({
+            "id": rep.id,
             "city": rep.city, "week_start": rep.week_start.isoformat(), "week_end": rep.week_end.isoformat(),
             "status": rep.status, "late": rep.late, "superseded": rep.superseded,
             "received_at": iso(rep.received_at, tz), "message_id": ids.get(rep.message_pk),
