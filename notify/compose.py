@@ -234,6 +234,7 @@ class DigestCityRow:
     enterprise_count: int | None = None
     total_headcount: int | None = None
     late: bool = False
+    to_check: bool = False  # 请核实: far above the city's own earlier weeks, not yet verified by staff
 
     @property
     def status_label(self) -> str:

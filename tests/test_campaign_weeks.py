@@ -7,6 +7,7 @@ Every date is explicit (2020-02-17 .. 2020-05-10); the App's clock follows the m
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+import re
 import shutil
 from pathlib import Path
 
@@ -282,3 +283,43 @@ def test_the_campaign_on_postgresql(tmp_path: Path, store_url: str, make_app, cl
     staff.accept_revision(app, "tester", pending.report_id)
     with session_scope(app.engine) as session:
         assert week_summary(session, WEEKS[9], tz).total_headcount == before - people("广州市", WEEKS[9]) + 125
+
+
+def test_staff_see_to_check_in_the_digest_the_week_workbook_and_the_console(campaign, clock, tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from ingest.outputs.digest import build_digest, render_digest
+    from ingest.outputs.workbooks import export_workbook
+    from tests.web_support import STAFF, csrf_of, sign_in
+    from web.app import create_app
+
+    day = FOSHAN_SPIKE + timedelta(days=8)  # the Tuesday after the week's deadline
+    clock.value = datetime(day.year, day.month, day.day, 2, 0, tzinfo=UTC)
+    _subject, text, html = render_digest(build_digest(campaign, day))
+    assert "佛山市：已收到" in text and "5,000人（请核实：备案人数远高于本市以往各周）" in text.replace("5000", "5,000")
+    assert "请核实" in html and text.count("请核实") == 1
+    book = openpyxl.load_workbook(export_workbook(campaign, tmp_path / "week.xlsx", week=FOSHAN_SPIKE,
+                                                  applications=False))
+    row = 3 + GUANGDONG_CITIES.index("佛山市")
+    assert book["汇总"].cell(row, 2).value == "佛山市" and book["汇总"].cell(row, 10).value.startswith("请核实")
+    staff.add_user(campaign, "tester", STAFF[0], "staff", STAFF[1])
+    with TestClient(create_app(campaign), base_url="http://testserver", follow_redirects=False) as client:
+        sign_in(client, STAFF)
+        page = client.get(f"/week/{FOSHAN_SPIKE.isoformat()}")
+        assert page.status_code == 200 and 'id="to-check"' in page.text and "佛山市（5000人）" in page.text
+        spike = re.search(r'action="/reports/(\d+)/verify"', page.text)
+        response = client.post(f"/reports/{spike.group(1)}/verify", data={"csrf_token": csrf_of(page.text),
+                                                                          "back": "/"})
+        assert response.status_code == 200 and "已核实" in response.text
+        page = client.get(f"/week/{FOSHAN_SPIKE.isoformat()}")
+        assert 'id="to-check"' not in page.text and '<span class="flag ok">已核实</span>' in page.text
+        assert 'id="close-week"' in page.text
+        response = client.post(f"/week/{FOSHAN_SPIKE.isoformat()}/close", data={"csrf_token": csrf_of(page.text)})
+        assert response.status_code == 200
+        page = client.get(f"/week/{FOSHAN_SPIKE.isoformat()}")
+        assert 'id="week-closed"' in page.text and 'id="close-week"' not in page.text
+        this_week = client.get(f"/week/{(LAST + timedelta(weeks=1)).isoformat()}")
+        assert 'id="close-week"' not in this_week.text  # its deadline has not passed
+    with session_scope(campaign.engine) as session:
+        actions = [a.action for a in session.exec(select(AuditEntry).order_by(AuditEntry.id))]
+    assert actions[-2:] == ["verify", "week_close"]

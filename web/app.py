@@ -231,8 +231,9 @@ def home(page: Page) -> Response:
 def week_page(page: Page) -> Response:
     monday = _monday(page.request.path_params["day"])
     summary = queries.week(page.app, monday)
+    can_close = page.app.now() >= page.app.settings.schedule.calendar().deadline(monday)
     return page.render("week.html", summary=summary, prev=monday - timedelta(days=7), next=monday + timedelta(days=7),
-                       weeks=queries.recent_weeks(page.app))
+                       weeks=queries.recent_weeks(page.app), can_close=can_close)
 
 
 def pending_page(page: Page) -> Response:
@@ -386,6 +387,25 @@ def act_resend(page: Page) -> Response:
     return page.done(f"通知 {oid} 已重新排队，将在下一轮发送", "/outbox")
 
 
+def act_close_week(page: Page) -> Response:
+    monday = _monday(page.request.path_params["day"])
+    actions.close_week(page.app, page.login.name, monday)
+    return page.done(f"已关闭 {monday.isoformat()} 这一周；此后收到的该周报表作为修订，待接受后才计入",
+                     f"/week/{monday.isoformat()}")
+
+
+def act_verify(page: Page) -> Response:
+    rid = _int(page.request.path_params["rid"])
+    actions.verify_report(page.app, page.login.name, rid)
+    return page.done(f"周报 {rid} 的备案人数已核实", _back(page, "/"))
+
+
+def act_accept_revision(page: Page) -> Response:
+    rid = _int(page.request.path_params["rid"])
+    actions.accept_revision(page.app, page.login.name, rid)
+    return page.done(f"已接受修订（周报 {rid}），该周合计已更新", _back(page, "/"))
+
+
 def act_review(page: Page) -> Response:
     aid = _int(page.request.path_params["aid"])
     actions.set_review_state(page.app, page.login.name, aid, page.field("state"), page.field("note"))
@@ -479,6 +499,9 @@ def create_app(app: App) -> Starlette:
         Route("/logout", c.page(logout), methods=post),
         Route("/", c.page(home), methods=get),
         Route("/week/{day}", c.page(week_page), methods=get),
+        Route("/week/{day}/close", c.page(act_close_week), methods=post),
+        Route("/reports/{rid}/verify", c.page(act_verify), methods=post),
+        Route("/reports/{rid}/accept", c.page(act_accept_revision), methods=post),
         Route("/pending", c.page(pending_page), methods=get),
         Route("/messages", c.page(messages_page), methods=get),
         Route("/messages/{pk}", c.page(message_page), methods=get),

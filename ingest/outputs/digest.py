@@ -107,7 +107,8 @@ def city_rows(session: Session, window: DigestWindow, tz: ZoneInfo) -> list[Dige
 
     summary = week_summary(session, window.week_start, tz, as_of=window.until)
     return [DigestCityRow(city=c.city, status=c.status, received_at=c.received_at,
-                          enterprise_count=c.enterprise_count, total_headcount=c.headcount, late=c.late)
+                          enterprise_count=c.enterprise_count, total_headcount=c.headcount, late=c.late,
+                          to_check=c.to_check)
             for c in summary.cities]
 
 

@@ -160,7 +160,7 @@ def write_grid(ws: Worksheet, name: str, unit: str, values: dict[tuple[str, date
     cells.merged(total_row + 3, 1, width, note)
     ws.freeze_panes = "C3"
     fit_columns(ws, 2, minimum=(5, 10, *([8] * len(weeks)), 10))
-    fit_row_heights(ws, total_row + 3)
+    fit_row_heights(ws, 1)
     printable(ws, f"{TITLE}：{name}（{range_label(weeks)}）", landscape=True, title_rows="1:2")
 
 
@@ -191,14 +191,16 @@ def write_trend(ws: Worksheet, data: RangeFigures, tz: ZoneInfo, taken: set[str]
                           cumulative[n - 1], to_check or None))
     last = 2 + len(data.weeks)
     fit_columns(ws, 2, minimum=(6, 10, 11, 8, 10, 13, 8))
+    fit_row_heights(ws, 1)
     chart = BarChart()
     chart.title = "全省备案人数与累计"
     chart.y_axis.title = "每周备案人数（人）"
-    chart.x_axis.title = "报送周（周一）"
     chart.add_data(Reference(ws, min_col=5, min_row=2, max_row=last), titles_from_data=True)
     chart.set_categories(Reference(ws, min_col=2, min_row=3, max_row=last))
     line = LineChart()
     line.add_data(Reference(ws, min_col=6, min_row=2, max_row=last), titles_from_data=True)
+    for series in line.series:
+        series.smooth = False  # a running total is drawn as it is, not curved
     line.y_axis.axId = 200
     line.y_axis.title = "累计备案人数（人）"
     line.y_axis.crosses = "max"
@@ -207,9 +209,11 @@ def write_trend(ws: Worksheet, data: RangeFigures, tz: ZoneInfo, taken: set[str]
         axis.delete = False  # openpyxl hides the axes by default; LibreOffice and Excel honour it
     chart += line
     chart.legend.position = "b"
-    chart.height, chart.width = 9.5, 24  # centimetres: the width of A4 landscape inside the margins
+    chart.height, chart.width = 8.5, 24  # centimetres: the width of A4 landscape inside the margins
     ws.add_chart(chart, f"A{last + 2}")
     printable(ws, f"{TITLE}：全省趋势（{range_label(data.weeks)}）", landscape=True, title_rows="1:2")
+    if len(data.weeks) <= 26:
+        ws.page_setup.fitToHeight = 1  # half a year of weeks and the chart on one page
 
 
 def build_range_workbook(session: Session, first: date, last: date, tz: ZoneInfo,
