@@ -6,9 +6,9 @@ Every date is explicit (2020-02-17 .. 2020-05-10); the App's clock follows the m
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
 import re
 import shutil
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import openpyxl

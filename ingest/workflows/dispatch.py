@@ -18,9 +18,9 @@ from sqlmodel import Session, delete, select
 
 from ingest.app import App
 from ingest.pipeline.classify import flatten
+from ingest.workflows import figures
 from ingest.workflows.applications import application_workflow
 from ingest.workflows.bounces import bounce_workflow
-from ingest.workflows import figures
 from ingest.workflows.weekly import weekly_workflow
 from store.models import (
     DECISION_NOT_A_REPORT,

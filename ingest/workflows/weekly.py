@@ -33,12 +33,12 @@ from parsers.dates import parse_date_range, week_problems
 from parsers.weekly import ZERO_HINT, zero_statement_in
 from store.cities import normalize_address, registered_cities
 from store.models import (
+    FLAG_VERIFIED,
     NEEDS_REVIEW,
     PROCESSED,
     REPORT_ACCEPTED,
     REPORT_NEEDS_CORRECTION,
     REPORT_NEEDS_REVIEW,
-    FLAG_VERIFIED,
     REVISION_PENDING,
     Message,
     WeeklyReport,
