@@ -22,10 +22,11 @@ from ingest.outputs.week_status import week_summary
 from ingest.pipeline.analyse import InProcessAnalyzer
 from notify.transport import MemoryTransport
 from parsers.formats.reader import read_document
-from parsers.weekly import parse_weekly_by_city
+from parsers.weekly import parse_weekly, parse_weekly_by_city
 from store.db import session_scope
 from tests.campaign_mail import address, config_21, deliver, received
 from tests.conftest import FIXTURES
+from tests.form_builders import doc, table
 
 CASES = FIXTURES / "attachments" / "weekly_cases"
 MAIL_DAY = dt.date(2020, 2, 24)
@@ -77,6 +78,32 @@ def test_a_table_inside_a_text_frame_is_read(name: str, city: str, counts: list[
     assert len(document.tables) == 1  # the DrawingML frame's VML copy (mc:Fallback) is not read twice
     assert (report.city, report.week_start, [r.headcount for r in report.rows]) == (city, WEEK, counts)
     assert report.problems == [] and report.filled_by
+
+
+FORM_TITLE = "企业职工线上适岗技能提升培训备案情况统计表"
+
+
+def _grid(*lines: list[str]) -> list[list[str]]:
+    return [[FORM_TITLE, "", "", ""], ["地市名称：阳江市  时间：2020年2月17日-2月23日", "", "", ""],
+            ["序号", "企业名称", "备案人数", "培训平台名称"], *lines]
+
+
+@pytest.mark.parametrize(("lines", "statement"), [
+    ([["1", "无", "", ""]], "无"),
+    ([["", "无", "0", "无"], ["合计", "", "0", ""]], "无"),
+    ([["合计", "", "0", ""]], "合计 0"),
+    ([["1", "", "", ""], ["合计", "", "0", ""], ["备注：本周零报告", "", "", ""]], "零报告"),
+    ([["本周无新增备案企业", "本周无新增备案企业", "本周无新增备案企业", "本周无新增备案企业"]], "本周无新增"),
+])
+def test_the_ways_a_form_states_zero(lines: list[list[str]], statement: str) -> None:
+    report = parse_weekly(doc(table(_grid(*lines))), MAIL_DAY)
+    assert (report.rows, report.zero_statement, report.problems) == ([], statement, [])
+
+
+def test_rows_with_figures_are_never_a_zero_report_whatever_a_note_says() -> None:
+    report = parse_weekly(doc(table(_grid(["1", "阳江甲公司", "12", "粤学通"], ["合计", "", "12", ""],
+                                          ["备注：无新增的区不填", "", "", ""]))), MAIL_DAY)
+    assert ([r.headcount for r in report.rows], report.zero_statement) == ([12], "")
 
 
 # ---------------------------------------------------------------- through the pipeline
