@@ -184,3 +184,4 @@ def test_a_hidden_sheet_is_not_a_second_report_and_show_says_why(app, tmp_path: 
     assert main(["--config", str(app.settings.path), "show", str(foshan["id"])]) == 0
     flat = re.sub(r"[\s│┃|]", "", capsys.readouterr().out)  # the table wraps long cells
     assert "工作表“上周”为隐藏工作表，未作为报表读取" in flat
+    assert "周报weeklyreport:佛山市2020-02-17–2020-02-23accepted,85人（周报编号report" in flat
