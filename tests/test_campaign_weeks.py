@@ -274,6 +274,7 @@ def test_the_campaign_on_postgresql(tmp_path: Path, store_url: str, make_app, cl
     assert sorted((c, w) for (c, w), r in current.items() if r["flags"]) == [
         ("佛山市", FOSHAN_SPIKE.isoformat()), ("惠州市", HUIZHOU_JUMP.isoformat())]
     staff.close_week(app, "tester", WEEKS[9])
+    clock.advance(hours=1)  # the revision arrives after the closing
     deliver(app, tmp_path / "revision", {"fix.eml": weekly_mail(
         "广州市", WEEKS[9], [("广州甲公司", 125, "粤学通")], when=clock.value - timedelta(minutes=5), tag=".fix")})
     [pending] = [p for p in pending_checks(app.engine) if p.what.startswith("待接受修订")]
