@@ -188,6 +188,7 @@ INTEGRATION_MODULES = {
     "test_peer_corpus.py": "ingests the 99 messages of fixtures/peer-mail (about 7 s)",
     "test_dossier.py": "mail ingested end to end, then PDF covers rendered and zips read back (about 1 s a test)",
     "test_cli_imports.py": "fresh interpreters list what each command imports (the CLI start's import graph)",
+    "test_campaign_weeks.py": "twelve weeks of the 21 cities' mail ingested end to end (about 250 messages, 90 s)",
 }
 
 # Single tests (or parameters) in otherwise unit modules, as "module::name"; ``*`` matches any text.

@@ -324,3 +324,14 @@ def test_staff_see_to_check_in_the_digest_the_week_workbook_and_the_console(camp
     with session_scope(campaign.engine) as session:
         actions = [a.action for a in session.exec(select(AuditEntry).order_by(AuditEntry.id))]
     assert actions[-2:] == ["verify", "week_close"]
+
+
+def test_a_corrected_spike_is_no_longer_to_check(campaign, clock, tmp_path: Path) -> None:
+    clock.value = datetime(2020, 5, 12, 2, 0, tzinfo=UTC)
+    deliver(campaign, tmp_path / "fix", {"fs.eml": weekly_mail(
+        "佛山市", FOSHAN_SPIKE, [("佛山甲公司", 30, "粤学通"), ("佛山乙公司", 20, "粤学通")],
+        when=datetime(2020, 5, 12, 1, 0, tzinfo=UTC), subject="佛山市4月13日周报（更正）", tag=".fix")})
+    current = [r for r in export_state(campaign.engine)["weekly_reports"]
+               if (r["city"], r["week_start"], r["superseded"]) == ("佛山市", FOSHAN_SPIKE.isoformat(), False)]
+    assert [(r["total_headcount"], r["flags"]) for r in current] == [(50, [])]
+    assert [p.city for p in pending_checks(campaign.engine)] == ["惠州市"]

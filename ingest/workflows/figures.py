@@ -90,6 +90,8 @@ def record_change(session: Session, city: str, week_start: date, before: Figures
     """Write one old -> new change of the city's figures (nothing when they did not change, unless ``always``)."""
     if before == after and not always:
         return False
+    if before != after:
+        refresh_later_flags(session, city, week_start)
     session.add(FigureChange(
         city=city, week_start=week_start, at=now, actor=actor[:320], reason=reason, message_pk=message_pk,
         old_enterprises=before[0] if before else None, old_people=before[1] if before else None,
@@ -98,11 +100,23 @@ def record_change(session: Session, city: str, week_start: date, before: Figures
 
 
 def people_history(session: Session, city: str, before_week: date) -> list[int]:
-    """The city's people of every earlier week with a counted report (zero reports included)."""
-    reports = list(session.exec(select(WeeklyReport).where(
-        WeeklyReport.city == city, WeeklyReport.week_start < before_week, WeeklyReport.superseded == False,  # noqa: E712
-        WeeklyReport.status == REPORT_ACCEPTED).order_by(WeeklyReport.week_start)))
-    return [figures_of(session, r)[1] for r in reports]
+    """The city's people of every earlier week with a counted report (zero reports included): one query."""
+    found = session.exec(
+        select(WeeklyReport.total_headcount, func.coalesce(func.sum(WeeklyRow.headcount), 0))
+        .select_from(WeeklyReport).join(WeeklyRow, WeeklyRow.report_id == WeeklyReport.id, isouter=True)
+        .where(WeeklyReport.city == city, WeeklyReport.week_start < before_week,
+               WeeklyReport.superseded == False, WeeklyReport.status == REPORT_ACCEPTED)  # noqa: E712
+        .group_by(WeeklyReport.id, WeeklyReport.total_headcount, WeeklyReport.week_start)
+        .order_by(WeeklyReport.week_start))
+    return [int(total if total is not None else row_sum) for total, row_sum in found]
+
+
+def refresh_later_flags(session: Session, city: str, week_start: date) -> None:
+    """A city's figure changed: the outlier flags of its later weeks are judged again against the new history."""
+    for later in session.exec(select(WeeklyReport).where(
+            WeeklyReport.city == city, WeeklyReport.week_start > week_start, WeeklyReport.superseded == False,  # noqa: E712
+            WeeklyReport.status == REPORT_ACCEPTED).order_by(WeeklyReport.week_start)):
+        refresh_flags(session, later)
 
 
 def refresh_flags(session: Session, report: WeeklyReport) -> None:
