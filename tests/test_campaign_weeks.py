@@ -190,6 +190,11 @@ def test_a_closed_week_keeps_its_figures_until_staff_accept_a_revision(campaign,
     assert (revision["revision"], revision["superseded"], revision["status"]) == ("pending", True, "accepted")
     assert ("广州市", week, "待接受修订 revision") in [(p.city, p.week_start, p.what)
                                                    for p in pending_checks(campaign.engine)]
+    from ingest.outputs.digest import build_digest, render_digest
+
+    clock.value = datetime(2020, 5, 13, 2, 0, tzinfo=UTC)
+    _subject, text, _html = render_digest(build_digest(campaign, date(2020, 5, 13)))
+    assert f"广州市04月20日一周已关闭后收到的修订（周报编号 {pending_id}），待接受后才计入" in text
     assert main(["--config", cfg, "week", "accept", str(pending_id)]) == 0
     with session_scope(campaign.engine) as session:
         after = week_summary(session, week, tz).total_headcount
