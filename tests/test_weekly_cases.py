@@ -185,3 +185,22 @@ def test_a_hidden_sheet_is_not_a_second_report_and_show_says_why(app, tmp_path: 
     flat = re.sub(r"[\s│┃|]", "", capsys.readouterr().out)  # the table wraps long cells
     assert "工作表“上周”为隐藏工作表，未作为报表读取" in flat
     assert "周报weeklyreport:佛山市2020-02-17–2020-02-23accepted,85人（周报编号report" in flat
+
+
+def test_a_form_only_on_a_hidden_sheet_is_sent_back_saying_so(app, tmp_path: Path) -> None:
+    import io
+
+    import openpyxl
+
+    book = openpyxl.load_workbook(CASES / "hidden_sheet_libreoffice.xlsx")
+    del book["2月17日-2月23日"]  # only last week's hidden sheet and an empty visible one are left
+    book.create_sheet("Sheet1", 0)
+    buf = io.BytesIO()
+    book.save(buf)
+    raw = message(address("佛山市"), "佛山市周报", received(WEEK), "请查收。", "<hidden-only@example.gov.cn>",
+                  [("佛山市周报.xlsx", buf.getvalue(), XLSX)])
+    deliver(app, tmp_path / "in", {"1.eml": raw})
+    state = export_state(app.engine)
+    assert [r["status"] for r in state["weekly_reports"]] == ["needs_correction"]
+    body = app.transport.sent[0].get_body(("plain",)).get_content()
+    assert "工作表“上周”为隐藏工作表，未作为报表读取；如统计表在该工作表中，请取消隐藏后重新发送" in body

@@ -124,8 +124,11 @@ def _score(settings: Settings, decoded: DecodedMessage, analyses: list, thread_k
         s.add("application", 0.2, "发件人已有平台申报记录")
     unreadable = [a for a in found if a.problems and not a.weekly
                   and not a.application]
+    hidden = [a for a in found if getattr(a, "notes", None) and not a.weekly and not a.application]
     if unreadable and s.weekly >= 0.45:
         s.add("weekly", 0.1, f"附件无法读取：{unreadable[0].filename}")
+    elif hidden and s.weekly >= 0.45:
+        s.add("weekly", 0.1, f"附件只有隐藏工作表可能是统计表：{hidden[0].filename}")
     return s
 
 

@@ -254,7 +254,7 @@ def _decide_report(facts: MessageFacts, analyses: list, form: _WeeklyForm, regis
     if data is None and zero:
         problems.extend(week_sanity_problems(week, mail_day, settings.reports.max_age_weeks))
     elif data is None:
-        file_problems = _attachment_problems(analyses) or [
+        file_problems = _attachment_problems(analyses) or _hidden_only(analyses) or [
             FileProblem(reason="邮件中没有找到《企业职工线上适岗技能提升培训备案情况统计表》附件。" + ZERO_HINT)]
         problems.extend(about_file(p.filename, p.reason) for p in file_problems)
     else:
@@ -319,6 +319,12 @@ def _decide_report(facts: MessageFacts, analyses: list, form: _WeeklyForm, regis
         rows=tuple(RowRecord(position, r.enterprise[:1000], r.headcount, r.platform[:1000], r.raw_headcount[:200],
                              tuple(r.problems)) for position, r in enumerate(rows)),
         notice=notice)
+
+
+def _hidden_only(analyses: list) -> list[FileProblem]:
+    """No form on a visible sheet, but hidden sheets were left unread: the city may have hidden its form."""
+    return [FileProblem(reason=f"{note.split(' / ')[0]}；如统计表在该工作表中，请取消隐藏后重新发送", filename=a.filename)
+            for a in flatten(analyses) for note in (getattr(a, "notes", None) or [])]
 
 
 def zero_statement_of(data, facts: MessageFacts, analyses: list) -> str:
