@@ -106,6 +106,19 @@ def test_rows_with_figures_are_never_a_zero_report_whatever_a_note_says() -> Non
     assert ([r.headcount for r in report.rows], report.zero_statement) == ([12], "")
 
 
+@pytest.mark.parametrize("name", ["very_hidden_sheet_openpyxl.xlsx", "zero_libreoffice.xlsx", "textbox_wps.docx"])
+def test_the_sandboxed_worker_gives_the_same_notes_and_zero_statements(name: str) -> None:
+    from parsers.analysis import analyze_attachment
+    from parsers.sandbox import Sandbox
+
+    data = (CASES / name).read_bytes()
+    with Sandbox() as sandbox:
+        child = sandbox.analyze(data, name, MAIL_DAY)
+    here = analyze_attachment(data, name, MAIL_DAY)
+    assert (child.notes, child.weekly) == (here.notes, here.weekly)
+    assert child.weekly is not None
+
+
 # ---------------------------------------------------------------- through the pipeline
 
 
