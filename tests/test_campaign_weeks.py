@@ -340,3 +340,18 @@ def test_a_corrected_spike_is_no_longer_to_check(campaign, clock, tmp_path: Path
                if (r["city"], r["week_start"], r["superseded"]) == ("佛山市", FOSHAN_SPIKE.isoformat(), False)]
     assert [(r["total_headcount"], r["flags"]) for r in current] == [(50, [])]
     assert [p.city for p in pending_checks(campaign.engine)] == ["惠州市"]
+
+
+def test_the_range_workbook_takes_its_on_time_grid_from_the_writer_given(campaign, tmp_path: Path) -> None:
+    """The on-time grid comes from the rates module through ``on_time_grid``; here a writer of the test's."""
+    seen: list[list[date]] = []
+
+    def grid(ws, session, weeks, tz) -> None:
+        seen.append(weeks)
+        ws.append(["地市", *[w.isoformat() for w in weeks]])
+
+    path = export_range_workbook(campaign, tmp_path / "with-grid.xlsx", WEEKS[2], WEEKS[4], on_time_grid=grid)
+    wb = openpyxl.load_workbook(path)
+    assert seen == [WEEKS[2:5]]
+    assert wb.sheetnames == ["备案人数", "企业数", "按时报送", "全省趋势"]
+    assert [c.value for c in wb["按时报送"][1]] == ["地市", "2020-03-02", "2020-03-09", "2020-03-16"]
