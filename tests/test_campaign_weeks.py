@@ -311,6 +311,8 @@ def test_staff_see_to_check_in_the_digest_the_week_workbook_and_the_console(camp
     staff.add_user(campaign, "tester", STAFF[0], "staff", STAFF[1])
     with TestClient(create_app(campaign), base_url="http://testserver", follow_redirects=False) as client:
         sign_in(client, STAFF)
+        pending = client.get("/pending")
+        assert f'<a href="/week/{FOSHAN_SPIKE.isoformat()}">佛山市 {FOSHAN_SPIKE}</a>：请核实（5000人' in pending.text
         page = client.get(f"/week/{FOSHAN_SPIKE.isoformat()}")
         assert page.status_code == 200 and 'id="to-check"' in page.text and "佛山市（5000人）" in page.text
         spike = re.search(r'action="/reports/(\d+)/verify"', page.text)

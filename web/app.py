@@ -237,7 +237,9 @@ def week_page(page: Page) -> Response:
 
 
 def pending_page(page: Page) -> Response:
-    return page.render("pending.html", items=queries.pending(page.app))
+    from ingest.outputs.week_status import pending_checks
+
+    return page.render("pending.html", items=queries.pending(page.app), checks=pending_checks(page.app.engine))
 
 
 def messages_page(page: Page) -> Response:
