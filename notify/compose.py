@@ -97,6 +97,7 @@ class WeeklyReceiptContext(NoticeContext):
     received_at: datetime
     late: bool = False
     deadline: datetime | None = None  # shown in the late note: "本次报送晚于截止时间（2月24日16:00）"
+    zero: bool = False  # the city reported that it has nothing new this week (报零)
 
     kind: ClassVar[str] = "receipt"
     variant: ClassVar[str] = "weekly_report"
@@ -233,6 +234,7 @@ class DigestCityRow:
     enterprise_count: int | None = None
     total_headcount: int | None = None
     late: bool = False
+    to_check: bool = False  # 请核实: far above the city's own earlier weeks, not yet verified by staff
 
     @property
     def status_label(self) -> str:

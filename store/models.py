@@ -161,6 +161,45 @@ class WeeklyReport(SQLModel, table=True):
     total_headcount: int | None = None
     declared_total: int | None = None
     problems: list[str] = _json_list()
+    # what staff should look at or have looked at: "outlier" (far above the city's own weeks), "verified"
+    flags: list[str] = _json_list()
+    # None: an ordinary report; "pending": it arrived for a closed week and waits for staff (the week's
+    # figures do not change meanwhile); "accepted": staff took it over the closed week's figures
+    revision: str | None = Field(default=None, max_length=16)
+
+
+FLAG_OUTLIER, FLAG_VERIFIED = "outlier", "verified"
+REVISION_PENDING, REVISION_ACCEPTED = "pending", "accepted"
+
+
+class WeekClosure(SQLModel, table=True):
+    """A reporting week staff closed once its figures were reported upward: later reports wait as revisions."""
+
+    __tablename__ = "week_closures"
+
+    week_start: date = Field(primary_key=True)
+    closed_by: str = Field(max_length=255)
+    closed_at: datetime = _utc()
+
+
+class FigureChange(SQLModel, table=True):
+    """One change of a city's figures for a week, old -> new: a newer report, an accepted revision, a
+    staff confirmation; with the message it came from and who made it."""
+
+    __tablename__ = "figure_changes"
+    __table_args__ = (Index("ix_figure_changes_city_week", "city", "week_start"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    city: str = Field(max_length=16)
+    week_start: date = Field(index=True)
+    at: datetime = _utc()
+    actor: str = Field(max_length=320)
+    reason: str = Field(max_length=32)  # report | revision_accepted | verified
+    message_pk: int | None = Field(default=None, foreign_key="messages.id")  # the report's message
+    old_enterprises: int | None = None
+    old_people: int | None = None
+    new_enterprises: int | None = None
+    new_people: int | None = None
 
 
 class WeeklyRow(SQLModel, table=True):

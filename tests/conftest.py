@@ -210,6 +210,7 @@ INTEGRATION_MODULES = {
     "test_cli_imports.py": "fresh interpreters list what each command imports (the CLI start's import graph)",
     "test_upgrade.py": "stores built at the previous schema revision, filled and upgraded (SQLite and PostgreSQL)",
     "test_panel_publication.py": "twelve applications ingested a test; LibreOffice saves the panel sheet and renders the list",
+    "test_campaign_weeks.py": "twelve weeks of the 21 cities' mail ingested end to end (about 250 messages, 90 s)",
 }
 
 # Single tests (or parameters) in otherwise unit modules, as "module::name"; ``*`` matches any text.

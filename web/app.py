@@ -285,12 +285,15 @@ def home(page: Page) -> Response:
 def week_page(page: Page) -> Response:
     monday = _monday(page.request.path_params["day"])
     summary = queries.week(page.app, monday)
+    can_close = page.app.now() >= page.app.settings.schedule.calendar().deadline(monday)
     return page.render("week.html", summary=summary, prev=monday - timedelta(days=7), next=monday + timedelta(days=7),
-                       weeks=queries.recent_weeks(page.app))
+                       weeks=queries.recent_weeks(page.app), can_close=can_close)
 
 
 def pending_page(page: Page) -> Response:
-    return page.render("pending.html", items=queries.pending(page.app))
+    from ingest.outputs.week_status import pending_checks
+
+    return page.render("pending.html", items=queries.pending(page.app), checks=pending_checks(page.app.engine))
 
 
 def messages_page(page: Page) -> Response:
@@ -480,6 +483,23 @@ def act_dismiss(page: Page) -> Response:  # any signed-in user: a bounce is a st
     oid = _int(page.request.path_params["oid"])
     actions.dismiss_notice(page.app, page.login.name, oid, page.field("note"))
     return page.done(f"通知 {oid} 已标记为已处理，不再计为发送故障", "/outbox")
+def act_close_week(page: Page) -> Response:
+    monday = _monday(page.request.path_params["day"])
+    actions.close_week(page.app, page.login.name, monday)
+    return page.done(f"已关闭 {monday.isoformat()} 这一周；此后收到的该周报表作为修订，待接受后才计入",
+                     f"/week/{monday.isoformat()}")
+
+
+def act_verify(page: Page) -> Response:
+    rid = _int(page.request.path_params["rid"])
+    actions.verify_report(page.app, page.login.name, rid)
+    return page.done(f"周报 {rid} 的备案人数已核实", _back(page, "/"))
+
+
+def act_accept_revision(page: Page) -> Response:
+    rid = _int(page.request.path_params["rid"])
+    actions.accept_revision(page.app, page.login.name, rid)
+    return page.done(f"已接受修订（周报 {rid}），该周合计已更新", _back(page, "/"))
 
 
 def act_review(page: Page) -> Response:
@@ -587,6 +607,9 @@ def create_app(app: App) -> Starlette:
         Route("/logout", c.page(logout), methods=post),
         Route("/", c.page(home), methods=get),
         Route("/week/{day}", c.page(week_page), methods=get),
+        Route("/week/{day}/close", c.page(act_close_week), methods=post),
+        Route("/reports/{rid}/verify", c.page(act_verify), methods=post),
+        Route("/reports/{rid}/accept", c.page(act_accept_revision), methods=post),
         Route("/pending", c.page(pending_page), methods=get),
         Route("/messages", c.page(messages_page), methods=get),
         Route("/messages/{pk}", c.page(message_page), methods=get),

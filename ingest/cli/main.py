@@ -125,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", metavar="FILE")
     s.add_argument("--dossier", action="store_true", help="one folder and zip per application / 专家评审材料包")
     s.add_argument("--batch", metavar="NAME", help="with --dossier: only this batch / 仅导出该批次")
+    s.add_argument("--from", dest="first", type=_monday, metavar="YYYY-MM-DD",
+                   help="with --to: the range workbook from this week's Monday / 多周汇总起始周（周一）")
+    s.add_argument("--to", dest="last", type=_monday, metavar="YYYY-MM-DD",
+                   help="the Monday of the range's last week, included / 多周汇总最后一周（周一）")
     s.add_argument("--panel", action="store_true", help="with --format xlsx --batch: the panel sheet / 专家评审表")
     s = sub.add_parser("panel", help="the expert panel's verdicts / 专家评审结论")
     panel = s.add_subparsers(dest="panel_command", required=True, metavar="ACTION")
@@ -136,6 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, metavar="DIR")
     s.add_argument("--date", type=_date, metavar="YYYY-MM-DD", help="the date on the announcement (default today) / "
                                                                     "落款日期")
+    s = sub.add_parser("week", help="close a week, revisions, outliers / 关闭报送周、修订、异常核实")
+    weeks = s.add_subparsers(dest="week_command", required=True, metavar="ACTION")
+    w = weeks.add_parser("close", help="close a week reported upward / 关闭已上报的报送周")
+    w.add_argument("week", type=_monday, metavar="YYYY-MM-DD")
+    weeks.add_parser("pending", help="revisions to accept and outliers to verify / 待接受修订与待核实异常")
+    w = weeks.add_parser("accept", help="accept a revision of a closed week / 接受修订")
+    w.add_argument("report_id", type=int, metavar="REPORT_ID")
+    w = weeks.add_parser("verify", help="mark an outlier as checked (已核实) / 异常数据已核实")
+    w.add_argument("report_id", type=int, metavar="REPORT_ID")
     s = sub.add_parser("status", help="health / 运行状态")
     s.add_argument("--alert", action="store_true",
                    help="also mail [alerts] to when the daemon has stopped, and when it is back (for a timer) / "
@@ -396,6 +409,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             audit(app, actor_name(), "export", "json (stdout)")
         sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
         return 0
+    if args.first or args.last:
+        return cmd_export_range(args)
     if not args.out or bool(args.week) == bool(args.applications):
         raise UsageError("export --format xlsx needs --out FILE and either --week YYYY-MM-DD or --applications / "
                          "导出 xlsx 需要 --out 文件名，并指定 --week YYYY-MM-DD（周报汇总）或 --applications（平台申报）之一")
@@ -407,6 +422,47 @@ def cmd_export(args: argparse.Namespace) -> int:
         audit(app, actor_name(), "export", f"xlsx {'applications' if args.applications else args.week}"
                       f" -> {path}")
     out.print(f"已写出 written: {path}")
+    return 0
+
+
+def cmd_export_range(args: argparse.Namespace) -> int:
+    if args.format != "xlsx" or not args.out or not (args.first and args.last) or args.week or args.applications:
+        raise UsageError("export --format xlsx --from YYYY-MM-DD --to YYYY-MM-DD --out FILE (both Mondays) / "
+                         "多周汇总需要 --format xlsx --from 周一 --to 周一 --out 文件名")
+    from ingest.outputs.range_workbook import export_range_workbook, on_time_sheet
+    from ingest.workflows.staff import actor_name, audit
+
+    with _app(args) as app:
+        path = export_range_workbook(app, args.out, args.first, args.last,
+                                     on_time_sheet(app.settings.schedule.calendar()))
+        audit(app, actor_name(), "export", f"xlsx {args.first}..{args.last} -> {path}")
+    out.print(f"已写出 written: {path}")
+    return 0
+
+
+def cmd_week(args: argparse.Namespace) -> int:
+    from ingest.outputs.week_status import pending_checks
+    from ingest.workflows import staff as actions
+    from ingest.workflows.staff import actor_name
+
+    with _app(args) as app:
+        if args.week_command == "close":
+            closed = actions.close_week(app, actor_name(), args.week)
+            out.print(f"已关闭 closed: {closed.week_start}；此后收到的该周周报须经工作人员接受 / later reports for "
+                      "this week wait for staff", markup=False)
+        elif args.week_command == "accept":
+            actions.accept_revision(app, actor_name(), args.report_id)
+            out.print(f"已接受修订 revision accepted: {args.report_id}", markup=False)
+        elif args.week_command == "verify":
+            actions.verify_report(app, actor_name(), args.report_id)
+            out.print(f"已核实 verified: {args.report_id}", markup=False)
+        else:
+            table = _table(title="待处理 Waiting for staff")
+            for col in ("周报 Report", "地市 City", "周 Week", "事项 What", "人数 People"):
+                table.add_column(col)
+            for item in pending_checks(app.engine):
+                table.add_row(str(item.report_id), item.city, str(item.week_start), item.what, item.people)
+            out.print(table)
     return 0
 
 
@@ -671,7 +727,7 @@ def cmd_web(args: argparse.Namespace) -> int:
 COMMANDS = {"init": cmd_init, "migrate": cmd_migrate, "check": cmd_check, "ingest": cmd_ingest, "poll": cmd_poll, "run": cmd_run, "messages": cmd_messages, "show": cmd_show,
             "replay": cmd_replay, "export": cmd_export, "status": cmd_status, "remind": cmd_remind,
             "digest": cmd_digest, "outbox": cmd_outbox, "user": cmd_user, "city": cmd_city, "web": cmd_web,
-            "panel": cmd_panel, "publish": cmd_publish}
+            "panel": cmd_panel, "publish": cmd_publish, "week": cmd_week}
 
 if __name__ == "__main__":
     raise SystemExit(main())

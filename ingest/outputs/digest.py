@@ -53,12 +53,14 @@ from store.models import (
     OUTBOX_PENDING,
     RECEIVED,
     REPORT_NEEDS_REVIEW,
+    REVISION_PENDING,
     Application,
     ApplicationMaterial,
     ApplicationMessage,
     Message,
     Outbox,
     PollRun,
+    WeeklyReport,
 )
 from zxjyck.calendar import parse_hhmm
 
@@ -108,7 +110,8 @@ def city_rows(session: Session, window: DigestWindow, tz: ZoneInfo) -> list[Dige
 
     summary = week_summary(session, window.week_start, tz, as_of=window.until)
     return [DigestCityRow(city=c.city, status=c.status, received_at=c.received_at,
-                          enterprise_count=c.enterprise_count, total_headcount=c.headcount, late=c.late)
+                          enterprise_count=c.enterprise_count, total_headcount=c.headcount, late=c.late,
+                          to_check=c.to_check)
             for c in summary.cities]
 
 
@@ -168,6 +171,16 @@ def review_rows(session: Session, window: DigestWindow) -> list[DigestReviewRow]
                                                      if report.problems else ""),
                 message_ref=str(report.message_pk), sender=message.from_addr if message else "",
                 subject=message.subject if message else "", received_at=report.received_at))
+    revisions = session.exec(select(WeeklyReport).where(WeeklyReport.revision == REVISION_PENDING,
+                                                        WeeklyReport.received_at < window.until)
+                             .order_by(WeeklyReport.received_at, WeeklyReport.id))
+    for report in revisions:
+        message = session.get(Message, report.message_pk)
+        items.append(DigestReviewRow(
+            reason=f"{report.city}{report.week_start:%m月%d日}一周已关闭后收到的修订（周报编号 {report.id}），"
+                   "待接受后才计入（控制台本周页“接受修订”或 zxjyck week accept）",
+            message_ref=str(report.message_pk), sender=message.from_addr if message else "",
+            subject=message.subject if message else "", received_at=report.received_at))
     return items
 
 

@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 
 from ingest.outputs.rates import on_time_reports, weeks_json
 from ingest.workflows.application_checks import items_to_ask
+from ingest.workflows.figures import changes
 from store.db import session_scope
 from store.models import (
     MATERIAL_KEYS,
@@ -79,6 +80,7 @@ def export_weekly_reports(session: Session, ids: dict[int, str | None], tz: tzin
     out = []
     for rep in session.exec(select(WeeklyReport).order_by(WeeklyReport.received_at, WeeklyReport.id)):
         out.append({
+            "id": rep.id,
             "city": rep.city, "week_start": rep.week_start.isoformat(), "week_end": rep.week_end.isoformat(),
             "status": rep.status, "late": rep.late, "superseded": rep.superseded,
             "received_at": iso(rep.received_at, tz), "message_id": ids.get(rep.message_pk),
@@ -89,8 +91,25 @@ def export_weekly_reports(session: Session, ids: dict[int, str | None], tz: tzin
             "declared_total": rep.declared_total,
             "problems": list(rep.problems),
             "on_time": rep.id in on_time,
+            "flags": list(rep.flags or []),
+            "zero_report": is_zero_report(rep, len(rows_by_report.get(rep.id or 0, []))),
+            "revision": rep.revision,
         })
     return out
+
+
+def is_zero_report(report: WeeklyReport, rows: int) -> bool:
+    """A report of 0 enterprises and 0 people: the city stated it had nothing new that week."""
+    return rows == 0 and report.total_headcount == 0
+
+
+def export_figure_changes(session: Session, ids: dict[int, str | None], tz: tzinfo) -> list[dict[str, Any]]:
+    return [{
+        "city": c.city, "week_start": c.week_start.isoformat(), "at": iso(c.at, tz), "actor": c.actor,
+        "reason": c.reason, "message_id": ids.get(c.message_pk) if c.message_pk else None,
+        "old": None if c.old_people is None else {"enterprises": c.old_enterprises, "people": c.old_people},
+        "new": None if c.new_people is None else {"enterprises": c.new_enterprises, "people": c.new_people},
+    } for c in changes(session)]
 
 
 def export_applications(session: Session, ids: dict[int, str | None], tz: tzinfo,
@@ -162,4 +181,5 @@ def export_state(engine: Engine, tz: tzinfo | None = None, require_stamped_form:
             "applications": export_applications(session, ids, tz, require_stamped_form),
             "outbox": export_outbox(session, ids, tz),
             "weeks": weeks_json(session, calendar, now),
+            "figure_changes": export_figure_changes(session, ids, tz),
         }

@@ -34,7 +34,7 @@ from sqlmodel import Session
 
 from ingest.outputs.week_status import held_mail_weeks
 from parsers.cities import GUANGDONG_CITIES
-from store.models import REPORT_ACCEPTED, REPORT_NEEDS_REVIEW, WeeklyReport, WeeklyRow
+from store.models import REPORT_ACCEPTED, REPORT_NEEDS_REVIEW, WeekClosure, WeeklyReport, WeeklyRow
 from zxjyck.calendar import Calendar, week_start
 
 ON_TIME, LATE, CORRECTED, PENDING, MISSING = "on_time", "late", "corrected", "pending", "missing"
@@ -122,12 +122,13 @@ class WeekRates:
 
 
 def closed_weeks(session: Session, weeks: Sequence[date]) -> set[date]:
-    """The weeks among ``weeks`` that staff have closed (reported upward; later reports wait as revisions).
-
-    Week closing is kept by its own module; until it is connected here no week is closed. This is the one
-    place the rates, the /trends page and the JSON export's ``closed`` ask.
+    """The weeks among ``weeks`` that staff have closed (reported upward; later reports wait as revisions:
+    ingest.workflows.figures). The one place the rates, the /trends page and the JSON export's ``closed`` ask.
     """
-    return set()
+    if not weeks:
+        return set()
+    return set(session.execute(select(WeekClosure.week_start).where(
+        WeekClosure.week_start.in_(list(weeks)))).scalars())  # type: ignore[attr-defined]
 
 
 def due_weeks(cal: Calendar, now: datetime, count: int = TREND_WEEKS) -> list[date]:

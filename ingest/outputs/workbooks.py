@@ -337,7 +337,8 @@ def write_week_summary(ws: Worksheet, summary, tz: ZoneInfo, taken: set[str]) ->
             continue
         cells.row(2 + n, (n, line.city, labels.label(labels.REPORT_STATUS, report.status), "是" if report.late else "否",
                           line.enterprise_count, line.headcount, cells.local(report.received_at), report.filled_by,
-                          report.phone, "；".join(map(staff_text, report.problems))), wrap=(10,))
+                          report.phone, "；".join([*(["请核实：备案人数远高于本市以往各周"] if line.to_check else []),
+                                                   *map(staff_text, report.problems)])), wrap=(10,))
     total_row = 3 + len(summary.cities)
     cells.row(total_row, ("合计", None, f"已报送{summary.reported}/{len(summary.cities)}", f"逾期{summary.late}",
                           summary.total_enterprises, summary.total_headcount, None, None, None,
