@@ -163,7 +163,10 @@ def test_a_former_store_with_mail_is_re_stamped_and_loses_nothing(
     today = make_app(settings, transport=MemoryTransport())  # what every zxjyck command does first
     today.analyzer = InProcessAnalyzer()
     assert current_revision(today.engine) == head_revision()
-    assert export_state(today.engine) == before
+    upgraded = export_state(today.engine)
+    # what the former schema had no table for starts empty at the upgrade: the history of figures
+    assert upgraded.pop("figure_changes") == [] and before.pop("figure_changes")
+    assert upgraded == before
     fresh = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}") if engine.dialect.name == "sqlite" else None
     if fresh is not None:
         migrate(fresh)
