@@ -138,7 +138,7 @@ def open_app(settings: Settings, *, clock: Callable[[], datetime] | None = None,
     ``create=False`` (every command but init, migrate, run, poll and ingest): the store must exist at this
     build's schema; nothing is created or migrated (store.db.require_schema says why not)."""
     clock = clock or settings.clock()
-    _private_files(settings)
+    _private_files(settings, create)
     engine = make_engine(settings.store_url, create_dirs=create)
     if run_migrations:
         try:
@@ -151,10 +151,10 @@ def open_app(settings: Settings, *, clock: Callable[[], datetime] | None = None,
                _transport=transport)
 
 
-def _private_files(settings: Settings) -> None:
+def _private_files(settings: Settings, create: bool) -> None:
     """Files created 0600 and folders 0700 (0640/0750 with ``[store] group``) whatever the umask; a store
     made before that is given those modes too (the database file and the archive's top folder, which
-    closes what is under it)."""
+    closes what is under it). Folders are made only by the commands that create the store (``create``)."""
     from pathlib import Path
 
     from sqlalchemy.engine import make_url
@@ -165,12 +165,13 @@ def _private_files(settings: Settings) -> None:
     url = make_url(settings.store_url)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         db = Path(url.database)
-        if not db.parent.exists():  # an existing folder may be shared (/var/lib): never changed here
+        if create and not db.parent.exists():  # an existing folder may be shared (/var/lib): never changed here
             make_private_dir(db.parent, settings.group)
         for path in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
             if path.exists():
                 protect(path, settings.group)
-    make_private_dir(settings.archive_dir, settings.group)
+    if create or settings.archive_dir.exists():
+        make_private_dir(settings.archive_dir, settings.group)
 
 
 def _seed_cities(engine: Engine, settings: Settings, now: datetime) -> None:

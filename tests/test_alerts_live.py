@@ -160,7 +160,7 @@ def test_the_alert_timer_and_its_service_pass_systemd_analyze_verify(tmp_path: P
     service = (deploy / "zxjyck-alert.service").read_text()
     assert "status --alert" in service and "SuccessExitStatus=1" in service
     (tmp_path / "zxjyck-alert.service").write_text(
-        service.replace("/srv/zxjyck/venv/bin/zxjyck", exe).replace("User=zxjyck", "User=root")
+        service.replace("/srv/zxjyck/.venv/bin/zxjyck", exe).replace("User=zxjyck", "User=root")
         .replace("Group=zxjyck", "Group=root"))
     timer = (deploy / "zxjyck-alert.timer").read_text()
     assert "OnUnitActiveSec=5min" in timer

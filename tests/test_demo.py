@@ -56,6 +56,7 @@ def normalise(text: str) -> list[str]:
     text = re.sub(r"var/outbox/\S+\.eml", "var/outbox/FILE.eml", text)
     text = re.sub(r"最近一次收取：[^；]*", "最近一次收取：…", text)  # a poll before 08:30 shows there
     text = text.replace("（逾期）", "")
+    text = re.sub(r"本周按时报送 \d+/21，上周 \d+/21", "本周按时报送 N/21，上周 N/21", text)  # by the weekday too
     return sorted(line.rstrip() for line in text.splitlines() if line.strip())  # attention-first order varies
 
 

@@ -24,7 +24,7 @@ from tests.web_support import filled_app
 # None while the chain holds one revision (the baseline): the upgrade is then to a scratch revision after
 # it, in a copy of the migrations (a column added in place, a table created), so that `zxjyck migrate` is
 # proved on a real two-step chain. The one constant to change when the next real migration lands.
-PREVIOUS_REVISION: str | None = "baseline"
+PREVIOUS_REVISION: str | None = "data_protection"
 SCRATCH_REVISION = """
 from alembic import op
 import sqlalchemy as sa

@@ -270,6 +270,8 @@ def test_zxjyck_web_serves_the_console_on_the_bind_address(config_path, tmp_path
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     bad = subprocess.run(cmd + ["--bind", "localhost"], capture_output=True, text=True, env=env, timeout=60)
     assert bad.returncode == 1 and "HOST:PORT" in bad.stderr and "Traceback" not in bad.stderr
+    init = cmd[:-1] + ["init"]  # the console never creates the store
+    assert subprocess.run(init, capture_output=True, text=True, env=env, timeout=120).returncode == 0
     port = free_port()
     proc = subprocess.Popen(cmd + ["--bind", f"127.0.0.1:{port}"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)

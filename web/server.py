@@ -6,6 +6,7 @@ import logging
 
 from ingest.app import open_app
 from ingest.config import ConfigError, Settings, parse_bind
+from ingest.errors import IngestError
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +19,9 @@ def serve(settings: Settings, bind: str | None = None) -> int:
     try:
         host, port = parse_bind(bind or settings.web.bind)
     except ValueError as exc:
-        raise ConfigError(f"--bind {bind!r}: {exc} / 地址格式应为 HOST:PORT") from exc
+        if bind:  # the command line's word: a handled error (exit 1); [web] bind's is the configuration's (78)
+            raise IngestError(f"--bind {bind!r}: {exc} / 地址格式应为 HOST:PORT") from exc
+        raise ConfigError(f"[web] bind {settings.web.bind!r}: {exc} / 地址格式应为 HOST:PORT") from exc
     app = open_app(settings, create=False)  # the console never creates or migrates the store
     # our access log (web/monitoring.py), not uvicorn's; log_config=None: uvicorn's own lines go through our
     # handler too, in the [log] format
