@@ -3,10 +3,13 @@
 # the local Maildir ./mailbox, outgoing mail written to ./var/outbox as .eml files.
 # Delivers the sample mail of fixtures/mail, re-dated, into ./mailbox (as a mail server would), runs one
 # full cycle, and prints what it did: today's digest, the notices written, the next commands to try.
-# ZXJYCK_DEMO_SKIP_INSTALL=1 skips the pip install (the tests run it so).
+# Installs the service into ./.venv (scripts/install.sh) and runs its `zxjyck` and Python.
+# ZXJYCK_DEMO_SKIP_INSTALL=1 skips the install (the tests run it so): then ./.venv is used if it exists, else
+# the `zxjyck` and `python3` found on PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "${ZXJYCK_DEMO_SKIP_INSTALL:-}" = 1 ] || bash scripts/install.sh
+[ ! -x .venv/bin/zxjyck ] || export PATH="$PWD/.venv/bin:$PATH"
 mkdir -p mailbox/new mailbox/cur mailbox/tmp
 # The sample mail of fixtures/mail is from February 2020; the demo re-dates it (yesterday, for the
 # reporting week of today) so that replies are due and today's digest shows it. Built once a day.

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Installing zxjyck on a server that reaches no package index (docs/operations.md, "Offline installation").
+#   scripts/wheelhouse.sh build DIR          on a machine with an index, with the server's Python version and
+#                                            architecture: DIR gets a wheel of every package pinned in
+#                                            requirements/service.txt (each checked against its sha256), the
+#                                            zxjyck wheel, and the lock as DIR/requirements.txt
+#   scripts/wheelhouse.sh install DIR VENV   on the server: a new virtual environment VENV from DIR alone
+#                                            (no index, no configured pip source, nothing built)
+#   scripts/wheelhouse.sh check DIR          what CI runs: install DIR into a fresh environment with the
+#                                            network cut off (where `unshare -n` works), then run its zxjyck
+# PYTHON=python3.12 chooses the interpreter (default python3.11), for building and installing alike.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3.11}
+usage() {
+  echo "usage: scripts/wheelhouse.sh build DIR | install DIR VENV | check DIR" >&2
+  exit 2
+}
+
+build() {
+  local dir=$1
+  mkdir -p "$dir"
+  # wheels only: the server needs no compiler and no build backend
+  "$PY" -m pip download -q --disable-pip-version-check --require-hashes --no-deps --only-binary :all: \
+    -r requirements/service.txt -d "$dir"
+  # zxjyck's own wheel, built with the pinned setuptools and wheel just downloaded (they are in the lock)
+  rm -f "$dir"/zxjyck-*.whl
+  "$PY" -m pip wheel -q --disable-pip-version-check --no-deps --no-index --find-links "$dir" -w "$dir" .
+  cp requirements/service.txt "$dir/requirements.txt"
+  echo "wheelhouse $dir: $(find "$dir" -name '*.whl' | wc -l) wheels, $(du -sh "$dir" | cut -f1) / 离线安装包已生成"
+}
+
+install() {
+  local dir=$1 venv=$2
+  [ -f "$dir/requirements.txt" ] || { echo "wheelhouse: $dir/requirements.txt missing: not a wheelhouse" >&2; exit 1; }
+  "$PY" -m venv "$venv"
+  # DIR is the only source: no index, and neither pip.conf nor PIP_* variables add one
+  local pip=(env -u PIP_FIND_LINKS -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL -u PIP_CONSTRAINT PIP_CONFIG_FILE=/dev/null
+    "$venv/bin/python" -m pip --disable-pip-version-check install -q --no-index --find-links "$dir" --no-deps)
+  "${pip[@]}" --require-hashes -r "$dir/requirements.txt"
+  "${pip[@]}" zxjyck
+  echo "installed into $venv: $("$venv/bin/zxjyck" --help >/dev/null && echo "$venv/bin/zxjyck") / 已安装"
+}
+
+check() {
+  local dir=$1
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  if unshare -n true 2>/dev/null; then
+    unshare -n bash "$0" install "$dir" "$work/venv"
+  else
+    echo "wheelhouse: unshare -n unavailable: installing with the index switched off only" >&2
+    bash "$0" install "$dir" "$work/venv"
+  fi
+  local zx=$work/venv/bin/zxjyck
+  "$zx" --help >/dev/null
+  if "$zx" --help | grep -q -- "--version"; then "$zx" --version; fi
+  # the embedded default configuration in an empty folder: store created and migrated, folders, LibreOffice
+  mkdir "$work/site"
+  cp config.toml "$work/site/"
+  (cd "$work/site" && "$zx" check)
+  # only the headless OpenCV, and the OCR stack imports (its models ship in the wheel)
+  "$work/venv/bin/python" - <<'EOF'
+from importlib import metadata
+
+import cv2  # noqa: F401
+import rapidocr_onnxruntime  # noqa: F401
+
+names = {dist.metadata["Name"].lower() for dist in metadata.distributions()}
+assert "opencv-python" not in names, "opencv-python installed"
+assert "opencv-python-headless" in names, "opencv-python-headless missing"
+print(f"{len(names)} packages, OpenCV headless {cv2.__version__} / 离线安装检查通过")
+EOF
+}
+
+case "${1:-}" in
+  build) [ "$#" -eq 2 ] || usage; build "$2" ;;
+  install) [ "$#" -eq 3 ] || usage; install "$2" "$3" ;;
+  check) [ "$#" -eq 2 ] || usage; check "$2" ;;
+  *) usage ;;
+esac
