@@ -3,14 +3,16 @@
 #   scripts/wheelhouse.sh build DIR          on a machine with an index, with the server's Python version and
 #                                            architecture: DIR gets a wheel of every package pinned in
 #                                            requirements/service.txt (each checked against its sha256), the
-#                                            zxjyck wheel, and the lock as DIR/requirements.txt
-#   scripts/wheelhouse.sh install DIR VENV   on the server: a new virtual environment VENV from DIR alone
-#                                            (no index, no configured pip source, nothing built)
+#                                            zxjyck wheel, the lock as DIR/requirements.txt, and this script
+#   DIR/wheelhouse.sh install DIR VENV       on the server: a new virtual environment VENV from DIR alone
+#                                            (no index, no configured pip source, nothing built; the script
+#                                            needs nothing else)
 #   scripts/wheelhouse.sh check DIR          what CI runs: install DIR into a fresh environment with the
 #                                            network cut off (where `unshare -n` works), then run its zxjyck
 # PYTHON=python3.12 chooses the interpreter (default python3.11), for building and installing alike.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+self=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
+repo=$(cd "$(dirname "$0")/.." && pwd)  # the checkout, for build and check
 PY=${PYTHON:-python3.11}
 usage() {
   echo "usage: scripts/wheelhouse.sh build DIR | install DIR VENV | check DIR" >&2
@@ -20,6 +22,8 @@ usage() {
 build() {
   local dir=$1
   mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  cd "$repo"
   # wheels only: the server needs no compiler and no build backend
   "$PY" -m pip download -q --disable-pip-version-check --require-hashes --no-deps --only-binary :all: \
     -r requirements/service.txt -d "$dir"
@@ -27,6 +31,7 @@ build() {
   rm -f "$dir"/zxjyck-*.whl
   "$PY" -m pip wheel -q --disable-pip-version-check --no-deps --no-index --find-links "$dir" -w "$dir" .
   cp requirements/service.txt "$dir/requirements.txt"
+  cp "$self" "$dir/wheelhouse.sh"
   echo "wheelhouse $dir: $(find "$dir" -name '*.whl' | wc -l) wheels, $(du -sh "$dir" | cut -f1) / 离线安装包已生成"
 }
 
@@ -47,17 +52,17 @@ check() {
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
   if unshare -n true 2>/dev/null; then
-    unshare -n bash "$0" install "$dir" "$work/venv"
+    unshare -n bash "$dir/wheelhouse.sh" install "$dir" "$work/venv"
   else
     echo "wheelhouse: unshare -n unavailable: installing with the index switched off only" >&2
-    bash "$0" install "$dir" "$work/venv"
+    bash "$dir/wheelhouse.sh" install "$dir" "$work/venv"
   fi
   local zx=$work/venv/bin/zxjyck
   "$zx" --help >/dev/null
   if "$zx" --help | grep -q -- "--version"; then "$zx" --version; fi
   # the embedded default configuration in an empty folder: store created and migrated, folders, LibreOffice
   mkdir "$work/site"
-  cp config.toml "$work/site/"
+  cp "$repo/config.toml" "$work/site/"
   (cd "$work/site" && "$zx" check)
   # only the headless OpenCV, and the OCR stack imports (its models ship in the wheel)
   "$work/venv/bin/python" - <<'EOF'
