@@ -6,8 +6,8 @@
 # Python packages come from the hashed lock files in requirements/ (exact versions, every file checked against
 # its sha256), never from the ranges of pyproject.toml, and go into ./.venv, never into the system Python
 # (Debian 12 refuses that: PEP 668). Then run everything as .venv/bin/python, .venv/bin/zxjyck.
-#   PYTHON=python3.12 scripts/install.sh     another interpreter for .venv (default python3.11); a .venv of
-#                                            another Python version is made anew
+#   PYTHON=python3.12 scripts/install.sh     another interpreter (a name on PATH or a path) for .venv (default
+#                                            python3.11); a .venv of another Python version is made anew
 # scripts/lock.sh regenerates the lock files; scripts/wheelhouse.sh installs on a server with no index.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,8 +46,8 @@ else
   lock=requirements/service.txt
 fi
 
-if ! command -v "$PY" >/dev/null 2>&1; then
-  echo "install: $PY not found; install it (Debian 12: apt-get install python3 python3-venv) or set PYTHON" >&2
+if ! "$PY" -c "" >/dev/null 2>&1; then
+  echo "install: $PY does not run; install it (Debian 12: apt-get install python3 python3-venv) or set PYTHON" >&2
   exit 1
 fi
 want=$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
