@@ -24,12 +24,16 @@ build() {
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
   cd "$repo"
+  # pip from a throwaway environment: Debian's python3 may have no pip of its own
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  "$PY" -m venv "$work/pip"
+  local pip=("$work/pip/bin/python" -m pip --disable-pip-version-check)
   # wheels only: the server needs no compiler and no build backend
-  "$PY" -m pip download -q --disable-pip-version-check --require-hashes --no-deps --only-binary :all: \
-    -r requirements/service.txt -d "$dir"
+  "${pip[@]}" download -q --require-hashes --no-deps --only-binary :all: -r requirements/service.txt -d "$dir"
   # zxjyck's own wheel, built with the pinned setuptools and wheel just downloaded (they are in the lock)
   rm -f "$dir"/zxjyck-*.whl
-  "$PY" -m pip wheel -q --disable-pip-version-check --no-deps --no-index --find-links "$dir" -w "$dir" .
+  "${pip[@]}" wheel -q --no-deps --no-index --find-links "$dir" -w "$dir" .
   cp requirements/service.txt "$dir/requirements.txt"
   cp "$self" "$dir/wheelhouse.sh"
   echo "wheelhouse $dir: $(find "$dir" -name '*.whl' | wc -l) wheels, $(du -sh "$dir" | cut -f1) / 离线安装包已生成"
