@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite, on a fresh machine: installs what it needs (into ./.venv, from the lock), lints, then
+# The whole test suite, on a fresh machine: installs what it needs (into ./.venv, from the lock), lints and type-checks, then
 # the unit tests (in-process, under a minute: a broken layer fails fast) and the integration tests (Dovecot,
 # PostgreSQL, SMTP, LibreOffice, Chromium, sandbox and OCR workers). With arguments, one pytest run with them
 # instead, e.g. `bash scripts/test.sh -m "not integration"` or `bash scripts/test.sh tests/test_rules.py`.
@@ -12,6 +12,7 @@ export PATH="$PWD/.venv/bin:$PATH" VIRTUAL_ENV="$PWD/.venv"
 py=.venv/bin/python
 $py -m ruff check .
 .venv/bin/lint-imports --no-cache  # the import contracts of pyproject.toml: layers, no cycles
+$py -m mypy  # the packages and rules of [tool.mypy] in pyproject.toml
 if [ "$#" -gt 0 ]; then
   exec $py -m pytest -p no:cacheprovider "$@"
 fi
