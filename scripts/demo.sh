@@ -9,7 +9,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "${ZXJYCK_DEMO_SKIP_INSTALL:-}" = 1 ] || bash scripts/install.sh
-[ ! -x .venv/bin/zxjyck ] || export PATH="$PWD/.venv/bin:$PATH"
+if [ -x .venv/bin/zxjyck ]; then
+  export PATH="$PWD/.venv/bin:$PATH"
+  echo "zxjyck is ./.venv/bin/zxjyck (\`source .venv/bin/activate\` puts it on PATH) / 已安装到 ./.venv"
+fi
 mkdir -p mailbox/new mailbox/cur mailbox/tmp
 # The sample mail of fixtures/mail is from February 2020; the demo re-dates it (yesterday, for the
 # reporting week of today) so that replies are due and today's digest shows it. Built once a day.
