@@ -1,4 +1,4 @@
-"""How long a CLI command takes to start, next to the floor of a bare interpreter (issue #18, CLI start).
+"""How long a CLI command takes to start, next to the floor of a bare interpreter.
 
     python bench/bench_cli.py [--runs 15]
 

@@ -17,7 +17,7 @@ For each scan or photo in fixtures/attachments/scans/ (build them with
 
 Each figure is "wall / CPU" seconds: CPU time (this process and, through the sandbox, its workers) is what a
 page costs whatever else the machine is doing; on an idle machine the wall time is close to it (one thread).
-Prints a table; no asserts. The issue's goal is 5 s wall per A4 page on two cores.
+Prints a table; no asserts. The target is 5 s wall per A4 page on two cores.
 """
 
 from __future__ import annotations

@@ -218,7 +218,7 @@ def bench_backlog(server: DovecotServer, messages: int, backends: list[str], pro
     account = ImapAccount(server)
     appended = append_items(account, items)
     print(f"MULTIAPPEND into Dovecot: {appended:.1f}s")
-    read_attachments = mix == "weekly-xlsx"  # issue 18's floor parses each attachment once, like the service
+    read_attachments = mix == "weekly-xlsx"  # this floor parses each attachment once, like the service
     floor_fetch_parse(account, read_attachments=read_attachments)  # warm-up
     floor, count, fetched_bytes, floor_cpu = floor_fetch_parse(account, read_attachments=read_attachments)
     floor_name = "floor: imapclient fetch + mailparser" + (" + openpyxl read" if read_attachments else "")
@@ -247,12 +247,12 @@ def bench_backlog(server: DovecotServer, messages: int, backends: list[str], pro
     if "sqlite" in by_backend and read_attachments:  # the targets are against the floor that reads attachments
         sqlite = by_backend["sqlite"]
         verdict = "met" if sqlite.seconds <= 2 * floor else "NOT met"
-        print(f"target 1 (issue 18): SQLite within 2x of the floor: {sqlite.seconds / floor:.2f}x wall, {verdict} "
+        print(f"target: SQLite within 2x of the floor: {sqlite.seconds / floor:.2f}x wall, {verdict} "
               f"({sqlite.cpu / floor_cpu:.2f}x in CPU seconds)")
         if "postgres" in by_backend:
             pg = by_backend["postgres"]
             verdict = "met" if pg.seconds <= 1.3 * sqlite.seconds else "NOT met"
-            print(f"target 1 (issue 18): PostgreSQL within 1.3x of SQLite: {pg.seconds / sqlite.seconds:.2f}x wall, "
+            print(f"target: PostgreSQL within 1.3x of SQLite: {pg.seconds / sqlite.seconds:.2f}x wall, "
                   f"{verdict} ({pg.cpu / sqlite.cpu:.2f}x in CPU seconds, PostgreSQL's own server not counted)")
     for run in runs:
         print(f"  {run.backend}: statuses {run.statuses}; kinds {run.kinds}; outbox {run.outbox}; "
@@ -386,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=1000, help="backlog size for (1); 0 skips it")
     parser.add_argument("--mix", choices=sorted(MIXES), default="weekly-xlsx",
-                        help="weekly-xlsx: issue 18's target (floor reads each xlsx with openpyxl); "
+                        help="weekly-xlsx: weekly reports only (floor reads each xlsx with openpyxl); "
                              "realistic: the mixed backlog of bench/common.py MIX")
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--profile", action="store_true", help="pyinstrument over the SQLite backlog poll")

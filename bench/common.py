@@ -257,7 +257,7 @@ MIX: list[tuple[str, int]] = [
 
 MIXES: dict[str, list[tuple[str, int]]] = {
     "realistic": MIX,
-    # issue 18's backlog target: weekly reports only, each with one xlsx form
+    # the weekly backlog: weekly reports only, each with one xlsx form
     "weekly-xlsx": [("weekly-xlsx", 1)],
 }
 

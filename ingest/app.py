@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from sqlalchemy.engine import Engine
@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from ingest.config import Settings
 from store.archive import Archive
 from store.db import make_engine, migrate
+from zxjyck.clock import system_clock
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -37,10 +38,6 @@ class Analyzer(Protocol):
     tests: an in-process or scripted reader."""
 
     def analyze(self, data: bytes, filename: str, mail_date: date) -> Any: ...
-
-
-def system_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 def default_analyzer(settings: Settings) -> Analyzer:
@@ -118,10 +115,12 @@ class App:
         self.close()
 
 
-def open_app(settings: Settings, *, clock: Callable[[], datetime] = system_clock,
+def open_app(settings: Settings, *, clock: Callable[[], datetime] | None = None,
              transport: Transport | None = None,
              run_migrations: bool = True) -> App:
-    """Open the database (migrating it to the newest schema) and the archive."""
+    """Open the database (migrating it to the newest schema) and the archive. The clock is the settings'
+    (the real one, or the one ``ZXJYCK_NOW`` starts) unless a test hands its own."""
+    clock = clock or settings.clock()
     engine = make_engine(settings.store_url)
     if run_migrations:
         migrate(engine)

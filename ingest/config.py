@@ -3,7 +3,8 @@
 Keys are exactly those of ``docs/CONTRACT.md`` (plus the documented additions
 below). An unknown key or a value of the wrong type is an error naming the key
 and the file. Secrets may come from ``ZXJYCK_IMAP_PASSWORD``,
-``ZXJYCK_SMTP_PASSWORD`` and ``ZXJYCK_STORE_URL``; the environment is read
+``ZXJYCK_SMTP_PASSWORD`` and ``ZXJYCK_STORE_URL``, and ``ZXJYCK_NOW`` starts the clock at an
+instant (zxjyck/clock.py); the environment is read
 here and nowhere else (coding rule 5 of docs/DESIGN.md). Relative paths, including a relative
 SQLite file in ``store.url``, are relative to the folder of the config file.
 """
@@ -16,7 +17,7 @@ import tomllib
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -31,6 +32,7 @@ from zxjyck.calendar import (
     parse_hhmm,
     zone,
 )
+from zxjyck.clock import CLOCK_VARIABLE, Clock, clock_starting, parse_instant
 
 DEFAULT_CONFIG = "config.toml"
 
@@ -273,6 +275,11 @@ class Settings:
     web: WebSettings = WebSettings()
     max_message_bytes: int = 50 * 1024 * 1024  # [source] max_message_mb
     parse_workers: int = 1  # [source] parse_workers
+    clock_start: datetime | None = None  # ZXJYCK_NOW: the instant this process's clock starts at
+
+    def clock(self) -> Clock:
+        """The service's clock: the real one, or the one ``ZXJYCK_NOW`` starts."""
+        return clock_starting(self.clock_start)
 
     def imap_accounts(self) -> list[ImapSettings]:
         """Every IMAP mailbox to read: [imap] first, then each [[mailboxes]] entry."""
@@ -388,7 +395,18 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
         reports=parsed.reports,
         applications=parsed.applications,
         web=parsed.web,
+        clock_start=_clock_start(env),
     )
+
+
+def _clock_start(env: Mapping[str, str]) -> datetime | None:
+    text = env.get(CLOCK_VARIABLE, "").strip()
+    if not text:
+        return None
+    try:
+        return parse_instant(text)
+    except ValueError as exc:
+        raise ConfigError(f"{CLOCK_VARIABLE}: {exc} / {CLOCK_VARIABLE} 须为带时区的日期时间") from exc
 
 
 def _with_ca(section, base: Path):

@@ -458,12 +458,12 @@ def cn_number(value: int | None) -> str:
 def file_problem_text(problem: FileProblem) -> str:
     """附件“周报.xlsx”（工作表“Sheet1”）第5行：备案人数为空
 
-    A reason that already names its row (the parsers write "第5行“备案人数”为空") or its sheet
-    keeps it, and the prefix leaves it out, so no one reads "第5行：第5行…".
+    A reason that already names its file, row (the parsers write "第5行“备案人数”为空") or sheet
+    keeps it, and the prefix leaves it out, so no one reads "第5行：第5行…" or the file name twice.
     """
     reason = problem.reason.strip()
     where = ""
-    if problem.filename:
+    if problem.filename and f"附件“{_one_line(problem.filename)}”" not in reason:
         where = f"附件“{_one_line(problem.filename)}”"
         if problem.sheet and f"“{problem.sheet.strip()}”" not in reason:
             where += f"（工作表“{_one_line(problem.sheet)}”）"

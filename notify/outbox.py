@@ -20,7 +20,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import case, func, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -314,14 +314,20 @@ class ClaimedNotice:
     attempts: int  # including this attempt
 
 
+# Notices to many at once, on a schedule: they take what the send-rate cap leaves after the answers to a
+# sender (receipts, missing items, corrections), which go first whatever is queued before them.
+BULK_KINDS = ("late_reminder", "digest")
+
+
 def _due(session: Session, now: datetime) -> Outbox | None:
+    bulk_last = case((Outbox.kind.in_(BULK_KINDS), 1), else_=0)  # type: ignore[attr-defined]
     stmt = (
         select(Outbox)
         .where(
             Outbox.status == OUTBOX_PENDING,
             or_(Outbox.next_attempt_at.is_(None), Outbox.next_attempt_at <= now),
         )
-        .order_by(Outbox.id)
+        .order_by(bulk_last, Outbox.id)
         .limit(1)
     )
     if session.bind.dialect.name == "postgresql":
@@ -353,7 +359,7 @@ def reclaim_from_dead_workers(engine: Engine, now: datetime) -> list[int]:
 
 
 def claim_next(engine: Engine, now: datetime, worker: str) -> ClaimedNotice | None:
-    """Take the oldest due notice: count the attempt and lease it for ``CLAIM_LEASE``, committed at once.
+    """Take the oldest due answer to a sender, else the oldest due bulk notice: count the attempt and lease it for ``CLAIM_LEASE``, committed at once.
 
     The update only matches the row as it was read (status and attempts), so of two
     processes sharing the store (two daemons on PostgreSQL, or `zxjyck poll` beside the

@@ -2,7 +2,8 @@
 # The service's main job on the embedded default (config.toml): SQLite under ./var,
 # the local Maildir ./mailbox, outgoing mail written to ./var/outbox as .eml files.
 # Delivers the sample mail of fixtures/mail, re-dated, into ./mailbox (as a mail server would), runs one
-# full cycle, and prints what it did: today's digest, the notices written, the next commands to try.
+# full cycle, and prints what it did: today's digest, the notices written, the next commands to try, and
+# how to open the staff console on the same store with a demo account.
 # Installs the service into ./.venv (scripts/install.sh) and runs its `zxjyck` and Python.
 # ZXJYCK_DEMO_SKIP_INSTALL=1 skips the install (the tests run it so): then ./.venv is used if it exists, else
 # the `zxjyck` and `python3` found on PATH.
@@ -50,3 +51,13 @@ echo "  zxjyck messages --status needs_review"
 echo "  zxjyck export --format xlsx --week $week --out exports/周报汇总-$week.xlsx"
 echo "  zxjyck export --format xlsx --applications --out exports/平台申报汇总.xlsx"
 echo "  zxjyck digest --send && zxjyck poll   # queue the digest for staff.digest_to, then send it / 发送汇总"
+# A demo account for the console (made once, its password set again on every run); real accounts are made
+# with `zxjyck user add NAME --role staff|admin`, the password read from stdin.
+demo_user=demo
+demo_password=demo-console
+printf '%s\n' "$demo_password" | zxjyck --config config.toml user add "$demo_user" --role staff >/dev/null 2>&1 \
+  || printf '%s\n' "$demo_password" | zxjyck --config config.toml user passwd "$demo_user" >/dev/null
+echo
+echo "==== 工作人员控制台 / the staff console ===="
+echo "  zxjyck web                         # then open http://127.0.0.1:8080/ / 浏览器打开控制台"
+echo "  账号 user: $demo_user    密码 password: $demo_password    (示例账号 demo account, role staff)"

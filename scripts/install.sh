@@ -19,8 +19,9 @@ VENV=.venv
 #   chromium, chromium-driver      the console's browser tests and the digest renders (never a downloaded browser)
 #   fonts-noto-cjk                 Chinese in screenshots, printed workbooks and the scanned-form fixtures
 #   poppler-data                   CJK text in the PDFs the dossier writes, when rendered to check them
+#   faketime                       the tests of the service's time run again under a shifted host clock
 DEV_APT="dovecot-imapd libreoffice-calc-nogui libreoffice-writer-nogui chromium chromium-driver fonts-noto-cjk
-poppler-data poppler-utils"
+poppler-data poppler-utils faketime"
 apt_install() {
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

@@ -11,7 +11,6 @@ import contextlib
 import hashlib
 import os
 import tempfile
-import time
 from pathlib import Path
 
 from store.errors import StoreError
@@ -120,11 +119,13 @@ class Archive:
 
     def spool(self) -> Spool:
         """A temp file in the archive (the same file system, so adopting it is a rename). Spools a killed
-        process left behind a day ago or more are removed first (a live one is younger: several daemons may
-        share the archive)."""
+        process left behind a day ago or more are removed (a live one is younger: several daemons may share
+        the archive). Their age is read against the new spool's own mtime: the file system's clock, the one
+        that stamped them too (a file server's clock may differ from this host's)."""
         try:
-            self._sweep_spools(time.time() - STALE_SPOOL_SECONDS)
-            return Spool(self.root)
+            spool = Spool(self.root)
+            self._sweep_spools(spool.path.stat().st_mtime - STALE_SPOOL_SECONDS)
+            return spool
         except OSError as exc:
             raise ArchiveError(f"cannot write in {self.root}: {exc.strerror or exc} / 无法写入归档") from exc
 

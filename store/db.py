@@ -11,8 +11,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import event, inspect, text
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, create_engine
 
@@ -96,6 +96,33 @@ def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+# The migration chain the baseline revision replaced: the revision ids a store made by it holds. Its head
+# holds exactly the baseline's schema; a store at an older one cannot be upgraded by this release.
+FORMER_HEAD = "0004_i16"
+FORMER_REVISIONS = frozenset({"0001", "0002", "0003", "0004_i17b", "0004_i14", FORMER_HEAD})
+BASELINE = "baseline"
+
+
+def _adopt_former_store(conn: Connection) -> None:
+    """Re-stamp a store made by the former chain (at its head: same schema) as ``baseline``; refuse an older one.
+
+    Runs in the migration's transaction, under its lock, before Alembic reads the revision.
+    """
+    if not inspect(conn).has_table("alembic_version"):
+        return
+    stamped = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    if len(stamped) != 1 or stamped[0] not in FORMER_REVISIONS:
+        return
+    if stamped[0] != FORMER_HEAD:
+        raise MigrationError(
+            f"the database is at revision {stamped[0]} of an earlier release, which this release cannot upgrade: "
+            f"start the earlier release once (any zxjyck command brings it to {FORMER_HEAD}), then this one / "
+            f"数据库结构版本 {stamped[0]} 过旧，本版本无法直接升级：请先用原来的版本运行一次任一 zxjyck 命令"
+            f"（升级到 {FORMER_HEAD}），再使用本版本")
+    conn.execute(text("UPDATE alembic_version SET version_num = :new"), {"new": BASELINE})
+    log.info("store made before the baseline revision re-stamped: %s -> %s (same schema)", FORMER_HEAD, BASELINE)
+
+
 _REVISION_LINE = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.MULTILINE)
 
 
@@ -149,6 +176,7 @@ def migrate(engine: Engine) -> None:
                 # pysqlite runs DDL outside any transaction unless one is begun by hand: without this, a process
                 # killed mid-migration leaves a half-built schema ("table … already exists" at the next start)
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
+            _adopt_former_store(conn)
             cfg = alembic_config(engine)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -11,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from store.db import session_scope
+from store.holders import holder_is_gone
 from store.models import ImapCursor, Lease, Message, Outbox
 
 
@@ -145,6 +147,35 @@ def acquire_lease(engine: Engine, name: str, holder: str, ttl_seconds: int, now:
         row.holder, row.expires_at = holder, expires
         session.add(row)
         return True
+
+
+def claim(engine: Engine, name: str, holder: str, ttl_seconds: int, now: datetime,
+          holder_gone: Callable[[str], bool] = holder_is_gone) -> bool:
+    """Take the lease ``name`` for ``holder`` in one atomic statement: a new row, or the row of a holder whose
+    lease expired or whose process is gone (``holder_gone``). False while another live holder has it.
+
+    Unlike ``acquire_lease`` (read, then write), two processes racing for the same name can never both win,
+    on SQLite as on PostgreSQL: the insert meets the primary key, the take-over is a conditional UPDATE."""
+    expires = now + timedelta(seconds=ttl_seconds)
+    with session_scope(engine) as session:
+        session.add(Lease(name=name, holder=holder, expires_at=expires))
+        try:
+            session.flush()
+            return True
+        except IntegrityError:
+            session.rollback()
+    with session_scope(engine) as session:
+        current = session.exec(select(Lease.holder).where(Lease.name == name)).first()
+        if current is None:  # released meanwhile: the next attempt inserts
+            return False
+        if current != holder and not holder_gone(current):
+            stale = Lease.expires_at < now
+            guard = stale & (Lease.holder == current)
+        else:
+            guard = Lease.holder == current
+        taken = session.exec(update(Lease).where(Lease.name == name, guard)  # type: ignore[call-overload]
+                             .values(holder=holder, expires_at=expires))
+        return taken.rowcount == 1
 
 
 def lease_info(engine: Engine, name: str) -> tuple[str, datetime] | None:

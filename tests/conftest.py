@@ -11,7 +11,7 @@ import re
 import sysconfig
 import types
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, text
 from ingest.app import App, open_app
 from ingest.config import Settings, load_settings
 from ingest.pipeline import charsets
+from zxjyck.clock import CLOCK_VARIABLE, StartedClock
 
 charsets.install()  # as the service's first decode does; tests may decode with the stdlib directly
 
@@ -76,9 +77,24 @@ class Clock:
         self.value += timedelta(**kwargs)
 
 
+SERVICE_START = datetime(2020, 2, 24, 2, 0, tzinfo=UTC)  # Monday 2020-02-24 10:00 Asia/Shanghai
+
+
 @pytest.fixture
 def clock() -> Clock:
-    return Clock(datetime(2020, 2, 24, 2, 0, tzinfo=UTC))  # Monday 2020-02-24 10:00 Asia/Shanghai
+    return Clock(SERVICE_START)
+
+
+@pytest.fixture
+def timeline() -> StartedClock:
+    """The service's time for the processes a test starts (``service_env``): it reads Monday 2020-02-24
+    10:00 Shanghai when the test begins and runs on, whatever the host's clock says."""
+    return StartedClock(SERVICE_START)
+
+
+def service_env(timeline: StartedClock, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a zxjyck process that shares ``timeline``: its clock starts at the timeline's now."""
+    return {**(os.environ if base is None else base), CLOCK_VARIABLE: timeline().isoformat()}
 
 
 CITIES_TOML = """

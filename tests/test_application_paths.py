@@ -45,7 +45,7 @@ SENDER = "apply@nanyuegongjiang.example.cn"
 
 @dataclass
 class LicenceRead:
-    """What i17a's licence reader returns (kind, name, credit_code, credit_code_valid, confidence)."""
+    """What the licence reader returns (kind, name, credit_code, credit_code_valid, confidence)."""
 
     kind: str
     name: str
@@ -184,7 +184,7 @@ def test_editable_form_only_asks_for_the_stamped_copy_and_the_reply_completes_it
     doc = ingest(app, tmp_path / "in1")
     [application] = doc["applications"]
     assert application["complete"] is False
-    assert application["missing"] == []  # the five materials are there; only the seal is not
+    assert application["missing"] == ["stamped_form"]  # the five materials are there; only the seal is not
     assert application["stamped"] is False and application["batch"] is None
     [notice_row] = outbox(doc, "missing_items")
     assert notice_row["to"] == [SENDER]
@@ -213,7 +213,7 @@ def test_materials_over_several_mails_end_complete(app, analyzer, clock, tmp_pat
          when=datetime(2020, 2, 26, 1, 0, tzinfo=UTC), files={FORM: form_bytes(), files[0][0]: files[0][1]})
     doc = ingest(app, tmp_path / "in1")
     [application] = doc["applications"]
-    assert application["missing"] == ["construction", "operation", "content"]
+    assert application["missing"] == ["construction", "operation", "content", "stamped_form"]
     text = sent_text(app, SENDER)
     for label in ("平台建设材料", "平台运行材料", "平台培训内容材料", "加盖公章的基本情况表（扫描件或照片）"):
         assert label in text
@@ -222,7 +222,7 @@ def test_materials_over_several_mails_end_complete(app, analyzer, clock, tmp_pat
          when=datetime(2020, 2, 26, 5, 0, tzinfo=UTC), files=dict(files[1:3]))
     doc = ingest(app, tmp_path / "in2")
     [application] = doc["applications"]
-    assert application["missing"] == ["content"] and application["complete"] is False
+    assert application["missing"] == ["content", "stamped_form"] and application["complete"] is False
     ours = outbox(doc, "missing_items")[-1]["message_id"]
     mail(tmp_path / "in3", "c.eml", sender=SENDER, subject="回复：补充材料通知", reply_to=ours,
          when=datetime(2020, 2, 26, 8, 0, tzinfo=UTC), files={files[3][0]: files[3][1], SCAN: scan_bytes()})

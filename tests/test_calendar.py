@@ -125,7 +125,7 @@ def test_reporting_week(day: date, deadline_weekday: int, expected: tuple[date, 
 
 
 def test_a_report_mailed_on_the_sunday_that_ends_its_own_week_is_accepted() -> None:
-    """README: the week may end on the day the mail arrives; a week ending later has not been counted."""
+    """docs/formats.md (impossible weekly data): the week may end on the day the mail arrives; a week ending later has not been counted."""
     sunday = date(2020, 2, 23)
     assert week_ended_by(sunday, sunday)
     assert week_ended_by(sunday, sunday + timedelta(days=1))

@@ -92,6 +92,20 @@ def test_bad_usage_exits_2(cfg: Path) -> None:
     assert main(["--config", str(cfg), "replay"]) == 2
 
 
+def test_remind_prints_a_summary_people_read(cfg: Path) -> None:
+    first = zxjyck("remind", "--week", "2020-02-17", config=cfg)
+    assert first.returncode == 0, first.stderr
+    assert "ReminderResult" not in first.stdout and "week_start=" not in first.stdout
+    lines = first.stdout.splitlines()
+    assert lines[0] == "催报提醒 late reminders，报送周 week of 2020-02-17："
+    queued = lines[1].split("：", 1)
+    assert queued[0].startswith("  本次发出 queued now: ") and "广州市" in queued[1]
+    assert lines[2] == "  此前已发 queued before: 0 个市 cities"
+    again = zxjyck("remind", "--week", "2020-02-17", config=cfg)
+    assert again.stdout.splitlines()[1] == "  本次发出 queued now: 0 个市 cities"  # once per city and week
+    assert again.stdout.splitlines()[2] == lines[1].replace("本次发出 queued now", "此前已发 queued before")
+
+
 def test_unknown_message_id_is_handled(cfg: Path, capsys) -> None:
     assert main(["--config", str(cfg), "show", "999"]) == 1
     assert "999" in capsys.readouterr().err

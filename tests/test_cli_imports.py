@@ -1,4 +1,4 @@
-"""Issue #18 (CLI start) held by the import graph, not by a clock: what a command loads is what it costs.
+"""CLI start held by the import graph, not by a clock: what a command loads is what it costs.
 
 Each case runs a fresh interpreter (the modules of this test session say nothing) and lists
 ``sys.modules`` after the command. `bench/bench_cli.py` measures the wall times next to their floor.

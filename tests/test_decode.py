@@ -54,7 +54,7 @@ def test_codec_aliases_installed_globally() -> None:
 
 
 def test_importing_patches_nothing_and_the_first_decode_installs_the_repair() -> None:
-    # issue #15: no side effect at import; the decoding entry point installs the repair on first use
+    # no side effect at import; the decoding entry point installs the repair on first use
     code = (
         "import email.charset, encodings.aliases\n"
         "import ingest, ingest.app, ingest.cli.main, ingest.pipeline.decode, ingest.pipeline.store\n"

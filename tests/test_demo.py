@@ -1,5 +1,7 @@
 """`bash scripts/demo.sh` tells its story, and the README shows what it really prints.
 
+Its last lines open the staff console with a demo account: the account exists and signs in.
+
 The demo runs on a copy of the repository's files (its own ./var and ./mailbox),
 the real `zxjyck` console script on this checkout. Its closing part (the digest,
 the notices it wrote, the next commands) must equal the README's example once
@@ -14,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -98,3 +101,40 @@ def test_every_notice_it_wrote_is_named_and_exists(demo: tuple[Path, str]) -> No
     shown = subprocess.run(["zxjyck", "--config", "config.toml", "show", held.group(1)], cwd=root, text=True,
                            capture_output=True, env={**os.environ, "PYTHONPATH": str(root)}, timeout=120)
     assert shown.returncode == 0 and "佛山市周报" in shown.stdout  # the next command it suggests works
+
+
+def test_the_console_it_points_to_opens_with_the_demo_account(demo: tuple[Path, str]) -> None:
+    import httpx
+
+    from tests.console_server import free_port
+    from tests.web_support import csrf_of
+
+    root, stdout = demo
+    console = stdout[stdout.index("==== 工作人员控制台"):]
+    assert "  zxjyck web " in console and "http://127.0.0.1:8080/" in console
+    account = re.search(r"账号 user: (\S+)    密码 password: (\S+)", console)
+    assert account is not None
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    listed = subprocess.run(["zxjyck", "--config", "config.toml", "user", "list"], cwd=root, env=env, text=True,
+                            capture_output=True, timeout=120)
+    assert re.search(rf"{account.group(1)}\s.*staff", listed.stdout)
+    port = free_port()  # the line the demo prints, on a free port instead of 8080
+    web = subprocess.Popen(["zxjyck", "--config", "config.toml", "web", "--bind", f"127.0.0.1:{port}"], cwd=root,
+                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10, follow_redirects=True) as client:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    page = client.get("/login")
+                    break
+                except httpx.TransportError:
+                    assert web.poll() is None and time.monotonic() < deadline, "the console did not start"
+                    time.sleep(0.1)
+            signed_in = client.post("/login", data={"username": account.group(1), "password": account.group(2),
+                                                    "csrf_token": csrf_of(page.text), "next": "/"})
+            assert signed_in.status_code == 200 and "本周报送" in signed_in.text
+            assert "广州市" in signed_in.text and "已收到" in signed_in.text
+    finally:
+        web.terminate()
+        web.wait(timeout=30)

@@ -14,7 +14,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import Session, select
 
 from ingest.app import App
@@ -26,7 +25,7 @@ from ingest.outputs.digest import (
     digest_command,
     render_digest,
 )
-from ingest.runtime.daemon import add_digest_job, guarded
+from ingest.runtime.daemon import timed_jobs
 from store.db import session_scope
 from store.models import (
     Application,
@@ -334,20 +333,24 @@ def test_default_day_is_today_in_shanghai(app: App, clock) -> None:
     assert digest_command(app, None, send=False).startswith("每日汇总：2020年2月25日")
 
 
-def test_scheduled_job_runs_at_digest_time_and_queues_todays_digest(app: App) -> None:
-    scheduler = BackgroundScheduler(timezone="Asia/Shanghai")
-    add_digest_job(scheduler, app, guarded)
-    job = scheduler.get_job("digest")
-    assert job.trigger.get_next_fire_time(None, sh(2, 24, 9)) == sh(2, 25, 8, 30)
-    job.func()  # the clock says Monday 2020-02-24 10:00 Shanghai
-    assert [r.dedupe_key for r in _outbox(app)] == ["digest:2020-02-24"]
-
-
-def test_scheduled_job_without_recipients_queues_nothing(app: App) -> None:
-    scheduler = BackgroundScheduler(timezone="Asia/Shanghai")
-    add_digest_job(scheduler, _without_recipients(app), guarded)
-    scheduler.get_job("digest").func()
+def test_timed_digest_runs_at_digest_time_of_the_service_clock(app: App, clock) -> None:
+    # the clock says Monday 2020-02-24 10:00 Shanghai: today's 08:30 has passed, the next is tomorrow's
+    [digest] = [job for job in timed_jobs(app) if job.name == "digest"]
+    assert digest.due == sh(2, 25, 8, 30)
+    assert not digest.tick(sh(2, 25, 8, 29))
     assert _outbox(app) == []
+    clock.value = sh(2, 25, 8, 30)
+    assert digest.tick(clock())
+    assert [r.dedupe_key for r in _outbox(app)] == ["digest:2020-02-25"]
+    assert digest.due == sh(2, 26, 8, 30)
+    clock.value = sh(2, 27, 9, 0)  # a tick that comes late (the machine slept) runs it once, for that day
+    assert digest.tick(clock())
+    assert digest.due == sh(2, 28, 8, 30)
+    assert [r.dedupe_key for r in _outbox(app)] == ["digest:2020-02-25", "digest:2020-02-27"]
+
+
+def test_no_digest_job_without_recipients(app: App) -> None:
+    assert [job.name for job in timed_jobs(_without_recipients(app))] == ["reminders"]
 
 
 # ---------------------------------------------------------------- command line

@@ -1,4 +1,4 @@
-"""One exception root: every exception class the project defines is a ZxjyckError (issue 15)."""
+"""One exception root: every exception class the project defines is a ZxjyckError."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The security review's hostile and careless messages (fixtures/hostile, built by fixtures/build_hostile.py).
+"""The hostile and careless messages (fixtures/hostile, built by fixtures/build_hostile.py).
 
 Each case is the message as an attacker's script sends it, through the real
 pipeline, with the outcome asserted: forged senders held for staff with no
@@ -461,3 +461,44 @@ def test_the_sandbox_child_logs_one_line_unless_debugging(tmp_path: Path, debug:
     child = [line for line in run.stderr.splitlines() if "sandbox task failed" in line]
     assert len(child) == 1 and "\x1b" not in child[0]
     assert ("Traceback" in run.stderr) is debug
+
+
+# ---------------------------------------------------------------- an application whose free text sounds weekly
+
+
+def _application_docx_saying(intro: str) -> bytes:
+    import io
+
+    import docx
+
+    from fixtures.build_attachments import application_grid
+
+    grid, _merges = application_grid()
+    for row in grid:
+        if row[0] == "平台简介":
+            row[2] = intro
+    document = docx.Document()
+    document.add_paragraph("附件1")
+    table = document.add_table(rows=len(grid), cols=len(grid[0]))
+    for r, row in enumerate(grid):
+        for c, value in enumerate(row):
+            table.cell(r, c).text = str(value)
+    buf = io.BytesIO()
+    document.save(buf)
+    return buf.getvalue()
+
+
+def test_a_basic_form_whose_intro_speaks_of_the_weekly_campaign_is_an_application(app, tmp_path: Path) -> None:
+    """附件1 with its labels is an application, whatever its free text says (here the very words of 附件2)."""
+    from fixtures.build_mail import DOCX
+
+    intro = "本平台专注企业职工线上适岗技能培训，配合适岗技能提升培训备案情况统计表报送，每周报送学习数据。"
+    raw = message("李四 <lisi@yuejitong.example.cn>", "线上培训平台申报：粤技通在线学习平台",
+                  datetime(2020, 2, 24, 1, 0, tzinfo=UTC), f"您好，附件为平台基本情况表。{intro}", "<apply-intro@x>",
+                  [("附件1 基本情况表.docx", _application_docx_saying(intro), DOCX)])
+    doc = ingest_raw(app, tmp_path, ("1.eml", raw))
+    [msg] = doc["messages"]
+    assert msg["kind"] == "application", msg
+    assert not any("looks like both" in p for p in msg["problems"]), msg["problems"]
+    [application] = doc["applications"]
+    assert application["intro"] == intro

@@ -92,7 +92,7 @@ def test_several_mailboxes_are_read_in_one_cycle(tmp_path: Path, imap_account) -
 
 def test_db_sink_stores_a_fetched_batch_at_once_and_a_failed_batch_leaves_nothing_marked(
         tmp_path: Path, store_url: str, imap_account, make_app, monkeypatch) -> None:
-    """Issue 18: the batch's archive files, then one transaction for its rows, then the marks on the server.
+    """A batch is durable at once: the batch's archive files, then one transaction for its rows, then the marks on the server.
     A transaction that fails commits none of the batch, marks none and keeps the cursor; the next poll stores
     every message once (files archived by the failed run are found, not written twice)."""
     import pytest

@@ -1,4 +1,4 @@
-"""Issue #15: no import cycles, and the layers hold (the contracts in pyproject.toml, [tool.importlinter]).
+"""No import cycles, and the layers hold (the contracts in pyproject.toml, [tool.importlinter]).
 
 Function-local imports count: a lazy import that closes a cycle breaks the contract as a top-level one would.
 """

@@ -1,5 +1,5 @@
 """Large messages: decoded and analysed in a child process (the daemon never holds them), and a message over
-``[source] max_message_mb`` kept unparsed for staff. Issue 18, memory."""
+``[source] max_message_mb`` kept unparsed for staff."""
 
 from __future__ import annotations
 

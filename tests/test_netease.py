@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import datetime
 from email.utils import format_datetime
 from pathlib import Path
 
@@ -29,11 +29,12 @@ from ingest.runtime.health import health
 from ingest.sources.imap import MarkingStrategy, choose_strategy, holder_is_gone, lease_name, poll_once
 from store import repo
 from store.models import Message
-from tests.conftest import FIXTURES, write_config
+from tests.conftest import FIXTURES, SERVICE_START, write_config
 from tests.imap_helpers import MemorySink
 from tests.netease_front import UNSAFE_LOGIN, VARIANTS, NetEaseFront, netease_front_fixture  # noqa: F401
 from tests.smtp_server import running_smtp_server
 from tests.test_daemon import start_daemon, stop, wait_for, zxjyck_cmd
+from zxjyck.clock import CLOCK_VARIABLE, StartedClock
 
 ROOT = Path(__file__).resolve().parent.parent
 SENDERS = ("01-guangzhou-weekly.eml", "02-shenzhen-weekly-late.eml", "03-zhuhai-weekly-bad-row.eml",
@@ -49,12 +50,20 @@ EXPECTED_STRATEGY = {  # with processed_folder set
 }
 
 
-def fresh(name: str, n: int = 0) -> bytes:
-    """A fixture mail as if it had just been sent (inside the reply window), with its own Message-ID."""
+@pytest.fixture(autouse=True)
+def service_time(monkeypatch: pytest.MonkeyPatch, timeline: StartedClock) -> StartedClock:
+    """Every zxjyck this module runs, in this process or as a child, starts its clock at the timeline's
+    Monday 2020-02-24 10:00 Shanghai, whatever the host's clock says."""
+    monkeypatch.setenv(CLOCK_VARIABLE, timeline().isoformat())
+    return timeline
+
+
+def fresh(name: str, n: int = 0, sent: datetime = SERVICE_START) -> bytes:
+    """A fixture mail as if sent at ``sent`` (inside the reply window), with its own Message-ID."""
     raw = (FIXTURES / "mail" / name).read_bytes()
     head, sep, body = raw.partition(b"\n\n") if b"\r\n\r\n" not in raw else raw.partition(b"\r\n\r\n")
     lines = [line for line in head.splitlines() if not line.lower().startswith((b"date:", b"message-id:"))]
-    lines.insert(0, f"Date: {format_datetime(datetime.now(UTC))}".encode())
+    lines.insert(0, f"Date: {format_datetime(sent)}".encode())
     lines.insert(0, f"Message-ID: <netease-{n}-{name}@example.gov.cn>".encode())
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
@@ -122,7 +131,7 @@ def test_the_front_strips_capabilities_and_refuses_their_commands(dovecot, imap_
 
 
 def test_a_client_that_never_sends_id_polls_nothing(dovecot, imap_account):
-    """What the issue reported: without ID the poll fails on the first SELECT, with the server's words."""
+    """What 163.com does: without ID the poll fails on the first SELECT, with the server's words."""
     imap_account.append("INBOX", fresh("08-question.eml"))
     with NetEaseFront(dovecot.port) as front:
         settings = imap_account.settings(port=front.port)
@@ -141,10 +150,10 @@ def _login_without_id(settings) -> IMAPClient:
 
 
 def test_poll_through_the_front_stores_every_message_and_answers_every_sender_once(
-        tmp_path, imap_account, netease_front, capsys):
+        tmp_path, imap_account, netease_front, capsys, service_time):
     raws = [fresh(name) for name in SENDERS]
     for raw in raws:
-        imap_account.append("INBOX", raw, datetime.now(UTC))
+        imap_account.append("INBOX", raw, service_time())
     with running_smtp_server() as smtp:
         cfg = config(tmp_path, netease_front.port, imap_account, smtp, processed_folder="已处理",
                      id={"name": "zxjyck-test", "version": "9.9"})
@@ -201,11 +210,11 @@ def test_the_marking_strategy_follows_what_the_server_offers(caps, flags, folder
 # --------------------------------------------------------------------------- Chinese folders (Dovecot)
 
 
-def test_chinese_folder_names_travel_as_modified_utf7(dovecot, imap_account, tmp_path):
+def test_chinese_folder_names_travel_as_modified_utf7(dovecot, imap_account, tmp_path, service_time):
     imap_account.create_folder("城市周报")
     raws = [fresh(name) for name in SENDERS[:2]]
     for raw in raws:
-        imap_account.append("城市周报", raw, datetime.now(UTC))
+        imap_account.append("城市周报", raw, service_time())
     with NetEaseFront(dovecot.port, {"MOVE"}) as front:
         cfg = config(tmp_path, front.port, imap_account, folder="城市周报", processed_folder="已处理")
         assert main(["--config", str(cfg), "poll"]) == 0
@@ -221,17 +230,17 @@ def test_chinese_folder_names_travel_as_modified_utf7(dovecot, imap_account, tmp
 # --------------------------------------------------------------------------- the daemon through the front
 
 
-def test_the_daemon_picks_up_through_the_front(tmp_path, imap_account, netease_front):
+def test_the_daemon_picks_up_through_the_front(tmp_path, imap_account, netease_front, service_time):
     with running_smtp_server() as smtp:
         cfg = config(tmp_path, netease_front.port, imap_account, smtp, processed_folder="已处理",
                      poll_interval_seconds=2)
         log = tmp_path / "daemon.log"
-        proc = start_daemon(cfg, log)
+        proc = start_daemon(cfg, log, service_time)
         try:
             wait_for(lambda: "started" in log.read_text(), 30, "start", log)
-            imap_account.append("INBOX", fresh("01-guangzhou-weekly.eml", 1), datetime.now(UTC))
+            imap_account.append("INBOX", fresh("01-guangzhou-weekly.eml", 1), service_time())
             wait_for(lambda: len(smtp.handler.received) == 1, 60, "the receipt", log)
-            imap_account.append("INBOX", fresh("02-shenzhen-weekly-late.eml", 2), datetime.now(UTC))
+            imap_account.append("INBOX", fresh("02-shenzhen-weekly-late.eml", 2), service_time())
             wait_for(lambda: len(smtp.handler.received) == 2, 60, "the second receipt", log)
         finally:
             assert stop(proc) == 0
@@ -245,9 +254,9 @@ def test_the_daemon_picks_up_through_the_front(tmp_path, imap_account, netease_f
 
 
 def test_a_poll_killed_mid_run_is_taken_over_at_once_by_the_next_manual_poll(
-        tmp_path, imap_account, netease_front, caplog):
+        tmp_path, imap_account, netease_front, caplog, service_time):
     raws = [fresh(name, n) for n in range(3) for name in SENDERS]
-    imap_account.append_many("INBOX", raws, datetime.now(UTC))
+    imap_account.append_many("INBOX", raws, service_time())
     with running_smtp_server() as smtp:
         cfg = config(tmp_path, netease_front.port, imap_account, smtp, processed_folder="已处理", batch_size=2)
         settings = imap_account.settings(port=netease_front.port, processed_folder="已处理", batch_size=2)
@@ -274,13 +283,13 @@ def test_a_poll_killed_mid_run_is_taken_over_at_once_by_the_next_manual_poll(
     assert imap_account.count("已处理") == len(raws)
 
 
-def test_a_live_holder_makes_a_manual_poll_exit_3_with_one_line(tmp_path, imap_account):
+def test_a_live_holder_makes_a_manual_poll_exit_3_with_one_line(tmp_path, imap_account, service_time):
     cfg = config(tmp_path, imap_account.port, imap_account)
     settings = load_settings(cfg, environ={})
     app = open_app(settings)
     holder = f"{socket.gethostname()}:{os.getppid()}"  # alive: our parent
     try:
-        assert repo.acquire_lease(app.engine, lease_name(settings.imap), holder, 300, datetime.now(UTC))
+        assert repo.acquire_lease(app.engine, lease_name(settings.imap), holder, 300, service_time())
     finally:
         app.close()
     out = subprocess.run(zxjyck_cmd(cfg, "poll"), capture_output=True, text=True, timeout=60)
@@ -289,12 +298,12 @@ def test_a_live_holder_makes_a_manual_poll_exit_3_with_one_line(tmp_path, imap_a
     assert len(err.splitlines()) == 1 and holder in err and "lease until" in err, err
 
 
-def test_a_lease_on_another_host_is_honoured(tmp_path, imap_account):
+def test_a_lease_on_another_host_is_honoured(tmp_path, imap_account, service_time):
     cfg = config(tmp_path, imap_account.port, imap_account)
     settings = load_settings(cfg, environ={})
     app = open_app(settings)
     try:
-        repo.acquire_lease(app.engine, lease_name(settings.imap), "other-host:1", 300, datetime.now(UTC))
+        repo.acquire_lease(app.engine, lease_name(settings.imap), "other-host:1", 300, service_time())
     finally:
         app.close()
     assert main(["--config", str(cfg), "poll"]) == 3

@@ -523,6 +523,15 @@ def test_correction_request_never_repeats_the_row_the_reason_already_names():
     assert "“备案人数”无法识别" in html
 
 
+def test_a_reason_that_names_its_file_is_not_prefixed_with_it_again():
+    """A password-protected workbook: the parser's reason names the file and says what to do about it."""
+    problems = [FileProblem(reason="附件“广州市周报.xlsx”设置了密码（已加密），无法读取，请去掉密码后重新发送",
+                            filename="广州市周报.xlsx")]
+    _subject, text, _html = render("correction_request", correction(problems=problems), today=date(2020, 2, 24))
+    assert "　　1. 附件“广州市周报.xlsx”设置了密码（已加密），无法读取，请去掉密码后重新发送" in text.splitlines()
+    assert text.count("广州市周报.xlsx") == 1
+
+
 @pytest.mark.parametrize(("stored", "shown"), [
     ("发件人 a@qq.com 不是佛山市登记的报送邮箱，已暂存待工作人员确认 / sender is not a registered address of 佛山市",
      "发件人 a@qq.com 不是佛山市登记的报送邮箱，已暂存待工作人员确认"),

@@ -257,6 +257,22 @@ def test_no_seal_on_an_unstamped_colour_scan(form_page) -> None:
     assert seal.page_has_seal(_page(form_page[0])) is False
 
 
+def test_a_clean_colour_scan_with_a_faint_tint_is_unstamped_not_unclear(form_page) -> None:
+    """A colour scanner on white paper with hardly any tint (channels 2-6 levels apart, through JPEG): the page
+    can show red, so no seal on it means unstamped (the applicant is asked), never "cannot tell"."""
+    image, at = form_page
+
+    def faint(page: Image.Image) -> Page:
+        pixels = np.asarray(page.convert("RGB"), dtype=np.float32) * np.array([0.995, 0.99, 0.975])
+        pixels += np.random.default_rng(1).normal(0, 1.5, pixels.shape)
+        scanned = Image.fromarray(pixels.clip(0, 255).astype(np.uint8))
+        return load_image(build.jpeg(scanned, 80), "scan.jpg", 10_000_000)
+
+    unstamped = faint(image)
+    assert unstamped.grayscale is False and seal.page_has_seal(unstamped) is False
+    assert seal.page_has_seal(faint(build.stamp(image, at, build.APPLICATION["organization"]))) is True
+
+
 def test_grayscale_scan_cannot_tell(form_page) -> None:
     image, at = form_page
     stamped = build.stamp(image, at, build.APPLICATION["organization"])

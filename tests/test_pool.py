@@ -1,4 +1,4 @@
-"""Several messages prepared at once (issue 18): the sandbox pool and process_pending's look-ahead."""
+"""Several messages prepared at once: the sandbox pool and process_pending's look-ahead."""
 
 from __future__ import annotations
 

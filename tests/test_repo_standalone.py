@@ -4,11 +4,30 @@ from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 
 from tests.conftest import PEER_MAIL, REPO
 
 TEXT_SUFFIXES = {".py", ".md", ".sh", ".toml", ".j2", ".html", ".txt", ".service", ".cfg", ".ini"}
-OUTSIDE = re.compile(r"\.\./shared|/work/|(?<![/\w])(CONTRACT|DESIGN)\.md")
+# a folder beside the repository, or the two documents cited without the folder they are in
+OUTSIDE = re.compile(r"\.\./shared|(?<![/\w])(CONTRACT|DESIGN)\.md")
+# an absolute path: its first folder, unless it follows a word, a dot, a colon or a slash (URLs, MIME types)
+ABSOLUTE = re.compile(r"(?<![\w.:/~$-])/([A-Za-z][\w.-]*)/")
+# the system's own folders (FHS), which the service and its docs name on purpose (/usr/bin/soffice, /proc/PID/…)
+SYSTEM = {"bin", "boot", "dev", "etc", "lib", "lib64", "media", "mnt", "opt", "proc", "run", "sbin", "srv", "sys",
+          "tmp", "usr", "var"}
+
+
+def machine_path(line: str) -> str | None:
+    """An absolute path into the developer's machine: under the folder this checkout lives in, a home folder, or
+    any other folder of this machine's root that is not a system folder (console URLs such as /week/ are not)."""
+    for match in ABSOLUTE.finditer(line):
+        first = match.group(1)
+        if first in SYSTEM:
+            continue
+        if first in {"home", "root", REPO.parts[1]} or Path("/", first).is_dir():
+            return match.group(0)
+    return None
 
 
 def _tracked_text_files() -> list:
@@ -22,11 +41,20 @@ def test_no_citation_of_files_outside_the_repository() -> None:
     offenders = []
     for f in _tracked_text_files():
         for n, line in enumerate(f.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
-            if f.parent.name == "docs" and re.search(r"\]\((CONTRACT|DESIGN)\.md\)", line):
+            if f.parent.name == "docs" and re.search(r"\]\((CONTRACT|DESIGN)\.md(#[\w-]+)?\)", line):
                 continue  # the two documents link each other from inside docs/
-            if OUTSIDE.search(line.replace("docs/CONTRACT.md", "").replace("docs/DESIGN.md", "")):
+            if OUTSIDE.search(line.replace("docs/CONTRACT.md", "").replace("docs/DESIGN.md", "")) \
+                    or machine_path(line):
                 offenders.append(f"{f.relative_to(REPO)}:{n}: {line.strip()}")
     assert offenders == []
+
+
+def test_a_path_of_the_machine_is_told_from_a_url_and_a_system_folder() -> None:
+    here = REPO.parent / "shared" / "notice.md"
+    assert machine_path(f"see {here}") == f"/{REPO.parts[1]}/"
+    assert machine_path("see ~/notes and /home/someone/notes.md") == "/home/"
+    assert machine_path("/usr/bin/soffice, /proc/PID/status, /etc/dovecot/") is None
+    assert machine_path("`/week/2020-02-17`, https://example.org/path/x, text/plain, /xl/workbook.xml") is None
 
 
 def test_cited_documents_exist() -> None:

@@ -150,7 +150,8 @@ def test_editable_form_asks_for_the_stamped_copy_and_the_scan_completes_it(app, 
     doc = ingest(app, tmp_path / "in1")
     [application] = doc["applications"]
     assert application["organization"] == build.APPLICATION["organization"]
-    assert application["complete"] is False and application["stamped"] is False and application["missing"] == []
+    assert application["complete"] is False and application["stamped"] is False
+    assert application["missing"] == ["stamped_form"]  # as the missing-items notice asks for it
     text = sent_text(app, SENDER)
     assert "加盖公章的基本情况表（扫描件或照片）" in text
     assert "需更正" not in text

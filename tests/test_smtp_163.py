@@ -222,3 +222,27 @@ def test_a_notice_claimed_by_a_killed_sender_is_due_again_at_once(tmp_path, make
     first, second = outbox_rows(app)
     assert got.rcpt_tos == first.to and first.status == OUTBOX_SENT and first.claimed_by is None
     assert second.status == OUTBOX_PENDING and second.claimed_by.endswith(f":{os.getppid()}")
+
+
+def test_answers_to_senders_go_out_before_bulk_notices_under_the_cap(tmp_path, make_app, clock):
+    """15 late reminders and a digest are queued when a city's report comes in: under a cap of 10 a minute,
+    the city's receipt leaves in the first round, and the reminders take what the cap leaves, in order."""
+    from notify.compose import WeeklyReceiptContext
+
+    with running_smtp_server() as smtp:
+        app = make_app(_config(tmp_path, smtp, smtp_extra="max_per_minute = 10"))
+        _queue(app, 15)
+        week = date(2020, 2, 17)
+        with session_scope(app.engine) as session:
+            receipt = WeeklyReceiptContext(city="深圳市", week_start=week, week_end=week + timedelta(days=6),
+                                           received_at=app.now(), enterprise_count=2, total_headcount=450)
+            enqueue(session, outbox_settings(app.settings), kind="receipt", context=receipt,
+                    to=["szrsj@example.gov.cn"], dedupe_key="receipt:test", now=app.now())
+        first = deliver(app)
+        assert (first.sent, first.deferred) == (10, True)
+        order = [r.rcpt_tos[0] for r in smtp.handler.received]
+        assert order[0] == "szrsj@example.gov.cn"
+        assert order[1:] == [f"city{i:03d}@example.gov.cn" for i in range(9)]
+        clock.advance(seconds=61)
+        assert deliver(app).sent == 6
+    assert {r.status for r in outbox_rows(app)} == {OUTBOX_SENT}

@@ -133,7 +133,7 @@ def test_a_migration_that_fails_half_way_leaves_no_half_built_sqlite_schema(tmp_
     engine = make_engine(f"sqlite:///{tmp_path / 'half.db'}")
 
     def refuse(_conn, _cursor, statement, *_args) -> None:
-        if "CREATE TABLE users" in statement:  # the last migration, after every earlier one ran
+        if "CREATE TABLE users" in statement:  # half-way through the baseline, after other tables were made
             raise RuntimeError("killed here")
 
     event.listen(engine, "before_cursor_execute", refuse)
@@ -150,13 +150,12 @@ def test_a_migration_that_fails_half_way_leaves_no_half_built_sqlite_schema(tmp_
 
 def test_a_spool_left_by_a_killed_fetch_is_swept_and_a_live_one_is_kept(tmp_path: Path) -> None:
     import os
-    import time
 
     archive = Archive(tmp_path / "archive")
     dead = archive.spool()  # as a poller killed mid-fetch leaves it: never adopted nor discarded
     dead.write(b"half a message")
     dead.finish()
-    a_day_ago = time.time() - 24 * 3600 - 60
+    a_day_ago = dead.path.stat().st_mtime - 24 * 3600 - 60  # by the file system's clock
     os.utime(dead.path, (a_day_ago, a_day_ago))
     live = archive.spool()  # another poller's, still being written
     live.write(b"From: a@example.org\r\n\r\nbody")

@@ -196,6 +196,20 @@ def test_a_city_recommending_gets_the_receipt_and_the_form_contact_a_copy(unstam
     assert decision.copy.dedupe_key == f"receipt-copy:{facts.sha256}" and decision.copy.context.salutation is None
 
 
+def test_a_stranger_saying_it_recommends_makes_the_bureau_write_to_nobody_else(unstamped_ok):
+    """Anyone can write 推荐: the receipt goes to the sender alone, and staff decide about the form's contact."""
+    facts = dataclasses.replace(APPLICANT, from_addr="someone@qq.com", from_name="某协会",
+                                subject="推荐线上培训平台", body="我会推荐该平台参加征集。")
+    analyses = [form_analysis("附件1.docx", FORM_A), *(material(name, cat) for cat, name in MATERIALS)]
+    [group] = applications.application_groups(analyses)
+    decision = applications.decide(facts, group, applications.ApplicationState(key="new"), unstamped_ok)
+    assert decision.recommended_by == "某协会 <someone@qq.com>"
+    assert decision.complete is True and decision.notice.kind == "receipt"
+    assert decision.copy is None
+    assert decision.status == NEEDS_REVIEW
+    assert any("chen@nanyue.example.cn" in p and "未抄送" in p for p in decision.staff_problems)
+
+
 def test_several_organisations_forms_become_groups_with_their_own_materials():
     analyses = [form_analysis("南粤工匠/附件1.docx", FORM_A), form_analysis("岭南技工学堂基本情况表.docx", FORM_B),
                 material("南粤工匠/营业执照.pdf", "credentials"), material("岭南技工-营业执照.pdf", "credentials"),

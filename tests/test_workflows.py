@@ -26,7 +26,7 @@ ATT = FIXTURES / "attachments"
 
 @pytest.fixture
 def settings(tmp_path: Path, store_url: str):
-    # these tests predate the stamped-form rule (tests/test_application_paths.py covers it): editable forms suffice
+    # materials and forms here; the stamped-form rule is tests/test_application_paths.py's: editable forms suffice
     return load_settings(write_config(tmp_path, store_url, extra="[applications]\nrequire_stamped_form = false\n"),
                          environ={})
 
@@ -45,7 +45,7 @@ def run(app, tmp_path: Path, *names: str) -> dict:
     for name in names:
         shutil.copy(MAIL / name, folder / name)
     ingest_paths(app, [folder])
-    return export_state(app.engine)
+    return export_state(app.engine, require_stamped_form=False)
 
 
 def reports_by_city(doc: dict) -> dict[str, dict]:
@@ -96,7 +96,7 @@ def test_replay_after_registering_the_sender_accepts_the_held_report_once(app, t
     assert replay(app2, [held["id"]]) == {held["id"]: "processed"}
     assert replay(app2, [held["id"]]) == {held["id"]: "processed"}
     deliver(app2)
-    doc = export_state(app2.engine)
+    doc = export_state(app2.engine, require_stamped_form=False)
     [report] = doc["weekly_reports"]
     assert report["status"] == "accepted"
     assert len(outbox(doc, "receipt")) == 1
@@ -119,7 +119,7 @@ def test_a_later_report_supersedes_the_earlier(app, tmp_path: Path) -> None:
     _resend(MAIL / "01-guangzhou-weekly.eml", second / "x.eml", "更正：广州市周报，以此为准",
             datetime(2020, 2, 24, 11, 0, tzinfo=UTC), "<gz-0224-b@example.gov.cn>")
     ingest_paths(app, [second])
-    doc = export_state(app.engine)
+    doc = export_state(app.engine, require_stamped_form=False)
     gz = [r for r in doc["weekly_reports"] if r["city"] == "广州市"]
     assert [r["superseded"] for r in gz] == [True, False]
     assert gz[1]["message_id"] == "<gz-0224-b@example.gov.cn>"
@@ -152,7 +152,7 @@ def test_applications_complete_missing_and_supplement_by_reply(app, tmp_path: Pa
     (tmp_path / "sup").mkdir()
     (tmp_path / "sup" / "r.eml").write_bytes(reply.as_bytes())
     ingest_paths(app, [tmp_path / "sup"])
-    doc = export_state(app.engine)
+    doc = export_state(app.engine, require_stamped_form=False)
     assert len(doc["applications"]) == 2
     partial = next(a for a in doc["applications"] if a["platform_name"] == "南粤职培云")
     assert "credentials" in partial["materials"]
@@ -181,7 +181,7 @@ def test_replay_never_sends_twice(app, tmp_path: Path) -> None:
     replay(app, ids)
     deliver(app)
     assert len(app.transport.sent) == 2
-    assert len(export_state(app.engine)["outbox"]) == 2
+    assert len(export_state(app.engine, require_stamped_form=False)["outbox"]) == 2
 
 
 def test_bounce_of_our_notice_marks_its_outbox_row(app, tmp_path: Path) -> None:
@@ -198,7 +198,7 @@ def test_bounce_of_our_notice_marks_its_outbox_row(app, tmp_path: Path) -> None:
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "dsn.eml").write_text(dsn)
     ingest_paths(app, [tmp_path / "b"])
-    doc = export_state(app.engine)
+    doc = export_state(app.engine, require_stamped_form=False)
     [receipt] = outbox(doc, "receipt")
     assert receipt["bounced"] is True and receipt["status"] == "failed"
     bounce = next(m for m in doc["messages"] if m["kind"] == "bounce")
@@ -238,7 +238,7 @@ def test_a_message_that_failed_before_a_fix_is_processed_by_replay(app, tmp_path
     app.analyzer = InProcessAnalyzer()  # the fix
     assert replay(app, status="failed") == {failed["id"]: "processed"}
     deliver(app)
-    doc = export_state(app.engine)
+    doc = export_state(app.engine, require_stamped_form=False)
     assert doc["messages"][0]["problems"] == []
     assert doc["weekly_reports"][0]["status"] == "accepted"
     assert len(app.transport.sent) == 1
@@ -251,11 +251,11 @@ def test_a_missed_deadline_is_caught_up_once_at_start(app, tmp_path: Path, clock
     clock.value = datetime(2020, 2, 24, 9, 0, tzinfo=UTC)  # Monday 17:00 Asia/Shanghai: the deadline has passed
     catch_up(app)
     catch_up(app)  # a second start the same evening
-    reminders = outbox(export_state(app.engine), "late_reminder")
+    reminders = outbox(export_state(app.engine, require_stamped_form=False), "late_reminder")
     assert sorted(o["to"][0] for o in reminders) == ["szrsj@example.gov.cn", "zhrsj@example.gov.cn"]
     clock.value = datetime(2020, 2, 27, 9, 0, tzinfo=UTC)  # days later: no longer relevant
     catch_up(app)
-    assert len(outbox(export_state(app.engine), "late_reminder")) == 2
+    assert len(outbox(export_state(app.engine, require_stamped_form=False), "late_reminder")) == 2
 
 
 def test_materials_first_then_the_form_make_one_application(app, tmp_path: Path) -> None:
@@ -275,7 +275,7 @@ def test_materials_first_then_the_form_make_one_application(app, tmp_path: Path)
     (tmp_path / "m" / "2.eml").write_bytes(mail("<m2@ydt>", "线上培训平台申报材料（二）", [
         ("附件1 基本情况表.docx", (ATT / "application.docx").read_bytes())], 2))
     ingest_paths(app, [tmp_path / "m"])
-    doc = export_state(app.engine)
+    doc = export_state(app.engine, require_stamped_form=False)
     assert [m["kind"] for m in doc["messages"]] == ["application", "application"]
     [application] = doc["applications"]
     assert application["platform_name"] == "粤技通在线学习平台"
@@ -305,7 +305,7 @@ def test_a_basic_form_known_only_by_its_name_asks_for_an_editable_copy(app, tmp_
     (tmp_path / "s").mkdir()
     (tmp_path / "s" / "1.eml").write_bytes(m.as_bytes())
     ingest_paths(app, [tmp_path / "s"])
-    [application] = export_state(app.engine)["applications"]
+    [application] = export_state(app.engine, require_stamped_form=False)["applications"]
     assert application["materials"] == ["basic_form", "credentials"]
     assert application["problems"] == [UNREADABLE_FORM]
     text = app.transport.sent[0].get_body(("plain",)).get_content()
@@ -323,7 +323,7 @@ def test_absurd_numbers_become_row_problems_not_database_errors(app, tmp_path: P
     (tmp_path / "a" / "1.eml").write_bytes(raw)
     report = ingest_paths(app, [tmp_path / "a"])
     assert report.processed == {"processed": 1}
-    [weekly] = export_state(app.engine)["weekly_reports"]
+    [weekly] = export_state(app.engine, require_stamped_form=False)["weekly_reports"]
     assert weekly["status"] == "needs_correction"
     assert [r["headcount"] for r in weekly["rows"]] == [None, 12]
     assert any("数值异常" in p for p in weekly["problems"])
@@ -344,7 +344,7 @@ def test_a_weekly_form_pasted_into_the_html_body_is_read(app, tmp_path: Path) ->
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "1.eml").write_bytes(m.as_bytes())
     ingest_paths(app, [tmp_path / "b"])
-    doc = export_state(app.engine)
+    doc = export_state(app.engine, require_stamped_form=False)
     [msg] = doc["messages"]
     assert (msg["kind"], msg["status"], msg["attachments"]) == ("weekly_report", "processed", [])
     [weekly] = doc["weekly_reports"]
@@ -359,5 +359,5 @@ def test_tables_in_ordinary_mail_change_nothing(app, tmp_path: Path) -> None:
     (tmp_path / "n").mkdir()
     (tmp_path / "n" / "1.eml").write_bytes(m.as_bytes())
     ingest_paths(app, [tmp_path / "n"])
-    doc = export_state(app.engine)
+    doc = export_state(app.engine, require_stamped_form=False)
     assert doc["messages"][0]["kind"] == "other" and doc["weekly_reports"] == [] and doc["outbox"] == []

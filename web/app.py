@@ -153,11 +153,18 @@ def _int(text: str) -> int:
     return value
 
 
+# The weeks a page or workbook can be asked for: far around any campaign, and clear of the calendar's ends
+# (the week of 0001-01-01 starts in year 0, the week after 9999-12-27 in year 10000).
+FIRST_WEEK, LAST_WEEK = date(1970, 1, 5), date(2999, 12, 30)
+
+
 def _monday(text: str) -> date:
     try:
         value = date.fromisoformat(text)
     except ValueError as exc:
         raise HTTPException(404, "日期应为 YYYY-MM-DD / not a date") from exc
+    if not FIRST_WEEK <= value <= LAST_WEEK + timedelta(days=6):
+        raise HTTPException(404, f"日期超出范围（{FIRST_WEEK}—{LAST_WEEK}）/ date out of range")
     if value != week_start(value):  # any day of a week stands for that week
         raise Redirect(f"/week/{week_start(value).isoformat()}")
     return value
@@ -466,9 +473,11 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
+    """The 500 page. Starlette answers it from outside every middleware, so it carries the security headers
+    itself."""
     log.exception("console error on %s", request.url.path)
     html = make_env().get_template("error.html").render(status=500, message="内部错误，已记录 / internal error")
-    return HTMLResponse(html, status_code=500)
+    return HTMLResponse(html, status_code=500, headers={**security.HEADERS, "Cache-Control": "no-store"})
 
 
 def create_app(app: App) -> Starlette:

@@ -167,3 +167,13 @@ class Calendar:
             if self.deadline(start) <= now:
                 return start
         return this_monday - timedelta(days=21)
+
+    def next_deadline(self, now: datetime) -> datetime:
+        """The first deadline after ``now``."""
+        return self.deadline(self.last_deadline_week(now) + timedelta(days=7))
+
+    def next_daily(self, now: datetime, when: time) -> datetime:
+        """The first moment after ``now`` that is ``when`` o'clock in the zone."""
+        today = self.local_date(now)
+        moment = self.at(today, when)
+        return moment if moment > now else self.at(today + timedelta(days=1), when)

@@ -3,7 +3,7 @@
 Exit status: 0 success, 1 handled error (one line on stderr; traceback only
 with --debug), 2 bad usage.
 
-Start-up cost: this module imports argparse-level things only (issue #18: `zxjyck --help`
+Start-up cost: this module imports argparse-level things only (`zxjyck --help`
 under 0.3 s). Each command imports the modules it needs when it runs, so `status` never
 loads the parsers, the scheduler, openpyxl or the web framework; tests/test_cli_imports.py
 holds that to the import graph.
@@ -317,7 +317,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         from ingest.outputs.export import export_state
 
         with _app(args) as app:
-            doc = export_state(app.engine, app.settings.schedule.calendar().tz)
+            doc = export_state(app.engine, app.settings.schedule.calendar().tz,
+                               app.settings.applications.require_stamped_form)
         sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
         return 0
     if not args.out or bool(args.week) == bool(args.applications):
@@ -384,7 +385,7 @@ def cmd_remind(args: argparse.Namespace) -> int:
     with _app(args) as app:
         result = send_reminders(app, args.week)
         audit(app, actor_name(), "remind", f"week {args.week}: queued {', '.join(result.queued) or '-'}")
-    out.print(result)
+    out.print(str(result), markup=False, highlight=False)
     return 0
 
 

@@ -31,7 +31,7 @@ from ingest.app import App
 from ingest.errors import IngestError
 from ingest.outbound import outbox_settings
 from ingest.outputs.workbooks import current_reports
-from ingest.workflows.application_checks import STAMPED_FORM_ITEM, stamp_decision
+from ingest.workflows.application_checks import items_to_ask
 from notify.compose import (
     DigestApplicationRow,
     DigestCityRow,
@@ -128,9 +128,8 @@ def application_rows(session: Session, window: DigestWindow,
         application = session.get(Application, app_id)
         if application is None:
             continue
-        missing = missing_materials(session, app_id, window.until)
-        if stamp_decision(require_stamped_form, "basic_form" not in missing, application.stamped).missing_item:
-            missing.append(STAMPED_FORM_ITEM)
+        missing = items_to_ask(missing_materials(session, app_id, window.until), require_stamped_form,
+                               application.stamped)
         result.append(DigestApplicationRow(
             platform_name=application.platform_name or "（未填平台名称）",
             organization=application.organization or application.from_addr,

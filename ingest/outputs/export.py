@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from ingest.workflows.application_checks import items_to_ask
 from store.db import session_scope
 from store.models import (
     MATERIAL_KEYS,
@@ -87,7 +88,8 @@ def export_weekly_reports(session: Session, ids: dict[int, str | None], tz: tzin
     return out
 
 
-def export_applications(session: Session, ids: dict[int, str | None], tz: tzinfo) -> list[dict[str, Any]]:
+def export_applications(session: Session, ids: dict[int, str | None], tz: tzinfo,
+                        require_stamped_form: bool = True) -> list[dict[str, Any]]:
     projects: dict[int, list[ApplicationProject]] = defaultdict(list)
     for p in session.exec(select(ApplicationProject).order_by(ApplicationProject.application_id,
                                                               ApplicationProject.position)):
@@ -112,7 +114,7 @@ def export_applications(session: Session, ids: dict[int, str | None], tz: tzinfo
                           "assessment": p.assessment, "source": p.source, "fee": p.fee}
                          for p in projects.get(a.id, [])],
             "materials": present,
-            "missing": [k for k in MATERIAL_KEYS if k not in present],
+            "missing": items_to_ask([k for k in MATERIAL_KEYS if k not in present], require_stamped_form, a.stamped),
             "complete": a.complete,
             "message_ids": messages.get(a.id, []),
             "problems": list(a.form_problems),
@@ -135,14 +137,18 @@ def export_outbox(session: Session, ids: dict[int, str | None], tz: tzinfo) -> l
     } for o in session.exec(select(Outbox).order_by(Outbox.created_at, Outbox.id))]
 
 
-def export_state(engine: Engine, tz: tzinfo | None = None) -> dict[str, Any]:
-    """The whole state; times in ``tz``, the configured ``schedule.timezone`` (its default when None)."""
+def export_state(engine: Engine, tz: tzinfo | None = None, require_stamped_form: bool = True) -> dict[str, Any]:
+    """The whole state; times in ``tz``, the configured ``schedule.timezone`` (its default when None).
+
+    ``require_stamped_form`` is ``[applications] require_stamped_form``: an application's ``missing`` names the
+    stamped form too when the rule asks for it, as the missing-items notice and the digest do.
+    """
     tz = tz or zone(DEFAULT_TIMEZONE)
     with session_scope(engine) as session:
         ids = _message_ids(session)  # row id -> Message-ID, read once for every section
         return {
             "messages": export_messages(session, tz),
             "weekly_reports": export_weekly_reports(session, ids, tz),
-            "applications": export_applications(session, ids, tz),
+            "applications": export_applications(session, ids, tz, require_stamped_form),
             "outbox": export_outbox(session, ids, tz),
         }

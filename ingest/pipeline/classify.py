@@ -90,8 +90,9 @@ def _score(settings: Settings, decoded: DecodedMessage, analyses: list, thread_k
            sender_has_application: bool) -> _Scores:
     s = _Scores()
     found = list(flatten(analyses))
-    weekly = [a for a in found if a.weekly is not None]
     forms = [a for a in found if a.application is not None]
+    # a file read as the basic form (its labels) is the form, whatever its free text sounds like
+    weekly = [a for a in found if a.weekly is not None and a.application is None]
     materials = [a for a in found if (a.material.category if a.material else None) is not None]
     if weekly:
         s.add("weekly", 0.6, f"附件含周报表（附件2）：{weekly[0].filename}")
@@ -103,8 +104,8 @@ def _score(settings: Settings, decoded: DecodedMessage, analyses: list, thread_k
         if len(categories) >= 2:
             s.add("application", 0.2, f"附件含{len(categories)}类申报材料")
     subject_body = f"{decoded.subject}\n{decoded.text[:3000]}"
-    if words := _has_words(subject_body, WEEKLY_WORDS):
-        s.add("weekly", 0.25, f"主题或正文含“{words[0]}”")
+    if (words := _has_words(subject_body, WEEKLY_WORDS)) and not (forms and not weekly):
+        s.add("weekly", 0.25, f"主题或正文含“{words[0]}”")  # with 附件1 and no 附件2, the form decides
     if words := _has_words(subject_body, APPLICATION_WORDS):
         s.add("application", 0.25, f"主题或正文含“{words[0]}”")
     sender_city = settings.city_of_address(trusted_sender(decoded))

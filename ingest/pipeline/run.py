@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import errno
 import logging
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -22,8 +23,10 @@ from sqlmodel import select
 from ingest.app import App
 from ingest.errors import TransientError
 from ingest.pipeline.store import IngestReport
+from store import repo
 from store.cities import normalize_address
 from store.db import session_scope
+from store.holders import this_holder
 from store.models import FAILED, RECEIVED, Message
 
 if TYPE_CHECKING:
@@ -38,16 +41,26 @@ CLAIM_SQL = "SELECT pg_try_advisory_lock(hashtext(current_schema() || ':zxjyck-p
 UNCLAIM_SQL = "SELECT pg_advisory_unlock(hashtext(current_schema() || ':zxjyck-processing'), %s)"
 
 
+CLAIM_SECONDS = 900  # a claim outlives the slowest message (OCR of a long scan); a killed holder's goes at once
+
+
 @contextmanager
 def claim(app: App, pk: int) -> Iterator[bool]:
-    """Claim one message for processing across processes and hosts sharing a PostgreSQL store.
+    """Claim one message for processing across the processes (and hosts) sharing the store.
 
-    A session-level advisory lock held while the message is processed: another
-    daemon skips the message instead of analysing it a second time. SQLite is
-    single-host: processing is idempotent, so no claim is needed there.
+    PostgreSQL: a session-level advisory lock held while the message is processed. SQLite: a row in the
+    leases table, taken in one atomic statement (``store.repo.claim``) and dropped afterwards; a claim left
+    by a killed process of this host is taken over at once, another's after ``CLAIM_SECONDS``. Either way
+    another process skips the message instead of analysing and writing it a second time.
     """
     if app.engine.dialect.name != "postgresql":
-        yield True
+        name, holder = f"message:{pk}", this_holder()
+        got = repo.claim(app.engine, name, holder, CLAIM_SECONDS, app.now())
+        try:
+            yield got
+        finally:
+            if got:
+                repo.release_lease(app.engine, name, holder)
         return
     with app.engine.connect() as conn:
         got = conn.exec_driver_sql(CLAIM_SQL, (pk,)).scalar()
@@ -102,7 +115,9 @@ def process_pending(app: App, report: IngestReport | None = None, *, workflows: 
     current one is classified and written: as many at once as the analyser can
     parse side by side (``parallel``: the sandbox pool has one sandbox per core;
     an analyser without it gets one helper thread, so it is never used by two
-    threads). Messages are written one at a time, in order, by this thread.
+    threads). Messages are written one at a time, in order, by this thread. Each is claimed (``claim``)
+    before it is prepared: one that another run holds is left to that run, so two runs at once share the
+    work instead of both writing the same message.
     """
     from ingest.pipeline.process import prepare_message
 
@@ -112,21 +127,39 @@ def process_pending(app: App, report: IngestReport | None = None, *, workflows: 
         return report
     analyzer = app.analyzer  # made here, before the helper threads start: one analyser for all of them
     ahead = max(1, int(getattr(analyzer, "parallel", 1) or 1))
+    waiting = iter(pending)
+    inflight: deque[tuple[Message, ExitStack, Future]] = deque()
+
+    def prepare_next(pool: ThreadPoolExecutor) -> None:
+        """Claim the next messages no other process holds and start preparing them, ``ahead`` at a time."""
+        while len(inflight) < ahead:
+            for msg in waiting:
+                held = ExitStack()
+                if held.enter_context(claim(app, msg.id)):
+                    inflight.append((msg, held, pool.submit(prepare_message, app, msg)))
+                    break
+                held.close()  # another process has it: it is that one's to finish
+            else:
+                return
+
+    finished = 0
     with ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="zxjyck-prepare") as pool:
-        futures = {i: pool.submit(prepare_message, app, pending[i]) for i in range(min(ahead, len(pending)))}
-        for index, msg in enumerate(pending):
-            current = futures.pop(index)
-            if app.stopping.is_set():
-                current.cancel()
-                for later in futures.values():
-                    later.cancel()
-                log.info("stopping: %d message(s) left for the next start", len(pending) - index)
-                break
-            if index + ahead < len(pending):
-                futures[index + ahead] = pool.submit(prepare_message, app, pending[index + ahead])
-            with claim(app, msg.id) as mine:
-                if mine:
+        prepare_next(pool)
+        try:
+            while inflight:
+                msg, held, current = inflight.popleft()
+                with held:
+                    if app.stopping.is_set():
+                        current.cancel()
+                        log.info("stopping: %d message(s) left for the next start", len(pending) - finished)
+                        break
+                    prepare_next(pool)
                     report.merge_status(finish_prepared(app, msg.id, current, workflows=workflows))
+                    finished += 1
+        finally:
+            for _msg, held, later in inflight:
+                later.cancel()
+                held.close()
     return report
 
 

@@ -1,8 +1,9 @@
 """`zxjyck run`: the long-running service.
 
-One APScheduler (in schedule.timezone, Asia/Shanghai by default) runs the jobs, none
-overlapping itself (max_instances=1, coalesce): the pickup-process-send cycle
-on an interval, the late reminders at the deadline, the daily digest. With
+One APScheduler runs the jobs, none overlapping itself (max_instances=1,
+coalesce): the pickup-process-send cycle on an interval, and a tick that runs
+the jobs due at an hour of the service's clock (``App.now()``, not the host's:
+zxjyck/clock.py): the late reminders at the deadline, the daily digest. With
 IMAP, a watcher thread holds an IDLE (or NOOP-polls when the server has no
 IDLE) and runs the cycle at once when mail arrives, so a message is picked up
 within seconds; the interval cycle is the safety net.
@@ -17,6 +18,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from apscheduler.jobstores.base import JobLookupError
@@ -33,6 +35,7 @@ from zxjyck import calendar
 log = logging.getLogger(__name__)
 WATCHER_MAX_BACKOFF = 60.0
 OUTBOX_SECONDS = 20
+TICK_SECONDS = 10  # how often the service's clock is compared with the timed jobs' next instants
 
 
 def guarded(name: str, fn: Callable[[App], object], app: App) -> Callable[[], None]:
@@ -84,6 +87,39 @@ class Cycle:
             self.done.set()
 
 
+@dataclass
+class TimedJob:
+    """A job due at instants of the service's clock: ``due`` first, then ``next_after`` the moment it ran."""
+
+    name: str
+    run: Callable[[], None]
+    next_after: Callable[[datetime], datetime]
+    due: datetime
+
+    def tick(self, now: datetime) -> bool:
+        """Run the job when ``now`` has reached its instant (once, however late the tick); True if it ran."""
+        if now < self.due:
+            return False
+        self.due = self.next_after(now)
+        self.run()
+        return True
+
+
+def timed_jobs(app: App) -> list[TimedJob]:
+    """The reminders at each deadline and, when ``staff.digest_to`` is set, the digest at ``staff.digest_time``."""
+    cal = app.settings.schedule.calendar()
+    now = app.now()
+    jobs = [TimedJob("reminders", guarded("reminders", reminder_job, app), cal.next_deadline,
+                     cal.next_deadline(now))]
+    if app.settings.staff.digest_to:
+        from ingest.outputs.digest import queue_todays_digest
+
+        at = calendar.parse_hhmm(app.settings.staff.digest_time)
+        jobs.append(TimedJob("digest", guarded("digest", queue_todays_digest, app),
+                             lambda moment: cal.next_daily(moment, at), cal.next_daily(now, at)))
+    return jobs
+
+
 def build_scheduler(app: App, cycle: Cycle) -> BackgroundScheduler:
     cal = app.settings.schedule.calendar()
     scheduler = BackgroundScheduler(timezone=cal.tz, job_defaults={"max_instances": 1, "coalesce": True,
@@ -93,25 +129,15 @@ def build_scheduler(app: App, cycle: Cycle) -> BackgroundScheduler:
         from ingest.workflows.reminders import deliver
 
         scheduler.add_job(guarded("outbox", deliver, app), "interval", seconds=OUTBOX_SECONDS, id="outbox")
-    days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-    if app.registered_cities():
-        scheduler.add_job(guarded("reminders", reminder_job, app), "cron", id="reminders",
-                          day_of_week=days[cal.deadline_weekday], hour=cal.deadline_time.hour,
-                          minute=cal.deadline_time.minute)
-    if app.settings.staff.digest_to:
-        add_digest_job(scheduler, app, guarded)
+    jobs = timed_jobs(app)
+
+    def tick() -> None:
+        now = app.now()
+        for job in jobs:
+            job.tick(now)
+
+    scheduler.add_job(tick, "interval", seconds=TICK_SECONDS, id="timed")
     return scheduler
-
-
-def add_digest_job(scheduler: BackgroundScheduler, app: App, guarded: Callable[[str, Callable[[App], object], App], Callable]) -> None:
-    """Queue the digest every day at ``staff.digest_time`` (in ``schedule.timezone``)."""
-    from ingest.outputs.digest import queue_todays_digest
-
-    at = calendar.parse_hhmm(app.settings.staff.digest_time)
-
-    scheduler.add_job(guarded("digest", queue_todays_digest, app), "cron", hour=at.hour, minute=at.minute,
-                      timezone=app.settings.schedule.calendar().tz, id="digest", replace_existing=True)
-
 
 
 def watch_imap(app: App, account, scheduler: BackgroundScheduler, cycle: Cycle, stop: threading.Event) -> None:

@@ -76,6 +76,15 @@ def stamp_decision(required: bool, has_form: bool, stamped: bool | None) -> Stam
     return StampDecision(missing_item=True)
 
 
+def items_to_ask(missing: list[str], required: bool, stamped: bool | None) -> list[str]:
+    """What the sender still has to send: the absent materials, then the stamped form when the rule asks for it.
+
+    One list for the missing-items notice, the digest and the JSON export's ``missing``.
+    """
+    asked = stamp_decision(required, "basic_form" not in missing, stamped).missing_item
+    return [*missing, *([STAMPED_FORM_ITEM] if asked else [])]
+
+
 # ------------------------------------------------------------------------------------------ the licence
 
 

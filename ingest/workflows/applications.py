@@ -25,9 +25,9 @@ from sqlmodel import Session, delete, select
 from ingest.outbound import outbox_settings
 from ingest.pipeline.classify import flatten
 from ingest.workflows.application_checks import (
-    STAMPED_FORM_ITEM,
     copy_address,
     form_copies,
+    items_to_ask,
     licence_check,
     licence_problems,
     merge_stamped,
@@ -462,6 +462,15 @@ def decide(facts: MessageFacts, group: FormGroup, state: ApplicationState, setti
     staff = list(dict.fromkeys(staff))
     held = bool(reading.low or stamp.staff_problem or SCAN_UNREAD in staff)
     complete = not missing and not field_problems and not stamp.missing_item and not held
+    copy_to = copy_address(current.email, facts.from_addr, set(settings.our_addresses())) \
+        if recommended and complete and not held else None
+    if copy_to is not None and not state.sender_city:
+        # only a registered address may make the bureau write to an address a form names; a stranger who
+        # writes 推荐 may not: the receipt goes to the sender alone, and staff decide about the contact
+        staff.append(f"推荐人 {facts.from_addr} 不是登记的地市邮箱，回执未抄送申报表所填联系邮箱 {copy_to}，"
+                     "如需告知申报单位请工作人员处理 / receipt not copied to the form's contact address: "
+                     "the recommender is not a registered address")
+        copy_to = None
     completed_at, batch = None, None
     if complete:
         completed_at = state.completed_at or facts.received_at
@@ -476,12 +485,10 @@ def decide(facts: MessageFacts, group: FormGroup, state: ApplicationState, setti
                                                 organization=current.organization, materials_received=present,
                                                 received_at=facts.received_at)
             notice = Reply("receipt", context, f"receipt:{facts.sha256}{suffix}")
-            to = copy_address(current.email, facts.from_addr, set(settings.our_addresses())) if recommended \
-                else None
-            if to is not None:  # a recommended application: a copy to the contact address the form names
-                copy = ReceiptCopy(to, replace(context, salutation=None), f"receipt-copy:{facts.sha256}{suffix}")
+            if copy_to is not None:  # recommended by a registered address: a copy to the form's contact address
+                copy = ReceiptCopy(copy_to, replace(context, salutation=None), f"receipt-copy:{facts.sha256}{suffix}")
         else:
-            asked = [*missing, *([STAMPED_FORM_ITEM] if stamp.missing_item else [])]
+            asked = items_to_ask(missing, settings.applications.require_stamped_form, stamped)
             notice = Reply("missing_items", MissingItemsContext(
                 platform_name=current.platform_name, organization=current.organization, materials_missing=asked,
                 materials_received=present, field_problems=field_problems, received_at=facts.received_at),

@@ -67,10 +67,13 @@ class ReminderResult:
     reported: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        lines = [f"催报 late reminders, week {self.week_start.isoformat()}:",
-                 f"  已排队 queued: {len(self.queued)} {' '.join(self.queued)}",
-                 f"  此前已发 queued before: {len(self.already)} {' '.join(self.already)}",
-                 f"  已报送 reported: {len(self.reported)}"]
+        def cities(names: list[str]) -> str:
+            return f"{len(names)} 个市 cities" + (f"：{'、'.join(names)}" if names else "")
+
+        lines = [f"催报提醒 late reminders，报送周 week of {self.week_start.isoformat()}：",
+                 f"  本次发出 queued now: {cities(self.queued)}",
+                 f"  此前已发 queued before: {cities(self.already)}",
+                 f"  已报送 reported: {cities(self.reported)}"]
         return "\n".join(lines)
 
 

@@ -34,12 +34,14 @@ class Page:
 
 
 def is_grayscale(rgb: np.ndarray) -> bool:
-    """No colour anywhere worth the name (a grayscale scan saved as RGB counts too)."""
+    """No colour anywhere worth the name (a grayscale scan saved as RGB counts too: its channels are equal,
+    JPEG or not). A colour scanner's page always carries some tint or chroma noise, however clean the
+    paper: a few levels are enough to say the page could show a red seal."""
     if rgb.ndim == 2:
         return True
     small = rgb[::4, ::4].astype(np.int16)
     spread = small.max(axis=2) - small.min(axis=2)  # 0 for a neutral gray, larger the more colourful
-    tinted = float(np.percentile(spread, 99)) >= 8  # colour paper, a colour scanner's tint, a photo
+    tinted = float(np.percentile(spread, 99)) >= 3  # colour paper, a colour scanner's faint tint, a photo
     inked = int(np.count_nonzero(spread >= 60)) >= 40  # a few strokes of coloured ink on neutral paper
     return not (tinted or inked)
 
