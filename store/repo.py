@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import CursorResult, func, update
+from sqlalchemy import ColumnElement, CursorResult, func, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -169,11 +169,11 @@ def claim(engine: Engine, name: str, holder: str, ttl_seconds: int, now: datetim
         if current is None:  # released meanwhile: the next attempt inserts
             return False
         if current != holder and not holder_gone(current):
-            stale = Lease.expires_at < now
-            guard = stale & (Lease.holder == current)
+            stale = col(Lease.expires_at) < now
+            guard: ColumnElement[bool] = stale & (col(Lease.holder) == current)
         else:
-            guard = Lease.holder == current
-        taken = session.exec(update(Lease).where(Lease.name == name, guard)  # type: ignore[call-overload]
+            guard = col(Lease.holder) == current
+        taken = session.exec(update(Lease).where(col(Lease.name) == name, guard)  # type: ignore[call-overload]
                              .values(holder=holder, expires_at=expires))
         return taken.rowcount == 1
 
