@@ -52,24 +52,26 @@ install() {
 }
 
 check() {
-  local dir=$1
+  local dir=$1 offline=()
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
+  # the network cut off for the install and for every command after it: nothing is fetched, then or at run time
   if unshare -n true 2>/dev/null; then
-    unshare -n bash "$dir/wheelhouse.sh" install "$dir" "$work/venv"
+    offline=(unshare -n)
   else
-    echo "wheelhouse: unshare -n unavailable: installing with the index switched off only" >&2
-    bash "$dir/wheelhouse.sh" install "$dir" "$work/venv"
+    echo "wheelhouse: unshare -n unavailable: the index is switched off, the network is not" >&2
   fi
+  "${offline[@]}" bash "$dir/wheelhouse.sh" install "$dir" "$work/venv"
   local zx=$work/venv/bin/zxjyck
-  "$zx" --help >/dev/null
-  if "$zx" --help | grep -q -- "--version"; then "$zx" --version; fi
+  "${offline[@]}" "$zx" --help >/dev/null
+  if "$zx" --help | grep -q -- "--version"; then "${offline[@]}" "$zx" --version; fi
   # the embedded default configuration in an empty folder: store created and migrated, folders, LibreOffice
   mkdir "$work/site"
   cp "$repo/config.toml" "$work/site/"
-  (cd "$work/site" && "$zx" check)
+  if "$zx" --help | grep -qE '^ +init '; then (cd "$work/site" && "${offline[@]}" "$zx" init); fi
+  (cd "$work/site" && "${offline[@]}" "$zx" check)
   # only the headless OpenCV, and the OCR stack imports (its models ship in the wheel)
-  "$work/venv/bin/python" - <<'EOF'
+  "${offline[@]}" "$work/venv/bin/python" - <<'EOF'
 from importlib import metadata
 
 import cv2  # noqa: F401
