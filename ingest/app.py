@@ -56,6 +56,9 @@ class App:
     clock: Callable[[], datetime] = system_clock
     trigger: Trigger = "manual"  # who started this run: a person at the CLI, or the daemon's schedule
     stopping: threading.Event = field(default_factory=threading.Event)  # set on SIGTERM: stop between messages
+    # what this process saw of the outside services, for the alerts (ingest.runtime.alerts): condition -> the fault
+    # seen last (None: seen working since); a condition never seen is absent
+    observed: dict[str, str | None] = field(default_factory=dict)
     _analyzer: Analyzer | None = field(default=None, repr=False)
     _transport: Transport | None = field(default=None, repr=False)
 
@@ -70,6 +73,10 @@ class App:
     @analyzer.setter
     def analyzer(self, value: Analyzer) -> None:
         self._analyzer = value
+
+    def analyzer_if_started(self) -> Analyzer | None:
+        """The analyser when one was made (its counters tell the OCR alert), without starting one."""
+        return self._analyzer
 
     @property
     def transport(self) -> Transport:
@@ -86,6 +93,11 @@ class App:
 
     def now(self) -> datetime:
         return self.clock()
+
+    def release_idle_ocr(self, idle_seconds: float) -> int:
+        """Stop OCR workers that have read nothing for ``idle_seconds`` (none is started to do so)."""
+        release = getattr(self._analyzer, "release_idle_ocr", None)
+        return int(release(idle_seconds)) if release is not None else 0
 
     def registered_cities(self) -> dict[str, tuple[str, ...]]:
         """The cities' registered addresses as the store holds them now (the console may change them)."""

@@ -12,6 +12,7 @@ SQLite file in ``store.url``, are relative to the folder of the config file.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import tomllib
 import typing
@@ -181,6 +182,8 @@ class ApplicationsSettings(_Section):
     # a basic form that arrived only as docx/xlsx needs a stamped scan or photo too (the notice's 加盖公章)
     require_stamped_form: bool = True
     batches: tuple[BatchSettings, ...] = DEFAULT_BATCHES
+    # after `zxjyck publish`, each applicant of the batch is told its panel result (once per application and batch)
+    notify_outcome: bool = False
 
     @field_validator("batches", mode="before")
     @classmethod
@@ -201,15 +204,35 @@ class ApplicationsSettings(_Section):
             raise ValueError("batch names must differ")
         return value
 
+    def batch_number(self, name: str) -> int | None:
+        """The batch's place in ``batches`` counting from 1 (第一批, 第二批…), None for a name not configured."""
+        names = [b.name for b in self.batches]
+        return names.index(name) + 1 if name in names else None
+
     def batch_on(self, day: date) -> str | None:
         """The batch an application whose materials became complete on ``day`` belongs to."""
         for batch in self.batches:
             if batch.closes is None or day <= batch.closes:
                 return batch.name
         return None  # after the last closing date and no open-ended batch
+
+
 class WebSettings(_Section):
     bind: str = "127.0.0.1:8080"  # HOST:PORT of the staff console (zxjyck web)
     session_hours: float = Field(12, gt=0, le=24 * 31)  # a console session ends this long after login
+    # --- monitoring: GET /metrics (Prometheus text) only when on, and only to these client addresses/networks
+    metrics: bool = False
+    metrics_allow: list[str] = ["127.0.0.1", "::1"]
+
+    @field_validator("metrics_allow")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{item!r} is not an address or a network (CIDR)") from exc
+        return value
 
     @field_validator("bind")
     @classmethod
@@ -238,6 +261,32 @@ class ReportsSettings(_Section):
     max_age_weeks: int = Field(8, ge=1, le=520)
 
 
+# --- monitoring and alerts --------------------------------------------------------------------------------
+
+
+class AlertsSettings(_Section):
+    """Who is mailed when the service is unwell (ingest.runtime.alerts), and the thresholds."""
+
+    to: list[str] = []  # administrators' addresses; empty: no alert mail (status and /healthz still tell)
+    stalled_minutes: int = Field(30, ge=1)  # no successful poll for this long is an incident
+    min_free_mb: int = Field(1024, ge=0)  # less free space than this where the store or archive lives
+
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            local, at, domain = address.strip().partition("@")
+            if not (local and at and "." in domain) or any(c.isspace() or c in "<>,;\"'" for c in address.strip()):
+                raise ValueError(f"{address!r} is not an e-mail address")
+        return [a.strip() for a in value]
+
+
+class LogSettings(_Section):
+    """How the service's own log lines are written (to stderr: the journal or a file)."""
+
+    format: Literal["text", "json"] = "text"
+
+
 class _File(_Section):
     source: SourceSettings = SourceSettings()
     imap: ImapSettings | None = None
@@ -251,6 +300,8 @@ class _File(_Section):
     reports: ReportsSettings = ReportsSettings()
     applications: ApplicationsSettings = ApplicationsSettings()
     web: WebSettings = WebSettings()
+    alerts: AlertsSettings = AlertsSettings()
+    log: LogSettings = LogSettings()
 
 
 @dataclass(frozen=True)
@@ -275,6 +326,8 @@ class Settings:
     web: WebSettings = WebSettings()
     max_message_bytes: int = 50 * 1024 * 1024  # [source] max_message_mb
     parse_workers: int = 1  # [source] parse_workers
+    alerts: AlertsSettings = AlertsSettings()
+    log: LogSettings = LogSettings()
     clock_start: datetime | None = None  # ZXJYCK_NOW: the instant this process's clock starts at
 
     def clock(self) -> Clock:
@@ -395,6 +448,8 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
         reports=parsed.reports,
         applications=parsed.applications,
         web=parsed.web,
+        alerts=parsed.alerts,
+        log=parsed.log,
         clock_start=_clock_start(env),
     )
 

@@ -40,7 +40,7 @@ WEEKLY_FORM_NAME = "附件2 企业职工线上适岗技能提升培训备案情�
 
 # Kinds whose notice answers a message from the recipient (RFC 3834 "auto-replied");
 # the others are sent on our own initiative ("auto-generated").
-REPLY_KINDS = frozenset({"receipt", "missing_items", "correction_request"})
+REPLY_KINDS = frozenset({"receipt", "missing_items", "correction_request", "status_reply"})
 AUTO_SUBMITTED_VALUES = frozenset({"auto-replied", "auto-generated", "auto-notified"})
 MAX_REFERENCES = 20
 MAX_SUBJECT_CHARS = 200
@@ -357,12 +357,88 @@ class DigestContext(NoticeContext):
         return [row for row in self.cities if row.status == "missing"]
 
 
+@dataclass(kw_only=True)
+class OutcomeContext(NoticeContext):
+    """The panel's result for one application, told after the batch's list was published."""
+
+    platform_name: str
+    organization: str
+    batch: str
+    list_title: str  # 第一批职业技能提升行动线上培训平台名单
+    verdict: str  # 入选 | 不入选 | 补充材料后再议
+    published_on: date
+
+    kind: ClassVar[str] = "outcome"
+    variant: ClassVar[str] = "application"
+
+    def subject(self) -> str:
+        return f"评审结果通知：“{_short(self.platform_name or self.organization, 40)}”线上培训平台申报"
+
+    def default_salutation(self) -> str:
+        return _one_line(self.organization) or "申报单位"
+
+
+@dataclass(kw_only=True)
+class StatusLine:
+    """One application as its sender may see it: no staff-only checks, no panel opinion."""
+
+    platform_name: str
+    organization: str
+    first_received_at: datetime
+    state: str  # 已收到，正在核对 | 尚需补充 | 材料齐全 …
+    missing: list[str] = field(default_factory=list)  # material keys (and stamped_form)
+    needs_correction: bool = False
+    batch: str | None = None
+    result: str | None = None  # the panel's verdict, only once the batch's list is published
+    published_on: date | None = None
+
+
+@dataclass(kw_only=True)
+class StatusReplyContext(NoticeContext):
+    """The answer to a sender asking where their applications stand (only those sent from their address)."""
+
+    address: str
+    applications: list[StatusLine] = field(default_factory=list)
+
+    kind: ClassVar[str] = "status_reply"
+    variant: ClassVar[str] = "application"
+
+    def subject(self) -> str:
+        return "申报进度查询答复"
+
+    def default_salutation(self) -> str:
+        return "您好"
+
+
+@dataclass(kw_only=True)
+class AlertContext(NoticeContext):
+    """To the administrators ([alerts] to), never to a sender: a condition started (``cleared_at`` None) or
+    cleared. ``condition`` is its label (zxjyck.labels.ALERT), ``host`` the machine that noticed it."""
+
+    condition: str
+    detail: str
+    started_at: datetime
+    cleared_at: datetime | None = None
+    host: str = ""
+
+    kind: ClassVar[str] = "alert"
+
+    def subject(self) -> str:
+        return f"【zxjyck {'恢复' if self.cleared_at else '告警'}】{_one_line(self.condition)}"
+
+    def default_salutation(self) -> str:
+        return "系统管理员"
+
+
 CONTEXT_TYPES: dict[str, tuple[type[NoticeContext], ...]] = {
     "receipt": (WeeklyReceiptContext, ApplicationReceiptContext),
     "missing_items": (MissingItemsContext,),
     "correction_request": (CorrectionRequestContext,),
     "late_reminder": (LateReminderContext,),
     "digest": (DigestContext,),
+    "outcome": (OutcomeContext,),
+    "status_reply": (StatusReplyContext,),
+    "alert": (AlertContext,),
 }
 NOTICE_KINDS = tuple(CONTEXT_TYPES)
 

@@ -314,9 +314,9 @@ class ClaimedNotice:
     attempts: int  # including this attempt
 
 
-# Notices to many at once, on a schedule: they take what the send-rate cap leaves after the answers to a
+# Notices to many at once, on a schedule or a publication: they take what the send-rate cap leaves after the answers to a
 # sender (receipts, missing items, corrections), which go first whatever is queued before them.
-BULK_KINDS = ("late_reminder", "digest")
+BULK_KINDS = ("late_reminder", "digest", "outcome")
 
 
 def _due(session: Session, now: datetime) -> Outbox | None:
@@ -390,6 +390,7 @@ class DeliveryReport:
     deferred: bool = False  # the send-rate cap was reached; the rest goes out in a later round
     copies_saved: int = 0
     copies_failed: int = 0
+    login_refused: str = ""  # the SMTP server refused our login in this round (what the alert says)
 
 
 class SentCopier(Protocol):
@@ -464,6 +465,8 @@ def deliver_due(
             session.add(row)
         if sent and copier is not None:
             _save_copy(engine, copier, notice, now, report)
+        if isinstance(outcome, SmtpLoginError):
+            report.login_refused = str(outcome)
         if server_unusable(outcome):
             log.warning("outbox: the mail server is unreachable or refuses our login; the rest waits")
             break

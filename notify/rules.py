@@ -29,7 +29,7 @@ from parsers.machine_mail import (
 from zxjyck import labels
 
 # Kinds of incoming message that may get an automatic answer (receipt, missing items, correction).
-REPLYABLE_KINDS = frozenset({"application", "weekly_report"})
+REPLYABLE_KINDS = frozenset({"application", "weekly_report", "status_query"})
 
 # Local parts of addresses that are machines or roles, never people (RFC 3834 section 2, RFC 2142).
 _ROLE_LOCAL_PART = re.compile(
@@ -107,7 +107,7 @@ def _as_block_reason(reason: str) -> str:
 def _kind_reason(kind: str) -> str | None:
     if kind in REPLYABLE_KINDS:
         return None
-    return f"不自动回复：邮件类别为 {kind}（{labels.KIND.get(kind, '未知类别')}），只答复申报材料和周报"
+    return f"不自动回复：邮件类别为 {kind}（{labels.KIND.get(kind, '未知类别')}），只答复申报材料、周报和进度查询"
 
 
 def _sender_reason(from_addr: str, our_addresses: set[str]) -> str | None:

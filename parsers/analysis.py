@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,7 @@ class AttachmentAnalysis:
     members: list[AttachmentAnalysis] = field(default_factory=list)
     # The machine failed, not the file (disk full, out of descriptors...): the message is processed again later.
     environment_error: str = ""
+    environment_path: str = ""  # the folder the failed write was in, when the error names a file
     # a scan or photo read by OCR (parsers.ocr.scan):
     scanned: bool = False  # the form's values came from OCR of a scan or photo
     stamped: bool | None = None  # red seal found on a scanned/photographed page; None: cannot tell
@@ -61,6 +63,7 @@ class AttachmentAnalysis:
     licence: LicenceData | None = None  # a business licence read from a scan
     limited: list[str] = field(default_factory=list)  # content a limit left unread (each also in problems)
     more_weekly: list[WeeklyReportData] = field(default_factory=list)  # other cities' forms in the same file
+    ocr_seconds: float | None = None  # how long the OCR worker took on it (None: not sent to OCR)
 
     def walk(self):
         """This analysis and every member's, depth first."""
@@ -109,7 +112,8 @@ def analyze_attachment(data: bytes, filename: str, mail_date: dt.date, limits: L
             log.exception("attachment %r: unexpected error while reading", filename)
             return _unreadable(data, filename, internal_error_problem(filename, exc))
         log.warning("attachment %r: %s while reading; the message will be processed again", filename, exc)
-        return AttachmentAnalysis(filename, "unknown",
+        where = os.path.dirname(os.fsdecode(exc.filename)) if exc.filename else ""
+        return AttachmentAnalysis(filename, "unknown", environment_path=where,
                                   environment_error=f"{errno.errorcode.get(exc.errno, exc.errno)}: {exc.strerror}")
     except Exception as exc:  # noqa: BLE001 - untrusted input must never crash the caller
         log.exception("attachment %r: unexpected error while reading", filename)

@@ -44,6 +44,21 @@ class SandboxPool:
         finally:
             self._free.put(sandbox)
 
+    def release_idle_ocr(self, idle_seconds: float) -> int:
+        """Stop the OCR workers of the sandboxes not lent out that have read nothing for ``idle_seconds``;
+        how many were stopped. A sandbox in use is left alone (it is reading now)."""
+        idle = []
+        while True:
+            try:
+                idle.append(self._free.get_nowait())
+            except queue.Empty:
+                break
+        try:
+            return sum(bool(getattr(sandbox, "release_idle_ocr", lambda _s: False)(idle_seconds)) for sandbox in idle)
+        finally:
+            for sandbox in idle:
+                self._free.put(sandbox)
+
     @property
     def stats(self):
         """The sandboxes' counters summed (parsers.sandbox.SandboxStats)."""

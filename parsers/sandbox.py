@@ -293,6 +293,7 @@ class SandboxStats:
     scans: int = 0  # attachments read by the OCR worker
     lost_workers: int = 0  # reused workers found dead when given an attachment (it was read again by a new one)
     retired: int = 0  # workers replaced after their page cap or memory bound (``Limits.pages_per_worker`` ...)
+    ocr_failures_in_row: int = 0  # scans the OCR worker did not finish (crash, memory, time), since its last success
 
 
 class _Worker:
@@ -332,6 +333,7 @@ class Sandbox:
         self.limits = limits or Limits()
         self.ocr = ocr and task is analyze_attachment
         self._ocr_sandbox: Sandbox | None = None
+        self._ocr_used_at = 0.0  # time.monotonic() of the OCR worker's last scan
         self.task = task
         self.can_convert = soffice_path() is not None if convert is None else convert
         self.stats = SandboxStats()
@@ -409,19 +411,35 @@ class Sandbox:
             self._ocr_sandbox = Sandbox(limits, task=ocr_task, convert=False, ocr=False)
         stats = self._ocr_sandbox.stats
         before = (stats.timeouts, stats.memory_kills, stats.crashes)
+        started = time.monotonic()
         scan = self._ocr_sandbox.analyze(data, filename, mail_date)
+        self._ocr_used_at = time.monotonic()
+        seconds = time.monotonic() - started
         self.stats.scans += 1
-        if stats.timeouts > before[0]:
-            return self._ocr_failed(plain, f"超过 {self._ocr_sandbox.limits.ocr_wall_timeout_s:.0f} 秒仍未完成")
-        if stats.memory_kills > before[1]:
-            return self._ocr_failed(plain, f"超出内存限制 {self._ocr_sandbox.limits.address_space_mb} MB")
-        if stats.crashes > before[2]:
-            return self._ocr_failed(plain, "识别进程异常终止")
+        failed = ((stats.timeouts > before[0] and f"超过 {self._ocr_sandbox.limits.ocr_wall_timeout_s:.0f} 秒仍未完成")
+                  or (stats.memory_kills > before[1] and f"超出内存限制 {self._ocr_sandbox.limits.address_space_mb} MB")
+                  or (stats.crashes > before[2] and "识别进程异常终止"))
+        # failures one after another (a success resets the count): what the daemon's OCR alert watches
+        self.stats.ocr_failures_in_row = self.stats.ocr_failures_in_row + 1 if failed else 0
+        if failed:
+            plain.ocr_seconds = seconds
+            return self._ocr_failed(plain, failed)
+        scan.ocr_seconds = seconds
         if scan.material is None:
             scan.material = plain.material
         if not scan.text_excerpt:
             scan.text_excerpt = plain.text_excerpt
         return scan
+
+    def release_idle_ocr(self, idle_seconds: float) -> bool:
+        """Stop the OCR worker (about 0.5 GB resident with its models) when it has read nothing for
+        ``idle_seconds``; the next scan starts a new one. True when one was stopped. Not to be called while
+        this sandbox is reading (the pool calls it only for sandboxes it has not lent out)."""
+        if self._ocr_sandbox is None or time.monotonic() - self._ocr_used_at < idle_seconds:
+            return False
+        self._ocr_sandbox.close()
+        self._ocr_sandbox = None
+        return True
 
     @staticmethod
     def _ocr_failed(plain: AttachmentAnalysis, why: str) -> AttachmentAnalysis:

@@ -57,12 +57,14 @@ def main(out: Path) -> int:
 
 
 def _some_trouble(app) -> None:
-    """What the outbox, health and applications pages exist for: a bounce, a failed poll, a review note."""
+    """What the outbox, health and applications pages exist for: a bounce, a failed poll, a review note, an
+    open alert."""
     from datetime import timedelta
 
     from sqlmodel import select
 
     from ingest.workflows.staff import set_review_state
+    from store.alerts import observe
     from store.db import session_scope
     from store.models import Application, Outbox, PollRun
 
@@ -78,6 +80,7 @@ def _some_trouble(app) -> None:
                                 new=1 if ok else 0, trigger="daemon",
                                 error=None if ok else "IMAP login failed: [UNAVAILABLE] 服务器繁忙，请稍后再试"))
         first = session.exec(select(Application.id).order_by(Application.id)).first()
+        observe(session, "stalled", True, "最近一次成功收取：2020-02-25 08:41，已超过 30 分钟", now - timedelta(minutes=1))
     set_review_state(app, "wang", first, "材料齐全", "已核对营业执照原件扫描件")
 
 

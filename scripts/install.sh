@@ -21,7 +21,7 @@ VENV=.venv
 #   poppler-data                   CJK text in the PDFs the dossier writes, when rendered to check them
 #   faketime                       the tests of the service's time run again under a shifted host clock
 DEV_APT="dovecot-imapd libreoffice-calc-nogui libreoffice-writer-nogui chromium chromium-driver fonts-noto-cjk
-poppler-data poppler-utils faketime"
+poppler-data poppler-utils faketime systemd"
 apt_install() {
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

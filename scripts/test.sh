@@ -18,8 +18,8 @@ if [ "$#" -gt 0 ]; then
 fi
 $py -m pytest -p no:cacheprovider -m "not integration"
 $py -m pytest -p no:cacheprovider -m integration
-# The suite passes at any hour: the tests of the service's time again, with the host's clock (libfaketime,
-# inherited by every process they start) set just past a Monday deadline (16:00:30 Beijing), the hour a
-# daemon starts by queuing reminders.
-exec env TZ=UTC faketime -f "@2026-12-07 08:00:30" $py -m pytest -p no:cacheprovider tests/test_daemon.py \
-  tests/test_netease.py tests/test_digest.py tests/test_calendar.py tests/test_concurrent_runs.py
+# The suite passes at any hour: the unit tests again, with the host's clock (libfaketime) set just past a
+# Monday deadline (16:00:30 Beijing), the hour a daemon starts by queuing reminders. (The integration tests
+# start their processes on a clock of their own, ZXJYCK_NOW; libfaketime upsets the timed waits of the
+# processes and servers they start, so they are not run under it.)
+exec env TZ=UTC faketime -f "@2026-12-07 08:00:30" $py -m pytest -p no:cacheprovider -q -m "not integration"

@@ -8,12 +8,13 @@ are stored once.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import tempfile
 from pathlib import Path
 
-from store.errors import StoreError
+from store.errors import DiskFullError, StoreError
 from store.files import fsync_dir, write_atomically, write_many_atomically
 
 
@@ -95,7 +96,7 @@ class Archive:
         try:
             write_atomically(target, data)
         except OSError as exc:
-            raise ArchiveError(f"cannot write {target}: {exc.strerror or exc} / 无法写入归档") from exc
+            raise _write_error(f"cannot write {target}", self.root, exc) from exc
         return digest
 
     def put_many(self, datas: list[bytes]) -> list[str]:
@@ -113,8 +114,7 @@ class Archive:
             try:
                 write_many_atomically(list(todo.items()))
             except OSError as exc:
-                raise ArchiveError(f"cannot write {len(todo)} file(s) under {self.root}: {exc.strerror or exc} / "
-                                   "无法写入归档") from exc
+                raise _write_error(f"cannot write {len(todo)} file(s) under {self.root}", self.root, exc) from exc
         return digests
 
     def spool(self) -> Spool:
@@ -127,7 +127,7 @@ class Archive:
             self._sweep_spools(spool.path.stat().st_mtime - STALE_SPOOL_SECONDS)
             return spool
         except OSError as exc:
-            raise ArchiveError(f"cannot write in {self.root}: {exc.strerror or exc} / 无法写入归档") from exc
+            raise _write_error(f"cannot write in {self.root}", self.root, exc) from exc
 
     def _sweep_spools(self, older_than: float) -> None:
         for leftover in self.root.glob(SPOOL_PREFIX + "*.part"):
@@ -150,7 +150,7 @@ class Archive:
             fsync_dir(target.parent)
         except OSError as exc:
             spool.discard()
-            raise ArchiveError(f"cannot write the archived message: {exc.strerror or exc} / 无法写入归档") from exc
+            raise _write_error("cannot write the archived message", self.root, exc) from exc
         return digest
 
     def get(self, digest: str) -> bytes:
@@ -181,3 +181,10 @@ class Archive:
 
     def has(self, digest: str) -> bool:
         return self.path_for(digest).exists()
+
+
+def _write_error(what: str, root: Path, exc: OSError) -> StoreError:
+    """A write that failed: the archive's disk is full (``DiskFullError``, naming the archive), or another fault."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFullError(str(root), exc.strerror or "")
+    return ArchiveError(f"{what}: {exc.strerror or exc} / 无法写入归档")

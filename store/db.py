@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, create_engine
 
-from store.errors import StoreError
+from store.errors import DiskFullError, StoreError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -202,11 +202,31 @@ def head_revision() -> str | None:
 
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
-    """One transaction: commit on success, roll back on any error."""
+    """One transaction: commit on success, roll back on any error. A database whose disk is full raises
+    ``DiskFullError`` naming where the database lives."""
     with Session(engine, expire_on_commit=False) as session:
         try:
             yield session
             session.commit()
+        except OperationalError as exc:
+            session.rollback()
+            if database_disk_full(exc):
+                raise DiskFullError(database_location(engine), "database") from exc
+            raise
         except BaseException:
             session.rollback()
             raise
+
+
+def database_disk_full(exc: BaseException) -> bool:
+    """SQLite's "database or disk is full" (SQLITE_FULL), PostgreSQL's disk_full (SQLSTATE 53100)."""
+    orig = getattr(exc, "orig", exc)
+    return "database or disk is full" in str(orig) or getattr(orig, "sqlstate", None) == "53100"
+
+
+def database_location(engine: Engine) -> str:
+    """The database file's folder (SQLite), else the server, without credentials."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database:
+        return str(Path(url.database).resolve().parent)
+    return url.render_as_string(hide_password=True)

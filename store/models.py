@@ -58,6 +58,7 @@ class Message(SQLModel, table=True):
     city: str | None = Field(default=None, max_length=16, index=True)
     processed_at: datetime | None = _utc(nullable=True)
     attempts: int = 0
+    processing_ms: int | None = None  # how long its last processing took (decode, attachments, write): /metrics
 
 
 class Attachment(SQLModel, table=True):
@@ -83,6 +84,7 @@ class Attachment(SQLModel, table=True):
     ocr_fields: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
     ocr_values: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
     low_confidence_fields: list[str] = _json_list()
+    ocr_ms: int | None = None  # how long the OCR worker took on it (None: not read by OCR): /metrics
 
 
 class ImapCursor(SQLModel, table=True):
@@ -281,6 +283,9 @@ class Outbox(SQLModel, table=True):
     # the copy in [imap] sent_folder: None (none wanted), "appending" (tried once, never again),
     # "saved <folder>", or "failed: <reason>"
     sent_copy: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # a failed or bounced notice staff have dealt with (told the person another way): no longer a fault
+    dismissed_at: datetime | None = _utc(nullable=True)
+    dismissed_by: str | None = Field(default=None, max_length=255)
 
 
 class AuditEntry(SQLModel, table=True):
@@ -384,3 +389,69 @@ class StaffDecision(SQLModel, table=True):
     note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     actor: str = Field(max_length=255)
     at: datetime = _utc()
+
+
+# --- the expert panel's verdicts and the published lists ------------------------------------------
+
+VERDICT_SELECTED, VERDICT_NOT_SELECTED, VERDICT_DEFERRED = "入选", "不入选", "补充材料后再议"
+VERDICTS = (VERDICT_SELECTED, VERDICT_NOT_SELECTED, VERDICT_DEFERRED)
+
+
+class PanelVerdict(SQLModel, table=True):
+    """The expert panel's result for one application (from the returned panel sheet or the console)."""
+
+    __tablename__ = "panel_verdicts"
+
+    application_id: int = Field(foreign_key="applications.id", primary_key=True)
+    batch: str = Field(max_length=100, index=True)
+    verdict: str = Field(max_length=16)
+    score: float | None = None
+    opinion: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # 评审意见, for staff
+    remarks: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # the panel's extra columns
+    panel_date: date
+    recorded_by: str = Field(max_length=255)
+    recorded_at: datetime = _utc()
+
+
+class Publication(SQLModel, table=True):
+    """One published version of a batch's public list (the 入选 platforms), and the verdicts it announced."""
+
+    __tablename__ = "publications"
+    __table_args__ = (UniqueConstraint("batch", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch: str = Field(max_length=100, index=True)
+    version: int
+    published_at: datetime = _utc()
+    published_by: str = Field(max_length=255)
+    issued_on: date  # the date printed on the announcement
+    sha256: str = Field(max_length=64)  # of the public list (the rows as published)
+    entries: list[dict[str, Any]] = _json_list()  # the public rows, in order
+    verdicts: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
+# --- monitoring: alert incidents and the daemon's heartbeat ----------------------------------------
+
+
+class AlertState(SQLModel, table=True):
+    """One condition administrators are mailed about ([alerts] to): its current or last incident.
+
+    A new incident replaces a cleared one; the mailed flags are set in the transaction that queues the
+    mail, so each incident is mailed once when it starts and once when it clears, across restarts."""
+
+    __tablename__ = "alert_state"
+
+    key: str = Field(primary_key=True, max_length=64)  # imap_login, smtp_login, stalled, notices, disk, ocr, daemon
+    started_at: datetime = _utc()
+    cleared_at: datetime | None = _utc(nullable=True)
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    mailed_start: bool = False
+    mailed_clear: bool = False
+
+
+class Heartbeat(SQLModel, table=True):
+    """A running daemon's sign of life, written every poll interval (``zxjyck status --alert`` reads it)."""
+
+    __tablename__ = "heartbeats"
+
+    holder: str = Field(primary_key=True, max_length=255)  # host:pid
+    started_at: datetime = _utc()
+    beat_at: datetime = _utc(index=True)

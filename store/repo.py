@@ -208,6 +208,18 @@ def count_by_status(session: Session) -> dict[str, int]:
     return {status: n for status, n in rows}
 
 
+def unresolved_failure() -> ColumnElement[bool]:
+    """Outbox rows staff still have to deal with: failed for good or bounced, and neither resent (that makes them
+    pending again) nor dismissed. The outbox page and the digest list them."""
+    return ((col(Outbox.status) == "failed") | col(Outbox.bounced)) & col(Outbox.dismissed_at).is_(None)
+
+
+def failing_now() -> ColumnElement[bool]:
+    """Notices that failed for a reason of ours (not a bounce: a stranger's mailbox is a staff matter), not dismissed:
+    a fault of the service for `zxjyck status`, /healthz and the alerts."""
+    return (col(Outbox.status) == "failed") & ~col(Outbox.bounced) & col(Outbox.dismissed_at).is_(None)
+
+
 def outbox_counts(session: Session) -> dict[str, int]:
     """Notices by outbox state (what `zxjyck status` shows; a plain query, so it needs nothing of notify)."""
     return {s: n for s, n in session.exec(select(Outbox.status, func.count()).group_by(Outbox.status))}

@@ -205,12 +205,14 @@ SERVER_HELPERS = {
 
 INTEGRATION_MODULES = {
     "test_daemon.py": "runs `zxjyck run` processes with signals",
+    "test_disk_full.py": "mounts a small tmpfs and fills it, runs the CLI's processes",
     "test_demo.py": "runs scripts/demo.sh in a copy of the repository",
     "test_repo_standalone.py": "asks git for the tracked files",
     "test_ocr.py": "OCR: the models read pages (about 0.5 s a test) and the OCR worker",
     "test_peer_corpus.py": "ingests the 99 messages of fixtures/peer-mail (about 7 s)",
     "test_dossier.py": "mail ingested end to end, then PDF covers rendered and zips read back (about 1 s a test)",
     "test_cli_imports.py": "fresh interpreters list what each command imports (the CLI start's import graph)",
+    "test_panel_publication.py": "twelve applications ingested a test; LibreOffice saves the panel sheet and renders the list",
 }
 
 # Single tests (or parameters) in otherwise unit modules, as "module::name"; ``*`` matches any text.

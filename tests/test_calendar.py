@@ -192,3 +192,36 @@ def test_day_bounds_are_local_midnights() -> None:
 def test_calendar_of_checks_the_weekday() -> None:
     with pytest.raises(ValueError, match="weekday"):
         Calendar.of(deadline_weekday=7)
+
+
+@pytest.mark.parametrize(("now", "expected"), [
+    (datetime(2026, 12, 7, 15, 59, 59, tzinfo=SH), datetime(2026, 12, 7, 16, 0, tzinfo=SH)),  # Monday 15:59:59
+    (datetime(2026, 12, 7, 16, 0, tzinfo=SH), datetime(2026, 12, 14, 16, 0, tzinfo=SH)),  # at it: the next one
+    (datetime(2026, 12, 7, 16, 1, tzinfo=SH), datetime(2026, 12, 14, 16, 0, tzinfo=SH)),  # Monday 16:01
+    (datetime(2026, 12, 13, 23, 59, tzinfo=SH), datetime(2026, 12, 14, 16, 0, tzinfo=SH)),  # Sunday 23:59
+    (datetime(2026, 12, 31, 23, 59, tzinfo=SH), datetime(2027, 1, 4, 16, 0, tzinfo=SH)),  # New Year's Eve
+    (datetime(2026, 12, 31, 16, 0, tzinfo=UTC), datetime(2027, 1, 4, 16, 0, tzinfo=SH)),  # New Year's Day there
+])
+def test_next_deadline_at_the_edges(now: datetime, expected: datetime) -> None:
+    assert Calendar(SH).next_deadline(now) == expected
+
+
+@pytest.mark.parametrize(("now", "expected"), [
+    (datetime(2026, 12, 31, 8, 29, tzinfo=SH), datetime(2026, 12, 31, 8, 30, tzinfo=SH)),
+    (datetime(2026, 12, 31, 8, 30, tzinfo=SH), datetime(2027, 1, 1, 8, 30, tzinfo=SH)),
+    (datetime(2026, 12, 31, 23, 59, tzinfo=SH), datetime(2027, 1, 1, 8, 30, tzinfo=SH)),  # New Year's Eve
+    (datetime(2026, 12, 31, 0, 30, tzinfo=UTC), datetime(2027, 1, 1, 8, 30, tzinfo=SH)),  # 08:30 there, in UTC
+])
+def test_next_daily_at_the_edges(now: datetime, expected: datetime) -> None:
+    assert Calendar(SH).next_daily(now, time(8, 30)) == expected
+
+
+def test_reports_at_the_year_end_edges() -> None:
+    """Sunday 2027-01-03 23:59 ends the week of 2026-12-28 (New Year inside it): that week is on time then;
+    the week before, received on New Year's Eve, is late."""
+    cal = Calendar(SH)
+    assert cal.week_of_mail(datetime(2027, 1, 4, 9, 0, tzinfo=SH)) == (date(2026, 12, 28), date(2027, 1, 3))
+    assert not cal.is_late(datetime(2027, 1, 3, 23, 59, tzinfo=SH), date(2026, 12, 28))
+    assert cal.is_late(datetime(2026, 12, 31, 23, 59, tzinfo=SH), date(2026, 12, 21))
+    assert not cal.is_late(datetime(2026, 12, 28, 15, 59, tzinfo=SH), date(2026, 12, 21))  # Monday 15:59
+    assert cal.is_late(datetime(2026, 12, 28, 16, 1, tzinfo=SH), date(2026, 12, 21))  # Monday 16:01

@@ -219,7 +219,7 @@ def test_status_exits_1_when_pickup_stalled_or_notices_failed(cfg: Path, capsys)
 
 @pytest.mark.parametrize(("args", "valid"), [
     (("messages", "--status", "bogus"), "received, processed, needs_review, failed"),
-    (("messages", "--kind", "weekly"), "application, weekly_report, bounce, auto_reply, other"),
+    (("messages", "--kind", "weekly"), "application, weekly_report, bounce, auto_reply, status_query, other"),
     (("replay", "--status", "done"), "received, processed, needs_review, failed"),
 ])
 def test_unknown_filter_value_is_a_usage_error_listing_the_valid_ones(cfg: Path, args, valid: str) -> None:

@@ -44,6 +44,7 @@ from notify.compose import WeeklyReceiptContext, compose, make_address
 from notify.errors import InvalidAddressError
 from notify.transport import MemoryTransport
 from parsers.machine_mail import is_bounce
+from store.errors import DiskFullError
 from tests.conftest import FIXTURES, REPO, write_config
 
 HOSTILE = FIXTURES / "hostile"
@@ -312,14 +313,17 @@ def test_an_enterprise_listed_three_times_is_a_row_problem_and_counted_once(app,
 # ---------------------------------------------------------------- 7: failures that heal
 
 
-def test_a_full_disk_leaves_the_message_received_and_it_heals(app, tmp_path: Path, clock) -> None:
-    """SQLite: the database file may not grow (max_page_count), as on a full disk; PostgreSQL: a lock timeout."""
+def test_a_full_disk_stops_processing_and_the_next_run_finishes_the_message(app, tmp_path: Path, clock) -> None:
+    """SQLite: the database file may not grow (max_page_count), as on a full disk: the run stops naming where the
+    database lives and leaves the message as it was, for the next run. PostgreSQL: a lock timeout is a
+    transient fault of the message's, retried after its backoff."""
     (tmp_path / "in").mkdir()
     shutil.copy(FIXTURES / "mail" / "01-guangzhou-weekly.eml", tmp_path / "in")
     report = IngestReport()
     store_items(app, iter_paths([tmp_path / "in"]), report)
     holder = None
-    if app.engine.dialect.name == "sqlite":
+    sqlite = app.engine.dialect.name == "sqlite"
+    if sqlite:
         with app.engine.connect() as conn:
             conn.exec_driver_sql("VACUUM")  # no free pages left for the writes to reuse: they must grow the file
             pages = conn.exec_driver_sql("PRAGMA page_count").scalar()
@@ -331,18 +335,27 @@ def test_a_full_disk_leaves_the_message_received_and_it_heals(app, tmp_path: Pat
     app.engine.dispose()
     event.listen(app.engine, "connect", listener)
     try:
-        assert process_pending(app, workflows=run_workflows).processed == {"received": 1}
+        if sqlite:
+            with pytest.raises(DiskFullError, match="磁盘已满") as stopped:
+                process_pending(app, workflows=run_workflows)
+            assert stopped.value.where == str((tmp_path / "var").resolve())
+        else:
+            assert process_pending(app, workflows=run_workflows).processed == {"received": 1}
     finally:
         if holder is not None:
             holder.rollback()
             holder.close()
     [msg] = export_state(app.engine)["messages"]
     assert msg["status"] == "received"
-    assert any(p.startswith("暂时性错误") and "1 分钟后重试" in p for p in msg["problems"]), msg["problems"]
+    if sqlite:
+        assert msg["problems"] == []  # nothing of the message's: the next run takes it as it was
+    else:
+        assert any(p.startswith("暂时性错误") and "1 分钟后重试" in p for p in msg["problems"]), msg["problems"]
     event.remove(app.engine, "connect", listener)
     app.engine.dispose()  # space is back / the lock is gone
-    assert process_pending(app, workflows=run_workflows).processed == {}  # not before its backoff
-    clock.advance(minutes=1)
+    if not sqlite:
+        assert process_pending(app, workflows=run_workflows).processed == {}  # not before its backoff
+        clock.advance(minutes=1)
     assert process_pending(app, workflows=run_workflows).processed == {"processed": 1}
     doc = export_state(app.engine)
     [msg] = doc["messages"]
@@ -350,8 +363,8 @@ def test_a_full_disk_leaves_the_message_received_and_it_heals(app, tmp_path: Pat
     assert doc["weekly_reports"][0]["status"] == "accepted"
 
 
-def test_a_full_disk_while_reading_an_attachment_is_not_the_senders_fault(app, tmp_path: Path, clock,
-                                                                           monkeypatch) -> None:
+def test_a_full_disk_while_reading_an_attachment_stops_the_run_and_is_not_the_senders_fault(
+        app, tmp_path: Path, clock, monkeypatch) -> None:
     import errno
 
     import parsers.analysis
@@ -359,16 +372,21 @@ def test_a_full_disk_while_reading_an_attachment_is_not_the_senders_fault(app, t
     real = parsers.analysis.read_document
 
     def disk_full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "tmp" / "x.part"))
 
     monkeypatch.setattr(parsers.analysis, "read_document", disk_full)
-    doc = ingest_raw(app, tmp_path, ("1.eml", (FIXTURES / "mail" / "01-guangzhou-weekly.eml").read_bytes()))
+    raw = (FIXTURES / "mail" / "01-guangzhou-weekly.eml").read_bytes()
+    folder = tmp_path / "in-0"
+    folder.mkdir()
+    (folder / "1.eml").write_bytes(raw)
+    with pytest.raises(DiskFullError) as stopped:
+        ingest_paths(app, [folder])
+    assert stopped.value.where == str(tmp_path / "tmp")
+    doc = export_state(app.engine)
     [msg] = doc["messages"]
     assert msg["status"] == "received" and doc["outbox"] == [] and doc["weekly_reports"] == []
-    assert any("ENOSPC" in p for p in msg["problems"]), msg["problems"]
     monkeypatch.setattr(parsers.analysis, "read_document", real)
-    clock.advance(minutes=1)
-    assert process_pending(app, workflows=run_workflows).processed == {"processed": 1}
+    assert process_pending(app, workflows=run_workflows).processed == {"processed": 1}  # at once, no backoff
     assert export_state(app.engine)["weekly_reports"][0]["status"] == "accepted"
 
 
@@ -502,3 +520,29 @@ def test_a_basic_form_whose_intro_speaks_of_the_weekly_campaign_is_an_applicatio
     assert not any("looks like both" in p for p in msg["problems"]), msg["problems"]
     [application] = doc["applications"]
     assert application["intro"] == intro
+
+
+# ---------------------------------------------------------------- a workbook with a password to open
+
+
+def test_a_password_protected_weekly_workbook_is_sent_back_saying_so(app, tmp_path: Path) -> None:
+    """An OLE2 package with EncryptionInfo and EncryptedPackage (written by msoffcrypto-tool's encryption, as
+    Excel and WPS write 'password to open'): no report figures, and the correction request says the file has
+    a password and to send it without one."""
+    encrypted = (FIXTURES / "attachments" / "writers" / "weekly_encrypted.xlsx").read_bytes()
+    assert encrypted.startswith(bytes.fromhex("d0cf11e0a1b11ae1"))  # OLE2, not a zip: really encrypted
+    raw = message("广州市人社局 <gzrsj@example.gov.cn>", "广州市周报（2月17日-2月23日）",
+                  datetime(2020, 2, 24, 2, 0, tzinfo=UTC), "附件为本周周报。", "<encrypted-1@x>",
+                  [("广州市周报.xlsx", encrypted, XLSX)])
+    doc = ingest_raw(app, tmp_path, ("1.eml", raw))
+    [report] = doc["weekly_reports"]
+    assert report["status"] == "needs_correction" and report["rows"] == []
+    [notice] = [o for o in doc["outbox"] if o["kind"] == "correction_request"]
+    assert notice["to"] == ["gzrsj@example.gov.cn"]
+    from ingest.workflows.reminders import deliver
+
+    deliver(app)
+    [sent] = [m for m in app.transport.sent if m["To"] == "gzrsj@example.gov.cn"]
+    text = sent.get_body(("plain",)).get_content()
+    assert "附件“广州市周报.xlsx”设置了密码（已加密），无法读取，请去掉密码后重新发送" in text
+    assert text.count("广州市周报.xlsx") == 1

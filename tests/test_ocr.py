@@ -219,6 +219,22 @@ def test_ocr_worker_replaced_when_killed_and_retired_after_its_page_cap() -> Non
     assert _gone(attachment_worker)
 
 
+def test_an_idle_ocr_worker_is_stopped_and_the_next_scan_starts_another() -> None:
+    """The daemon asks its pool every minute to stop OCR workers idle for a few minutes (about 0.5 GB each)."""
+    from parsers.pool import SandboxPool
+
+    data = (SCANS / "licence_scan.jpg").read_bytes()
+    with SandboxPool(1) as pool:
+        [sandbox] = pool._all
+        assert pool.analyze(data, "licence_scan.jpg", MAIL_DATE).licence.credit_code == build.LICENCE["credit_code"]
+        first = sandbox._ocr_sandbox.last_usage["pid"]
+        assert pool.release_idle_ocr(3600) == 0 and not _gone(first)  # read a moment ago: kept
+        assert pool.release_idle_ocr(0) == 1 and _gone(first) and sandbox._ocr_sandbox is None
+        assert pool.release_idle_ocr(0) == 0  # nothing left to stop
+        assert pool.analyze(data, "licence_scan.jpg", MAIL_DATE).licence.credit_code == build.LICENCE["credit_code"]
+        assert sandbox._ocr_sandbox.last_usage["pid"] != first
+
+
 def test_closing_the_sandbox_ends_its_ocr_worker(ocr_run) -> None:
     _results, usage, _started = ocr_run
     assert _gone(usage["weekly_upside_down.pdf"]["pid"])  # no orphan once the module's sandbox closed

@@ -26,7 +26,7 @@ PAGES = ["/", f"/week/{WEEK}", "/pending", "/messages", "/messages/1", "/message
          "/outbox", "/exports", f"/exports/week/{WEEK}.xlsx", "/exports/applications.xlsx", "/health",
          "/admin/users", "/admin/cities"]
 POSTS = ["/logout", "/messages/1/confirm", "/messages/1/reject", "/messages/1/not-report", "/messages/1/replay",
-         "/applications/1/review", "/outbox/1/resend", "/admin/users/add", "/admin/users/disable",
+         "/applications/1/review", "/outbox/1/resend", "/outbox/1/dismiss", "/admin/users/add", "/admin/users/disable",
          "/admin/users/passwd", "/admin/cities/add", "/admin/cities/remove"]
 
 

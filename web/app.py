@@ -31,8 +31,8 @@ from ingest.workflows import staff as actions
 from parsers.application import ocr_field_label
 from parsers.cities import GUANGDONG_CITIES
 from store.errors import StoreError
-from store.models import REVIEW_STATES
-from web import queries, security
+from store.models import REVIEW_STATES, VERDICTS
+from web import monitoring, queries, security
 from web.page_image import can_show
 from web.text import content_disposition, strip_controls
 from zxjyck import labels
@@ -60,7 +60,8 @@ def make_env() -> jinja2.Environment:
     env.filters["multiline"] = lambda v: strip_controls(v or "", keep_newlines=True)
     env.globals.update(STATUS=labels.MESSAGE_STATUS, KIND=labels.KIND, REPORT_STATUS=labels.REPORT_STATUS,
                        OUTBOX_STATUS=labels.OUTBOX_STATUS, CITIES=GUANGDONG_CITIES, REVIEW_STATES=REVIEW_STATES,
-                       MATERIAL_LABELS=labels.MATERIAL)
+                       VERDICTS=VERDICTS,
+                       MATERIAL_LABELS=labels.MATERIAL, ALERT=labels.ALERT)
     env.globals.update(ocr_field_label=ocr_field_label, SEAL_LABELS=labels.SEAL, can_show=can_show)
     return env
 
@@ -321,7 +322,8 @@ def outbox_page(page: Page) -> Response:
 
 
 def exports_page(page: Page) -> Response:
-    return page.render("exports.html", weeks=queries.recent_weeks(page.app, 12))
+    return page.render("exports.html", weeks=queries.recent_weeks(page.app, 12),
+                       publications=queries.publications(page.app))
 
 
 def export_week(page: Page) -> Response:
@@ -393,10 +395,26 @@ def act_resend(page: Page) -> Response:
     return page.done(f"通知 {oid} 已重新排队，将在下一轮发送", "/outbox")
 
 
+def act_dismiss(page: Page) -> Response:  # any signed-in user: a bounce is a staff matter
+    oid = _int(page.request.path_params["oid"])
+    actions.dismiss_notice(page.app, page.login.name, oid, page.field("note"))
+    return page.done(f"通知 {oid} 已标记为已处理，不再计为发送故障", "/outbox")
+
+
 def act_review(page: Page) -> Response:
     aid = _int(page.request.path_params["aid"])
     actions.set_review_state(page.app, page.login.name, aid, page.field("state"), page.field("note"))
     return page.done("审核状态已保存", "/applications")
+
+
+def act_verdict(page: Page) -> Response:
+    from ingest.workflows.panel import set_verdict
+
+    aid = _int(page.request.path_params["aid"])
+    outcome = set_verdict(page.app, page.login.name, aid, page.field("verdict"), page.field("score"),
+                          page.field("opinion"))
+    message = {"unchanged": "评审结论没有变化", "recorded": "评审结论已录入"}.get(outcome, "评审结论已更改")
+    return page.done(message, f"/applications#app-{aid}")
 
 
 def users_page(page: Page) -> Response:
@@ -499,8 +517,10 @@ def create_app(app: App) -> Starlette:
         Route("/messages/{pk}/replay", c.page(act_replay), methods=post),
         Route("/applications", c.page(applications_page), methods=get),
         Route("/applications/{aid}/review", c.page(act_review), methods=post),
+        Route("/applications/{aid}/verdict", c.page(act_verdict), methods=post),
         Route("/outbox", c.page(outbox_page), methods=get),
         Route("/outbox/{oid}/resend", c.page(act_resend), methods=post),
+        Route("/outbox/{oid}/dismiss", c.page(act_dismiss), methods=post),
         Route("/exports", c.page(exports_page), methods=get),
         Route("/exports/week/{day}.xlsx", c.page(export_week), methods=get),
         Route("/exports/applications.xlsx", c.page(export_applications), methods=get),
@@ -510,6 +530,11 @@ def create_app(app: App) -> Starlette:
         Route("/admin/cities", c.page(cities_page), methods=get),
         Route("/admin/cities/{what}", c.page(act_city), methods=post),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        # --- monitoring (web/monitoring.py): no login; /metrics only when [web] metrics, to [web] metrics_allow
+        Route("/healthz", monitoring.healthz, methods=get),
+        Route("/metrics", monitoring.metrics, methods=get),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
-                     exception_handlers={HTTPException: _http_error, Exception: _server_error})
+    starlette = Starlette(routes=routes, middleware=[Middleware(monitoring.AccessLog), Middleware(SecurityHeaders)],
+                          exception_handlers={HTTPException: _http_error, Exception: _server_error})
+    starlette.state.zxjyck = app
+    return starlette

@@ -17,7 +17,6 @@ from store.models import (
     FAILED,
     MATERIAL_KEYS,
     NEEDS_REVIEW,
-    OUTBOX_FAILED,
     REPORT_NEEDS_REVIEW,
     REVIEW_STATES,
     Application,
@@ -28,11 +27,14 @@ from store.models import (
     AuditEntry,
     Message,
     Outbox,
+    PanelVerdict,
     PollRun,
+    Publication,
     StaffDecision,
     WeeklyReport,
     WeeklyRow,
 )
+from store.repo import unresolved_failure
 
 
 def tz(app: App) -> ZoneInfo:
@@ -152,6 +154,7 @@ class ApplicationItem:
     projects: list[ApplicationProject]
     messages: list[Message]
     review: ApplicationReview | None
+    verdict: PanelVerdict | None = None  # the expert panel's result (zxjyck panel import, or entered here)
 
     @property
     def missing(self) -> list[str]:
@@ -178,13 +181,14 @@ def _application_item(session: Session, a: Application) -> ApplicationItem:
                                  .order_by(ApplicationProject.position)))
     msgs = list(session.exec(select(Message).join(ApplicationMessage, ApplicationMessage.message_pk == Message.id)
                              .where(ApplicationMessage.application_id == a.id).order_by(Message.received_at)))
-    return ApplicationItem(a, materials, projects, msgs, session.get(ApplicationReview, a.id))
+    return ApplicationItem(a, materials, projects, msgs, session.get(ApplicationReview, a.id),
+                           session.get(PanelVerdict, a.id))
 
 
 def outbox_problems(app: App) -> list[Outbox]:
     """Notices that failed for good or bounced, newest first."""
     with session_scope(app.engine) as session:
-        return list(session.exec(select(Outbox).where((Outbox.status == OUTBOX_FAILED) | Outbox.bounced)
+        return list(session.exec(select(Outbox).where(unresolved_failure())
                                  .order_by(Outbox.created_at.desc(), Outbox.id.desc()).limit(500)))
 
 
@@ -192,13 +196,25 @@ def outbox_problems(app: App) -> list[Outbox]:
 class HealthPage:
     health: object  # ingest.runtime.health.Health
     polls: list[PollRun]
+    alerts: list = field(default_factory=list)  # store.models.AlertState: incidents open now
 
 
 def health_page(app: App) -> HealthPage:
+    from store.alerts import open_incidents
+
     h = health(app)
     with session_scope(app.engine) as session:
         polls = list(session.exec(select(PollRun).order_by(PollRun.started_at.desc()).limit(20)))
-    return HealthPage(h, polls)
+        alerts = open_incidents(session)
+        session.expunge_all()
+    return HealthPage(h, polls, alerts)
+
+
+def publications(app: App) -> list[Publication]:
+    """Every published version of every batch's list, newest first (zxjyck publish records them)."""
+    with session_scope(app.engine) as session:
+        return list(session.exec(select(Publication).order_by(Publication.published_at.desc(),
+                                                              Publication.id.desc())))
 
 
 def recent_weeks(app: App, count: int = 8) -> list[date]:

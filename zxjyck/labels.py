@@ -20,6 +20,7 @@ KIND: dict[str, str] = {
     "application": "平台申报",
     "bounce": "退信",
     "auto_reply": "自动回复",
+    "status_query": "进度查询",
     "other": "其他",
 }
 
@@ -64,6 +65,20 @@ NOTICE_KIND: dict[str, str] = {
     "correction_request": "更正通知",
     "late_reminder": "催报提醒",
     "digest": "每日汇总",
+    "outcome": "评审结果通知",
+    "status_reply": "进度查询答复",
+    "alert": "运行告警",
+}
+
+# The conditions administrators are alerted to ([alerts] to; ingest.runtime.alerts).
+ALERT: dict[str, str] = {
+    "imap_login": "收信登录被拒绝（IMAP，授权码可能已失效）",
+    "smtp_login": "发信登录被拒绝（SMTP，授权码可能已失效）",
+    "stalled": "长时间没有成功收取邮件",
+    "notices": "通知发送失败",
+    "disk": "磁盘剩余空间不足",
+    "ocr": "OCR 识别进程反复异常终止",
+    "daemon": "常驻服务（zxjyck run）已停止：没有心跳",
 }
 
 # The five materials of an application (store.models.MATERIAL_KEYS), worded as the notice asks for them,

@@ -28,8 +28,10 @@ handed to a rich ``Console``/``Table`` that interprets markup.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from datetime import UTC, datetime, tzinfo
 
 from rich.markup import escape
 
@@ -80,9 +82,16 @@ class SafeLogFormatter(logging.Formatter):
     full traceback follows, as logging normally prints it.
     """
 
-    def __init__(self, fmt: str | None = None, datefmt: str | None = None, debug: bool = False) -> None:
+    def __init__(self, fmt: str | None = None, datefmt: str | None = None, debug: bool = False,
+                 tz: tzinfo | None = None) -> None:
         super().__init__(fmt, datefmt)
         self.debug = debug
+        self.tz = tz  # the zone timestamps are written in (schedule.timezone once known; the machine's before)
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 (logging's name)
+        """ISO 8601 with its UTC offset, e.g. 2026-12-07T21:05:03.120+08:00: unambiguous in any zone."""
+        return datetime.fromtimestamp(record.created, self.tz or UTC).astimezone(self.tz).isoformat(
+            timespec="milliseconds")
 
     def format(self, record: logging.LogRecord) -> str:
         record.message = strip_controls(record.getMessage())
@@ -98,4 +107,33 @@ class SafeLogFormatter(logging.Formatter):
         return line
 
 
-__all__ = ["SafeLogFormatter", "for_terminal", "strip_controls"]
+_PLAIN_RECORD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class JsonLogFormatter(SafeLogFormatter):
+    """One JSON object a line ([log] format = "json"): time (with offset), level, logger, message, and the
+    fields a caller passed with ``extra=`` (the access log's client, method, path, status, duration_ms, bytes)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, object] = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
+               "message": strip_controls(record.getMessage())}
+        for key, value in vars(record).items():
+            if key not in _PLAIN_RECORD and not key.startswith("_"):
+                doc[key] = value if isinstance(value, int | float | bool | type(None)) else strip_controls(str(value))
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            doc["error"] = f"{exc.__class__.__name__}: {strip_controls(str(exc))[:300]}"
+            if self.debug:
+                doc["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(doc, ensure_ascii=False)
+
+
+LOG_LINE = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+def log_formatter(fmt: str = "text", *, debug: bool = False, tz: tzinfo | None = None) -> SafeLogFormatter:
+    """The formatter of the service's log: "text" (one readable line) or "json" (one object a line)."""
+    return JsonLogFormatter(debug=debug, tz=tz) if fmt == "json" else SafeLogFormatter(LOG_LINE, debug=debug, tz=tz)
+
+
+__all__ = ["JsonLogFormatter", "SafeLogFormatter", "for_terminal", "log_formatter", "strip_controls"]

@@ -91,6 +91,10 @@ def run_checks(config_path: str | None, *, send_test: str | None = None,
         results.append(CheckResult("IMAP", True, f"未配置，读取本地邮件目录 {settings.maildir} / "
                                                  "not configured: the local Maildir is read", False))
     results.extend(_check_smtp(settings, send_test))
+    results.append(CheckResult("告警 Alerts", bool(settings.alerts.to),
+                               f"发往 to: {', '.join(settings.alerts.to)}" if settings.alerts.to else
+                               "未配置 [alerts] to：服务异常时不会通知任何人 / nobody is mailed when the service is "
+                               "unwell", False))
     results.append(_check_libreoffice())
     cities, source = _registered_cities(settings)
     problems = check_city_table(cities)

@@ -121,7 +121,29 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", metavar="FILE")
     s.add_argument("--dossier", action="store_true", help="one folder and zip per application / 专家评审材料包")
     s.add_argument("--batch", metavar="NAME", help="with --dossier: only this batch / 仅导出该批次")
-    sub.add_parser("status", help="health / 运行状态")
+    s.add_argument("--panel", action="store_true", help="with --format xlsx --batch: the panel sheet / 专家评审表")
+    s = sub.add_parser("panel", help="the expert panel's verdicts / 专家评审结论")
+    panel = s.add_subparsers(dest="panel_command", required=True, metavar="ACTION")
+    i = panel.add_parser("import", help="read the returned panel sheet / 导入专家评审表")
+    i.add_argument("file", metavar="FILE")
+    i.add_argument("--date", type=_date, metavar="YYYY-MM-DD", help="the panel's date (default today) / 评审日期")
+    s = sub.add_parser("publish", help="the public list of a batch / 公布入选名单")
+    s.add_argument("--batch", required=True, metavar="NAME")
+    s.add_argument("--out", required=True, metavar="DIR")
+    s.add_argument("--date", type=_date, metavar="YYYY-MM-DD", help="the date on the announcement (default today) / "
+                                                                    "落款日期")
+    s = sub.add_parser("status", help="health / 运行状态")
+    s.add_argument("--alert", action="store_true",
+                   help="also mail [alerts] to when the daemon has stopped, and when it is back (for a timer) / "
+                        "常驻服务停止或恢复时通知管理员")
+    s = sub.add_parser("outbox", help="notices that failed or bounced / 发送失败与退信的通知")
+    notices = s.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
+    notices.add_parser("list", help="failed or bounced, not yet resent or dismissed / 待处理列表")
+    o = notices.add_parser("resend", help="queue it again / 重新发送")
+    o.add_argument("id", type=int, metavar="ID")
+    o = notices.add_parser("dismiss", help="dealt with another way: no longer a fault / 标记为已处理")
+    o.add_argument("id", type=int, metavar="ID")
+    o.add_argument("--note", default="", help="why (kept in the audit) / 说明")
     s = sub.add_parser("check", help="prove the configuration end to end / 检查配置")
     s.add_argument("--send-test", metavar="ADDRESS", help="also send one test mail to ADDRESS")
     _add_console_commands(sub)
@@ -152,15 +174,34 @@ def _add_console_commands(sub) -> None:
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
-    from zxjyck.text import SafeLogFormatter
+    from zxjyck.text import log_formatter
 
     level = logging.DEBUG if args.debug else logging.INFO if (args.verbose or args.command == "run") else logging.WARNING
     handler = logging.StreamHandler(sys.stderr)  # sender text stripped; tracebacks only with --debug
-    handler.setFormatter(SafeLogFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", debug=args.debug))
+    handler.setFormatter(log_formatter(debug=args.debug))  # [log] format once the settings are read
     logging.basicConfig(level=level, handlers=[handler])
     logging.getLogger("mailparser").setLevel(logging.ERROR)
     for noisy in ("pdfminer", "alembic", "apscheduler.executors", "aiosmtpd"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def _use_log_settings(settings, debug: bool) -> None:
+    """[log] format and the configured zone for every line from here on (the handler made by _setup_logging)."""
+    from zxjyck.calendar import zone
+    from zxjyck.text import SafeLogFormatter, log_formatter
+
+    formatter = log_formatter(settings.log.format, debug=debug, tz=zone(settings.schedule.timezone))
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler.formatter, SafeLogFormatter):
+            handler.setFormatter(formatter)
+
+
+def _settings(args: argparse.Namespace):
+    from ingest.config import load_settings
+
+    settings = load_settings(args.config)
+    _use_log_settings(settings, args.debug)
+    return settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,9 +234,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _app(args: argparse.Namespace) -> App:
     from ingest.app import open_app
-    from ingest.config import load_settings
 
-    return open_app(load_settings(args.config))
+    return open_app(_settings(args))
 
 
 def _summary(report: IngestReport) -> None:
@@ -241,10 +281,9 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ingest.config import load_settings
     from ingest.runtime.daemon import run_daemon
 
-    return run_daemon(load_settings(args.config))
+    return run_daemon(_settings(args))
 
 
 def cmd_messages(args: argparse.Namespace) -> int:
@@ -309,8 +348,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         return cmd_export_dossier(args)
     if args.format is None:
         raise UsageError("export needs --format json|xlsx or --dossier")
+    if args.panel:
+        return cmd_export_panel(args)
     if args.batch:
-        raise UsageError("--batch goes with --dossier")
+        raise UsageError("--batch goes with --dossier or --format xlsx --panel")
     if args.format == "json":
         import json
 
@@ -336,7 +377,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_export_dossier(args: argparse.Namespace) -> int:
-    if args.format or args.week or args.applications or not args.out:
+    if args.format or args.week or args.applications or args.panel or not args.out:
         raise UsageError("export --dossier takes --out DIR and optionally --batch NAME, nothing else")
     from ingest.outputs.dossier_export import export_dossiers
     from ingest.workflows.staff import actor_name, audit
@@ -351,12 +392,74 @@ def cmd_export_dossier(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_panel(args: argparse.Namespace) -> int:
+    if args.format != "xlsx" or not args.batch or not args.out or args.week or args.applications:
+        raise UsageError("export --panel needs --format xlsx --batch NAME --out FILE, nothing else / "
+                         "导出专家评审表需要 --format xlsx --batch 批次 --out 文件名")
+    from ingest.outputs.panel_sheet import export_panel_sheet
+    from ingest.workflows.staff import actor_name, audit
+
+    with _app(args) as app:
+        path = export_panel_sheet(app, args.batch, args.out)
+        audit(app, actor_name(), "export", f"panel sheet {args.batch} -> {path}")
+    out.print(f"已写出 written: {path}", markup=False)
+    return 0
+
+
+def cmd_panel(args: argparse.Namespace) -> int:
+    from ingest.workflows.panel import import_panel_sheet
+    from ingest.workflows.staff import actor_name
+    from zxjyck.text import for_terminal
+
+    with _app(args) as app:
+        result = import_panel_sheet(app, actor_name(), args.file, args.date)
+    for line in result.refused:
+        out.print(f"未导入 refused: {for_terminal(line)}", markup=False)
+    out.print(f"新录入 recorded {len(result.recorded)}，更改 changed {len(result.changed)}，"
+              f"未变 unchanged {result.unchanged}，未填结论 blank {result.blank}，未导入 refused {len(result.refused)}",
+              markup=False)
+    if result.nothing_changed:
+        out.print("没有变化 / nothing changed", markup=False)
+    return 1 if result.refused else 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from ingest.outputs.public_list import PublicList, write_public_list
+    from ingest.workflows.publication import publish
+    from ingest.workflows.staff import actor_name
+    from zxjyck.text import for_terminal
+
+    with _app(args) as app:
+        result = publish(app, actor_name(), args.batch, args.date)
+        paths = write_public_list(PublicList(result.title, app.settings.notify.bureau_name, result.issued_on,
+                                             result.rows), args.out)
+        outcome = app.settings.applications.notify_outcome
+    out.print(f"{result.title}：{len(result.rows)} 个平台 platforms；{result.describe()}", markup=False)
+    for path in paths:
+        out.print(f"已写出 written: {path}", markup=False)
+    if outcome:
+        out.print(f"评审结果通知 outcome notices queued: {result.outcome_queued}（随下一次收发送出 / sent with the "
+                  "next cycle）", markup=False)
+        for name in result.outcome_without_address:
+            out.print(f"无已确认的收件地址，未通知 no verified address: {for_terminal(name)}", markup=False)
+        for name in result.told_otherwise:
+            out.print(f"已通知的结果与现结论不同，请另行告知 told a different result before: {for_terminal(name)}",
+                      markup=False)
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from ingest.runtime.health import health
     from zxjyck.text import for_terminal
 
     with _app(args) as app:
-        h = health(app)
+        if args.alert:
+            from ingest.runtime.alerts import watchdog
+
+            watch = watchdog(app)
+            h = watch.health
+        else:
+            h = health(app)
     table = _table(title="运行状态 Status", show_header=False)
     table.add_row("邮件总数 Messages", str(h.total))
     for status, n in sorted(h.counts.items()):
@@ -367,15 +470,56 @@ def cmd_status(args: argparse.Namespace) -> int:
                   last.finished_at.astimezone(app.settings.schedule.calendar().tz).strftime("%Y-%m-%d %H:%M:%S")
                   if last and last.finished_at
                   else "从未 never")
+    tz = app.settings.schedule.calendar().tz
+    table.add_row("常驻服务心跳 Daemon heartbeat",
+                  h.last_beat.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if h.last_beat else "无 none")
     for source, marking in sorted(h.markings.items()):
         table.add_row(f"标记方式 Marking {source}", marking)
     for state, n in sorted(h.outbox.items()):
         table.add_row(f"发件箱 Outbox {state}", str(n))
     for problem in h.problems:
         table.add_row("[red]问题 Problem[/red]", for_terminal(problem))
+    if h.unresolved:
+        table.add_row("待处理通知 Notices to deal with", f"{h.unresolved} (zxjyck outbox list)")
     table.add_row("结论 Verdict", "正常 healthy" if h.healthy else "[red]异常 unhealthy[/red]")
     out.print(table)
+    if args.alert:
+        for key, change in watch.changes:
+            out.print(f"告警 alert {key}: {'开始 started' if change == 'start' else '恢复 cleared'}", markup=False)
+        if watch.sent:
+            out.print(f"已发送告警邮件 alert mail sent: {watch.sent}", markup=False)
+        for reason in watch.unsent:
+            err.print(f"告警邮件未能发出，下次重试 alert mail not sent, retried next run: {for_terminal(reason)}",
+                      markup=False)
+        if not app.settings.alerts.to:
+            err.print("未配置 [alerts] to：不发送告警邮件 / no [alerts] to: no alert mail", markup=False)
+        elif app.settings.smtp is None:
+            err.print(f"未配置 [smtp]：告警邮件只写入 {app.settings.outbox_dir} / no [smtp]: alerts are only written "
+                      "as .eml files", markup=False)
     return 0 if h.healthy else 1
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    from ingest.workflows import staff as actions
+    from ingest.workflows.staff import actor_name
+    from zxjyck.text import for_terminal
+
+    with _app(args) as app:
+        if args.outbox_command == "resend":
+            actions.resend_notice(app, actor_name(), args.id)
+            out.print(f"已重新排队 queued again: {args.id}", markup=False)
+        elif args.outbox_command == "dismiss":
+            actions.dismiss_notice(app, actor_name(), args.id, args.note)
+            out.print(f"已标记为已处理 dismissed: {args.id}", markup=False)
+        else:
+            table = _table(title="发送失败与退信 Failed or bounced notices")
+            for col in ("ID", "类型 Kind", "收件人 To", "主题 Subject", "状态 Status", "原因 Reason"):
+                table.add_column(col, overflow="fold")
+            for row in actions.list_notice_problems(app):
+                table.add_row(str(row.id), row.kind, for_terminal(", ".join(row.to)), for_terminal(row.subject[:60]),
+                              "退信 bounced" if row.bounced else "失败 failed", for_terminal(row.reason[:200]))
+            out.print(table)
+    return 0
 
 
 def cmd_remind(args: argparse.Namespace) -> int:
@@ -485,15 +629,15 @@ def cmd_city(args: argparse.Namespace) -> int:
 
 
 def cmd_web(args: argparse.Namespace) -> int:
-    from ingest.config import load_settings
     from web.server import serve
 
-    return serve(load_settings(args.config), args.bind)
+    return serve(_settings(args), args.bind)
 
 
 COMMANDS = {"check": cmd_check, "ingest": cmd_ingest, "poll": cmd_poll, "run": cmd_run, "messages": cmd_messages, "show": cmd_show,
             "replay": cmd_replay, "export": cmd_export, "status": cmd_status, "remind": cmd_remind,
-            "digest": cmd_digest, "user": cmd_user, "city": cmd_city, "web": cmd_web}
+            "digest": cmd_digest, "outbox": cmd_outbox, "user": cmd_user, "city": cmd_city, "web": cmd_web,
+            "panel": cmd_panel, "publish": cmd_publish}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -179,11 +179,17 @@ def message_reason(message: Message) -> str:
 def outbox_rows(session: Session, window: DigestWindow) -> list[DigestOutboxRow]:
     """Notices that failed for good or bounced, oldest first."""
     rows = session.exec(
-        select(Outbox).where((Outbox.status == OUTBOX_FAILED) | Outbox.bounced, Outbox.created_at < window.until)
+        select(Outbox).where((Outbox.status == OUTBOX_FAILED) | Outbox.bounced, Outbox.created_at < window.until,
+                             not_dismissed_by(window.until))
         .order_by(Outbox.created_at, Outbox.id)
     ).all()
     return [DigestOutboxRow(to=list(row.to), subject=row.subject, status="bounced" if row.bounced else "failed",
                             detail=staff_text(row.reason), attempts=row.attempts) for row in rows]
+
+
+def not_dismissed_by(moment: datetime) -> Any:
+    """A notice staff had not dismissed at ``moment`` (a later dismissal leaves an earlier digest as it was)."""
+    return Outbox.dismissed_at.is_(None) | (Outbox.dismissed_at >= moment)
 
 
 def count(session: Session, *conditions: Any, model: Any = Message) -> int:
@@ -208,7 +214,7 @@ def service_health(session: Session, window: DigestWindow) -> DigestHealth:
         outbox_pending=count(session, Outbox.status == OUTBOX_PENDING, Outbox.created_at < window.until,
                              model=Outbox),
         outbox_failed=count(session, Outbox.status == OUTBOX_FAILED, Outbox.created_at < window.until,
-                            model=Outbox),
+                            not_dismissed_by(window.until), model=Outbox),
         note=note,
     )
 

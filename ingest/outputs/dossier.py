@@ -33,6 +33,7 @@ from sqlmodel import Session, select
 from ingest.app import App
 from ingest.errors import IngestError
 from ingest.pipeline.decode import decode_message
+from ingest.workflows.verdicts import batch_applications
 from parsers.application import FIELD_NAMES
 from parsers.formats.archive import decode_member_name
 from parsers.formats.errors import FormatError
@@ -150,10 +151,16 @@ def _unique(name: str, taken: set[str]) -> str:
 
 
 def applications_for(session: Session, batch: str | None) -> list[Application]:
-    stmt = select(Application).where(Application.complete.is_(True))
-    if batch is not None:
-        stmt = stmt.where(Application.batch == batch)
-    return list(session.exec(stmt.order_by(Application.completed_at, Application.id)))
+    return batch_applications(session, batch)
+
+
+def dossier_title(application: Application) -> str:
+    return application.platform_name or application.organization or f"申报{application.id}"
+
+
+def dossier_folders(applications: list[Application]) -> list[str]:
+    """The folder name of each application's dossier, numbered in the order given (``applications_for``)."""
+    return [f"{n:02d}_{safe_name(dossier_title(a))[:60]}" for n, a in enumerate(applications, start=1)]
 
 
 def _history(session: Session, application: Application, tz: ZoneInfo) -> list[MailEvent]:

@@ -21,6 +21,8 @@ from ingest.outputs.dossier import (
     DossierOutNotWritable,
     _history,
     applications_for,
+    dossier_folders,
+    dossier_title,
     safe_name,
     write_files,
     zip_folder,
@@ -52,11 +54,11 @@ def export_dossiers(app: App, out: str | Path, batch: str | None = None) -> Doss
         chosen = applications_for(session, batch)
         report.skipped_incomplete = len(session.exec(select(Application.id)
                                                      .where(Application.complete.is_(False))).all())
-        for n, application in enumerate(chosen, start=1):
-            title = application.platform_name or application.organization or f"申报{application.id}"
+        for application, name in zip(chosen, dossier_folders(chosen), strict=True):
+            title = dossier_title(application)
             dossier = Dossier(application, list(session.exec(
                 select(ApplicationProject).where(ApplicationProject.application_id == application.id)
-                .order_by(ApplicationProject.position))), folder=f"{n:02d}_{safe_name(title)[:60]}")
+                .order_by(ApplicationProject.position))), folder=name)
             folder = root / dossier.folder
             try:
                 folder.mkdir(exist_ok=True)

@@ -134,6 +134,7 @@ def export_outbox(session: Session, ids: dict[int, str | None], tz: tzinfo) -> l
         "status": o.status, "about_message_id": ids.get(o.about_message_pk) if o.about_message_pk else None,
         "message_id": o.message_id, "reason": o.reason, "attempts": o.attempts, "bounced": o.bounced,
         "created_at": iso(o.created_at, tz), "sent_at": iso(o.sent_at, tz),
+        "dismissed_at": iso(o.dismissed_at, tz), "dismissed_by": o.dismissed_by,
     } for o in session.exec(select(Outbox).order_by(Outbox.created_at, Outbox.id))]
 
 

@@ -25,6 +25,8 @@ WEEKLY_WORDS = ("周报", "备案情况统计表", "适岗技能提升", "适岗
 APPLICATION_WORDS = ("线上培训平台", "培训平台申报", "平台申报", "申报材料", "基本情况表", "附件1", "补充材料",
                      "职业技能提升行动", "平台申请", "申请材料", "资信材料", "补充资料", "推荐")
 CORRECTION_WORDS = ("更正", "以此为准", "修改后", "重新报送", "重报", "修正")
+# a subject asking where an application stands: one of the first words with one of the second
+STATUS_ASK_WORDS, STATUS_ABOUT_WORDS = ("查询", "进度", "状态"), ("申报", "平台")
 
 
 @dataclass
@@ -71,14 +73,28 @@ def classify(settings: Settings, msg: Message, decoded: DecodedMessage, analyses
     auto = is_auto_reply(decoded.headers, decoded.subject)
     if auto:
         return Classification("auto_reply", 0.95, [auto])
-    scores = _score(settings, decoded, analyses, thread_kinds or set(), sender_has_application)
-    city = _city(settings, decoded, analyses)
-    result = _decide(scores, city, correction=bool(_has_words(decoded.subject, CORRECTION_WORDS)))
+    result = status_query(decoded, analyses)
+    if result is None:
+        scores = _score(settings, decoded, analyses, thread_kinds or set(), sender_has_application)
+        city = _city(settings, decoded, analyses)
+        result = _decide(scores, city, correction=bool(_has_words(decoded.subject, CORRECTION_WORDS)))
     if decoded.sender_problems:  # a forged or ambiguous From: staff decide, nobody is answered
         result.needs_review = True
         result.review_reasons.extend(f"发件人不可信，已暂存待工作人员确认，不自动回复：{p}"
                                      for p in decoded.sender_problems)
     return result
+
+
+def status_query(decoded: DecodedMessage, analyses: list) -> Classification | None:
+    """A mail whose subject asks for the status of an application (查询/进度/状态 with 申报/平台) and that
+    carries no form and no material: answered with the sender's own applications (workflows/status_query.py)."""
+    asks, about = _has_words(decoded.subject, STATUS_ASK_WORDS), _has_words(decoded.subject, STATUS_ABOUT_WORDS)
+    if not asks or not about:
+        return None
+    if any(a.weekly is not None or a.application is not None or (a.material and a.material.category)
+           for a in flatten(analyses)):
+        return None  # forms or materials: an application or a report, whatever the subject says
+    return Classification("status_query", 0.9, [f"主题含“{asks[0]}”和“{about[0]}”，且没有申报表或材料附件：按进度查询答复"])
 
 
 def trusted_sender(decoded: DecodedMessage) -> str:

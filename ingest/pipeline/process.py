@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import re
+import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -23,6 +25,7 @@ from ingest.pipeline.analyse import read_attachments
 from ingest.pipeline.classify import Classification, classify, flatten
 from ingest.pipeline.decode import DecodedMessage, decode_message
 from store.db import session_scope
+from store.errors import DiskFullError
 from store.models import FAILED, NEEDS_REVIEW, RECEIVED, Application, Attachment, Message
 from store.repo import thread_message_pks
 
@@ -41,6 +44,7 @@ class MessageWork:
     analyses: list[AttachmentAnalysis]  # one per attachment, in order, then the body's form if any
     classification: Classification | None = None
     problems: list[str] = field(default_factory=list)
+    prepare_seconds: float = 0.0  # decoding and reading the attachments took this long (a duration, not a time)
 
 
 # What runs once a message is classified, inside its transaction, returning its status:
@@ -72,10 +76,12 @@ def prepare_message(app: App, msg: Message) -> MessageWork:
     ``process_pending`` runs it for the next message in a helper thread while the
     current one is written, so parsing overlaps the database work.
     """
+    started = time.perf_counter()
     day = app.settings.schedule.calendar().local_date(msg.received_at)  # the year of an undated period
     if msg.size > app.settings.max_message_bytes:
         decoded = large.headers_only(app, msg, large.too_large(msg, app.settings))
-        return MessageWork(message=msg, decoded=decoded, analyses=[])
+        return MessageWork(message=msg, decoded=decoded, analyses=[],
+                           prepare_seconds=time.perf_counter() - started)
     if large.wanted(app, msg):
         decoded, analyses = large.prepare(app, msg, day)
     else:
@@ -84,9 +90,11 @@ def prepare_message(app: App, msg: Message) -> MessageWork:
         del raw
         analyses = read_attachments(app.analyzer, decoded, day)
     for analysis in flatten(analyses):
+        if analysis.environment_error.startswith(("ENOSPC", "EDQUOT")):  # the operator's disk, not the message
+            raise DiskFullError(analysis.environment_path or tempfile.gettempdir(), analysis.environment_error)
         if analysis.environment_error:
             raise TransientError(f"attachment {analysis.filename!r}: {analysis.environment_error}")
-    return MessageWork(message=msg, decoded=decoded, analyses=analyses)
+    return MessageWork(message=msg, decoded=decoded, analyses=analyses, prepare_seconds=time.perf_counter() - started)
 
 
 def finish_message(app: App, work: MessageWork, only_if_received: bool = False, *, workflows: WorkflowStep) -> str:
@@ -95,6 +103,7 @@ def finish_message(app: App, work: MessageWork, only_if_received: bool = False, 
     The thread history, the registered cities (store.cities.registered_cities, read once per
     transaction) and the writes share that transaction: one connection and one commit a message."""
     pk = work.message.id
+    started = time.perf_counter()
     with session_scope(app.engine) as session:
         row = session.get(Message, pk, with_for_update=True)
         if only_if_received and row.status != RECEIVED:
@@ -112,6 +121,7 @@ def finish_message(app: App, work: MessageWork, only_if_received: bool = False, 
         row.problems = list(dict.fromkeys(limited + work.problems))
         row.processed_at = app.now()
         row.attempts += 1
+        row.processing_ms = round((work.prepare_seconds + time.perf_counter() - started) * 1000)
         session.add(row)
     log.info("processed message id=%s kind=%s status=%s", pk, work.classification.kind, status)
     return status
@@ -166,6 +176,7 @@ def _write_attachments(session: Session, row: Message, work: MessageWork) -> Non
             scanned=bool(analysis.scanned), stamped=analysis.stamped,
             ocr_fields=dict(analysis.ocr_fields or {}), ocr_values=ocr_values(analysis),
             low_confidence_fields=list(analysis.low_confidence_fields or []),
+            ocr_ms=round(analysis.ocr_seconds * 1000) if analysis.ocr_seconds is not None else None,
         ))
 
 

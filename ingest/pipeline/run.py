@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import exc as sa_exc
@@ -25,7 +27,8 @@ from ingest.errors import TransientError
 from ingest.pipeline.store import IngestReport
 from store import repo
 from store.cities import normalize_address
-from store.db import session_scope
+from store.db import database_disk_full, database_location, session_scope
+from store.errors import DiskFullError
 from store.holders import this_holder
 from store.models import FAILED, RECEIVED, Message
 
@@ -217,8 +220,33 @@ def _error_text(exc: BaseException) -> str:
     return f"{inner.__class__.__name__}: {text[:200]}" if text else inner.__class__.__name__
 
 
+def disk_full(app: App, exc: BaseException) -> DiskFullError | None:
+    """The full disk behind a failure, naming where it is (the store's, the archive's or a file's folder)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DiskFullError):
+            return current
+        if isinstance(current, sa_exc.OperationalError) and database_disk_full(current):
+            return DiskFullError(database_location(app.engine), "database")
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            where = str(Path(os.fsdecode(current.filename)).parent) if current.filename else str(app.archive.root)
+            return DiskFullError(where, os.strerror(current.errno))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def _after_failure(app: App, pk: int, exc: Exception) -> str:
-    """Record a processing failure: transient ones leave the message received for a later retry."""
+    """Record a processing failure: transient ones leave the message received for a later retry.
+
+    A full disk stops the run instead (``DiskFullError``, naming the full place): it is the operator's
+    condition, not the message's, so the message is left exactly as it was, with no retry delay, and the
+    next run of any kind (run, poll, ingest) processes it and the rest once space is back."""
+    full = disk_full(app, exc)
+    if full is not None:
+        log.info("processing stopped at message id=%s: %s", pk, full)
+        raise full from exc
     if is_transient(exc):
         log.warning("processing message id=%s hit a transient error, will retry: %s", pk, _error_text(exc))
         log.debug("transient failure of message id=%s", pk, exc_info=exc)

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 WATCHER_MAX_BACKOFF = 60.0
 OUTBOX_SECONDS = 20
 TICK_SECONDS = 10  # how often the service's clock is compared with the timed jobs' next instants
+OCR_IDLE_SECONDS = 300  # an OCR worker (about 0.5 GB resident) that read nothing for this long is stopped
 
 
 def guarded(name: str, fn: Callable[[App], object], app: App) -> Callable[[], None]:
@@ -72,11 +73,12 @@ def catch_up(app: App) -> None:
 
 
 class Cycle:
-    """The pickup-process-send cycle, with an event the IDLE watcher waits on."""
+    """The pickup-process-send cycle, with an event the IDLE watcher waits on; the alert checks follow it."""
 
-    def __init__(self, app: App):
+    def __init__(self, app: App, monitor: Callable[[], object] | None = None):
         self.app = app
         self.done = threading.Event()
+        self.monitor = monitor
 
     def __call__(self) -> None:
         from ingest.runtime.poll import poll
@@ -85,6 +87,8 @@ class Cycle:
             guarded("poll", poll, self.app)()
         finally:
             self.done.set()
+        if self.monitor is not None:
+            guarded("alerts", lambda _app: self.monitor(), self.app)()
 
 
 @dataclass
@@ -125,6 +129,9 @@ def build_scheduler(app: App, cycle: Cycle) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone=cal.tz, job_defaults={"max_instances": 1, "coalesce": True,
                                                                "misfire_grace_time": 3600})
     scheduler.add_job(cycle, "interval", seconds=poll_interval(app).total_seconds(), id="poll")
+    if cycle.monitor is not None:  # the heartbeat and the checks also while a long cycle runs
+        scheduler.add_job(guarded("alerts", lambda _app: cycle.monitor(), app), "interval",
+                          seconds=poll_interval(app).total_seconds(), id="alerts")
     if app.settings.smtp is not None:  # what the send-rate cap or a retry left waiting goes out between cycles
         from ingest.workflows.reminders import deliver
 
@@ -137,6 +144,12 @@ def build_scheduler(app: App, cycle: Cycle) -> BackgroundScheduler:
             job.tick(now)
 
     scheduler.add_job(tick, "interval", seconds=TICK_SECONDS, id="timed")
+
+    def release_ocr() -> None:
+        if stopped := app.release_idle_ocr(OCR_IDLE_SECONDS):
+            log.info("stopped %d OCR worker(s) idle for %d s", stopped, OCR_IDLE_SECONDS)
+
+    scheduler.add_job(release_ocr, "interval", seconds=60, id="ocr-idle")
     return scheduler
 
 
@@ -185,7 +198,9 @@ def run_daemon(settings: Settings, stop: threading.Event | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-    cycle = Cycle(app)
+    from ingest.runtime.alerts import Monitor
+
+    cycle = Cycle(app, Monitor(app, app.now()))
     scheduler = build_scheduler(app, cycle)
     sources = [f"imap {a.username}@{a.host}/{a.folder}" for a in settings.imap_accounts()]
     log.info("zxjyck started; sources=%s", ", ".join(sources) or f"maildir {settings.maildir}")

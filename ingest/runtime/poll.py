@@ -55,9 +55,10 @@ def pickup(app: App) -> IngestReport:
         _record_poll(app, f"maildir:{maildir}", started, report, None)
         return report
     from ingest.runtime.imap_sink import poll_imap
-    from ingest.sources.imap_errors import ImapLeaseHeldError
+    from ingest.sources.imap_errors import ImapAuthError, ImapLeaseHeldError
 
     first_error: IngestError | None = None
+    refused: list[str] = []
     for account in accounts:
         started = app.now()
         source = f"imap:{account.username}@{account.host}/{account.folder}"
@@ -72,6 +73,8 @@ def pickup(app: App) -> IngestReport:
             log.log(logging.INFO if manual_first else logging.ERROR, "pickup from %s failed: %s", source, exc)
             _record_poll(app, source, started, part, str(exc))
             first_error = first_error or exc
+            if isinstance(exc, ImapAuthError):
+                refused.append(str(exc))
         else:
             _record_poll(app, source, started, part, None,
                          result.strategy.describe() if result.strategy else None)
@@ -79,6 +82,7 @@ def pickup(app: App) -> IngestReport:
         report.new += part.new
         report.duplicates += part.duplicates
         report.unreadable.extend(part.unreadable)
+    app.observed["imap_login"] = "; ".join(refused) or None
     if first_error is not None:
         raise first_error
     return report

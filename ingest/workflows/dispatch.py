@@ -20,6 +20,7 @@ from ingest.app import App
 from ingest.pipeline.classify import flatten
 from ingest.workflows.applications import application_workflow
 from ingest.workflows.bounces import bounce_workflow
+from ingest.workflows.status_query import status_query_workflow
 from ingest.workflows.weekly import _update_superseded, weekly_workflow
 from store.models import (
     DECISION_NOT_A_REPORT,
@@ -40,7 +41,8 @@ def apply_workflow(app, session: Session, row: Message, ctx) -> str:
     return handler(app, session, row, ctx) if handler else PROCESSED
 
 
-_HANDLERS = {"weekly_report": weekly_workflow, "application": application_workflow, "bounce": bounce_workflow}
+_HANDLERS = {"weekly_report": weekly_workflow, "application": application_workflow, "bounce": bounce_workflow,
+             "status_query": status_query_workflow}
 
 
 def run_workflows(app: App, session: Session, row: Message, ctx) -> str:

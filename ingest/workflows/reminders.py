@@ -52,8 +52,13 @@ def deliver(app: App) -> DeliveryReport:
 
         copier = ImapSentCopier(imap, imap.sent_folder)
     try:
-        return deliver_due(app.engine, app.transport, outbox_settings(app.settings).retry, app.now(),
-                           max_per_minute=smtp.max_per_minute if smtp is not None else None, copier=copier)
+        report = deliver_due(app.engine, app.transport, outbox_settings(app.settings).retry, app.now(),
+                             max_per_minute=smtp.max_per_minute if smtp is not None else None, copier=copier)
+        if report.login_refused:
+            app.observed["smtp_login"] = report.login_refused
+        elif report.sent:  # a round with nothing due says nothing about the login
+            app.observed["smtp_login"] = None
+        return report
     finally:
         if copier is not None:
             copier.close()

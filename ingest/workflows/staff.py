@@ -181,8 +181,35 @@ def resend_notice(app: App, actor: str, outbox_id: int) -> None:
         before = "bounced" if row.bounced else row.status
         row.status, row.attempts, row.next_attempt_at, row.claimed_by = OUTBOX_PENDING, 0, app.now(), None
         row.bounced, row.reason = False, f"工作人员 {actor} 要求重发（原状态：{before}）"[:2000]
+        row.dismissed_at = row.dismissed_by = None
         session.add(row)
         _audit(session, app.now(), actor, "resend", f"outbox {outbox_id} ({before}) -> pending", row.about_message_pk)
+
+
+def dismiss_notice(app: App, actor: str, outbox_id: int, note: str = "") -> None:
+    """A failed or bounced notice staff have dealt with another way (a phone call, a corrected address): it leaves
+    the outbox page and the digest, and no longer makes the service unhealthy. Kept, with who and when."""
+    with session_scope(app.engine) as session:
+        row = session.get(Outbox, outbox_id)
+        if row is None:
+            raise UnknownRecord(f"找不到编号为 {outbox_id} 的通知 / no notice with id {outbox_id}")
+        if row.status != OUTBOX_FAILED and not (row.status == OUTBOX_SENT and row.bounced):
+            raise NotAllowed(f"通知 {outbox_id} 没有发送失败或退信，无需标记 / notice {outbox_id} did not fail")
+        if row.dismissed_at is not None:
+            raise NotAllowed(f"通知 {outbox_id} 已由 {row.dismissed_by} 标记为已处理 / already dismissed")
+        row.dismissed_at, row.dismissed_by = app.now(), actor[:255]
+        session.add(row)
+        before = "bounced" if row.bounced else row.status
+        _audit(session, app.now(), actor, "dismiss", f"outbox {outbox_id} ({before}) dismissed"
+               + (f"；{_note(note)}" if _note(note) else ""), row.about_message_pk)
+
+
+def list_notice_problems(app: App) -> list[Outbox]:
+    """Notices that failed or bounced and that nobody has resent or dismissed yet, oldest first."""
+    from store.repo import unresolved_failure
+
+    with session_scope(app.engine) as session:
+        return list(session.exec(select(Outbox).where(unresolved_failure()).order_by(Outbox.id)))
 
 
 def set_review_state(app: App, actor: str, application_id: int, state: str, note: str = "") -> None:
