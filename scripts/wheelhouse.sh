@@ -31,9 +31,16 @@ build() {
   local pip=("$work/pip/bin/python" -m pip --disable-pip-version-check)
   # wheels only: the server needs no compiler and no build backend
   "${pip[@]}" download -q --require-hashes --no-deps --only-binary :all: -r requirements/service.txt -d "$dir"
-  # zxjyck's own wheel, built with the pinned setuptools and wheel just downloaded (they are in the lock)
+  # zxjyck's own wheel, built with the pinned setuptools and wheel just downloaded (they are in the lock), from a
+  # copy of the checkout's files: a build/ folder left in the checkout would bring back files deleted since
   rm -f "$dir"/zxjyck-*.whl
-  "${pip[@]}" wheel -q --no-deps --no-index --find-links "$dir" -w "$dir" .
+  mkdir "$work/src"
+  if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    git ls-files -z | tar --null --ignore-failed-read -T - -cf - 2>/dev/null | tar -C "$work/src" -xf -
+  else
+    tar --exclude=./build --exclude=./.venv --exclude=./var -cf - . | tar -C "$work/src" -xf -
+  fi
+  "${pip[@]}" wheel -q --no-deps --no-index --find-links "$dir" -w "$dir" "$work/src"
   cp requirements/service.txt "$dir/requirements.txt"
   cp "$self" "$dir/wheelhouse.sh"
   echo "wheelhouse $dir: $(find "$dir" -name '*.whl' | wc -l) wheels, $(du -sh "$dir" | cut -f1) / 离线安装包已生成"
