@@ -18,7 +18,8 @@ from sqlalchemy.engine import Engine
 
 from ingest.config import Settings
 from store.archive import Archive
-from store.db import make_engine, migrate
+from store.db import make_engine, migrate, require_schema
+from store.files import file_mode
 from zxjyck.clock import system_clock
 
 if TYPE_CHECKING:
@@ -129,17 +130,47 @@ class App:
 
 def open_app(settings: Settings, *, clock: Callable[[], datetime] | None = None,
              transport: Transport | None = None,
-             run_migrations: bool = True) -> App:
+             run_migrations: bool = True, create: bool = True) -> App:
     """Open the database (migrating it to the newest schema) and the archive. The clock is the settings'
-    (the real one, or the one ``ZXJYCK_NOW`` starts) unless a test hands its own."""
+    (the real one, or the one ``ZXJYCK_NOW`` starts) unless a test hands its own. Whatever the process creates
+    from here on is private (``[store] group``: store.files.private_umask).
+
+    ``create=False`` (every command but init, migrate, run, poll and ingest): the store must exist at this
+    build's schema; nothing is created or migrated (store.db.require_schema says why not)."""
     clock = clock or settings.clock()
-    engine = make_engine(settings.store_url)
+    _private_files(settings)
+    engine = make_engine(settings.store_url, create_dirs=create)
     if run_migrations:
-        migrate(engine)
+        try:
+            migrate(engine) if create else require_schema(engine)
+        except BaseException:
+            engine.dispose()
+            raise
         _seed_cities(engine, settings, clock())
-    settings.archive_dir.mkdir(parents=True, exist_ok=True)
-    return App(settings=settings, engine=engine, archive=Archive(settings.archive_dir), clock=clock,
+    return App(settings=settings, engine=engine, archive=Archive(settings.archive_dir, file_mode(settings.group)), clock=clock,
                _transport=transport)
+
+
+def _private_files(settings: Settings) -> None:
+    """Files created 0600 and folders 0700 (0640/0750 with ``[store] group``) whatever the umask; a store
+    made before that is given those modes too (the database file and the archive's top folder, which
+    closes what is under it)."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    from store.files import make_private_dir, private_umask, protect
+
+    private_umask(settings.group)
+    url = make_url(settings.store_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        db = Path(url.database)
+        if not db.parent.exists():  # an existing folder may be shared (/var/lib): never changed here
+            make_private_dir(db.parent, settings.group)
+        for path in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+            if path.exists():
+                protect(path, settings.group)
+    make_private_dir(settings.archive_dir, settings.group)
 
 
 def _seed_cities(engine: Engine, settings: Settings, now: datetime) -> None:

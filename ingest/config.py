@@ -3,7 +3,8 @@
 Keys are exactly those of ``docs/CONTRACT.md`` (plus the documented additions
 below). An unknown key or a value of the wrong type is an error naming the key
 and the file. Secrets may come from ``ZXJYCK_IMAP_PASSWORD``,
-``ZXJYCK_SMTP_PASSWORD`` and ``ZXJYCK_STORE_URL``, and ``ZXJYCK_NOW`` starts the clock at an
+``ZXJYCK_SMTP_PASSWORD`` and ``ZXJYCK_STORE_URL`` (or their ``*_FILE`` forms and systemd credentials:
+ingest.secrets), and ``ZXJYCK_NOW`` starts the clock at an
 instant (zxjyck/clock.py); the environment is read
 here and nowhere else (coding rule 5 of docs/DESIGN.md). Relative paths, including a relative
 SQLite file in ``store.url``, are relative to the folder of the config file.
@@ -34,25 +35,20 @@ from zxjyck.calendar import (
     zone,
 )
 from zxjyck.clock import CLOCK_VARIABLE, Clock, clock_starting, parse_instant
+from zxjyck.version import our_version
 
 DEFAULT_CONFIG = "config.toml"
 
 
 class ConfigError(IngestError):
-    """The configuration file is missing, unreadable or invalid."""
+    """The configuration file is missing, unreadable or invalid (exit 78, EX_CONFIG of sysexits.h: the
+    systemd units' RestartPreventExitStatus=78 stops a restart loop that cannot succeed)."""
 
-
-def _our_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("zxjyck")
-    except PackageNotFoundError:
-        return "0"
+    exit_code = 78
 
 
 # RFC 2971 ID fields sent after LOGIN (163.com refuses SELECT until it gets them); [imap] id replaces them.
-DEFAULT_IMAP_ID = {"name": "zxjyck", "version": _our_version(), "vendor": "zxjyck",
+DEFAULT_IMAP_ID = {"name": "zxjyck", "version": our_version(), "vendor": "zxjyck",
                    "support-email": "zxjyck@163.com"}
 
 
@@ -84,6 +80,9 @@ class ImapSettings(_Section):
     ca_file: str | None = None  # extra CA bundle to trust (self-hosted servers)
     sent_folder: str | None = None  # APPEND a copy of every notice sent (e.g. "已发送"), flagged \\Seen
     id: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_IMAP_ID))  # RFC 2971 ID sent after LOGIN
+    # delete ingested mail from the server this many days after it arrived, once its archived copy is in the
+    # store (ingest/sources/imap_expunge.py); none: never
+    expunge_after_days: int | None = Field(None, ge=1)
 
     @field_validator("id")
     @classmethod
@@ -113,6 +112,38 @@ class SmtpSettings(_Section):
 class StoreSettings(_Section):
     url: SecretStr = SecretStr("sqlite:///var/zxjyck.db")
     archive_dir: str = "var/archive"
+    # none: the store, archive, exports and backups are 0600/0700; a group name: 0640/0750 and that group
+    group: str | None = None
+
+    @field_validator("group")
+    @classmethod
+    def _known_group(cls, value: str | None) -> str | None:
+        import grp
+
+        if value is not None:
+            try:
+                grp.getgrnam(value)
+            except KeyError as exc:
+                raise ValueError(f"no such group on this machine: {value!r}") from exc
+        return value
+
+
+# --- retention: how long each kind of data is kept (zxjyck purge; the daemon runs it daily) ---------------
+MIN_AUDIT_DAYS = 180  # 网络安全法 art. 21: network logs at least six months
+
+
+class RetentionSettings(_Section):
+    archive_years: int = Field(10, ge=1, le=100)  # raw mail and attachments: records of an official process
+    outbox_days: int = Field(365, ge=30)  # the text of notices sent (the row, its subject and status stay)
+    operational_days: int = Field(180, ge=7)  # poll runs and login failures
+    audit_days: int = 1095  # the audit log; never under MIN_AUDIT_DAYS
+
+    @field_validator("audit_days")
+    @classmethod
+    def _six_months(cls, value: int) -> int:
+        if value < MIN_AUDIT_DAYS:
+            raise ValueError(f"must be at least {MIN_AUDIT_DAYS} days (logs are kept at least six months)")
+        return value
 
 
 class NotifySettings(_Section):
@@ -223,6 +254,8 @@ class WebSettings(_Section):
     # --- monitoring: GET /metrics (Prometheus text) only when on, and only to these client addresses/networks
     metrics: bool = False
     metrics_allow: list[str] = ["127.0.0.1", "::1"]
+    # proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDRs); [] believes none
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
 
     @field_validator("metrics_allow")
     @classmethod
@@ -232,6 +265,18 @@ class WebSettings(_Section):
                 ipaddress.ip_network(item, strict=False)
             except ValueError as exc:
                 raise ValueError(f"{item!r} is not an address or a network (CIDR)") from exc
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _list_of_addresses(cls, value: object) -> object:
+        if isinstance(value, list):
+            value = tuple(value)
+        for item in value if isinstance(value, tuple) else ():
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"not an address or CIDR: {item!r} / 不是 IP 地址或网段") from exc
         return value
 
     @field_validator("bind")
@@ -302,6 +347,7 @@ class _File(_Section):
     web: WebSettings = WebSettings()
     alerts: AlertsSettings = AlertsSettings()
     log: LogSettings = LogSettings()
+    retention: RetentionSettings = RetentionSettings()
 
 
 @dataclass(frozen=True)
@@ -328,7 +374,10 @@ class Settings:
     parse_workers: int = 1  # [source] parse_workers
     alerts: AlertsSettings = AlertsSettings()
     log: LogSettings = LogSettings()
+    retention: RetentionSettings = RetentionSettings()
+    group: str | None = None  # [store] group: who besides the service's user may read its files
     clock_start: datetime | None = None  # ZXJYCK_NOW: the instant this process's clock starts at
+    config_warnings: tuple[str, ...] = ()  # e.g. a password in a file others may read (check shows, run logs)
 
     def clock(self) -> Clock:
         """The service's clock: the real one, or the one ``ZXJYCK_NOW`` starts."""
@@ -420,6 +469,9 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
         raise ConfigError(f"{cfg_path}: cannot read: {exc} / 无法读取配置文件") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{cfg_path}: not valid TOML: {exc} / 配置文件格式错误") from exc
+    from ingest.secrets import exposure_warning
+
+    exposed = exposure_warning(cfg_path, data)
     data = _merge_secrets(data, env)
     try:
         parsed = _File.model_validate(data)
@@ -450,7 +502,10 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
         web=parsed.web,
         alerts=parsed.alerts,
         log=parsed.log,
+        retention=parsed.retention,
+        group=parsed.store.group,
         clock_start=_clock_start(env),
+        config_warnings=(exposed,) if exposed else (),
     )
 
 
@@ -472,14 +527,10 @@ def _with_ca(section, base: Path):
 
 
 def _merge_secrets(data: dict, env: Mapping[str, str]) -> dict:
-    data = dict(data)
-    for section, key, var in (("imap", "password", "ZXJYCK_IMAP_PASSWORD"),
-                              ("smtp", "password", "ZXJYCK_SMTP_PASSWORD"),
-                              ("store", "url", "ZXJYCK_STORE_URL")):
-        value = env.get(var)
-        if value is None:
-            continue
-        if section in ("imap", "smtp") and not isinstance(data.get(section), dict):
-            continue  # a password for a section that is not configured
-        data[section] = {**(data.get(section) or {}), key: value}
-    return data
+    """Secrets from the environment, *_FILE files and systemd credentials (ingest.secrets)."""
+    from ingest.secrets import SecretError, merge_secrets
+
+    try:
+        return merge_secrets(data, env)
+    except SecretError as exc:
+        raise ConfigError(str(exc)) from exc

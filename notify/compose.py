@@ -97,6 +97,7 @@ class WeeklyReceiptContext(NoticeContext):
     received_at: datetime
     late: bool = False
     deadline: datetime | None = None  # shown in the late note: "本次报送晚于截止时间（2月24日16:00）"
+    zero: bool = False  # the city reported that it has nothing new this week (报零)
 
     kind: ClassVar[str] = "receipt"
     variant: ClassVar[str] = "weekly_report"
@@ -233,6 +234,7 @@ class DigestCityRow:
     enterprise_count: int | None = None
     total_headcount: int | None = None
     late: bool = False
+    to_check: bool = False  # 请核实: far above the city's own earlier weeks, not yet verified by staff
 
     @property
     def status_label(self) -> str:
@@ -301,6 +303,10 @@ class DigestContext(NoticeContext):
     outbox_problems: list[DigestOutboxRow] = field(default_factory=list)
     health: DigestHealth = field(default_factory=DigestHealth)
     messages_received: int = 0
+    # reports accepted as first sent before the deadline (ingest.outputs.rates), this week and the week before
+    on_time_this_week: int | None = None
+    on_time_last_week: int | None = None
+    cities_expected: int = 21
 
     kind: ClassVar[str] = "digest"
     variant: ClassVar[str] = "staff"

@@ -64,6 +64,7 @@ class AttachmentAnalysis:
     limited: list[str] = field(default_factory=list)  # content a limit left unread (each also in problems)
     more_weekly: list[WeeklyReportData] = field(default_factory=list)  # other cities' forms in the same file
     ocr_seconds: float | None = None  # how long the OCR worker took on it (None: not sent to OCR)
+    notes: list[str] = field(default_factory=list)  # for staff: what was deliberately not read (hidden sheets)
 
     def walk(self):
         """This analysis and every member's, depth first."""
@@ -139,6 +140,7 @@ def analyze_document(document: Document, filename: str, mail_date: dt.date) -> A
         problems=list(document.problems),
         text_excerpt=document_excerpt(document),
         limited=list(document.limited),
+        notes=list(document.notes),
     )
     if document.tables or document.text:
         reports = _guarded(analysis, "parse_weekly_by_city", document, mail_date) or []

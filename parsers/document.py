@@ -34,4 +34,5 @@ class Document:
     text: str = ""  # paragraphs / page text in reading order (table text may be included)
     problems: list[str] = field(default_factory=list)  # specific, human-readable, Chinese first
     limited: list[str] = field(default_factory=list)  # content a limit left unread (each also in problems)
+    notes: list[str] = field(default_factory=list)  # for staff, not a problem of the sender's: hidden sheets skipped
     members: list[tuple[str, Document]] = field(default_factory=list)  # archive members: (decoded name, document)

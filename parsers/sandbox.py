@@ -65,6 +65,7 @@ from parsers.formats.detect import detect_format, extension
 from parsers.formats.errors import FormatError, LimitExceededError, UnsupportedFormatError
 from parsers.formats.limits import MB, Limits, human_size
 from parsers.ocr.triage import needs_ocr, ocr_task
+from zxjyck.childenv import forkserver_context
 
 log = logging.getLogger(__name__)
 
@@ -299,6 +300,7 @@ class SandboxStats:
 class _Worker:
     def __init__(self, ctx, limits: Limits, task: Task, can_convert: bool):
         self.conn, child_conn = ctx.Pipe(duplex=True)
+        forkserver_context()  # the worker is forked from a server started without the service's secrets
         self.process = ctx.Process(
             target=_worker_main, args=(child_conn, limits, task, can_convert, logging.getLogger().getEffectiveLevel()),
             name="zxjyck-attachment", daemon=True
@@ -342,7 +344,7 @@ class Sandbox:
         # the workers' RLIMIT_AS. Set before the first worker starts the forkserver (which inherits this
         # environment); nothing in a worker multiplies matrices.
         os.environ["OPENBLAS_NUM_THREADS"] = "1"
-        self._ctx = multiprocessing.get_context("forkserver")
+        self._ctx = multiprocessing.get_context("forkserver")  # started by zxjyck.childenv: no secrets
         self._ctx.set_forkserver_preload(["parsers.sandbox"])
         self._worker: _Worker | None = None
         self._died_without_reply = False

@@ -69,6 +69,24 @@ class WeeklyReportData:
     declared_total: int | None = None
     problems: list[str] = field(default_factory=list)
     source: str = ""
+    zero_statement: str = ""  # the words by which the form says the city has nothing to report this week
+
+
+# --- a statement of zero ------------------------------------------------------------------------
+
+# how cities say "nothing new this week": in a merged row, a note, the title, the mail's subject or body
+ZERO_PHRASES = ("本周无新增", "本周无新", "无新增", "报零", "零报告", "零报送", "零申报", "无备案企业", "无新备案",
+                "暂无备案", "暂无新增", "本周无企业备案", "本周无备案")
+_ZERO_RE = re.compile("|".join(re.escape(w) for w in ZERO_PHRASES))
+ZERO_HINT = ("如本周无新增备案企业，请在表中写明“本周无新增备案企业”并将合计填为0，或在邮件主题注明“报零”，"
+             "即按0家、0人登记")
+_NONE_CELLS = ("无", "暂无", "没有", "0", "零")
+
+
+def zero_statement_in(text: str) -> str:
+    """The phrase of ``text`` that states zero (``本周无新增备案企业``, ``报零``...), or ""."""
+    m = _ZERO_RE.search(squash(nfkc(text or "")))
+    return m.group(0) if m else ""
 
 
 # --- header -------------------------------------------------------------------------------------
@@ -237,6 +255,7 @@ class _Block:
     wrapped_lines: bool = False  # PDF text: a long name may run onto a line of its own
     subtotals: int = 0
     trailing_subtotal: int | None = None  # the figure of a 小计 row with no data after it
+    zero_text: str = ""  # a row saying there is nothing to report (本周无新增备案企业, 无)
 
     def total(self) -> int | None:
         """The 合计/总计 figure; a single 小计 closing the table stands for it."""
@@ -263,10 +282,14 @@ def _read_rows(table: Table, start: int, header: WeeklyHeader, block: _Block, pr
             block.trailing_subtotal = _total_figure(row, header)
             continue
         if _is_note_row(row) or _is_end_marker(row) or _is_merged_remark(row, header):
+            block.zero_text = block.zero_text or zero_statement_in(" ".join(dict.fromkeys(row)))
             block.ended = True
             block.note_rows.append(row)
             continue
         if _is_header_repeat(row, block.header_row_text, header):
+            continue
+        if not block.rows and _is_none_row(row, header):
+            block.zero_text = block.zero_text or zero_statement_in(" ".join(dict.fromkeys(row))) or "无"
             continue
         if block.wrapped_lines and block.rows and _is_wrapped_line(row, header):
             _join_wrapped_line(block.rows[-1], row, header)
@@ -311,6 +334,15 @@ def _row_data(row: Sequence[str], number: int, header: WeeklyHeader, prefix: str
 
 def _blankish(value: str) -> bool:
     return squash(value) in ("", "/", "\\", "-", "--", "—", "——", "无", "空", "略")
+
+
+def _is_none_row(row: Sequence[str], header: WeeklyHeader) -> bool:
+    """A first data line saying there is nothing: 企业名称 ``无`` (or ``本周无新增``), 备案人数 empty, ``0`` or ``无``."""
+    name = squash(_cell(row, header.enterprise))
+    count = squash(_cell(row, header.headcount))
+    platform = squash(_cell(row, header.platform))
+    says_none = name in _NONE_CELLS[:3] or bool(zero_statement_in(name))
+    return says_none and count in ("", *_NONE_CELLS, "/", "-") and platform in ("", *_NONE_CELLS, "/", "-")
 
 
 def _is_end_marker(row: Sequence[str]) -> bool:
@@ -468,10 +500,12 @@ def _looks_like_weekly_title(doc: Document) -> bool:
 
 def _report_problems(report: WeeklyReportData, meta: _Meta, block: _Block | None) -> list[str]:
     problems: list[str] = []
-    if block is None:
+    if report.zero_statement:
+        pass  # nothing to report this week, and the form says so: a report of zero
+    elif block is None:
         problems.append(f"未找到统计表表头（需含“{ENTERPRISE}”“{HEADCOUNT}”列），无法读取备案数据")
     elif not report.rows:
-        problems.append("统计表中未填写任何企业备案数据")
+        problems.append(f"统计表中未填写任何企业备案数据。{ZERO_HINT}")
     if report.city is None:
         problems.append("未能识别地市名称，请在表中填写“地市名称：××市”")
     if report.week_start is None or report.week_end is None:
@@ -487,6 +521,24 @@ def _report_problems(report: WeeklyReportData, meta: _Meta, block: _Block | None
         if total != report.declared_total:
             problems.append(f"合计人数{report.declared_total}与各行备案人数之和{total}不一致")
     return problems
+
+
+def _zero_statement(doc: Document, chosen: _Block | None) -> str:
+    """How a form with no enterprise rows says it has none: a row or note (本周无新增备案企业, 无), the title or
+    the text around the table (报零), or a 合计 of 0 typed in; "" for a template left blank."""
+    if chosen is not None and chosen.zero_text:
+        return chosen.zero_text
+    texts = [doc.text] + [c for grid in ([chosen.title_rows, chosen.note_rows] if chosen else [])
+                          for row in grid for c in dict.fromkeys(row)]
+    if chosen is None:
+        texts += [c for t in doc.tables for r in t.rows for c in dict.fromkeys(r)]
+    for text in texts:
+        found = zero_statement_in(text)
+        if found:
+            return found
+    if chosen is not None and chosen.declared_total == 0:
+        return "合计 0"
+    return ""
 
 
 def parse_weekly(doc: Document, mail_date: dt.date) -> WeeklyReportData | None:
@@ -507,6 +559,8 @@ def parse_weekly(doc: Document, mail_date: dt.date) -> WeeklyReportData | None:
         declared_total=chosen.total() if chosen else None,
         source=chosen.tables[0].source if chosen else "",
     )
+    if not report.rows:
+        report.zero_statement = _zero_statement(doc, chosen)
     report.problems = _report_problems(report, meta, chosen)
     if chosen is not None and header is not None and header.platform is None:
         report.problems.append(f"统计表缺少“{PLATFORM}”列")

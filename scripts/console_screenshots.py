@@ -1,9 +1,11 @@
 """Screenshots of the staff console's main pages at 390 px (a phone) and 1280 px (a desktop).
 
     PYTHONPATH=. python scripts/console_screenshots.py [OUT_DIR]   (default docs/console)
+    PYTHONPATH=. python scripts/console_screenshots.py --campaign [OUT_DIR]
 
 Builds a throw-away store from the sample mail in fixtures/mail, serves the console on the loopback
-and photographs it with Debian's headless chromium.
+and photographs it with Debian's headless chromium. ``--campaign``: the pages about the campaign over
+time (/trends, /cities/广州市, /platforms) from 13 weeks of 21 cities' mail (tests/campaign_support.py).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ sys.path.insert(0, str(REPO))
 
 PAGES = [("week", "/week/2020-02-17"), ("pending", "/pending"), ("message", "/messages/{held}"),
          ("applications", "/applications"), ("outbox", "/outbox"), ("health", "/health"),
-         ("scan", "/messages/{scan}#ocr-0"), ("login", "/login")]
+         ("scan", "/messages/{scan}#ocr-0"), ("audit", "/audit"), ("login", "/login")]
 
 
 def main(out: Path) -> int:
@@ -48,6 +50,42 @@ def main(out: Path) -> int:
                         elif "/login" in driver.current_url:
                             driver.find_element("css selector", "form button[type=submit]").click()
                         driver.get(base + path.format(held=held, scan=scan))
+                        _full_page(driver, width, out / f"{name}-{width}.png")
+                finally:
+                    driver.quit()
+        app.close()
+    print(f"screenshots written to {out}")
+    return 0
+
+
+CAMPAIGN_PAGES = [("trends", "/trends"), ("city", "/cities/广州市"), ("platforms", "/platforms")]
+
+
+def campaign(out: Path) -> int:
+    from ingest.app import open_app
+    from ingest.config import load_settings
+    from ingest.workflows.staff import add_user
+    from tests.campaign_support import NOW, cities_toml, ingest_campaign
+    from tests.conftest import Clock, write_config
+    from tests.console_server import chromium, running_console
+    from tests.web_support import ADMIN
+
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings(write_config(Path(tmp), "sqlite:///var/zxjyck.db", cities=cities_toml()), environ={})
+        app = open_app(settings, clock=Clock(NOW))
+        ingest_campaign(app, Path(tmp) / "mail-in")
+        add_user(app, "test", ADMIN[0], "admin", ADMIN[1])
+        with running_console(app) as base:
+            for width in (390, 1280):
+                driver = chromium(width=width, height=900)
+                try:
+                    driver.get(f"{base}/login")
+                    driver.find_element("name", "username").send_keys(ADMIN[0])
+                    driver.find_element("name", "password").send_keys(ADMIN[1])
+                    driver.find_element("css selector", "form button[type=submit]").click()
+                    for name, path in CAMPAIGN_PAGES:
+                        driver.get(base + path)
                         _full_page(driver, width, out / f"{name}-{width}.png")
                 finally:
                     driver.quit()
@@ -122,4 +160,6 @@ def _full_page(driver, width: int, target: Path) -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "docs" / "console"))
+    args = [a for a in sys.argv[1:] if a != "--campaign"]
+    target = Path(args[0]) if args else REPO / "docs" / "console"
+    raise SystemExit(campaign(target) if "--campaign" in sys.argv[1:] else main(target))

@@ -19,9 +19,11 @@ VENV=.venv
 #   chromium, chromium-driver      the console's browser tests and the digest renders (never a downloaded browser)
 #   fonts-noto-cjk                 Chinese in screenshots, printed workbooks and the scanned-form fixtures
 #   poppler-data                   CJK text in the PDFs the dossier writes, when rendered to check them
+#   systemd                        `systemd-analyze verify` on the units of deploy/ (tests/test_units.py)
+#   nginx                          real nginx in front of `zxjyck web` (tests/test_proxy.py); never started as a service
 #   faketime                       the tests of the service's time run again under a shifted host clock
 DEV_APT="dovecot-imapd libreoffice-calc-nogui libreoffice-writer-nogui chromium chromium-driver fonts-noto-cjk
-poppler-data poppler-utils faketime systemd"
+poppler-data poppler-utils faketime systemd nginx"
 apt_install() {
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
@@ -37,6 +39,17 @@ if [ "${1:-}" = "--dev" ]; then
   # Debian's chromium for the console's browser tests (pytest -m browser); never a downloaded browser.
   if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
     apt_install chromium chromium-driver fonts-noto-cjk
+  fi
+  # axe-core (npm) for the console's accessibility tests (tests/test_console_a11y.py): its axe.min.js is
+  # vendored into .vendor/axe-core/ here, at install time; the tests never download anything.
+  AXE_VERSION=4.10.3
+  if ! grep -qs "version=\"$AXE_VERSION\"" .vendor/axe-core/axe.min.js; then
+    command -v npm >/dev/null 2>&1 || apt_install npm
+    axe_tmp=$(mktemp -d)
+    (cd "$axe_tmp" && npm pack --silent "axe-core@$AXE_VERSION" >/dev/null && tar -xzf axe-core-*.tgz)
+    mkdir -p .vendor/axe-core
+    cp "$axe_tmp/package/axe.min.js" "$axe_tmp/package/LICENSE" .vendor/axe-core/
+    rm -rf "$axe_tmp"
   fi
   # Debian starts the packaged dovecot; the tests run their own on a loopback port.
   if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then

@@ -74,8 +74,9 @@ class Spool:
 
 
 class Archive:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, mode: int = 0o600):
         self.root = Path(root)
+        self.mode = mode  # of every archived file: 0600, or 0640 with [store] group (store.files.file_mode)
 
     def path_for(self, digest: str) -> Path:
         if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
@@ -94,7 +95,7 @@ class Archive:
         if self._holds(target, len(data)):
             return digest
         try:
-            write_atomically(target, data)
+            write_atomically(target, data, mode=self.mode)
         except OSError as exc:
             raise _write_error(f"cannot write {target}", self.root, exc) from exc
         return digest
@@ -112,7 +113,7 @@ class Archive:
             todo[target] = data
         if todo:
             try:
-                write_many_atomically(list(todo.items()))
+                write_many_atomically(list(todo.items()), mode=self.mode)
             except OSError as exc:
                 raise _write_error(f"cannot write {len(todo)} file(s) under {self.root}", self.root, exc) from exc
         return digests
@@ -146,6 +147,7 @@ class Archive:
                 spool.discard()
                 return digest
             target.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(spool.path, self.mode)
             os.replace(spool.path, target)
             fsync_dir(target.parent)
         except OSError as exc:
@@ -182,6 +184,19 @@ class Archive:
     def has(self, digest: str) -> bool:
         return self.path_for(digest).exists()
 
+    def remove(self, digest: str) -> bool:
+        """Delete an archived message for good (retention, erasure): the file, made durable by an fsync of its
+        folder. Whether there was one. Callers commit the row's marker first, so a crash in between leaves a
+        file that the next purge removes, never a row that silently lost its original."""
+        path = self.path_for(digest)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise ArchiveError(f"cannot remove {path}: {exc.strerror or exc} / 无法删除归档邮件") from exc
+        fsync_dir(path.parent)
+        return True
 
 def _write_error(what: str, root: Path, exc: OSError) -> StoreError:
     """A write that failed: the archive's disk is full (``DiskFullError``, naming the archive), or another fault."""

@@ -34,6 +34,18 @@ class MigrationError(StoreError):
     """The schema could not be brought up to date."""
 
 
+class StoreMissing(StoreError):
+    """No store at the URL (no SQLite file, or a database without zxjyck's tables): `zxjyck init` makes one."""
+
+
+class SchemaTooOld(StoreError):
+    """The store's schema is older than this build's: `zxjyck migrate` brings it up to date."""
+
+
+class SchemaTooNew(StoreError):
+    """The store's schema revision is unknown to this build (written by a newer zxjyck)."""
+
+
 def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: object) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -51,14 +63,15 @@ def redact(url: str) -> str:
         return "<invalid database URL>"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, create_dirs: bool = True) -> Engine:
+    """An engine for ``url``; ``create_dirs``: make a SQLite file's folder (not for a store that must exist)."""
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise DatabaseUnavailable(f"invalid database URL {redact(url)} / 数据库地址无效") from exc
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+    if create_dirs and parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     try:
         engine = create_engine(parsed, pool_pre_ping=True)
@@ -103,6 +116,14 @@ FORMER_REVISIONS = frozenset({"0001", "0002", "0003", "0004_i17b", "0004_i14", F
 BASELINE = "baseline"
 
 
+def _former_too_old(revision: str) -> MigrationError:
+    return MigrationError(
+        f"the database is at revision {revision} of an earlier release, which this release cannot upgrade: "
+        f"start the earlier release once (any zxjyck command brings it to {FORMER_HEAD}), then this one / "
+        f"数据库结构版本 {revision} 过旧，本版本无法直接升级：请先用原来的版本运行一次任一 zxjyck 命令"
+        f"（升级到 {FORMER_HEAD}），再使用本版本")
+
+
 def _adopt_former_store(conn: Connection) -> None:
     """Re-stamp a store made by the former chain (at its head: same schema) as ``baseline``; refuse an older one.
 
@@ -114,11 +135,7 @@ def _adopt_former_store(conn: Connection) -> None:
     if len(stamped) != 1 or stamped[0] not in FORMER_REVISIONS:
         return
     if stamped[0] != FORMER_HEAD:
-        raise MigrationError(
-            f"the database is at revision {stamped[0]} of an earlier release, which this release cannot upgrade: "
-            f"start the earlier release once (any zxjyck command brings it to {FORMER_HEAD}), then this one / "
-            f"数据库结构版本 {stamped[0]} 过旧，本版本无法直接升级：请先用原来的版本运行一次任一 zxjyck 命令"
-            f"（升级到 {FORMER_HEAD}），再使用本版本")
+        raise _former_too_old(stamped[0])
     conn.execute(text("UPDATE alembic_version SET version_num = :new"), {"new": BASELINE})
     log.info("store made before the baseline revision re-stamped: %s -> %s (same schema)", FORMER_HEAD, BASELINE)
 
@@ -163,10 +180,16 @@ def _at_head(engine: Engine) -> bool:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration (idempotent; safe with concurrent starters on both backends)."""
+    """Bring the schema to the newest migration (idempotent; safe with concurrent starters on both backends).
+
+    A store whose revision this build does not know (a newer zxjyck wrote it) is refused: SchemaTooNew."""
     if _at_head(engine):
         return
     from alembic import command
+
+    current = read_revision(engine)
+    if current is not None and current not in known_revisions() and current not in FORMER_REVISIONS:
+        raise _too_new(current)
 
     try:
         with _sqlite_file_lock(engine), engine.begin() as conn:
@@ -198,6 +221,85 @@ def head_revision() -> str | None:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+# ---------------------------------------------------------------- schema revisions: create, check, upgrade
+# Only `zxjyck init`, `migrate`, `run`, `poll` and `ingest` create or upgrade a store (store.db.migrate);
+# every other command calls require_schema: one cheap query, and a clear line when there is no store, when
+# its schema is older (run `zxjyck migrate`) or newer than this build knows. Works with any linear chain.
+
+
+def known_revisions() -> tuple[str, ...]:
+    """Every revision of the migration chain this build ships, oldest first (Alembic's ScriptDirectory)."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(alembic_config())
+    return tuple(reversed([rev.revision for rev in scripts.walk_revisions("base", "heads")]))
+
+
+def _sqlite_file_missing(engine: Engine) -> bool:
+    database = engine.url.database
+    return engine.dialect.name == "sqlite" and database is not None and database not in ("", ":memory:") and \
+        not Path(database).exists()
+
+
+def read_revision(engine: Engine) -> str | None:
+    """The store's schema revision (one query), None when the store has no zxjyck tables; never creates
+    anything (a missing SQLite file is not opened). DatabaseUnavailable when it cannot be reached."""
+    from sqlalchemy.exc import ProgrammingError
+
+    if _sqlite_file_missing(engine):
+        return None
+    try:
+        conn = engine.connect()
+    except SQLAlchemyError as exc:
+        raise DatabaseUnavailable(f"cannot reach the database {redact(str(engine.url))}: "
+                                  f"{getattr(exc, 'orig', exc)} / 无法连接数据库") from exc
+    absent = (OperationalError,) if engine.dialect.name == "sqlite" else (ProgrammingError,)
+    with conn:
+        try:
+            rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        except absent:  # no such table: a database without zxjyck's tables
+            return None
+        except SQLAlchemyError as exc:
+            raise DatabaseUnavailable(f"cannot read the database {redact(str(engine.url))}: "
+                                      f"{getattr(exc, 'orig', exc)} / 无法读取数据库") from exc
+    return rows[0] if rows else None
+
+
+def _too_new(current: str) -> SchemaTooNew:
+    head = head_revision()
+    return SchemaTooNew(f"数据库结构版本 {current} 比本程序所知的最新版本 {head} 更新，请升级 zxjyck 后再运行 / "
+                        f"the store's schema revision {current} is newer than this zxjyck knows (newest {head}): "
+                        "upgrade zxjyck")
+
+
+def require_schema(engine: Engine) -> str:
+    """The store's revision when it is at this build's newest; otherwise one clear error (nothing created)."""
+    current = read_revision(engine)
+    url = redact(str(engine.url))
+    if current is None:
+        raise StoreMissing(f"{url} 处没有 zxjyck 数据库，请先运行 zxjyck init / no zxjyck store at {url}: "
+                           "run `zxjyck init` first")
+    if current == known_head():
+        return current  # the usual case: the files' head read without importing Alembic
+    revisions = known_revisions()
+    if current in FORMER_REVISIONS and current != FORMER_HEAD:
+        raise _former_too_old(current)
+    if current not in revisions and current != FORMER_HEAD:
+        raise _too_new(current)
+    if current != revisions[-1]:  # an older revision, or the former chain's head (re-stamped by migrate)
+        raise SchemaTooOld(f"数据库结构较旧（{current}，本程序需要 {revisions[-1]}），请运行 zxjyck migrate / "
+                           f"the store's schema {current} is older than this zxjyck's {revisions[-1]}: "
+                           "run `zxjyck migrate`")
+    return current
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str | None]:
+    """Apply the pending migrations (creating the store when there is none): (revision before, after)."""
+    before = read_revision(engine)
+    migrate(engine)
+    return before, read_revision(engine)
 
 
 @contextmanager

@@ -59,6 +59,9 @@ class Message(SQLModel, table=True):
     processed_at: datetime | None = _utc(nullable=True)
     attempts: int = 0
     processing_ms: int | None = None  # how long its last processing took (decode, attachments, write): /metrics
+    # the archived original was removed (retention or erasure): the row and what was derived from it stay
+    raw_removed_at: datetime | None = _utc(nullable=True)
+    raw_removed_reason: str | None = Field(default=None, max_length=16)  # "retention" | "erasure"
 
 
 class Attachment(SQLModel, table=True):
@@ -158,6 +161,45 @@ class WeeklyReport(SQLModel, table=True):
     total_headcount: int | None = None
     declared_total: int | None = None
     problems: list[str] = _json_list()
+    # what staff should look at or have looked at: "outlier" (far above the city's own weeks), "verified"
+    flags: list[str] = _json_list()
+    # None: an ordinary report; "pending": it arrived for a closed week and waits for staff (the week's
+    # figures do not change meanwhile); "accepted": staff took it over the closed week's figures
+    revision: str | None = Field(default=None, max_length=16)
+
+
+FLAG_OUTLIER, FLAG_VERIFIED = "outlier", "verified"
+REVISION_PENDING, REVISION_ACCEPTED = "pending", "accepted"
+
+
+class WeekClosure(SQLModel, table=True):
+    """A reporting week staff closed once its figures were reported upward: later reports wait as revisions."""
+
+    __tablename__ = "week_closures"
+
+    week_start: date = Field(primary_key=True)
+    closed_by: str = Field(max_length=255)
+    closed_at: datetime = _utc()
+
+
+class FigureChange(SQLModel, table=True):
+    """One change of a city's figures for a week, old -> new: a newer report, an accepted revision, a
+    staff confirmation; with the message it came from and who made it."""
+
+    __tablename__ = "figure_changes"
+    __table_args__ = (Index("ix_figure_changes_city_week", "city", "week_start"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    city: str = Field(max_length=16)
+    week_start: date = Field(index=True)
+    at: datetime = _utc()
+    actor: str = Field(max_length=320)
+    reason: str = Field(max_length=32)  # report | revision_accepted | verified
+    message_pk: int | None = Field(default=None, foreign_key="messages.id")  # the report's message
+    old_enterprises: int | None = None
+    old_people: int | None = None
+    new_enterprises: int | None = None
+    new_people: int | None = None
 
 
 class WeeklyRow(SQLModel, table=True):
@@ -286,19 +328,21 @@ class Outbox(SQLModel, table=True):
     # a failed or bounced notice staff have dealt with (told the person another way): no longer a fault
     dismissed_at: datetime | None = _utc(nullable=True)
     dismissed_by: str | None = Field(default=None, max_length=255)
+    body_removed_at: datetime | None = _utc(nullable=True)  # ``raw`` emptied by retention or erasure
 
 
 class AuditEntry(SQLModel, table=True):
-    """Every administrative action: who, when, what."""
+    """Every administrative action and every read of personal data: who, when, what, from where."""
 
     __tablename__ = "audit"
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = _utc(index=True)
-    actor: str = Field(max_length=255)
-    action: str = Field(max_length=64)
+    actor: str = Field(max_length=255, index=True)
+    action: str = Field(max_length=64, index=True)
     message_pk: int | None = Field(default=None, foreign_key="messages.id", index=True)
     detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    address: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})  # client address
 
 
 # --- the staff console: accounts, sessions, registered addresses, decisions --------------------
@@ -455,3 +499,14 @@ class Heartbeat(SQLModel, table=True):
     holder: str = Field(primary_key=True, max_length=255)  # host:pid
     started_at: datetime = _utc()
     beat_at: datetime = _utc(index=True)
+class PlatformLink(SQLModel, table=True):
+    """A weekly form's spelling of a training platform that staff linked to an application by hand
+    (the automatic match of zxjyck.platform_names found none); keyed by ``platform_key``."""
+
+    __tablename__ = "platform_links"
+
+    name_key: str = Field(primary_key=True, max_length=500)
+    name: str = Field(sa_column=Column(Text, nullable=False))  # the spelling staff saw
+    application_id: int = Field(foreign_key="applications.id", index=True)
+    linked_by: str = Field(max_length=255)
+    linked_at: datetime = _utc()

@@ -25,7 +25,7 @@ from zxjyck.clock import CLOCK_VARIABLE, StartedClock
 
 charsets.install()  # as the service's first decode does; tests may decode with the stdlib directly
 
-pytest_plugins = ["tests.dovecot"]  # the Dovecot fixtures, for every module that needs them
+pytest_plugins = ["tests.dovecot", "tests.campaign_support"]  # Dovecot; 13 weeks of 21 cities' mail
 
 PG_URL = os.environ.get("ZXJYCK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REPO = Path(__file__).resolve().parent.parent
@@ -184,11 +184,14 @@ SERVER_FIXTURES = {
     "browser": "Chromium through chromedriver",
     "soffice": "LibreOffice",
     "sandbox": "a real sandbox and its worker processes (test_sandbox.py)",
+    "nginx_stack": "real nginx in front of a real `zxjyck web` (test_proxy.py)",
     "read": "every scan through the real sandbox and its OCR worker (test_ocr.py)",
     "reader": "the real sandbox and its OCR worker (test_scans_end_to_end.py)",
     # Not servers, but too slow for the fast side:
     "filled": "the sample mail ingested through the real parsers and two password hashes (about 1 s a test)",
     "scanned": "the sample mail and five scans ingested (about 2 s a test)",
+    "campaign": "13 weeks of 21 cities' mail ingested through the real parsers (about 30 s, once a session)",
+    "campaign_pg": "13 weeks of 21 cities' mail ingested into PostgreSQL (about 30 s a module)",
 }
 
 # Names a test's own code uses (module globals: helpers and modules) that start a server or a process.
@@ -212,7 +215,9 @@ INTEGRATION_MODULES = {
     "test_peer_corpus.py": "ingests the 99 messages of fixtures/peer-mail (about 7 s)",
     "test_dossier.py": "mail ingested end to end, then PDF covers rendered and zips read back (about 1 s a test)",
     "test_cli_imports.py": "fresh interpreters list what each command imports (the CLI start's import graph)",
+    "test_upgrade.py": "stores built at the previous schema revision, filled and upgraded (SQLite and PostgreSQL)",
     "test_panel_publication.py": "twelve applications ingested a test; LibreOffice saves the panel sheet and renders the list",
+    "test_campaign_weeks.py": "twelve weeks of the 21 cities' mail ingested end to end (about 250 messages, 90 s)",
 }
 
 # Single tests (or parameters) in otherwise unit modules, as "module::name"; ``*`` matches any text.

@@ -78,7 +78,15 @@ def _config(tmp_path: Path, imap_port: int, account, smtp, certificate, *, imap_
              f'[smtp]\nhost = "127.0.0.1"\nport = {smtp.port}\nsecurity = "tls"\nsender = "{USER}"\n'
              f'username = "{USER}"\npassword = "{smtp_password}"\nca_file = "{certificate.cert_file}"\n'
              f"timeout_seconds = 5\n")
-    return write_config(tmp_path, "sqlite:///var/zxjyck.db", extra=extra, cities=cities_toml(cities))
+    return _initialised(write_config(tmp_path, "sqlite:///var/zxjyck.db", extra=extra, cities=cities_toml(cities)))
+
+
+def _initialised(cfg: Path) -> Path:
+    """The configuration with its store created (`zxjyck init`): check creates nothing itself."""
+    from ingest.cli.lifecycle import init
+
+    init(str(cfg))
+    return cfg
 
 
 def _by_name(results) -> dict[str, object]:
@@ -160,7 +168,7 @@ def test_a_broken_config_is_one_failed_check(tmp_path):
 def test_an_untrusted_imap_certificate_is_one_failed_line(tmp_path, dovecot, imap_account):
     extra = (f'[imap]\nhost = "127.0.0.1"\nport = {dovecot.tls_port}\nsecurity = "tls"\n'
              f'username = "{imap_account.username}"\npassword = "{imap_account.password}"\ntimeout_seconds = 5\n')
-    cfg = write_config(tmp_path, "sqlite:///var/zxjyck.db", extra=extra, cities=cities_toml(FULL))
+    cfg = _initialised(write_config(tmp_path, "sqlite:///var/zxjyck.db", extra=extra, cities=cities_toml(FULL)))
     results = run_checks(str(cfg), environ={})
     [failed] = [r for r in results if not r.ok and r.required]
     assert "TLS" in failed.name and "certificate" in failed.detail and "\n" not in failed.detail

@@ -28,7 +28,9 @@ def zxjyck(*args: str, config: Path | None = None, env: dict | None = None) -> s
 
 @pytest.fixture
 def cfg(tmp_path: Path) -> Path:
-    return write_config(tmp_path, "sqlite:///var/zxjyck.db")
+    path = write_config(tmp_path, "sqlite:///var/zxjyck.db")
+    assert main(["--config", str(path), "init"]) == 0  # only init, run, poll and ingest create the store
+    return path
 
 
 def test_ingest_messages_show_export_status_through_the_console_script(cfg: Path, tmp_path: Path) -> None:
@@ -58,10 +60,12 @@ def test_ingest_messages_show_export_status_through_the_console_script(cfg: Path
 def test_config_from_environment_variable(cfg: Path, tmp_path: Path) -> None:
     import os
 
+    (tmp_path / "var" / "zxjyck.db").unlink()
     env = {**os.environ, "ZXJYCK_CONFIG": str(cfg)}
+    assert zxjyck("init", env=env).returncode == 0
+    assert (tmp_path / "var" / "zxjyck.db").exists()
     run = zxjyck("messages", env=env)
     assert run.returncode == 0, run.stderr
-    assert (tmp_path / "var" / "zxjyck.db").exists()
 
 
 def test_missing_path_is_one_line_and_exit_1(cfg: Path, tmp_path: Path) -> None:
@@ -75,7 +79,7 @@ def test_unknown_config_key_names_key_and_file(tmp_path: Path) -> None:
     cfg = tmp_path / "bad.toml"
     cfg.write_text('[notify]\nreply_window_dayz = 3\n', encoding="utf-8")
     run = zxjyck("status", config=cfg)
-    assert run.returncode == 1
+    assert run.returncode == 78  # EX_CONFIG: a configuration error (systemd does not restart on it)
     assert "notify.reply_window_dayz" in run.stderr and "bad.toml" in run.stderr
 
 
@@ -83,7 +87,7 @@ def test_wrong_type_names_key(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text('[notify]\nreply_window_days = "seven"\n', encoding="utf-8")
     run = zxjyck("status", config=cfg)
-    assert run.returncode == 1 and "notify.reply_window_days" in run.stderr
+    assert run.returncode == 78 and "notify.reply_window_days" in run.stderr
 
 
 def test_bad_usage_exits_2(cfg: Path) -> None:
@@ -246,7 +250,7 @@ def test_config_typo_suggests_the_nearest_valid_key(tmp_path: Path, toml: str, t
     cfg = tmp_path / "c.toml"
     cfg.write_text(toml, encoding="utf-8")
     run = zxjyck("status", config=cfg)
-    assert run.returncode == 1
+    assert run.returncode == 78
     assert f"unknown key '{typo}', did you mean '{near}'?" in run.stderr
     assert f"是否应为 '{near}'" in run.stderr
     assert run.stderr.strip().count("\n") == 0
@@ -256,7 +260,7 @@ def test_config_key_far_from_any_lists_the_section_keys(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text('[staff]\nzzzz = 1\n', encoding="utf-8")
     run = zxjyck("status", config=cfg)
-    assert run.returncode == 1
+    assert run.returncode == 78
     assert "did you mean" not in run.stderr
     assert "staff.zzzz" in run.stderr and "digest_to, digest_time" in run.stderr
 

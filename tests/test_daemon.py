@@ -47,9 +47,20 @@ def zxjyck_cmd(cfg: Path, *args: str) -> list[str]:
     return ([exe] if exe else [sys.executable, "-m", "ingest.cli"]) + ["--config", str(cfg), *args]
 
 
-def start_daemon(cfg: Path, log: Path, timeline: StartedClock) -> subprocess.Popen:
+def start_daemon(cfg: Path, log: Path, timeline: StartedClock, *, init: bool = True) -> subprocess.Popen:
+    """`zxjyck run` on ``cfg``; ``init``: the store made first by `zxjyck init`, as an operator does (the
+    daemon would make it too, but the reading commands the tests poll with refuse a store not there yet)."""
+    if init:
+        subprocess.run(zxjyck_cmd(cfg, "init"), check=True, capture_output=True, timeout=120,
+                       env=service_env(timeline))
     return subprocess.Popen(zxjyck_cmd(cfg, "run"), stdout=subprocess.DEVNULL, stderr=log.open("wb"),
                             start_new_session=True, env=service_env(timeline))
+
+
+def store_made(cfg: Path, timeline: StartedClock) -> bool:
+    """Whether the store is there at the newest schema (a reading command accepts it)."""
+    return subprocess.run(zxjyck_cmd(cfg, "messages", "--json"), capture_output=True, timeout=120,
+                          env=service_env(timeline)).returncode == 0
 
 
 def export(cfg: Path, timeline: StartedClock) -> dict:
@@ -77,8 +88,9 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> int:
 def test_local_daemon_picks_up_and_stops_cleanly_on_sigterm(tmp_path: Path, timeline: StartedClock) -> None:
     cfg = write_config(tmp_path, "sqlite:///var/zxjyck.db")
     log = tmp_path / "daemon.log"
-    proc = start_daemon(cfg, log, timeline)
+    proc = start_daemon(cfg, log, timeline, init=False)  # `run` makes the store itself
     try:
+        wait_for(lambda: store_made(cfg, timeline), 60, "the daemon to create the store", log)
         deliver(tmp_path / "mailbox", "1.eml", fresh_report(1, timeline()), timeline())
         wait_for(lambda: any(m["status"] == "processed" for m in export(cfg, timeline)["messages"]), 60, "processing", log)
     finally:

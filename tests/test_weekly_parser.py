@@ -268,8 +268,10 @@ def test_missing_city_period_platform_column_and_rows() -> None:
     report = parse_weekly(doc(table(grid)), MAIL)
     assert report is not None
     assert report.rows == []
+    assert report.zero_statement == ""  # a template left blank says nothing about zero
     assert report.problems == [
-        "统计表中未填写任何企业备案数据",
+        "统计表中未填写任何企业备案数据。如本周无新增备案企业，请在表中写明“本周无新增备案企业”并将合计填为0，"
+        "或在邮件主题注明“报零”，即按0家、0人登记",
         "未能识别地市名称，请在表中填写“地市名称：××市”",
         "未找到统计时间，请在表中填写“时间：×月×日-×月×日”",
         "统计表缺少“培训平台名称”列",
@@ -290,11 +292,18 @@ def test_unreadable_period_is_kept_as_text() -> None:
 
 
 def test_title_without_header_is_a_weekly_report_with_a_problem() -> None:
-    report = parse_weekly(doc(table([[TITLE], ["阳江市 2月17日-2月23日 本周无企业备案"]])), MAIL)
+    report = parse_weekly(doc(table([[TITLE], ["阳江市 2月17日-2月23日 见附表"]])), MAIL)
     assert report is not None
     assert report.city == "阳江市"
     assert report.rows == []
     assert report.problems[0] == "未找到统计表表头（需含“企业名称”“备案人数”列），无法读取备案数据"
+
+
+def test_title_saying_nothing_was_filed_is_a_report_of_zero_without_a_table() -> None:
+    report = parse_weekly(doc(table([[TITLE], ["阳江市 2月17日-2月23日 本周无企业备案"]])), MAIL)
+    assert report is not None
+    assert (report.city, report.rows, report.zero_statement) == ("阳江市", [], "本周无企业备案")
+    assert report.problems == []
 
 
 @pytest.mark.parametrize(
@@ -512,4 +521,5 @@ def test_week_without_filings_written_across_the_table() -> None:
     assert report is not None
     assert report.rows == []
     assert report.filled_by == "李十"
-    assert report.problems == ["统计表中未填写任何企业备案数据"]
+    assert report.zero_statement == "本周无新增"  # the city reports zero: a report, not a form to correct
+    assert report.problems == []

@@ -63,6 +63,9 @@ def make_env() -> jinja2.Environment:
                        VERDICTS=VERDICTS,
                        MATERIAL_LABELS=labels.MATERIAL, ALERT=labels.ALERT)
     env.globals.update(ocr_field_label=ocr_field_label, SEAL_LABELS=labels.SEAL, can_show=can_show)
+    env.globals.update(TIMELINESS=labels.TIMELINESS, REPORT_FLAG=labels.REPORT_FLAG)
+    env.filters["percent"] = lambda v: f"{v * 100:.0f}%"
+    env.filters["urlpart"] = lambda v: quote(str(v), safe="")
     return env
 
 
@@ -175,6 +178,46 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+# ---------------------------------------------------------------- the audit log: who read what, from where
+
+
+def _audit(page: Page, action: str, detail: str = "", message_pk: int | None = None, actor: str | None = None) -> None:
+    """One audit entry for this request: the signed-in user (or ``actor``), the client's address."""
+    who = actor if actor is not None else (page.login.name if page.login else "-")
+    actions.audit(page.app, who, action, detail, message_pk, address=_client(page.request))
+
+
+def audit_page(page: Page) -> Response:
+    """Admins read the audit log, filtered by user, action and days; paged in the database."""
+    from ingest.outputs.audit_log import AuditFilter, action_label, audit_entries, local_time
+
+    page.require_admin()
+    p = page.request.query_params
+    since, until = _day_or_none(p.get("since", "")), _day_or_none(p.get("until", ""))
+    number = _int(p.get("page", "1") or "1")
+    query = AuditFilter(since, until, p.get("user", "")[:255].strip(), p.get("action", "")[:64].strip(),
+                        limit=AUDIT_PAGE, offset=(number - 1) * AUDIT_PAGE)
+    data = audit_entries(page.app, query)
+    pages = max(1, -(-data.total // AUDIT_PAGE))
+    keep = {k: v for k, v in (("user", query.user), ("action", query.action),
+                              ("since", since.isoformat() if since else ""),
+                              ("until", until.isoformat() if until else "")) if v}
+    return page.render("audit.html", data=data, query=query, number=number, pages=pages, keep=keep,
+                       action_label=action_label, at=lambda e: local_time(page.app, e.at))
+
+
+AUDIT_PAGE = 50
+
+
+def _day_or_none(text: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError as exc:
+        raise HTTPException(400, "日期应为 YYYY-MM-DD / not a date") from exc
+
+
 # ---------------------------------------------------------------- login / logout
 
 
@@ -205,11 +248,13 @@ def login_page(page: Page) -> Response:
     if user is None:
         security.record_failure(page.app, keys)
         log.warning("console login failed for %r from %s", name, _client(page.request))
+        _audit(page, "login_failed", actor=name or "-", detail="用户名或密码不正确 wrong name or password")
         return page.render("login.html", status=401, csrf=cookie_token, next=_safe_next(page.field("next", "/")),
                            error="用户名或密码不正确 / wrong user name or password")
     security.clear_failures(page.app, keys)
     security.end_session(page.app, page.request.cookies.get(security.SESSION_COOKIE))  # never two live sessions
     token = security.start_session(page.app, user.id, _client(page.request), page.app.settings.web.session_hours)
+    _audit(page, "login", actor=user.name)
     response = RedirectResponse(_safe_next(page.field("next", "/")), status_code=303)
     _set_cookie(page.request, response, security.SESSION_COOKIE, token,
                 max_age=int(page.app.settings.web.session_hours * 3600))
@@ -223,6 +268,7 @@ def _set_cookie(request: Request, response: Response, name: str, value: str, max
 
 
 def logout(page: Page) -> Response:
+    _audit(page, "logout")
     security.end_session(page.app, page.request.cookies.get(security.SESSION_COOKIE))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(security.SESSION_COOKIE, path="/")
@@ -239,12 +285,15 @@ def home(page: Page) -> Response:
 def week_page(page: Page) -> Response:
     monday = _monday(page.request.path_params["day"])
     summary = queries.week(page.app, monday)
+    can_close = page.app.now() >= page.app.settings.schedule.calendar().deadline(monday)
     return page.render("week.html", summary=summary, prev=monday - timedelta(days=7), next=monday + timedelta(days=7),
-                       weeks=queries.recent_weeks(page.app))
+                       weeks=queries.recent_weeks(page.app), can_close=can_close)
 
 
 def pending_page(page: Page) -> Response:
-    return page.render("pending.html", items=queries.pending(page.app))
+    from ingest.outputs.week_status import pending_checks
+
+    return page.render("pending.html", items=queries.pending(page.app), checks=pending_checks(page.app.engine))
 
 
 def messages_page(page: Page) -> Response:
@@ -260,6 +309,7 @@ def message_page(page: Page) -> Response:
         data = queries.message_page(page.app, pk)
     except IngestError as exc:
         raise HTTPException(404, "找不到该邮件 / no such message") from exc
+    _audit(page, "view_message", message_pk=pk)
     return page.render("message.html", data=data, m=data.detail.message)
 
 
@@ -289,6 +339,7 @@ def _archived_attachment(page: Page, unavailable: str, usable=lambda stored: Tru
 def attachment_download(page: Page) -> Response:
     """One attachment, as the sender sent it, to download (never shown inline)."""
     stored, body = _archived_attachment(page, "找不到该附件 / no such attachment")
+    _audit(page, "download_attachment", f"附件 attachment {stored.position + 1}", stored.message_pk)
     return Response(body, media_type="application/octet-stream",
                     headers={"Content-Disposition": content_disposition(stored.filename)})
 
@@ -309,6 +360,7 @@ def attachment_page_image(page: Page) -> Response:
                  stored.position, exc)
         raise HTTPException(422, "无法显示该附件的页面图像（文件损坏或超出大小限制）/ "
                                  "the page cannot be shown (damaged or over the size limit)") from exc
+    _audit(page, "view_attachment", f"附件 attachment {stored.position + 1}", stored.message_pk)
     return Response(png, media_type="image/png",
                     headers={"X-Content-Type-Options": "nosniff", "Content-Disposition": "inline"})
 
@@ -346,10 +398,42 @@ def _workbook(page: Page, name: str, *, week: date | None, applications: bool) -
         wb = build_applications_workbook(session, tz) if applications else build_week_workbook(session, week, tz)
     buffer = io.BytesIO()
     wb.save(buffer)
-    from ingest.workflows.staff import audit
-
-    audit(page.app, page.login.name, "export", f"console xlsx {'applications' if applications else week}")
+    _audit(page, "export", f"console xlsx {'applications' if applications else week}")
     return Response(buffer.getvalue(), media_type=XLSX, headers={"Content-Disposition": content_disposition(name)})
+
+
+def trends_page(page: Page) -> Response:
+    from web.charts import Point, chart
+
+    data = queries.trends(page.app)
+    weekly = chart([Point(w.week_start, w.people) for w in data.weeks], ident="chart-weekly",
+                   title="全省每周备案人数（已确认的报表）", unit="人")
+    total = chart([Point(w.week_start, w.cumulative_people) for w in data.weeks], ident="chart-total",
+                  title="全省累计备案人数", unit="人", kind="line")
+    return page.render("trends.html", data=data, charts=[weekly, total])
+
+
+def city_page(page: Page) -> Response:
+    name = page.request.path_params["city"]
+    if name not in GUANGDONG_CITIES:
+        raise HTTPException(404, "没有这个地市（请使用地市全称，如“广州市”）/ no such city")
+    return page.render("city.html", h=queries.city(page.app, name))
+
+
+def platforms_page(page: Page) -> Response:
+    report, weeks = queries.platforms(page.app)
+    return page.render("platforms.html", report=report, weeks=weeks)
+
+
+def act_platform_link(page: Page) -> Response:
+    name, target = page.field("name"), page.field("application").strip()
+    if target == "none":
+        actions.link_platform(page.app, page.login.name, name, None)
+        return page.done(f"已取消“{name[:60]}”的人工关联", "/platforms")
+    if not (target.isascii() and target.isdigit() and 0 < int(target) < 2**31):
+        raise actions.InvalidInput("请选择要关联的平台申报 / choose an application")
+    actions.link_platform(page.app, page.login.name, name, int(target))
+    return page.done(f"已将“{name[:60]}”关联到申报 {target}", "/platforms")
 
 
 def health_page(page: Page) -> Response:
@@ -399,6 +483,23 @@ def act_dismiss(page: Page) -> Response:  # any signed-in user: a bounce is a st
     oid = _int(page.request.path_params["oid"])
     actions.dismiss_notice(page.app, page.login.name, oid, page.field("note"))
     return page.done(f"通知 {oid} 已标记为已处理，不再计为发送故障", "/outbox")
+def act_close_week(page: Page) -> Response:
+    monday = _monday(page.request.path_params["day"])
+    actions.close_week(page.app, page.login.name, monday)
+    return page.done(f"已关闭 {monday.isoformat()} 这一周；此后收到的该周报表作为修订，待接受后才计入",
+                     f"/week/{monday.isoformat()}")
+
+
+def act_verify(page: Page) -> Response:
+    rid = _int(page.request.path_params["rid"])
+    actions.verify_report(page.app, page.login.name, rid)
+    return page.done(f"周报 {rid} 的备案人数已核实", _back(page, "/"))
+
+
+def act_accept_revision(page: Page) -> Response:
+    rid = _int(page.request.path_params["rid"])
+    actions.accept_revision(page.app, page.login.name, rid)
+    return page.done(f"已接受修订（周报 {rid}），该周合计已更新", _back(page, "/"))
 
 
 def act_review(page: Page) -> Response:
@@ -506,6 +607,9 @@ def create_app(app: App) -> Starlette:
         Route("/logout", c.page(logout), methods=post),
         Route("/", c.page(home), methods=get),
         Route("/week/{day}", c.page(week_page), methods=get),
+        Route("/week/{day}/close", c.page(act_close_week), methods=post),
+        Route("/reports/{rid}/verify", c.page(act_verify), methods=post),
+        Route("/reports/{rid}/accept", c.page(act_accept_revision), methods=post),
         Route("/pending", c.page(pending_page), methods=get),
         Route("/messages", c.page(messages_page), methods=get),
         Route("/messages/{pk}", c.page(message_page), methods=get),
@@ -525,10 +629,15 @@ def create_app(app: App) -> Starlette:
         Route("/exports/week/{day}.xlsx", c.page(export_week), methods=get),
         Route("/exports/applications.xlsx", c.page(export_applications), methods=get),
         Route("/health", c.page(health_page), methods=get),
+        Route("/trends", c.page(trends_page), methods=get),
+        Route("/cities/{city}", c.page(city_page), methods=get),
+        Route("/platforms", c.page(platforms_page), methods=get),
+        Route("/platforms/link", c.page(act_platform_link), methods=post),
         Route("/admin/users", c.page(users_page), methods=get),
         Route("/admin/users/{what}", c.page(act_user), methods=post),
         Route("/admin/cities", c.page(cities_page), methods=get),
         Route("/admin/cities/{what}", c.page(act_city), methods=post),
+        Route("/audit", c.page(audit_page), methods=get),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         # --- monitoring (web/monitoring.py): no login; /metrics only when [web] metrics, to [web] metrics_allow
         Route("/healthz", monitoring.healthz, methods=get),

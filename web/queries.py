@@ -224,3 +224,43 @@ def recent_weeks(app: App, count: int = 8) -> list[date]:
 
 def local(app: App, moment: datetime | None) -> str:
     return moment.astimezone(tz(app)).strftime("%Y-%m-%d %H:%M") if moment else "—"
+
+
+# ---------------------------------------------------------------- the campaign over time
+
+
+@dataclass
+class TrendsPage:
+    weeks: list  # ingest.outputs.rates.WeekRates, oldest first
+    cities: list[str]
+
+    def cell(self, week_index: int, city_index: int):
+        return self.weeks[week_index].cities[city_index]
+
+
+def trends(app: App) -> TrendsPage:
+    """The last 12 weeks whose deadline has passed at the console's now (``App.now``)."""
+    from ingest.outputs.rates import trends as rates_trends
+    from parsers.cities import GUANGDONG_CITIES
+
+    with session_scope(app.engine) as session:
+        weeks = rates_trends(session, app.settings.schedule.calendar(), app.now())
+    return TrendsPage(weeks, list(GUANGDONG_CITIES))
+
+
+def city(app: App, name: str):
+    """A city's history (ingest.outputs.city_history.CityHistory) up to the last week due now."""
+    from ingest.outputs.city_history import city_history
+
+    with session_scope(app.engine) as session:
+        return city_history(session, name, app.settings.schedule.calendar(), app.now())
+
+
+def platforms(app: App):
+    """(platform usage over the last 12 weeks due now, those weeks)."""
+    from ingest.outputs.platforms import platform_usage
+    from ingest.outputs.rates import due_weeks
+
+    weeks = due_weeks(app.settings.schedule.calendar(), app.now())
+    with session_scope(app.engine) as session:
+        return platform_usage(session, weeks), weeks

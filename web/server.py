@@ -19,15 +19,17 @@ def serve(settings: Settings, bind: str | None = None) -> int:
         host, port = parse_bind(bind or settings.web.bind)
     except ValueError as exc:
         raise ConfigError(f"--bind {bind!r}: {exc} / 地址格式应为 HOST:PORT") from exc
-    app = open_app(settings)
+    app = open_app(settings, create=False)  # the console never creates or migrates the store
     # our access log (web/monitoring.py), not uvicorn's; log_config=None: uvicorn's own lines go through our
     # handler too, in the [log] format
     logging.getLogger("web.access").setLevel(logging.INFO)
     try:
         log.warning("staff console on http://%s:%d/ (Ctrl-C to stop)", host, port)
-        # X-Forwarded-Proto/-For are believed only from a proxy on this host (TLS ends there: Secure cookies)
-        uvicorn.run(create_app(app), host=host, port=port, log_level="warning", access_log=False, log_config=None, proxy_headers=True,
-                    forwarded_allow_ips="127.0.0.1", server_header=False)
+        # X-Forwarded-For/-Proto are believed only from [web] trusted_proxies (the client is the right-most
+        # address not among them); the scheme they give decides Secure cookies and the login throttle's key
+        trusted = list(settings.web.trusted_proxies)
+        uvicorn.run(create_app(app), host=host, port=port, log_level="warning", access_log=False, log_config=None,
+                    proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None, server_header=False)
     finally:
         app.close()
     return 0

@@ -40,6 +40,24 @@ REPORT_STATUS: dict[str, str] = {
     "missing": "未报送",
 }
 
+# How a city reported a week, against its deadline (ingest.outputs.rates): the /trends grid, a city's page.
+TIMELINESS: dict[str, str] = {
+    "on_time": "按时",
+    "late": "逾期",
+    "corrected": "经更正",
+    "pending": "待确认",
+    "missing": "未报送",
+}
+
+# Marks on a city's week that staff should notice (ingest.outputs.rates ``flags``).
+REPORT_FLAG: dict[str, str] = {
+    "late": "逾期",
+    "corrected": "经更正后确认",
+    "revised": "有多个版本",
+    "held": "待人工核对",
+    "outlier": "请核实",
+}
+
 # An outbox row's delivery status.
 OUTBOX_STATUS: dict[str, str] = {
     "pending": "待发送",

@@ -18,6 +18,7 @@ from datetime import date
 from functools import cache
 from typing import TYPE_CHECKING
 
+from ingest.cli.lifecycle import CREATING_COMMANDS, VersionAction
 from store.states import MESSAGE_KINDS, MESSAGE_STATUSES
 from zxjyck.errors import ZxjyckError
 from zxjyck.labels import MESSAGE_STATUS, with_code
@@ -92,7 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="config file (default ./config.toml or $ZXJYCK_CONFIG)")
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     p.add_argument("-v", "--verbose", action="store_true", help="log each event to stderr")
+    p.add_argument("--version", action=VersionAction)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("init", help="create the store and the archive / 创建数据库与归档目录")
+    sub.add_parser("migrate", help="bring the store's schema up to date / 升级数据库结构")
     sub.add_parser("run", help="the daemon / 常驻服务")
     sub.add_parser("poll", help="one full cycle and exit / 收取并处理一次")
     s = sub.add_parser("ingest", help="take messages from disk / 从磁盘导入邮件")
@@ -121,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", metavar="FILE")
     s.add_argument("--dossier", action="store_true", help="one folder and zip per application / 专家评审材料包")
     s.add_argument("--batch", metavar="NAME", help="with --dossier: only this batch / 仅导出该批次")
+    s.add_argument("--from", dest="first", type=_monday, metavar="YYYY-MM-DD",
+                   help="with --to: the range workbook from this week's Monday / 多周汇总起始周（周一）")
+    s.add_argument("--to", dest="last", type=_monday, metavar="YYYY-MM-DD",
+                   help="the Monday of the range's last week, included / 多周汇总最后一周（周一）")
     s.add_argument("--panel", action="store_true", help="with --format xlsx --batch: the panel sheet / 专家评审表")
     s = sub.add_parser("panel", help="the expert panel's verdicts / 专家评审结论")
     panel = s.add_subparsers(dest="panel_command", required=True, metavar="ACTION")
@@ -132,6 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, metavar="DIR")
     s.add_argument("--date", type=_date, metavar="YYYY-MM-DD", help="the date on the announcement (default today) / "
                                                                     "落款日期")
+    s = sub.add_parser("week", help="close a week, revisions, outliers / 关闭报送周、修订、异常核实")
+    weeks = s.add_subparsers(dest="week_command", required=True, metavar="ACTION")
+    w = weeks.add_parser("close", help="close a week reported upward / 关闭已上报的报送周")
+    w.add_argument("week", type=_monday, metavar="YYYY-MM-DD")
+    weeks.add_parser("pending", help="revisions to accept and outliers to verify / 待接受修订与待核实异常")
+    w = weeks.add_parser("accept", help="accept a revision of a closed week / 接受修订")
+    w.add_argument("report_id", type=int, metavar="REPORT_ID")
+    w = weeks.add_parser("verify", help="mark an outlier as checked (已核实) / 异常数据已核实")
+    w.add_argument("report_id", type=int, metavar="REPORT_ID")
     s = sub.add_parser("status", help="health / 运行状态")
     s.add_argument("--alert", action="store_true",
                    help="also mail [alerts] to when the daemon has stopped, and when it is back (for a timer) / "
@@ -147,6 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("check", help="prove the configuration end to end / 检查配置")
     s.add_argument("--send-test", metavar="ADDRESS", help="also send one test mail to ADDRESS")
     _add_console_commands(sub)
+    # --- data protection: backup, restore, purge, erase, audit (ingest/cli/data.py) ---
+    from ingest.cli import data
+
+    data.add_commands(sub, _date)
     return p
 
 
@@ -212,7 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     charsets.install()  # before anything looks a GB-family label up (and caches it): every service starts here
     _setup_logging(args)
     try:
-        return COMMANDS[args.command](args)
+        from ingest.cli import data  # data protection commands
+
+        return {**COMMANDS, **data.COMMANDS}[args.command](args)
     except UsageError as exc:
         err.print(f"zxjyck: {exc}")
         return 2
@@ -235,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
 def _app(args: argparse.Namespace) -> App:
     from ingest.app import open_app
 
-    return open_app(_settings(args))
+    # only init/migrate/run/poll/ingest create or migrate the store; the others need it there, current
+    return open_app(_settings(args), create=args.command in CREATING_COMMANDS)
 
 
 def _summary(report: IngestReport) -> None:
@@ -280,10 +304,28 @@ def cmd_poll(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from ingest.cli.lifecycle import init
+
+    for line in init(args.config):
+        out.print(line, markup=False)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from ingest.cli.lifecycle import migrate
+
+    out.print(migrate(args.config), markup=False)
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from ingest.runtime.daemon import run_daemon
 
-    return run_daemon(_settings(args))
+    settings = _settings(args)
+    for warning in settings.config_warnings:  # e.g. a password in a config file others may read
+        logging.getLogger("zxjyck").warning("%s", warning)
+    return run_daemon(settings)
 
 
 def cmd_messages(args: argparse.Namespace) -> int:
@@ -317,9 +359,11 @@ def cmd_messages(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from ingest.outputs.queries import message_detail
+    from ingest.workflows.staff import actor_name, audit
 
     with _app(args) as app:
         detail = message_detail(app, args.id)
+        audit(app, actor_name(), "view_message", "zxjyck show", args.id)  # reads of personal data are logged
     from ingest.cli.show import render_detail
 
     render_detail(_console(), detail, app.settings.schedule.calendar().tz)
@@ -356,12 +400,17 @@ def cmd_export(args: argparse.Namespace) -> int:
         import json
 
         from ingest.outputs.export import export_state
+        from ingest.workflows.staff import actor_name, audit
 
         with _app(args) as app:
-            doc = export_state(app.engine, app.settings.schedule.calendar().tz,
-                               app.settings.applications.require_stamped_form)
+            cal = app.settings.schedule.calendar()
+            doc = export_state(app.engine, cal.tz, app.settings.applications.require_stamped_form, calendar=cal,
+                               now=app.now())
+            audit(app, actor_name(), "export", "json (stdout)")
         sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
         return 0
+    if args.first or args.last:
+        return cmd_export_range(args)
     if not args.out or bool(args.week) == bool(args.applications):
         raise UsageError("export --format xlsx needs --out FILE and either --week YYYY-MM-DD or --applications / "
                          "导出 xlsx 需要 --out 文件名，并指定 --week YYYY-MM-DD（周报汇总）或 --applications（平台申报）之一")
@@ -373,6 +422,47 @@ def cmd_export(args: argparse.Namespace) -> int:
         audit(app, actor_name(), "export", f"xlsx {'applications' if args.applications else args.week}"
                       f" -> {path}")
     out.print(f"已写出 written: {path}")
+    return 0
+
+
+def cmd_export_range(args: argparse.Namespace) -> int:
+    if args.format != "xlsx" or not args.out or not (args.first and args.last) or args.week or args.applications:
+        raise UsageError("export --format xlsx --from YYYY-MM-DD --to YYYY-MM-DD --out FILE (both Mondays) / "
+                         "多周汇总需要 --format xlsx --from 周一 --to 周一 --out 文件名")
+    from ingest.outputs.range_workbook import export_range_workbook, on_time_sheet
+    from ingest.workflows.staff import actor_name, audit
+
+    with _app(args) as app:
+        path = export_range_workbook(app, args.out, args.first, args.last,
+                                     on_time_sheet(app.settings.schedule.calendar()))
+        audit(app, actor_name(), "export", f"xlsx {args.first}..{args.last} -> {path}")
+    out.print(f"已写出 written: {path}")
+    return 0
+
+
+def cmd_week(args: argparse.Namespace) -> int:
+    from ingest.outputs.week_status import pending_checks
+    from ingest.workflows import staff as actions
+    from ingest.workflows.staff import actor_name
+
+    with _app(args) as app:
+        if args.week_command == "close":
+            closed = actions.close_week(app, actor_name(), args.week)
+            out.print(f"已关闭 closed: {closed.week_start}；此后收到的该周周报须经工作人员接受 / later reports for "
+                      "this week wait for staff", markup=False)
+        elif args.week_command == "accept":
+            actions.accept_revision(app, actor_name(), args.report_id)
+            out.print(f"已接受修订 revision accepted: {args.report_id}", markup=False)
+        elif args.week_command == "verify":
+            actions.verify_report(app, actor_name(), args.report_id)
+            out.print(f"已核实 verified: {args.report_id}", markup=False)
+        else:
+            table = _table(title="待处理 Waiting for staff")
+            for col in ("周报 Report", "地市 City", "周 Week", "事项 What", "人数 People"):
+                table.add_column(col)
+            for item in pending_checks(app.engine):
+                table.add_row(str(item.report_id), item.city, str(item.week_start), item.what, item.people)
+            out.print(table)
     return 0
 
 
@@ -634,10 +724,10 @@ def cmd_web(args: argparse.Namespace) -> int:
     return serve(_settings(args), args.bind)
 
 
-COMMANDS = {"check": cmd_check, "ingest": cmd_ingest, "poll": cmd_poll, "run": cmd_run, "messages": cmd_messages, "show": cmd_show,
+COMMANDS = {"init": cmd_init, "migrate": cmd_migrate, "check": cmd_check, "ingest": cmd_ingest, "poll": cmd_poll, "run": cmd_run, "messages": cmd_messages, "show": cmd_show,
             "replay": cmd_replay, "export": cmd_export, "status": cmd_status, "remind": cmd_remind,
             "digest": cmd_digest, "outbox": cmd_outbox, "user": cmd_user, "city": cmd_city, "web": cmd_web,
-            "panel": cmd_panel, "publish": cmd_publish}
+            "panel": cmd_panel, "publish": cmd_publish, "week": cmd_week}
 
 if __name__ == "__main__":
     raise SystemExit(main())

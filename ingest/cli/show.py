@@ -13,6 +13,8 @@ from parsers.application import ocr_field_label
 from zxjyck.labels import SEAL, SEAL_EN
 from zxjyck.text import for_terminal, strip_controls
 
+REMOVED_REASON = {"retention": "保存期限届满 retention period over", "erasure": "应要求删除 erased on request"}
+
 
 def render_detail(console: Console, detail: MessageDetail, tz: tzinfo) -> None:
     """The message as administrators read it; times in ``tz`` (the configured ``schedule.timezone``)."""
@@ -25,7 +27,9 @@ def render_detail(console: Console, detail: MessageDetail, tz: tzinfo) -> None:
         ("收到 Received", f"{m.received_at.astimezone(tz):%Y-%m-%d %H:%M:%S %z} ({m.received_source})"),
         ("来源 Source", f"{m.source} {m.source_ref}"),
         ("SHA-256", m.sha256),
-        ("归档原件 Archived original", detail.archive_path or "-"),
+        ("归档原件 Archived original", detail.archive_path or "-") if m.raw_removed_at is None else
+        ("归档原件 Archived original", f"原件已删除 removed {m.raw_removed_at.astimezone(tz):%Y-%m-%d} "
+                                        f"({REMOVED_REASON.get(m.raw_removed_reason or '', m.raw_removed_reason)})"),
         ("大小 Size", f"{m.size} bytes"),
         ("类型 Kind", f"{m.kind or '-'}" + (f" (confidence {m.confidence:.2f})" if m.confidence is not None else "")),
         ("状态 Status", m.status),

@@ -30,6 +30,7 @@ from sqlmodel import Session, select
 from ingest.app import App
 from ingest.errors import IngestError
 from ingest.outbound import outbox_settings
+from ingest.outputs.rates import on_time_counts
 from ingest.outputs.workbooks import current_reports
 from ingest.workflows.application_checks import items_to_ask
 from notify.compose import (
@@ -52,12 +53,14 @@ from store.models import (
     OUTBOX_PENDING,
     RECEIVED,
     REPORT_NEEDS_REVIEW,
+    REVISION_PENDING,
     Application,
     ApplicationMaterial,
     ApplicationMessage,
     Message,
     Outbox,
     PollRun,
+    WeeklyReport,
 )
 from zxjyck.calendar import parse_hhmm
 
@@ -107,7 +110,8 @@ def city_rows(session: Session, window: DigestWindow, tz: ZoneInfo) -> list[Dige
 
     summary = week_summary(session, window.week_start, tz, as_of=window.until)
     return [DigestCityRow(city=c.city, status=c.status, received_at=c.received_at,
-                          enterprise_count=c.enterprise_count, total_headcount=c.headcount, late=c.late)
+                          enterprise_count=c.enterprise_count, total_headcount=c.headcount, late=c.late,
+                          to_check=c.to_check)
             for c in summary.cities]
 
 
@@ -167,6 +171,16 @@ def review_rows(session: Session, window: DigestWindow) -> list[DigestReviewRow]
                                                      if report.problems else ""),
                 message_ref=str(report.message_pk), sender=message.from_addr if message else "",
                 subject=message.subject if message else "", received_at=report.received_at))
+    revisions = session.exec(select(WeeklyReport).where(WeeklyReport.revision == REVISION_PENDING,
+                                                        WeeklyReport.received_at < window.until)
+                             .order_by(WeeklyReport.received_at, WeeklyReport.id))
+    for report in revisions:
+        message = session.get(Message, report.message_pk)
+        items.append(DigestReviewRow(
+            reason=f"{report.city}{report.week_start:%m月%d日}一周已关闭后收到的修订（周报编号 {report.id}），"
+                   "待接受后才计入（控制台本周页“接受修订”或 zxjyck week accept）",
+            message_ref=str(report.message_pk), sender=message.from_addr if message else "",
+            subject=message.subject if message else "", received_at=report.received_at))
     return items
 
 
@@ -240,6 +254,8 @@ def build_digest(app: App, day: date) -> DigestContext:
         outbox = _capped(outbox_rows(session, window), MAX_OUTBOX_ITEMS, "发送失败与退信", notes)
         health = service_health(session, window)
         received = count(session, Message.received_at >= window.since, Message.received_at < window.until)
+        on_time, on_time_before, expected = on_time_counts(session, app.settings.schedule.calendar(),
+                                                           window.week_start, window.until)
     if notes:
         health.note = " ".join(filter(None, [health.note, *notes]))
     return DigestContext(
@@ -247,7 +263,8 @@ def build_digest(app: App, day: date) -> DigestContext:
         timezone=app.settings.schedule.timezone, letter_date=day, day=day, week_start=window.week_start,
         week_end=window.week_end, cities=grid,
         applications=applications, review_items=review, outbox_problems=outbox, health=health,
-        messages_received=received,
+        messages_received=received, on_time_this_week=on_time, on_time_last_week=on_time_before,
+        cities_expected=expected,
     )
 
 

@@ -14,7 +14,9 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from ingest.outputs.rates import on_time_reports, weeks_json
 from ingest.workflows.application_checks import items_to_ask
+from ingest.workflows.figures import changes
 from store.db import session_scope
 from store.models import (
     MATERIAL_KEYS,
@@ -28,7 +30,7 @@ from store.models import (
     WeeklyReport,
     WeeklyRow,
 )
-from zxjyck.calendar import DEFAULT_TIMEZONE, zone
+from zxjyck.calendar import DEFAULT_TIMEZONE, Calendar, zone
 
 
 def iso(value: datetime | None, tz: tzinfo) -> str | None:
@@ -68,13 +70,17 @@ def _message_ids(session: Session) -> dict[int, str | None]:
     return {pk: mid for pk, mid in session.exec(select(Message.id, Message.message_id))}
 
 
-def export_weekly_reports(session: Session, ids: dict[int, str | None], tz: tzinfo) -> list[dict[str, Any]]:
+def export_weekly_reports(session: Session, ids: dict[int, str | None], tz: tzinfo,
+                          on_time: set[int] | None = None) -> list[dict[str, Any]]:
+    """Every report, superseded ones too; ``on_time``: the ids of reports that made their week on time."""
+    on_time = on_time or set()
     rows_by_report: dict[int, list[WeeklyRow]] = defaultdict(list)
     for r in session.exec(select(WeeklyRow).order_by(WeeklyRow.report_id, WeeklyRow.position)):
         rows_by_report[r.report_id].append(r)
     out = []
     for rep in session.exec(select(WeeklyReport).order_by(WeeklyReport.received_at, WeeklyReport.id)):
         out.append({
+            "id": rep.id,
             "city": rep.city, "week_start": rep.week_start.isoformat(), "week_end": rep.week_end.isoformat(),
             "status": rep.status, "late": rep.late, "superseded": rep.superseded,
             "received_at": iso(rep.received_at, tz), "message_id": ids.get(rep.message_pk),
@@ -84,8 +90,26 @@ def export_weekly_reports(session: Session, ids: dict[int, str | None], tz: tzin
             "total_headcount": rep.total_headcount,
             "declared_total": rep.declared_total,
             "problems": list(rep.problems),
+            "on_time": rep.id in on_time,
+            "flags": list(rep.flags or []),
+            "zero_report": is_zero_report(rep, len(rows_by_report.get(rep.id or 0, []))),
+            "revision": rep.revision,
         })
     return out
+
+
+def is_zero_report(report: WeeklyReport, rows: int) -> bool:
+    """A report of 0 enterprises and 0 people: the city stated it had nothing new that week."""
+    return rows == 0 and report.total_headcount == 0
+
+
+def export_figure_changes(session: Session, ids: dict[int, str | None], tz: tzinfo) -> list[dict[str, Any]]:
+    return [{
+        "city": c.city, "week_start": c.week_start.isoformat(), "at": iso(c.at, tz), "actor": c.actor,
+        "reason": c.reason, "message_id": ids.get(c.message_pk) if c.message_pk else None,
+        "old": None if c.old_people is None else {"enterprises": c.old_enterprises, "people": c.old_people},
+        "new": None if c.new_people is None else {"enterprises": c.new_enterprises, "people": c.new_people},
+    } for c in changes(session)]
 
 
 def export_applications(session: Session, ids: dict[int, str | None], tz: tzinfo,
@@ -138,18 +162,24 @@ def export_outbox(session: Session, ids: dict[int, str | None], tz: tzinfo) -> l
     } for o in session.exec(select(Outbox).order_by(Outbox.created_at, Outbox.id))]
 
 
-def export_state(engine: Engine, tz: tzinfo | None = None, require_stamped_form: bool = True) -> dict[str, Any]:
+def export_state(engine: Engine, tz: tzinfo | None = None, require_stamped_form: bool = True, *,
+                 calendar: Calendar | None = None, now: datetime | None = None) -> dict[str, Any]:
     """The whole state; times in ``tz``, the configured ``schedule.timezone`` (its default when None).
 
     ``require_stamped_form`` is ``[applications] require_stamped_form``: an application's ``missing`` names the
     stamped form too when the rule asks for it, as the missing-items notice and the digest do.
+    ``weeks`` runs from the first week reported to the last whose deadline passed at ``now`` (without
+    ``now``: the last week reported), judged by ``calendar`` (the configured one; the default without it).
     """
     tz = tz or zone(DEFAULT_TIMEZONE)
+    calendar = calendar or Calendar(zone(DEFAULT_TIMEZONE))
     with session_scope(engine) as session:
         ids = _message_ids(session)  # row id -> Message-ID, read once for every section
         return {
             "messages": export_messages(session, tz),
-            "weekly_reports": export_weekly_reports(session, ids, tz),
+            "weekly_reports": export_weekly_reports(session, ids, tz, on_time_reports(session, calendar)),
             "applications": export_applications(session, ids, tz, require_stamped_form),
             "outbox": export_outbox(session, ids, tz),
+            "weeks": weeks_json(session, calendar, now),
+            "figure_changes": export_figure_changes(session, ids, tz),
         }

@@ -74,6 +74,11 @@ def _records_section(session, msg: Message) -> list[str]:
     lines = [f"周报 weekly report: {r.city} {r.week_start}–{r.week_end} {r.status}"
              + (" 逾期 late" if r.late else "") + (" 已被替代 superseded" if r.superseded else "")
              + f", {r.total_headcount if r.total_headcount is not None else '-'} 人"
+             + f"（周报编号 report {r.id}）"
+             + (" 修订待接受 revision pending" if r.revision == "pending" else "")
+             + (" 已接受的修订 accepted revision" if r.revision == "accepted" else "")
+             + (" 请核实 outlier" if "outlier" in (r.flags or []) and "verified" not in r.flags else "")
+             + (" 已核实 verified" if "verified" in (r.flags or []) else "")
              for r in session.exec(select(WeeklyReport).where(WeeklyReport.message_pk == msg.id))]
     links = session.exec(select(ApplicationMessage).where(ApplicationMessage.message_pk == msg.id))
     for link in links:

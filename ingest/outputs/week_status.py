@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
+from ingest.workflows.figures import closure, figures_of, needs_checking, report_figures
 from parsers.cities import GUANGDONG_CITIES
 from store.cities import registered_cities
 from store.models import (
@@ -30,7 +31,9 @@ from store.models import (
     REPORT_ACCEPTED,
     REPORT_NEEDS_CORRECTION,
     REPORT_NEEDS_REVIEW,
+    REVISION_PENDING,
     Message,
+    WeekClosure,
     WeeklyReport,
     WeeklyRow,
 )
@@ -54,8 +57,9 @@ def current_reports(session: Session, week_start: date, as_of: datetime | None =
     query = select(WeeklyReport).where(WeeklyReport.week_start == week_start)
     if as_of is None:
         query = query.where(WeeklyReport.superseded == False)  # noqa: E712 - SQL expression
-    else:
-        query = query.where(WeeklyReport.received_at < as_of)
+    else:  # a revision waiting for staff never counts (ingest/workflows/figures.py)
+        query = query.where(WeeklyReport.received_at < as_of,
+                            (WeeklyReport.revision == None) | (WeeklyReport.revision != REVISION_PENDING))  # noqa: E711
     latest: dict[str, WeeklyReport] = {}
     for report in session.exec(query.order_by(WeeklyReport.received_at, WeeklyReport.id)):
         latest[report.city] = report
@@ -73,9 +77,7 @@ def rows_by_report(session: Session, report_ids: Sequence[int]) -> dict[int, lis
 
 
 def headcount_of(report: WeeklyReport, lines: list[WeeklyRow]) -> int:
-    if report.total_headcount is not None:
-        return int(report.total_headcount)
-    return sum(line.headcount for line in lines if line.headcount is not None)
+    return report_figures(report, len(lines), sum(line.headcount for line in lines if line.headcount is not None))[1]
 
 
 @dataclass
@@ -87,6 +89,16 @@ class CityWeek:
     report: WeeklyReport | None = None
     lines: list[WeeklyRow] = field(default_factory=list)
     held_message_pks: list[int] = field(default_factory=list)  # held or failed mail without a report
+    revisions: list[WeeklyReport] = field(default_factory=list)  # received after the week closed, waiting
+
+    @property
+    def to_check(self) -> bool:
+        """请核实: the counted figure is an outlier staff have not confirmed yet."""
+        return bool(self.report and self.counted and needs_checking(self.report))
+
+    @property
+    def flags(self) -> list[str]:
+        return list(self.report.flags or []) if self.report else []
 
     @property
     def counted(self) -> bool:
@@ -118,6 +130,16 @@ class CityWeek:
 class WeekSummary:
     week_start: date
     cities: list[CityWeek]
+    closed: WeekClosure | None = None  # staff closed the week after reporting it upward
+
+    @property
+    def to_check(self) -> list[CityWeek]:
+        """Counted figures flagged as outliers that staff have not verified (请核实)."""
+        return [c for c in self.cities if c.to_check]
+
+    @property
+    def revisions(self) -> list[WeeklyReport]:
+        return [r for c in self.cities for r in c.revisions]
 
     @property
     def week_end(self) -> date:
@@ -162,9 +184,15 @@ class WeekSummary:
 
 def held_mail(session: Session, week_start: date, tz: ZoneInfo, as_of: datetime | None = None) -> dict[str, list[int]]:
     """City -> ids of its messages held or failed for the week that recorded no report of their own."""
-    first, last = week_start, week_start + timedelta(days=14)  # sent during the week or the week after
-    since = datetime.combine(first, datetime.min.time(), tz)
-    until = datetime.combine(last, datetime.min.time(), tz)
+    return held_mail_weeks(session, week_start, week_start, tz, as_of).get(week_start, {})
+
+
+def held_mail_weeks(session: Session, first: date, last: date, tz: ZoneInfo,
+                    as_of: datetime | None = None) -> dict[date, dict[str, list[int]]]:
+    """``held_mail`` for every week from the one starting ``first`` to the one starting ``last``, in one read:
+    week -> city -> ids of its held or failed messages that recorded no report of their own."""
+    since = datetime.combine(first, datetime.min.time(), tz)  # sent during the week or the week after
+    until = datetime.combine(last + timedelta(days=14), datetime.min.time(), tz)
     if as_of is not None:
         until = min(until, as_of)
     query = select(Message).where(Message.status.in_((NEEDS_REVIEW, FAILED)), Message.received_at >= since,
@@ -177,9 +205,10 @@ def held_mail(session: Session, week_start: date, tz: ZoneInfo, as_of: datetime 
     with_report = set(session.exec(select(WeeklyReport.message_pk).where(
         WeeklyReport.message_pk.in_([m.id for m in messages]))))
     by_address = {address: city for city, addresses in registered_cities(session).items() for address in addresses}
-    found: dict[str, list[int]] = {}
+    found: dict[date, dict[str, list[int]]] = {}
     for message in messages:
-        if message.id in with_report or calendar.previous_week(calendar.local_date(message.received_at, tz))[0] != week_start:
+        week = calendar.previous_week(calendar.local_date(message.received_at, tz))[0]
+        if message.id in with_report or not first <= week <= last:
             continue
         city = message.city
         if city is None and message.kind is None:
@@ -187,7 +216,7 @@ def held_mail(session: Session, week_start: date, tz: ZoneInfo, as_of: datetime 
             # classification's, which ignores a From with sender problems: a forged From marks no city held.
             city = by_address.get(message.from_addr.strip().lower())
         if city:
-            found.setdefault(city, []).append(message.id)
+            found.setdefault(week, {}).setdefault(city, []).append(message.id)
     return found
 
 
@@ -196,13 +225,49 @@ def week_summary(session: Session, week_start: date, tz: ZoneInfo, as_of: dateti
     reports = current_reports(session, week_start, as_of=as_of)
     rows = rows_by_report(session, [r.id for r in reports.values() if r.id is not None])
     held = held_mail(session, week_start, tz, as_of)
+    revisions: dict[str, list[WeeklyReport]] = defaultdict(list)
+    if as_of is None:
+        for pending in session.exec(select(WeeklyReport).where(WeeklyReport.week_start == week_start,
+                                                               WeeklyReport.revision == REVISION_PENDING)
+                                    .order_by(WeeklyReport.received_at, WeeklyReport.id)):
+            revisions[pending.city].append(pending)
     cities = []
     for city in GUANGDONG_CITIES:
         report = reports.get(city)
         if report is not None:
-            cities.append(CityWeek(city, report.status, report, rows.get(report.id or 0, []), held.get(city, [])))
+            cities.append(CityWeek(city, report.status, report, rows.get(report.id or 0, []), held.get(city, []),
+                                   revisions.get(city, [])))
         elif city in held:
-            cities.append(CityWeek(city, REPORT_NEEDS_REVIEW, held_message_pks=held[city]))
+            cities.append(CityWeek(city, REPORT_NEEDS_REVIEW, held_message_pks=held[city],
+                                   revisions=revisions.get(city, [])))
         else:
-            cities.append(CityWeek(city, MISSING))
-    return WeekSummary(week_start, cities)
+            cities.append(CityWeek(city, MISSING, revisions=revisions.get(city, [])))
+    return WeekSummary(week_start, cities, closure(session, week_start))
+
+
+@dataclass(frozen=True)
+class PendingCheck:
+    """A report waiting for a person: a revision of a closed week to accept, an outlier to verify."""
+
+    report_id: int
+    city: str
+    week_start: date
+    what: str  # 待接受修订 / 请核实
+    people: str
+
+
+def pending_checks(engine) -> list[PendingCheck]:
+    """Every revision waiting to be accepted and every counted outlier not yet verified, oldest week first."""
+    from store.db import session_scope
+
+    found: list[PendingCheck] = []
+    with session_scope(engine) as session:
+        query = select(WeeklyReport).where((WeeklyReport.revision == REVISION_PENDING)
+                                           | (WeeklyReport.superseded == False))  # noqa: E712
+        for report in session.exec(query.order_by(WeeklyReport.week_start, WeeklyReport.city)):
+            people = str(figures_of(session, report)[1])
+            if report.revision == REVISION_PENDING:
+                found.append(PendingCheck(report.id or 0, report.city, report.week_start, "待接受修订 revision", people))
+            elif report.status == REPORT_ACCEPTED and needs_checking(report):
+                found.append(PendingCheck(report.id or 0, report.city, report.week_start, "请核实 outlier", people))
+    return found

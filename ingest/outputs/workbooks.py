@@ -45,7 +45,7 @@ from ingest.outputs.week_status import (  # noqa: F401 - current_reports: the di
 from notify.compose import staff_text
 from parsers.cities import GUANGDONG_CITIES
 from store.db import session_scope
-from store.files import write_atomically
+from store.files import file_mode, protect, write_atomically
 from store.models import (
     MATERIAL_KEYS,
     Application,
@@ -337,7 +337,8 @@ def write_week_summary(ws: Worksheet, summary, tz: ZoneInfo, taken: set[str]) ->
             continue
         cells.row(2 + n, (n, line.city, labels.label(labels.REPORT_STATUS, report.status), "是" if report.late else "否",
                           line.enterprise_count, line.headcount, cells.local(report.received_at), report.filled_by,
-                          report.phone, "；".join(map(staff_text, report.problems))), wrap=(10,))
+                          report.phone, "；".join([*(["请核实：备案人数远高于本市以往各周"] if line.to_check else []),
+                                                   *map(staff_text, report.problems)])), wrap=(10,))
     total_row = 3 + len(summary.cities)
     cells.row(total_row, ("合计", None, f"已报送{summary.reported}/{len(summary.cities)}", f"逾期{summary.late}",
                           summary.total_enterprises, summary.total_headcount, None, None, None,
@@ -497,7 +498,7 @@ def write_projects(ws: Worksheet, applications: list[Application], session: Sess
 # ---------------------------------------------------------------- writing
 
 
-def save_atomically(wb: Workbook, path: Path) -> Path:
+def save_atomically(wb: Workbook, path: Path, mode: int = 0o600) -> Path:
     """Save the workbook so that a crash leaves the old file or the new one, never half of one."""
     if path.is_dir():
         raise WorkbookNotWritable(f"{path}: is a folder, not a file / 输出路径是文件夹")
@@ -508,7 +509,7 @@ def save_atomically(wb: Workbook, path: Path) -> Path:
     buffer = io.BytesIO()
     wb.save(buffer)
     try:
-        return write_atomically(path, buffer.getvalue(), mode=0o644)
+        return write_atomically(path, buffer.getvalue(), mode=mode)  # personal data: private (store.files)
     except OSError as exc:
         raise WorkbookNotWritable(f"{path}: cannot write the workbook: {exc.strerror or exc} / 无法写出工作簿") from exc
 
@@ -523,6 +524,7 @@ def export_workbook(app: App, out: str | Path, *, week: date | None, application
     tz = ZoneInfo(app.settings.schedule.timezone)
     with session_scope(app.engine) as session:
         wb = build_applications_workbook(session, tz) if applications else build_week_workbook(session, week, tz)
-    save_atomically(wb, path)
+    save_atomically(wb, path, file_mode(app.settings.group))
+    protect(path, app.settings.group)
     log.info("workbook written: %s (%s)", path, "applications" if applications else f"week {week}")
     return path

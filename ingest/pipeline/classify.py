@@ -16,6 +16,7 @@ from ingest.config import Settings
 from ingest.pipeline.decode import DecodedMessage, nfkc
 from parsers.cities import normalize_city
 from parsers.machine_mail import is_auto_reply, is_bounce
+from parsers.weekly import zero_statement_in
 from store.models import Message
 
 CONFIDENT = 0.6
@@ -122,6 +123,8 @@ def _score(settings: Settings, decoded: DecodedMessage, analyses: list, thread_k
     subject_body = f"{decoded.subject}\n{decoded.text[:3000]}"
     if (words := _has_words(subject_body, WEEKLY_WORDS)) and not (forms and not weekly):
         s.add("weekly", 0.25, f"主题或正文含“{words[0]}”")  # with 附件1 and no 附件2, the form decides
+    if zero := zero_statement_in(f"{decoded.subject}\n{decoded.text[:500]}"):
+        s.add("weekly", 0.35, f"主题或正文报零（“{zero}”）")
     if words := _has_words(subject_body, APPLICATION_WORDS):
         s.add("application", 0.25, f"主题或正文含“{words[0]}”")
     sender_city = settings.city_of_address(trusted_sender(decoded))
@@ -138,8 +141,11 @@ def _score(settings: Settings, decoded: DecodedMessage, analyses: list, thread_k
         s.add("application", 0.2, "发件人已有平台申报记录")
     unreadable = [a for a in found if a.problems and not a.weekly
                   and not a.application]
+    hidden = [a for a in found if getattr(a, "notes", None) and not a.weekly and not a.application]
     if unreadable and s.weekly >= 0.45:
         s.add("weekly", 0.1, f"附件无法读取：{unreadable[0].filename}")
+    elif hidden and s.weekly >= 0.45:
+        s.add("weekly", 0.1, f"附件只有隐藏工作表可能是统计表：{hidden[0].filename}")
     return s
 
 

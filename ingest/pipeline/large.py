@@ -15,7 +15,6 @@ What comes back is unpickled by the sandbox's restricted unpickler (data classes
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import pickle
 import resource
 import time
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from ingest.pipeline.decode import DecodedMessage, decode_message
 from parsers.formats.limits import MB
+from zxjyck.childenv import forkserver_context
 
 if TYPE_CHECKING:
     from ingest.app import App
@@ -51,7 +51,7 @@ def prepare(app: App, msg: Message, day: date) -> tuple[DecodedMessage, list]:
     """(decoded message without attachment bytes, analyses), computed in a child process."""
     from parsers.sandbox import load_restricted
 
-    ctx = multiprocessing.get_context("forkserver")
+    ctx = forkserver_context()  # the child starts without the service's secrets (zxjyck.childenv)
     receiver, sender = ctx.Pipe(duplex=False)
     limits = app.analyzer.limits
     child = ctx.Process(target=_child_main, name="zxjyck-large-message", daemon=False,

@@ -166,7 +166,7 @@ def _write_attachments(session: Session, row: Message, work: MessageWork) -> Non
     if row.attempts:  # a message never processed before has no attachment rows (they are written with attempts + 1)
         session.exec(delete(Attachment).where(Attachment.message_pk == row.id))
     for position, (att, analysis) in enumerate(zip(work.decoded.attachments, work.analyses, strict=False)):
-        problems = list(analysis.problems or [])
+        problems = list(analysis.problems or []) + [n for a in analysis.walk() for n in getattr(a, "notes", None) or []]
         material = analysis.material
         session.add(Attachment(
             message_pk=row.id, position=position, filename=att.filename[:1000], raw_filename=att.raw_filename[:2000],

@@ -110,7 +110,8 @@ class TimedJob:
 
 
 def timed_jobs(app: App) -> list[TimedJob]:
-    """The reminders at each deadline and, when ``staff.digest_to`` is set, the digest at ``staff.digest_time``."""
+    """The reminders at each deadline, when ``staff.digest_to`` is set the digest at ``staff.digest_time``, and
+    the daily purge."""
     cal = app.settings.schedule.calendar()
     now = app.now()
     jobs = [TimedJob("reminders", guarded("reminders", reminder_job, app), cal.next_deadline,
@@ -121,7 +122,20 @@ def timed_jobs(app: App) -> list[TimedJob]:
         at = calendar.parse_hhmm(app.settings.staff.digest_time)
         jobs.append(TimedJob("digest", guarded("digest", queue_todays_digest, app),
                              lambda moment: cal.next_daily(moment, at), cal.next_daily(now, at)))
+    jobs.append(purge_job(app, cal, now))
     return jobs
+
+
+PURGE_AT = "03:30"  # in schedule.timezone: the quiet hour
+
+
+def purge_job(app: App, cal: calendar.Calendar, now: datetime) -> TimedJob:
+    """``[retention]`` (and ``[imap] expunge_after_days``) applied every day at PURGE_AT."""
+    from ingest.runtime.mailbox_retention import retention_job
+
+    at = calendar.parse_hhmm(PURGE_AT)
+    return TimedJob("purge", guarded("purge", retention_job, app), lambda moment: cal.next_daily(moment, at),
+                    cal.next_daily(now, at))
 
 
 def build_scheduler(app: App, cycle: Cycle) -> BackgroundScheduler:

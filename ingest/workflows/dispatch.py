@@ -18,10 +18,11 @@ from sqlmodel import Session, delete, select
 
 from ingest.app import App
 from ingest.pipeline.classify import flatten
+from ingest.workflows import figures
 from ingest.workflows.applications import application_workflow
 from ingest.workflows.bounces import bounce_workflow
 from ingest.workflows.status_query import status_query_workflow
-from ingest.workflows.weekly import _update_superseded, weekly_workflow
+from ingest.workflows.weekly import weekly_workflow
 from store.models import (
     DECISION_NOT_A_REPORT,
     NEEDS_REVIEW,
@@ -65,7 +66,7 @@ def apply_decision(session: Session, row: Message, problems: list[str]) -> str |
     decision = session.get(StaffDecision, row.id)
     if decision is None:
         return None
-    _drop_reports(session, row.id)
+    _drop_reports(session, row.id, decision.actor, decision.at)
     if decision.decision == DECISION_NOT_A_REPORT:
         row.kind = "other"
         problems[:] = [f"工作人员判定不是周报（{decision.actor}）：{decision.note}".rstrip("：")]
@@ -74,12 +75,18 @@ def apply_decision(session: Session, row: Message, problems: list[str]) -> str |
     return PROCESSED
 
 
-def _drop_reports(session: Session, message_pk: int) -> None:
-    """Remove the weekly reports this message produced; the city's previous version becomes current again."""
+def _drop_reports(session: Session, message_pk: int, actor: str, at) -> None:
+    """Remove the weekly reports this message produced; the city's previous version becomes current again
+    (a change of the city's figures, written to their history as the person's)."""
     reports = list(session.exec(select(WeeklyReport).where(WeeklyReport.message_pk == message_pk)))
+    before = {(r.city, r.week_start): figures.counted_figures(session, r.city, r.week_start) for r in reports}
     for report in reports:
         session.exec(delete(WeeklyRow).where(WeeklyRow.report_id == report.id))
         session.delete(report)
     session.flush()
-    for report in reports:
-        _update_superseded(session, report.city, report.week_start)
+    for city, week_start in before:
+        figures.update_current(session, city, week_start)
+    session.flush()
+    for (city, week_start), old in before.items():
+        figures.record_change(session, city, week_start, old, figures.counted_figures(session, city, week_start),
+                              actor=actor, reason="rejected", message_pk=message_pk, now=at)

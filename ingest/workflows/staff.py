@@ -14,7 +14,7 @@ import re
 import socket
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -23,6 +23,7 @@ from sqlmodel import Session, delete, select
 from ingest.app import App
 from ingest.errors import IngestError, UnknownMessage
 from ingest.pipeline.run import process_one
+from ingest.workflows import figures
 from ingest.workflows.dispatch import run_workflows
 from parsers.cities import GUANGDONG_CITIES
 from store import cities as registry
@@ -30,21 +31,30 @@ from store.db import session_scope
 from store.models import (
     DECISION_NOT_A_REPORT,
     DECISION_REJECTED,
+    FLAG_OUTLIER,
+    FLAG_VERIFIED,
     OUTBOX_FAILED,
     OUTBOX_PENDING,
     OUTBOX_SENT,
+    REPORT_ACCEPTED,
     REVIEW_STATES,
+    REVISION_ACCEPTED,
+    REVISION_PENDING,
     ROLES,
     Application,
     ApplicationReview,
     AuditEntry,
     Message,
     Outbox,
+    PlatformLink,
     StaffDecision,
     User,
     WebSession,
+    WeekClosure,
+    WeeklyReport,
 )
 from store.states import MESSAGE_STATUSES
+from zxjyck.platform_names import platform_key
 
 MIN_PASSWORD = 10
 MAX_NOTE = 2000
@@ -69,9 +79,9 @@ class NotAllowed(StaffActionError):
 
 
 def _audit(session: Session, now: datetime, actor: str, action: str, detail: str,
-           message_pk: int | None = None) -> None:
+           message_pk: int | None = None, address: str = "") -> None:
     session.add(AuditEntry(at=now, actor=actor[:255], action=action[:64], message_pk=message_pk,
-                           detail=detail[:2000]))
+                           detail=detail[:2000], address=address[:64]))
 
 
 def _note(text: str) -> str:
@@ -228,6 +238,108 @@ def set_review_state(app: App, actor: str, application_id: int, state: str, note
                + (f"；{row.note}" if row.note else ""))
 
 
+def link_platform(app: App, actor: str, name: str, application_id: int | None) -> str:
+    """Link a weekly form's spelling of a platform to an application (None: remove the link); the key linked.
+
+    The link holds for every spelling with the same ``zxjyck.platform_names.platform_key``.
+    """
+    name = _note(name)[:500]
+    key = platform_key(name)
+    if not key:
+        raise InvalidInput("平台名称为空 / the platform name is empty")
+    with session_scope(app.engine) as session:
+        row = session.get(PlatformLink, key)
+        if application_id is None:
+            if row is None:
+                raise NotAllowed(f"“{name[:60]}”没有人工关联的申报 / no link to remove")
+            session.delete(row)
+            _audit(session, app.now(), actor, "platform_unlink", f"{name} -/-> application {row.application_id}")
+            return key
+        application = session.get(Application, application_id)
+        if application is None:
+            raise UnknownRecord(f"找不到编号为 {application_id} 的申报 / no application with id {application_id}")
+        before = row.application_id if row else None
+        row = row or PlatformLink(name_key=key, name=name, application_id=application_id, linked_by=actor[:255],
+                                  linked_at=app.now())
+        row.application_id, row.linked_by, row.linked_at = application_id, actor[:255], app.now()
+        session.add(row)
+        _audit(session, app.now(), actor, "platform_link",
+               f"{name} -> application {application_id} ({application.platform_name})"
+               + (f", was {before}" if before is not None and before != application_id else ""))
+    return key
+# ---------------------------------------------------------------- weeks: closing, revisions, outliers
+
+
+def _report(session: Session, report_id: int) -> WeeklyReport:
+    report = session.get(WeeklyReport, report_id)
+    if report is None:
+        raise UnknownRecord(f"找不到编号为 {report_id} 的周报 / no weekly report with id {report_id}")
+    return report
+
+
+def close_week(app: App, actor: str, week_start: date) -> WeekClosure:
+    """Close a reporting week once its figures were reported upward: later reports wait as revisions."""
+    if week_start.weekday() != 0:
+        raise InvalidInput(f"{week_start} 不是星期一，请给出报送周的周一 / {week_start} is not a Monday")
+    deadline = app.settings.schedule.calendar().deadline(week_start)
+    if app.now() < deadline:
+        raise NotAllowed(f"{week_start} 这一周的报送截止时间（{deadline:%Y-%m-%d %H:%M}）未到，不能关闭 / "
+                         "the week's deadline has not passed")
+    with session_scope(app.engine) as session:
+        if figures.closure(session, week_start) is not None:
+            raise NotAllowed(f"{week_start} 这一周已关闭 / week {week_start} is already closed")
+        row = WeekClosure(week_start=week_start, closed_by=actor[:255], closed_at=app.now())
+        session.add(row)
+        _audit(session, app.now(), actor, "week_close", f"week {week_start} closed")
+        session.flush()
+        session.expunge(row)
+        return row
+
+
+def accept_revision(app: App, actor: str, report_id: int) -> None:
+    """Take a revision of a closed week over its figures; the change goes to the figure history as the person's."""
+    with session_scope(app.engine) as session:
+        report = _report(session, report_id)
+        if report.revision != REVISION_PENDING:
+            raise NotAllowed(f"周报 {report_id} 不是待接受的修订 / report {report_id} is not a pending revision")
+        if report.status != REPORT_ACCEPTED:
+            raise NotAllowed(f"周报 {report_id} 尚未通过校验（{report.status}），不能接受 / report {report_id} "
+                             "is not an accepted report")
+        before = figures.counted_figures(session, report.city, report.week_start)
+        report.revision = REVISION_ACCEPTED
+        session.add(report)
+        session.flush()
+        figures.update_current(session, report.city, report.week_start)
+        session.flush()
+        after = figures.counted_figures(session, report.city, report.week_start)
+        figures.record_change(session, report.city, report.week_start, before, after, actor=actor,
+                              reason="revision_accepted", message_pk=report.message_pk, now=app.now(), always=True)
+        _audit(session, app.now(), actor, "accept_revision",
+               f"{report.city} {report.week_start}: {_figures_text(before)} -> {_figures_text(after)}",
+               report.message_pk)
+
+
+def verify_report(app: App, actor: str, report_id: int) -> None:
+    """已核实: staff checked an outlier's figure with the city; the flag stays, 请核实 goes."""
+    with session_scope(app.engine) as session:
+        report = _report(session, report_id)
+        if FLAG_OUTLIER not in (report.flags or []):
+            raise NotAllowed(f"周报 {report_id} 没有异常标记，无需核实 / report {report_id} is not flagged")
+        if FLAG_VERIFIED in report.flags:
+            raise NotAllowed(f"周报 {report_id} 已核实 / report {report_id} is already verified")
+        report.flags = [*report.flags, FLAG_VERIFIED]
+        session.add(report)
+        now_figures = figures.figures_of(session, report)
+        figures.record_change(session, report.city, report.week_start, now_figures, now_figures, actor=actor,
+                              reason="verified", message_pk=report.message_pk, now=app.now(), always=True)
+        _audit(session, app.now(), actor, "verify", f"{report.city} {report.week_start}: "
+               f"{_figures_text(now_figures)} 已核实", report.message_pk)
+
+
+def _figures_text(value: tuple[int, int] | None) -> str:
+    return "未计入" if value is None else f"{value[0]}家/{value[1]}人"
+
+
 # ---------------------------------------------------------------- registered addresses
 
 
@@ -351,10 +463,12 @@ def check_credentials(app: App, name: str, password: str) -> UserInfo | None:
 # --------------------------------------------------------------------------- audit and replay
 
 
-def audit(app: App, actor: str, action: str, detail: str = "", message_pk: int | None = None) -> None:
-    """Write one administrative action to the audit table (who, when, what)."""
+def audit(app: App, actor: str, action: str, detail: str = "", message_pk: int | None = None,
+          address: str = "") -> None:
+    """Write one administrative action or read of personal data to the audit table (who, when, what, and the
+    console client's address)."""
     with session_scope(app.engine) as session:
-        _audit(session, app.now(), actor, action, detail, message_pk)
+        _audit(session, app.now(), actor, action, detail, message_pk, address)
 
 
 def actor_name() -> str:
@@ -376,12 +490,17 @@ def replay(app: App, ids: list[int] | None = None, status: str | None = None,
             missing = [i for i in ids if i not in found]
             if missing:
                 raise UnknownMessage(f"no message with id {', '.join(map(str, missing))} / 找不到该编号的邮件")
+            gone = session.exec(select(Message.id).where(Message.id.in_(ids), Message.raw_removed_at.is_not(None)))
+            if gone := list(gone):
+                raise NotAllowed(f"邮件 {', '.join(map(str, gone))} 的原件已删除（保存期限届满或应要求删除），不能重新处理 / "
+                                 "the original was removed (retention or erasure): it cannot be processed again")
             targets = list(ids)
         else:
             if status not in MESSAGE_STATUSES:
                 raise IngestError(f"unknown status {status!r}; one of {', '.join(MESSAGE_STATUSES)} / "
                                   f"未知状态“{status}”，可选：{'、'.join(MESSAGE_STATUSES)}")
-            targets = list(session.exec(select(Message.id).where(Message.status == status).order_by(Message.id)))
+            targets = list(session.exec(select(Message.id).where(Message.status == status,
+                                                                 Message.raw_removed_at.is_(None)).order_by(Message.id)))
     actor = actor or actor_name()
     results: dict[int, str] = {}
     for pk in targets:

@@ -20,6 +20,7 @@ from sqlmodel import Session, delete, select
 from ingest.outbound import outbox_settings
 from ingest.pipeline.classify import flatten
 from ingest.pipeline.decode import nfkc
+from ingest.workflows import figures
 from ingest.workflows.decisions import MessageFacts, Reply, facts_of
 from ingest.workflows.problems import _attachment_problems, about_file
 from notify.compose import (
@@ -29,13 +30,16 @@ from notify.compose import (
 )
 from notify.outbox import reply
 from parsers.dates import parse_date_range, week_problems
+from parsers.weekly import ZERO_HINT, zero_statement_in
 from store.cities import normalize_address, registered_cities
 from store.models import (
+    FLAG_VERIFIED,
     NEEDS_REVIEW,
     PROCESSED,
     REPORT_ACCEPTED,
     REPORT_NEEDS_CORRECTION,
     REPORT_NEEDS_REVIEW,
+    REVISION_PENDING,
     Message,
     WeeklyReport,
     WeeklyRow,
@@ -172,28 +176,50 @@ def decide(facts: MessageFacts, analyses: list, registered: frozenset[str], sett
 
 
 def record(session: Session, decision: WeeklyDecision, row: Message, headers, cfg, now: datetime) -> str:
-    """Write the decision: the message's reports (replacing its earlier ones), their rows, the notices."""
+    """Write the decision: the message's reports (replacing its earlier ones), their rows, the notices.
+
+    A report for a closed week received after its closing waits for staff (a pending revision); every change
+    of a city's counted figures is written to the figure history with this message and its sender."""
+    kept: dict[tuple, tuple[str | None, list[str]]] = {}  # (city, week) -> revision and flags before a replay
     if row.attempts:  # a message never processed before has no reports (they are written with attempts + 1)
+        kept = {(r.city, r.week_start): (r.revision, list(r.flags or [])) for r in session.exec(
+            select(WeeklyReport).where(WeeklyReport.message_pk == row.id))}
+    keys = {(d.city, d.week_start) for d in decision.reports} | set(kept)
+    before = {key: figures.counted_figures(session, *key) for key in keys}
+    if kept:
         session.exec(delete(WeeklyRow).where(WeeklyRow.report_id.in_(
             select(WeeklyReport.id).where(WeeklyReport.message_pk == row.id))))
         session.exec(delete(WeeklyReport).where(WeeklyReport.message_pk == row.id))
+        for key in kept:
+            figures.update_current(session, *key)
     for decided in decision.reports:
+        earlier_revision, earlier_flags = kept.get((decided.city, decided.week_start), (None, []))
+        revision = None
+        if figures.is_revision(session, decided.week_start, decided.received_at):
+            revision = earlier_revision or REVISION_PENDING
         report = WeeklyReport(
             message_pk=row.id, city=decided.city, week_start=decided.week_start, week_end=decided.week_end,
             status=decided.status, late=decided.late, received_at=decided.received_at, filled_by=decided.filled_by,
             phone=decided.phone, period_text=decided.period_text, attachment=decided.attachment,
             total_headcount=decided.total_headcount, declared_total=decided.declared_total,
-            problems=list(decided.problems))
+            problems=list(decided.problems), revision=revision,
+            flags=[f for f in earlier_flags if f == FLAG_VERIFIED])
         session.add(report)
         session.flush()
         for r in decided.rows:
             session.add(WeeklyRow(report_id=report.id, position=r.position, enterprise=r.enterprise,
                                   headcount=r.headcount, platform=r.platform, raw_headcount=r.raw_headcount,
                                   problems=list(r.problems)))
-        _update_superseded(session, decided.city, decided.week_start)
+        session.flush()
+        figures.update_current(session, decided.city, decided.week_start)
+        figures.refresh_flags(session, report)
         if decided.notice is not None:
             reply(session, cfg, about=row, headers=headers, kind=decided.notice.kind,
                   context=decided.notice.fresh_context(), dedupe_key=decided.notice.dedupe_key, now=now)
+    session.flush()
+    for key in sorted(keys):
+        figures.record_change(session, *key, before[key], figures.counted_figures(session, *key),
+                              actor=row.from_addr or "?", reason="report", message_pk=row.id, now=now)
     return decision.status
 
 
@@ -224,18 +250,21 @@ def _decide_report(facts: MessageFacts, analyses: list, form: _WeeklyForm, regis
         week = parse_date_range(facts.subject, mail_day) or calendar.previous_week(mail_day)
         if data is not None:
             problems.append(f"表内未填写报送时间，按{week[0]:%Y-%m-%d}至{week[1]:%Y-%m-%d}处理")
-    if data is None:
-        file_problems = _attachment_problems(analyses) or [
-            FileProblem(reason="邮件中没有找到《企业职工线上适岗技能提升培训备案情况统计表》附件")]
+    zero = zero_statement_of(data, facts, analyses)
+    if data is None and zero:
+        problems.extend(week_sanity_problems(week, mail_day, settings.reports.max_age_weeks))
+    elif data is None:
+        file_problems = _attachment_problems(analyses) or _hidden_only(analyses) or [
+            FileProblem(reason="邮件中没有找到《企业职工线上适岗技能提升培训备案情况统计表》附件。" + ZERO_HINT)]
         problems.extend(about_file(p.filename, p.reason) for p in file_problems)
     else:
-        problems.extend(data.problems)
+        problems.extend(p for p in data.problems if not (zero and p.startswith("统计表中未填写任何企业备案数据")))
         problems.extend(week_problems(*week))
         problems.extend(week_sanity_problems(week, mail_day, settings.reports.max_age_weeks))
         duplicates = mark_duplicate_rows(rows)
-        if not rows:
+        if not rows and not zero:
             problems.append("统计表中没有企业数据行")
-            file_problems.append(FileProblem(reason="统计表中没有企业数据行", filename=chosen.filename))
+            file_problems.append(FileProblem(reason=f"统计表中没有企业数据行。{ZERO_HINT}", filename=chosen.filename))
         for r in rows:
             for p in r.problems:
                 file_problems.append(FileProblem(reason=p, filename=chosen.filename, row=r.row_number))
@@ -269,12 +298,13 @@ def _decide_report(facts: MessageFacts, analyses: list, form: _WeeklyForm, regis
             file_problems.append(FileProblem(reason=reason, filename=chosen.filename, row=r.row_number))
             status = REPORT_NEEDS_CORRECTION if status == REPORT_ACCEPTED else status
     counts = [r.headcount for r in rows if r.headcount is not None and id(r) not in duplicates]
-    total = sum(counts) if data and rows else None
+    total = sum(counts) if data and rows else 0 if zero else None
     notice = None
     if status == REPORT_ACCEPTED:
         notice = Reply("receipt", WeeklyReceiptContext(
             city=city, week_start=week[0], week_end=week[1], enterprise_count=len(rows), total_headcount=total or 0,
-            received_at=facts.received_at, late=late, deadline=deadline), f"receipt:{facts.sha256}{key_suffix}")
+            received_at=facts.received_at, late=late, deadline=deadline, zero=bool(zero)),
+            f"receipt:{facts.sha256}{key_suffix}")
     elif status == REPORT_NEEDS_CORRECTION:
         notice = Reply("correction_request", CorrectionRequestContext(
             problems=file_problems or [FileProblem(reason=p) for p in problems], city=city, week_start=week[0],
@@ -289,6 +319,27 @@ def _decide_report(facts: MessageFacts, analyses: list, form: _WeeklyForm, regis
         rows=tuple(RowRecord(position, r.enterprise[:1000], r.headcount, r.platform[:1000], r.raw_headcount[:200],
                              tuple(r.problems)) for position, r in enumerate(rows)),
         notice=notice)
+
+
+def _hidden_only(analyses: list) -> list[FileProblem]:
+    """No form on a visible sheet, but hidden sheets were left unread: the city may have hidden its form."""
+    return [FileProblem(reason=f"{note.split(' / ')[0]}；如统计表在该工作表中，请取消隐藏后重新发送", filename=a.filename)
+            for a in flatten(analyses) for note in (getattr(a, "notes", None) or [])]
+
+
+def zero_statement_of(data, facts: MessageFacts, analyses: list) -> str:
+    """The words by which the city reports zero for the week (its form, else its mail), or "" for none.
+
+    Only a form with no enterprise rows (or no form at all) can be a report of zero; a mail saying 报零
+    beside a form with rows is read by its rows.
+    """
+    if data is not None and data.rows:
+        return ""
+    if data is not None and data.zero_statement:
+        return data.zero_statement
+    if data is None and _attachment_problems(analyses):
+        return ""  # a file could not be read: it may hold rows; the city is asked to send it again
+    return zero_statement_in(facts.subject) or zero_statement_in(facts.body[:500])
 
 
 def week_sanity_problems(week: tuple[date, date], mail_day: date, max_age_weeks: int) -> list[str]:
@@ -326,19 +377,6 @@ def mark_duplicate_rows(rows: list) -> set[int]:
         else:
             first[key] = r.row_number
     return later
-
-
-def _update_superseded(session: Session, city: str, week_start: date) -> None:
-    """Exactly one current report per city and week: the latest received, held ones never over a real one."""
-    reports = list(session.exec(select(WeeklyReport).where(WeeklyReport.city == city,
-                                                           WeeklyReport.week_start == week_start)))
-    if not reports:
-        return
-    eligible = [r for r in reports if r.status != REPORT_NEEDS_REVIEW] or reports
-    current = max(eligible, key=lambda r: (r.received_at, r.id))
-    for r in reports:
-        r.superseded = r.id != current.id
-        session.add(r)
 
 
 def report_rows(session: Session, report: WeeklyReport) -> list[WeeklyRow]:

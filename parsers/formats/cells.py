@@ -92,3 +92,10 @@ def fill_merged(rows: list[list[str]], ranges: list[tuple[int, int, int, int]]) 
 def table_text(table: Table) -> str:
     """Tab-separated lines, empty rows left out: for excerpts and text search."""
     return "\n".join("\t".join(c for c in row) for row in table.rows if any(row))
+
+
+def hidden_sheet_note(title: str, state: str) -> str:
+    """Why a sheet was not read: hidden (``hidden``) or very hidden (``veryHidden``) sheets are not submissions."""
+    kind = "深度隐藏" if state == "veryHidden" else "隐藏"
+    return (f"工作表“{title[:60]}”为{kind}工作表，未作为报表读取 / "
+            f"{'very hidden' if state == 'veryHidden' else 'hidden'} sheet not read")

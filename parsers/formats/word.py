@@ -28,6 +28,11 @@ log = logging.getLogger(__name__)
 
 W_TBL, W_TR, W_TC, W_P = qn("w:tbl"), qn("w:tr"), qn("w:tc"), qn("w:p")
 W_SDT, W_SDT_CONTENT = qn("w:sdt"), qn("w:sdtContent")
+MC_NS = "http://schemas.openxmlformats.org/markup-compatibility/2006"
+# text frames and text boxes: DrawingML (wps:txbx, in mc:Choice) and VML (v:textbox), as LibreOffice, WPS and
+# Word write them; the VML copy in mc:Fallback repeats the DrawingML one and is skipped
+_FRAME_CONTENT = lxml.etree.XPath(".//w:txbxContent[not(ancestor::mc:Fallback)]",
+                                  namespaces={"w": qn("w:p")[1:].split("}")[0], "mc": MC_NS})
 
 
 def _blocks(container):
@@ -53,18 +58,26 @@ def read_docx(data: bytes, filename: str, limits: Limits, budget: UnzipBudget) -
         if type(exc).__module__.startswith("docx"):
             raise CorruptFileError(filename, "docx", f"{type(exc).__name__}: {exc}") from exc
         raise
-    body = document.element.body
     lines: list[str] = []
     tables: list[Table] = []
-    for child in _blocks(body):
+    _read_blocks(document.element.body, document, lines, tables, filename, limits, depth=0)
+    text = "\n".join(lines)
+    return Document(format="docx", tables=tables, text=text[: limits.max_text_chars])
+
+
+def _read_blocks(container, document, lines: list[str], tables: list[Table], filename: str, limits: Limits,
+                 depth: int) -> None:
+    """Paragraphs and tables in reading order; a paragraph's text frames and text boxes follow it."""
+    for child in _blocks(container):
         if child.tag == W_P:
             text = Paragraph(child, document).text.strip()
             if text:
                 lines.append(text)
+            if depth < 2:  # a frame inside a frame's frame is as deep as any form goes
+                for frame in _FRAME_CONTENT(child):
+                    _read_blocks(frame, document, lines, tables, filename, limits, depth + 1)
         elif child.tag == W_TBL:
             _collect_table(child, document, tables, filename, limits, nested_in=None)
-    text = "\n".join(lines)
-    return Document(format="docx", tables=tables, text=text[: limits.max_text_chars])
 
 
 def _refuse_entity_declarations(zf: zipfile.ZipFile, filename: str) -> None:

@@ -11,7 +11,14 @@ import xlrd
 from xlrd.compdoc import CompDocError
 
 from parsers.document import Document, Table
-from parsers.formats.cells import fill_merged, format_datetime, format_number, format_value, trim_rows
+from parsers.formats.cells import (
+    fill_merged,
+    format_datetime,
+    format_number,
+    format_value,
+    hidden_sheet_note,
+    trim_rows,
+)
 from parsers.formats.errors import CorruptFileError, EncryptedFileError, LimitExceededError
 from parsers.formats.limits import Limits, columns_note
 
@@ -45,8 +52,13 @@ def read_xls(data: bytes, filename: str, limits: Limits, fmt: str = "xls") -> Do
     limited: list[str] = []
     try:
         tables = []
+        notes: list[str] = []
         for index in range(book.nsheets):
             sheet = book.sheet_by_index(index)
+            if sheet.visibility:  # 1 hidden, 2 very hidden: not a submission
+                notes.append(hidden_sheet_note(sheet.name, "veryHidden" if sheet.visibility == 2 else "hidden"))
+                book.unload_sheet(index)
+                continue
             tables.append(_read_sheet(sheet, book.datemode, filename, limits))
             if sheet.ncols > limits.max_columns:
                 limited.append(columns_note(filename, sheet.name, limits.max_columns))
@@ -56,7 +68,7 @@ def read_xls(data: bytes, filename: str, limits: Limits, fmt: str = "xls") -> Do
         raise CorruptFileError(filename, fmt, f"{type(exc).__name__}: {exc}") from exc
     finally:
         book.release_resources()
-    return Document(format=fmt, tables=tables, problems=list(limited), limited=limited)
+    return Document(format=fmt, tables=tables, problems=list(limited), limited=limited, notes=notes)
 
 
 def _read_sheet(sheet, datemode: int, filename: str, limits: Limits) -> Table:

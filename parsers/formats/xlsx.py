@@ -31,7 +31,7 @@ from openpyxl.utils.escape import unescape
 from openpyxl.worksheet._reader import WorkSheetParser
 
 from parsers.document import Document, Table
-from parsers.formats.cells import fill_merged, format_datetime, format_value, trim_rows
+from parsers.formats.cells import fill_merged, format_datetime, format_value, hidden_sheet_note, trim_rows
 from parsers.formats.errors import CorruptFileError, LimitExceededError, UnsafeContentError
 from parsers.formats.limits import Limits, columns_note
 from parsers.formats.ooxml import UnzipBudget, check_zip_safety
@@ -65,7 +65,9 @@ def read_xlsx(data: bytes, filename: str, limits: Limits, budget: UnzipBudget) -
     wb = reader.wb
     try:
         limited: list[str] = []
-        tables = [_read_sheet(wb, ws, reader.shared_strings, filename, limits, limited) for ws in wb.worksheets]
+        visible = [ws for ws in wb.worksheets if getattr(ws, "sheet_state", "visible") in (None, "visible")]
+        notes = [hidden_sheet_note(ws.title, ws.sheet_state) for ws in wb.worksheets if ws not in visible]
+        tables = [_read_sheet(wb, ws, reader.shared_strings, filename, limits, limited) for ws in visible]
     except DefusedXmlException as exc:
         raise UnsafeContentError(filename, type(exc).__name__) from exc
     except READ_ERRORS as exc:
@@ -73,7 +75,7 @@ def read_xlsx(data: bytes, filename: str, limits: Limits, budget: UnzipBudget) -
         raise _corrupt_or_unsafe(exc, filename) from exc
     finally:
         wb.close()
-    return Document(format="xlsx", tables=tables, problems=list(limited), limited=limited)
+    return Document(format="xlsx", tables=tables, problems=list(limited), limited=limited, notes=notes)
 
 
 def _corrupt_or_unsafe(exc: BaseException, filename: str) -> Exception:
