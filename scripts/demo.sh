@@ -4,10 +4,16 @@
 # Delivers the sample mail of fixtures/mail, re-dated, into ./mailbox (as a mail server would), runs one
 # full cycle, and prints what it did: today's digest, the notices written, the next commands to try, and
 # how to open the staff console on the same store with a demo account.
-# ZXJYCK_DEMO_SKIP_INSTALL=1 skips the pip install (the tests run it so).
+# Installs the service into ./.venv (scripts/install.sh) and runs its `zxjyck` and Python.
+# ZXJYCK_DEMO_SKIP_INSTALL=1 skips the install (the tests run it so): then ./.venv is used if it exists, else
+# the `zxjyck` and `python3` found on PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "${ZXJYCK_DEMO_SKIP_INSTALL:-}" = 1 ] || bash scripts/install.sh
+if [ -x .venv/bin/zxjyck ]; then
+  export PATH="$PWD/.venv/bin:$PATH"
+  echo "zxjyck is ./.venv/bin/zxjyck (\`source .venv/bin/activate\` puts it on PATH) / 已安装到 ./.venv"
+fi
 mkdir -p mailbox/new mailbox/cur mailbox/tmp
 # The sample mail of fixtures/mail is from February 2020; the demo re-dates it (yesterday, for the
 # reporting week of today) so that replies are due and today's digest shows it. Built once a day.

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import func
-from sqlmodel import Session, delete, select
+from sqlmodel import Session, col, delete, select
 
 from store.models import AlertState, Heartbeat
 
@@ -61,7 +61,7 @@ def mark_mailed(row: AlertState, change: Change) -> None:
 
 
 def open_incidents(session: Session) -> list[AlertState]:
-    return list(session.exec(select(AlertState).where(AlertState.cleared_at.is_(None)).order_by(AlertState.key)))
+    return list(session.exec(select(AlertState).where(col(AlertState.cleared_at).is_(None)).order_by(col(AlertState.key))))
 
 
 def beat(session: Session, holder: str, started_at: datetime, now: datetime) -> None:
@@ -70,7 +70,7 @@ def beat(session: Session, holder: str, started_at: datetime, now: datetime) -> 
     row = session.get(Heartbeat, holder) or Heartbeat(holder=holder, started_at=started_at, beat_at=now)
     row.beat_at = now
     session.add(row)
-    session.exec(delete(Heartbeat).where(Heartbeat.beat_at < now - timedelta(days=7)))
+    session.exec(delete(Heartbeat).where(col(Heartbeat.beat_at) < now - timedelta(days=7)))
 
 
 def last_beat(session: Session) -> datetime | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from store.models import AuditEntry, CityAddress
 
@@ -36,7 +36,7 @@ def registered_cities(session: Session) -> dict[str, tuple[str, ...]]:
     if cached is not None and transaction is not None and cached[0] is transaction:
         return dict(cached[1])
     found: dict[str, list[str]] = {}
-    rows = session.exec(select(CityAddress).where(CityAddress.removed_at.is_(None)).order_by(CityAddress.id))
+    rows = session.exec(select(CityAddress).where(col(CityAddress.removed_at).is_(None)).order_by(col(CityAddress.id)))
     for row in rows:
         found.setdefault(row.city, []).append(row.address)
     result = {city: tuple(addresses) for city, addresses in found.items()}
@@ -46,7 +46,7 @@ def registered_cities(session: Session) -> dict[str, tuple[str, ...]]:
 
 def city_of_address(session: Session, address: str) -> str | None:
     row = session.exec(select(CityAddress).where(CityAddress.address == normalize_address(address),
-                                                 CityAddress.removed_at.is_(None)).order_by(CityAddress.id)).first()
+                                                 col(CityAddress.removed_at).is_(None)).order_by(col(CityAddress.id))).first()
     return row.city if row else None
 
 
@@ -73,7 +73,7 @@ def remove_address(session: Session, city: str, address: str, actor: str, now: d
     session.info.pop(_CACHE_KEY, None)
     address = normalize_address(address)
     row = session.exec(select(CityAddress).where(CityAddress.city == city, CityAddress.address == address,
-                                                 CityAddress.removed_at.is_(None))).first()
+                                                 col(CityAddress.removed_at).is_(None))).first()
     if row is None:
         return False
     row.removed_by, row.removed_at = actor[:255], now

@@ -20,6 +20,7 @@ from store.errors import DiskFullError, StoreError
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy.engine.interfaces import DBAPIConnection
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -45,7 +46,7 @@ class SchemaTooNew(StoreError):
     """The store's schema revision is unknown to this build (written by a newer zxjyck)."""
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
+def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: object) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
@@ -238,7 +239,7 @@ def known_revisions() -> tuple[str, ...]:
 
 def _sqlite_file_missing(engine: Engine) -> bool:
     database = engine.url.database
-    return engine.dialect.name == "sqlite" and bool(database) and database != ":memory:" and \
+    return engine.dialect.name == "sqlite" and database is not None and database not in ("", ":memory:") and \
         not Path(database).exists()
 
 

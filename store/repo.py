@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import ColumnElement, func, update
+from sqlalchemy import ColumnElement, CursorResult, func, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from store.db import session_scope
 from store.holders import holder_is_gone
@@ -22,7 +23,7 @@ def message_by_sha(session: Session, digest: str) -> Message | None:
 def first_with_message_id(session: Session, message_id: str | None) -> Message | None:
     if not message_id:
         return None
-    stmt = select(Message).where(Message.message_id == message_id).order_by(Message.id).limit(1)
+    stmt = select(Message).where(Message.message_id == message_id).order_by(col(Message.id)).limit(1)
     return session.exec(stmt).first()
 
 
@@ -31,8 +32,8 @@ def thread_message_pks(session: Session, message_ids: list[str]) -> set[int]:
     ids = [i for i in message_ids if i][:50]
     if not ids:
         return set()
-    pks = set(session.exec(select(Message.id).where(Message.message_id.in_(ids))))
-    pks |= {pk for pk in session.exec(select(Outbox.about_message_pk).where(Outbox.message_id.in_(ids))) if pk}
+    pks = {pk for pk in session.exec(select(Message.id).where(col(Message.message_id).in_(ids))) if pk is not None}
+    pks |= {pk for pk in session.exec(select(Outbox.about_message_pk).where(col(Outbox.message_id).in_(ids))) if pk}
     return pks
 
 
@@ -79,13 +80,14 @@ def insert_messages(engine: Engine, rows: list[Message]) -> list[tuple[Message, 
             found: dict[str, Message] = {}
             for start in range(0, len(digests), 500):
                 chunk = digests[start:start + 500]
-                found.update((m.sha256, m) for m in session.exec(select(Message).where(Message.sha256.in_(chunk))))
+                found.update((m.sha256, m) for m in session.exec(select(Message).where(col(Message.sha256).in_(chunk))))
             ids = list(dict.fromkeys(row.message_id for row in rows if row.message_id))
             first: dict[str, Message] = {}
             for start in range(0, len(ids), 500):
                 chunk = ids[start:start + 500]
-                for m in session.exec(select(Message).where(Message.message_id.in_(chunk)).order_by(Message.id)):
-                    first.setdefault(m.message_id, m)
+                for m in session.exec(select(Message).where(col(Message.message_id).in_(chunk)).order_by(col(Message.id))):
+                    if m.message_id:
+                        first.setdefault(m.message_id, m)
             out: list[tuple[Message, bool]] = []
             for row in rows:
                 stored = found.get(row.sha256)
@@ -167,11 +169,11 @@ def claim(engine: Engine, name: str, holder: str, ttl_seconds: int, now: datetim
         if current is None:  # released meanwhile: the next attempt inserts
             return False
         if current != holder and not holder_gone(current):
-            stale = Lease.expires_at < now
-            guard = stale & (Lease.holder == current)
+            stale = col(Lease.expires_at) < now
+            guard: ColumnElement[bool] = stale & (col(Lease.holder) == current)
         else:
-            guard = Lease.holder == current
-        taken = session.exec(update(Lease).where(Lease.name == name, guard)  # type: ignore[call-overload]
+            guard = col(Lease.holder) == current
+        taken = session.exec(update(Lease).where(col(Lease.name) == name, guard)  # type: ignore[call-overload]
                              .values(holder=holder, expires_at=expires))
         return taken.rowcount == 1
 
@@ -187,10 +189,10 @@ def take_over_lease(engine: Engine, name: str, old_holder: str, holder: str, ttl
                     now: datetime) -> bool:
     """Take the lease from ``old_holder`` (a process known to be gone), only if it still holds it."""
     with session_scope(engine) as session:
-        taken = session.execute(
-            update(Lease).where(Lease.name == name, Lease.holder == old_holder)
+        taken = cast(CursorResult, session.execute(
+            update(Lease).where(col(Lease.name) == name, col(Lease.holder) == old_holder)
             .values(holder=holder, expires_at=now + timedelta(seconds=ttl_seconds))
-            .execution_options(synchronize_session=False))
+            .execution_options(synchronize_session=False)))
         return taken.rowcount == 1
 
 
@@ -209,13 +211,13 @@ def count_by_status(session: Session) -> dict[str, int]:
 def unresolved_failure() -> ColumnElement[bool]:
     """Outbox rows staff still have to deal with: failed for good or bounced, and neither resent (that makes them
     pending again) nor dismissed. The outbox page and the digest list them."""
-    return ((Outbox.status == "failed") | Outbox.bounced) & Outbox.dismissed_at.is_(None)
+    return ((col(Outbox.status) == "failed") | col(Outbox.bounced)) & col(Outbox.dismissed_at).is_(None)
 
 
 def failing_now() -> ColumnElement[bool]:
     """Notices that failed for a reason of ours (not a bounce: a stranger's mailbox is a staff matter), not dismissed:
     a fault of the service for `zxjyck status`, /healthz and the alerts."""
-    return (Outbox.status == "failed") & ~Outbox.bounced & Outbox.dismissed_at.is_(None)
+    return (col(Outbox.status) == "failed") & ~col(Outbox.bounced) & col(Outbox.dismissed_at).is_(None)
 
 
 def outbox_counts(session: Session) -> dict[str, int]:

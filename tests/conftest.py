@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import sysconfig
 import types
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -30,6 +31,12 @@ PG_URL = os.environ.get("ZXJYCK_TEST_PG_URL", "postgresql+psycopg://postgres@127
 REPO = Path(__file__).resolve().parent.parent
 PEER_MAIL = REPO / "fixtures" / "peer-mail"
 FIXTURES = REPO / "fixtures"
+
+# The `zxjyck`, `python3` and scripts the tests start as subprocesses belong to the environment running the
+# tests (./.venv under scripts/test.sh): its scripts folder goes first on PATH
+_SCRIPTS = sysconfig.get_path("scripts")
+if os.environ.get("PATH", "").split(os.pathsep)[0] != _SCRIPTS:
+    os.environ["PATH"] = os.pathsep.join([_SCRIPTS, os.environ.get("PATH", "")])
 
 
 def _pg_schema_url(schema: str) -> str:

@@ -12,6 +12,7 @@ Nothing here imports a project package: every layer may use it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 # The kind a message was classified as (store.models.MESSAGE_KINDS).
 KIND: dict[str, str] = {
@@ -121,7 +122,7 @@ SEAL_EN: dict[bool | None, str] = {True: "seal found", False: "no seal", None: "
 LATE = "逾期"
 
 
-def label(table: Mapping, code):
+def label(table: Mapping[Any, str], code: Any) -> Any:
     """``code``'s label in ``table``; the code itself when it has none (a value from a newer version)."""
     return table.get(code, code)
 

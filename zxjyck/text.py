@@ -115,7 +115,7 @@ class JsonLogFormatter(SafeLogFormatter):
     fields a caller passed with ``extra=`` (the access log's client, method, path, status, duration_ms, bytes)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        doc = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
+        doc: dict[str, object] = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
                "message": strip_controls(record.getMessage())}
         for key, value in vars(record).items():
             if key not in _PLAIN_RECORD and not key.startswith("_"):

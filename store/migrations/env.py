@@ -1,6 +1,7 @@
 """Alembic environment: runs on the connection zxjyck hands it (store.db.migrate)."""
 
 from alembic import context
+from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import store.models  # noqa: F401  (registers the tables)
@@ -18,7 +19,7 @@ def run() -> None:
         _run_on(connection)
 
 
-def _run_on(connection) -> None:
+def _run_on(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
