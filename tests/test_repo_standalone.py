@@ -20,7 +20,11 @@ SYSTEM = {"bin", "boot", "dev", "etc", "lib", "lib64", "media", "mnt", "opt", "p
 
 def machine_path(line: str) -> str | None:
     """An absolute path into the developer's machine: under the folder this checkout lives in, a home folder, or
-    any other folder of this machine's root that is not a system folder (console URLs such as /week/ are not)."""
+    any other folder of this machine's root that is not a system folder (console URLs such as /week/ are not).
+    The checkout's own folder counts even when it lies in a system folder (a clone under /tmp)."""
+    home = f"{REPO.parent}/"
+    if len(REPO.parent.parts) > 1 and home in line:
+        return home
     for match in ABSOLUTE.finditer(line):
         first = match.group(1)
         if first in SYSTEM:
@@ -51,7 +55,7 @@ def test_no_citation_of_files_outside_the_repository() -> None:
 
 def test_a_path_of_the_machine_is_told_from_a_url_and_a_system_folder() -> None:
     here = REPO.parent / "shared" / "notice.md"
-    assert machine_path(f"see {here}") == f"/{REPO.parts[1]}/"
+    assert machine_path(f"see {here}") in (f"{REPO.parent}/", f"/{REPO.parts[1]}/")
     assert machine_path("see ~/notes and /home/someone/notes.md") == "/home/"
     assert machine_path("/usr/bin/soffice, /proc/PID/status, /etc/dovecot/") is None
     assert machine_path("`/week/2020-02-17`, https://example.org/path/x, text/plain, /xl/workbook.xml") is None
