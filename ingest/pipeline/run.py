@@ -191,16 +191,23 @@ TRANSIENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.ENOMEM, errno.EM
                               errno.EBUSY, errno.EIO, errno.EINTR, errno.ETIMEDOUT})
 
 
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the exceptions it was raised from or during, each once."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether a processing failure is the environment's (disk full, database busy or gone, lock timeout).
 
     Those heal by themselves; the message stays ``received`` and is tried again.
     Anything else (a defect in the message, or a bug) fails the message.
     """
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    for current in causes(exc):
         if isinstance(current, (TransientError, sa_exc.OperationalError, sa_exc.TimeoutError)):
             return True
         if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
@@ -209,7 +216,6 @@ def is_transient(exc: BaseException) -> bool:
             return True
         if isinstance(current, OSError) and current.errno in TRANSIENT_ERRNOS:
             return True
-        current = current.__cause__ or current.__context__
     return False
 
 
@@ -222,10 +228,7 @@ def _error_text(exc: BaseException) -> str:
 
 def disk_full(app: App, exc: BaseException) -> DiskFullError | None:
     """The full disk behind a failure, naming where it is (the store's, the archive's or a file's folder)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    for current in causes(exc):
         if isinstance(current, DiskFullError):
             return current
         if isinstance(current, sa_exc.OperationalError) and database_disk_full(current):
@@ -233,7 +236,6 @@ def disk_full(app: App, exc: BaseException) -> DiskFullError | None:
         if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
             where = str(Path(os.fsdecode(current.filename)).parent) if current.filename else str(app.archive.root)
             return DiskFullError(where, os.strerror(current.errno))
-        current = current.__cause__ or current.__context__
     return None
 
 
